@@ -1,0 +1,166 @@
+"""Catalogue tables: named functions with typed, defaulted parameters.
+
+Every catalogue (activations, initializers, optimizers, losses, data sets, ...) is a
+`Catalog` of `Entry`s. A spec refers to an entry by name (`relu`) or by call
+(`leaky_relu(alpha=0.1)`); `Catalog.resolve` validates the arguments, fills in every
+default and returns an `Fn`, the IR form of the reference.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+
+from ..errors import SpecError, Span, did_you_mean
+
+REQUIRED = object()
+
+
+class Fn(BaseModel):
+    """A resolved reference to a catalogue entry: canonical name + every argument."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+    name: str
+    args: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        return self.args[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.args.get(key, default)
+
+
+@dataclass
+class P:
+    """One parameter of a catalogue entry."""
+
+    name: str
+    type: Any = float
+    default: Any = REQUIRED
+    doc: str = ""
+    check: Callable[[Any], str | None] | None = None  # returns an error text or None
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass
+class Entry:
+    name: str
+    params: list[P] = field(default_factory=list)
+    aliases: tuple[str, ...] = ()
+    doc: str = ""
+    info: dict[str, Any] = field(default_factory=dict)  # catalogue-specific facts
+
+    def param(self, name: str) -> P | None:
+        for p in self.params:
+            if p.name == name or name in p.aliases:
+                return p
+        return None
+
+
+@functools.lru_cache(maxsize=None)
+def _adapter(tp: Any) -> TypeAdapter:
+    return TypeAdapter(tp)
+
+
+def coerce(value: Any, tp: Any) -> Any:
+    """Validate a plain value against a type (pydantic lax mode); raises ValueError."""
+    if tp is float and isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    try:
+        return _adapter(tp).validate_python(value)
+    except ValidationError as e:
+        raise ValueError(e.errors()[0]["msg"].lower()) from None
+
+
+class Catalog:
+    def __init__(self, kind: str, entries: list[Entry], code: str = "E204"):
+        self.kind = kind
+        self.code = code
+        self.entries: dict[str, Entry] = {}
+        self._lookup: dict[str, Entry] = {}
+        for e in entries:
+            self.entries[e.name] = e
+            for key in (e.name, *e.aliases):
+                self._lookup[key.lower()] = e
+
+    def __contains__(self, name: str) -> bool:
+        return name.lower() in self._lookup
+
+    def get(self, name: str) -> Entry | None:
+        return self._lookup.get(name.lower())
+
+    def names(self) -> list[str]:
+        return list(self.entries)
+
+    def entry(self, name: str, span: Span | None = None) -> Entry:
+        e = self.get(name)
+        if e is None:
+            hint = did_you_mean(name, [n for en in self.entries.values() for n in (en.name, *en.aliases)])
+            known = ", ".join(self.names())
+            raise SpecError(self.code, f"unknown {self.kind} '{name}'", span,
+                            hint=hint or f"known {self.kind}s: {known}")
+        return e
+
+    def resolve(self, name: str, args: list[Any] = (), kwargs: dict[str, Any] | None = None,
+                span: Span | None = None) -> Fn:
+        """Name + positional/keyword arguments -> Fn with every default filled in."""
+        e = self.entry(name, span)
+        kwargs = dict(kwargs or {})
+        out: dict[str, Any] = {}
+        if len(args) > len(e.params):
+            raise SpecError("E203", f"{self.kind} '{e.name}' takes at most {len(e.params)} "
+                            f"positional argument(s), got {len(args)}", span,
+                            hint=_signature(e))
+        given: dict[str, Any] = {}
+        for p, v in zip(e.params, args):
+            given[p.name] = v
+        for k, v in kwargs.items():
+            p = e.param(k)
+            if p is None:
+                hint = did_you_mean(k, [n for q in e.params for n in (q.name, *q.aliases)])
+                raise SpecError("E201", f"{self.kind} '{e.name}' has no argument '{k}'", span,
+                                hint=hint or _signature(e))
+            if p.name in given:
+                raise SpecError("E209", f"argument '{p.name}' of '{e.name}' given twice", span)
+            given[p.name] = v
+        for p in e.params:
+            if p.name in given:
+                try:
+                    v = coerce(given[p.name], p.type)
+                except ValueError as err:
+                    raise SpecError("E203", f"invalid value {given[p.name]!r} for '{p.name}' of "
+                                    f"{self.kind} '{e.name}': {err}", span, hint=_signature(e)) from None
+                if p.check is not None and (problem := p.check(v)):
+                    raise SpecError("E203", f"'{p.name}' of {self.kind} '{e.name}' {problem}", span,
+                                    hint=_signature(e))
+                out[p.name] = v
+            elif p.default is REQUIRED:
+                raise SpecError("E202", f"{self.kind} '{e.name}' needs the argument '{p.name}'",
+                                span, hint=_signature(e))
+            else:
+                out[p.name] = p.default
+        return Fn(name=e.name, args=out)
+
+    def default(self, name: str) -> Fn:
+        return self.resolve(name)
+
+
+def _signature(e: Entry) -> str:
+    parts = []
+    for p in e.params:
+        parts.append(p.name if p.default is REQUIRED else f"{p.name}={p.default!r}")
+    return f"usage: {e.name}({', '.join(parts)})"
+
+
+def positive(v) -> str | None:
+    return None if v > 0 else f"must be > 0, got {v}"
+
+
+def non_negative(v) -> str | None:
+    return None if v >= 0 else f"must be >= 0, got {v}"
+
+
+def fraction(v) -> str | None:
+    return None if 0 <= v < 1 else f"must be in [0, 1), got {v}"

@@ -1,0 +1,74 @@
+"""Data sets that need no download: generated (TensorFlow-playground style and
+synthetic stand-ins), shipped with scikit-learn, or read from the user's files.
+
+info["x"](args) -> (shape without batch, dtype) and info["y"](args) -> ("classes", n) or
+("regression", dims) describe what the loader yields, so `specc check` can compare them
+with the spec's inputs, outputs and loss before anything runs. Loaders live in
+specc/data.py (numpy only). Data are reshaped to the spec's input shape when the
+number of elements per sample matches (e.g. digits [64] -> [1, 8, 8]).
+"""
+from .base import Catalog, Entry, P, fraction, positive
+
+
+def _common(n_default: int | None):
+    ps = [P("validation_split", float, 0.0, check=fraction, doc="last fraction held out (before shuffling)"),
+          P("autoencode", bool, False, doc="targets are the inputs (autoencoders)")]
+    if n_default is not None:
+        ps = [P("n", int, n_default, check=positive, aliases=("n_samples", "samples")),
+              P("noise", float, 0.0, check=lambda v: None if v >= 0 else "must be >= 0"),
+              P("seed", int, 0)] + ps
+    return ps
+
+
+def _fixed(x_shape, classes=None, regression=None, dtype="float32"):
+    y = ("classes", classes) if classes else ("regression", regression or 1)
+    return {"x": lambda a: (list(x_shape), dtype), "y": lambda a: y}
+
+
+def _playground(name, doc, regression=False):
+    return Entry(name, _common(500), doc=doc,
+                 info=_fixed([2], regression=1) if regression else _fixed([2], classes=2))
+
+
+DATASETS = Catalog("data set", [
+    _playground("gauss", "two Gaussian blobs, 2 classes (playground)"),
+    _playground("circles", "a disc inside a ring, 2 classes (playground)"),
+    _playground("xor", "four quadrants, label = sign(x*y), 2 classes (playground)"),
+    _playground("spiral", "two interleaved spirals, 2 classes (playground)"),
+    _playground("plane", "y = a linear function of (x1, x2) (playground regression)", regression=True),
+    _playground("multigauss", "y = sum of Gaussian bumps over (x1, x2) (playground regression)", regression=True),
+    Entry("digits", _common(None), doc="scikit-learn 8x8 digits (1,797), pixels scaled to [0, 1], 10 classes",
+          info=_fixed([64], classes=10)),
+    Entry("iris", _common(None), doc="scikit-learn iris (150), standardized, 3 classes", info=_fixed([4], classes=3)),
+    Entry("wine", _common(None), doc="scikit-learn wine (178), standardized, 3 classes", info=_fixed([13], classes=3)),
+    Entry("breast_cancer", _common(None), doc="scikit-learn breast cancer (569), standardized, 2 classes",
+          info=_fixed([30], classes=2)),
+    Entry("diabetes", _common(None), doc="scikit-learn diabetes (442), 10 features, standardized target",
+          info=_fixed([10], regression=1)),
+    Entry("housing", _common(506), doc="Boston-like synthetic regression: 13 features, 1 target (no download)",
+          info=_fixed([13], regression=1)),
+    Entry("images", [P("channels", int, 3, check=positive), P("height", int, 32, check=positive),
+                     P("width", int, 32, check=positive), P("classes", int, 10, check=positive)] + _common(1000),
+          doc="synthetic CIFAR-style images: each class a coloured oriented pattern plus noise",
+          info={"x": lambda a: ([a["channels"], a["height"], a["width"]], "float32"),
+                "y": lambda a: ("classes", a["classes"])}),
+    Entry("sequences", [P("vocab", int, 1000, check=positive), P("length", int, 100, check=positive),
+                        P("classes", int, 2, check=positive)] + _common(1000),
+          doc="synthetic IMDB/Reuters-style token sequences: class-specific keywords in random text",
+          info={"x": lambda a: ([a["length"]], "int64"), "y": lambda a: ("classes", a["classes"])}),
+    Entry("file", [P("path", str), P("target", str | None, None, doc="csv target column / .npy targets file")]
+          + _common(None),
+          doc=".npz (arrays x and y), .npy (with target= a second .npy) or .csv (target= column name)",
+          info={"x": None, "y": None}),
+])
+
+# Data sets the notes name that need a download: a clear error with the local alternative.
+UNAVAILABLE = {
+    "mnist": "digits (8x8) or file(\"mnist.npz\")",
+    "fashion_mnist": "file(\"fashion_mnist.npz\")",
+    "cifar10": "images(channels=3, height=32, width=32, classes=10) or file(\"cifar10.npz\")",
+    "cifar100": "images(classes=100) or file(\"cifar100.npz\")",
+    "imdb": "sequences(vocab=10000, length=100, classes=2) or file(\"imdb.npz\")",
+    "reuters": "sequences(vocab=10000, length=100, classes=46) or file(\"reuters.npz\")",
+    "boston_housing": "housing (Boston-like, 13 features) or file(\"boston.npz\")",
+}

@@ -1,0 +1,689 @@
+"""Syntax tree -> IR: resolve names, expand blocks and repeats, build layers from calls.
+
+Shapes are not computed here (passes/shapes.py does that); this stage only knows which
+layer is applied to which tensors. Problems become diagnostics and elaboration goes on,
+so one run reports every error of a file.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pydantic import ValidationError
+
+from . import parse as ast
+from .catalog import CATALOGS, UNAVAILABLE, Fn
+from .errors import Diagnostic, Source, SpecError, Span, did_you_mean
+from .layers import REGISTRY, Layer
+
+KNOWN_DTYPES = {"float32", "float16", "float64", "int64", "int32", "bool"}
+RESERVED_DIMS = {"batch"}
+
+
+@dataclass
+class PyCall:
+    """A call written as a value (l2(1e-4), LSTM(8)) with its arguments as Python values."""
+    func: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    span: Span
+    arg_spans: dict[str | int, Span] = field(default_factory=dict)
+
+
+@dataclass
+class BlockRef:
+    defn: ast.BlockDef
+    table: dict[str, "BlockRef"]  # blocks visible from the block's own file
+
+
+@dataclass
+class Env:
+    """A naming scope: the network body, or one expansion of a block."""
+    prefix: str = ""
+    tensors: dict[str, str] = field(default_factory=dict)   # local name -> global tensor
+    layers: dict[str, str] = field(default_factory=dict)    # shared layer local name -> global layer
+    params: dict[str, Any] = field(default_factory=dict)    # block parameter -> Python value
+    blocks: dict[str, BlockRef] = field(default_factory=dict)
+    in_block: bool = False
+    outputs: list[str] = field(default_factory=list)
+
+
+def snake(kind: str) -> str:
+    s = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", kind)
+    return re.sub(r"(?<=[A-Z])([A-Z][a-z])", r"_\1", s).lower()
+
+
+class Elaborator:
+    def __init__(self, sources: dict[str, Source], loader: Callable[[str], ast.Module]):
+        self.sources = sources
+        self.loader = loader
+        self.diags: list[Diagnostic] = []
+        self.layers: dict[str, Layer] = {}
+        self.nodes: list[dict] = []
+        self.tensors: dict[str, dict] = {}
+        self.inputs: list[str] = []
+        self.outputs: list[str] = []
+        self.applications: dict[str, int] = defaultdict(int)
+        self.counters: dict[str, int] = defaultdict(int)
+        self.user_names: set[str] = set()
+        self.sections: dict[str, ast.Section] = {}
+        self.import_stack: list[str] = []
+
+    # ------------------------------------------------------------ entry point
+    def network(self, module: ast.Module) -> dict | None:
+        blocks = self.block_table(module)
+        nets = [i for i in module.items if isinstance(i, ast.NetworkDef)]
+        if not nets:
+            self.report(SpecError("E102", "the file defines no network",
+                                  Span(file=module.file), hint="write `network NAME { ... }`; a file of "
+                                  "blocks only is meant to be imported"))
+            return None
+        for extra in nets[1:]:
+            self.report(SpecError("E206", f"a second network '{extra.name}' in one file", extra.span,
+                                  hint="put each network in its own .net file"))
+        net = nets[0]
+        self.user_names = _scan_user_names(net.body)
+        env = Env(blocks=blocks)
+        for stmt in net.body:
+            self.guard(self.statement, stmt, env)
+        if not self.outputs:
+            self.report(SpecError("E208", f"network '{net.name}' declares no output", net.span,
+                                  hint="end a chain with `-> output NAME`, or write `output NAME`"))
+        return {"name": net.name, "span": net.span, "sections": self.sections}
+
+    def report(self, err: SpecError) -> None:
+        self.diags.append(err.diagnostic)
+
+    def guard(self, fn, *args):
+        try:
+            return fn(*args)
+        except SpecError as e:
+            self.report(e)
+            return None
+
+    # ------------------------------------------------------------ imports and blocks
+    def block_table(self, module: ast.Module) -> dict[str, BlockRef]:
+        table: dict[str, BlockRef] = {}
+        for item in module.items:
+            if isinstance(item, ast.Import):
+                self.guard(self.import_blocks, item, module.file, table)
+        for item in module.items:
+            if isinstance(item, ast.BlockDef):
+                if item.name in table:
+                    self.report(SpecError("E212", f"block '{item.name}' is defined twice", item.span))
+                table[item.name] = BlockRef(item, table)
+        return table
+
+    def import_blocks(self, imp: ast.Import, importer: str, table: dict[str, BlockRef]) -> None:
+        base = os.path.dirname(importer) if importer not in ("<stdin>", "<string>") else "."
+        path = os.path.normpath(os.path.join(base, imp.path))
+        if path in self.import_stack or os.path.abspath(path) == os.path.abspath(importer):
+            raise SpecError("E103", f"import cycle: {' -> '.join([*self.import_stack, path])}", imp.span)
+        self.import_stack.append(path)
+        try:
+            try:
+                module = self.loader(path)
+            except SpecError as e:
+                if e.diagnostic.code == "E100":
+                    raise SpecError("E103", f"cannot import \"{imp.path}\": {e.diagnostic.message}", imp.span,
+                                    hint="paths are relative to the importing file") from None
+                raise
+            theirs = self.block_table(module)
+        finally:
+            self.import_stack.pop()
+        for name, span in imp.names:
+            if name not in theirs:
+                hint = did_you_mean(name, theirs) or (f"it defines: {', '.join(theirs)}" if theirs else
+                                                       "it defines no blocks")
+                self.report(SpecError("E103", f"\"{imp.path}\" has no block '{name}'", span, hint=hint))
+            else:
+                table[name] = theirs[name]
+
+    # ------------------------------------------------------------ statements
+    def statement(self, stmt, env: Env) -> None:
+        if isinstance(stmt, ast.InputDecl):
+            self.input_decl(stmt, env)
+        elif isinstance(stmt, ast.Assign):
+            result = self.chain(stmt.chain, env)
+            if result is not None:
+                if len(result) != 1:
+                    raise SpecError("E207", f"'{stmt.target}' would name {len(result)} tensors", stmt.span,
+                                    hint="merge them first (Concatenate, Add, ...)")
+                self.bind(stmt.target, result[0], env, stmt.span)
+        elif isinstance(stmt, ast.ChainStmt):
+            self.chain(stmt.chain, env)
+        elif isinstance(stmt, ast.LayerDecl):
+            if stmt.name in env.layers:
+                raise SpecError("E206", f"layer '{stmt.name}' is declared twice", stmt.span)
+            layer = self.make_layer_from_call(stmt.call, env, name_hint=stmt.name, explicit_name=stmt.name)
+            if layer is not None:
+                env.layers[stmt.name] = layer.name
+        elif isinstance(stmt, ast.OutputStmt):
+            for name, span in stmt.names:
+                self.mark_output(self.lookup_tensor(name, span, env), name, env, span)
+        elif isinstance(stmt, ast.Section):
+            if env.in_block:
+                raise SpecError("E211", f"a '{stmt.name}' section belongs in a network, not in a block", stmt.span)
+            if stmt.name not in ("train", "expect", "test"):
+                raise SpecError("E211", f"unknown section '{stmt.name}'", stmt.span,
+                                hint=did_you_mean(stmt.name, ["train", "expect", "test"])
+                                or "sections are train { }, expect { } and test { }")
+            if stmt.name in self.sections:
+                raise SpecError("E206", f"section '{stmt.name}' appears twice", stmt.span)
+            self.sections[stmt.name] = stmt
+
+    def input_decl(self, stmt: ast.InputDecl, env: Env) -> None:
+        if env.in_block:
+            return  # bound by the caller before the body runs
+        if stmt.shape is None:
+            raise SpecError("E210", f"input '{stmt.name}' needs a shape", stmt.span,
+                            hint=f"write `input {stmt.name}: [features]`; the batch dimension is implicit")
+        dtype = stmt.dtype or "float32"
+        if dtype not in KNOWN_DTYPES:
+            raise SpecError("E210", f"unknown dtype '{dtype}' for input '{stmt.name}'", stmt.span,
+                            hint=did_you_mean(dtype, KNOWN_DTYPES) or f"use one of {sorted(KNOWN_DTYPES)}")
+        shape: list[int | str] = ["batch"]
+        for d, span in stmt.shape:
+            if d in RESERVED_DIMS:
+                raise SpecError("E210", "the batch dimension is implicit; do not write it", span,
+                                hint=f"write the shape of one sample, e.g. `input {stmt.name}: [64]`")
+            if isinstance(d, int) and d <= 0:
+                raise SpecError("E210", f"dimension {d} must be positive", span)
+            shape.append(d)
+        if stmt.name in self.tensors:
+            raise SpecError("E206", f"'{stmt.name}' is defined twice", stmt.span)
+        self.tensors[stmt.name] = {"name": stmt.name, "shape": None, "dtype": dtype, "producer": None,
+                                   "span": stmt.span, "declared": shape}
+        self.inputs.append(stmt.name)
+        env.tensors[stmt.name] = stmt.name
+
+    def lookup_tensor(self, name: str, span: Span, env: Env) -> str:
+        if name in env.tensors:
+            return env.tensors[name]
+        hint = did_you_mean(name, env.tensors)
+        if name in env.layers:
+            hint = f"'{name}' is a layer; apply it inside a chain: `x -> {name}`"
+        raise SpecError("E205", f"tensor '{name}' is used before it is defined", span,
+                        hint=hint or "define it first: `input NAME: [...]` or `NAME = x -> Layer(...)`")
+
+    def bind(self, local: str, tensor: str, env: Env, span: Span) -> str:
+        """Give a tensor a user name (renaming a fresh intermediate, else an Identity)."""
+        if local in env.tensors:
+            raise SpecError("E206", f"'{local}' is defined twice", span, hint="choose another name")
+        glob = f"{env.prefix}_{local}" if env.prefix else local
+        if env.prefix and glob in self.tensors:
+            glob = self.fresh_name(glob)
+        info = self.tensors[tensor]
+        if info.get("auto") and glob not in self.tensors:
+            self.rename_tensor(tensor, glob)
+            info["auto"] = False
+            info["span"] = span
+        else:
+            layer = self.new_layer("Identity", {}, span, env, name_hint=f"{local}_alias")
+            [out] = self.apply(layer, [tensor], span, env)
+            self.rename_tensor(out, glob)
+            self.tensors[glob]["auto"] = False
+        env.tensors[local] = glob
+        return glob
+
+    def rename_tensor(self, old: str, new: str) -> None:
+        info = self.tensors.pop(old)
+        info["name"] = new
+        self.tensors[new] = info
+        for node in self.nodes:
+            node["outputs"] = [new if o == old else o for o in node["outputs"]]
+            node["inputs"] = [new if i == old else i for i in node["inputs"]]
+
+    def mark_output(self, tensor: str, local: str, env: Env, span: Span) -> None:
+        if env.in_block:
+            env.outputs.append(tensor)
+            return
+        if tensor in self.outputs:
+            raise SpecError("E206", f"'{local}' is declared as an output twice", span)
+        self.outputs.append(tensor)
+
+    # ------------------------------------------------------------ chains
+    def chain(self, chain: ast.Chain, env: Env) -> list[str] | None:
+        current = [self.lookup_tensor(n, s, env) for n, s in chain.sources]
+        for step in chain.steps:
+            current = self.step(step, current, env)
+            if current is None:
+                return None
+        return current
+
+    def step(self, step, current: list[str], env: Env) -> list[str] | None:
+        if isinstance(step, ast.StepOutput):
+            if len(current) != 1:
+                raise SpecError("E207", f"output '{step.name}' would name {len(current)} tensors", step.span,
+                                hint="merge them first, or name each one")
+            name = self.bind(step.name, current[0], env, step.span)
+            self.mark_output(name, step.name, env, step.span)
+            return [name]
+        if isinstance(step, ast.StepRepeat):
+            if step.times < 1:
+                raise SpecError("E203", "repeat needs a count of at least 1", step.span)
+            for _ in range(step.times):
+                for inner in step.steps:
+                    current = self.step(inner, current, env)
+                    if current is None:
+                        return None
+            return current
+        if isinstance(step, ast.StepRef):
+            if step.name in env.layers:
+                return self.apply(self.layers[env.layers[step.name]], current, step.span, env)
+            if step.name in env.blocks:
+                return self.expand_block(env.blocks[step.name], PyCall(step.name, [], {}, step.span), current, env)
+            if REGISTRY.get(step.name):
+                layer = self.new_layer(step.name, {}, step.span, env, pycall=PyCall(step.name, [], {}, step.span))
+                return self.apply(layer, current, step.span, env) if layer else None
+            if step.name in env.tensors:
+                raise SpecError("E200", f"'{step.name}' is a tensor, not a layer", step.span,
+                                hint="a chain applies layers; to merge tensors write `(a, b) -> Add()`")
+            raise self.unknown_callable(step.name, step.span, env)
+        # a call: a block or a layer kind
+        call = step.call
+        pycall = self.to_pycall(call, env)
+        if call.func in env.blocks:
+            return self.expand_block(env.blocks[call.func], pycall, current, env)
+        if call.func in env.layers:
+            raise SpecError("E200", f"'{call.func}' is a shared layer; apply it without arguments", call.span,
+                            hint=f"write `-> {call.func}`")
+        if REGISTRY.get(call.func) is None:
+            raise self.unknown_callable(call.func, call.name_span, env)
+        layer = self.new_layer(call.func, {}, call.span, env, pycall=pycall)
+        if layer is None:
+            return None
+        return self.apply(layer, current, call.span, env)
+
+    def unknown_callable(self, name: str, span: Span, env: Env) -> SpecError:
+        choices = [*REGISTRY.all_names(), *env.blocks, *env.layers]
+        hint = did_you_mean(name, choices)
+        for cat in ("activation", "optimizer", "loss", "initializer"):
+            if name in CATALOGS[cat]:
+                hint = (f"'{name}' is an {cat}, not a layer" +
+                        (f"; write Activation({name}) or activation={name} on a layer" if cat == "activation" else ""))
+        return SpecError("E200", f"unknown layer or block '{name}'", span,
+                         hint=hint or "see `docs/language.md` for the list of layer kinds")
+
+    def apply(self, layer: Layer, inputs: list[str], span: Span, env: Env) -> list[str]:
+        lo, hi = type(layer).n_inputs
+        n = len(inputs)
+        if n < lo or (hi is not None and n > hi):
+            want = f"{lo}" if lo == hi else (f"at least {lo}" if hi is None else f"{lo} to {hi}")
+            hint = ("merge the tensors first, e.g. `(a, b) -> Concatenate()`" if n > 1 else
+                    f"give it several tensors: `(a, b) -> {layer.kind}()`")
+            raise SpecError("E207", f"{layer.kind} '{layer.name}' takes {want} input(s), got {n}", span, hint=hint)
+        k = self.applications[layer.name]
+        self.applications[layer.name] += 1
+        node = layer.name if k == 0 else f"{layer.name}_call{k}"
+        out = self.fresh_name(node)
+        self.nodes.append({"name": node, "layer": layer.name, "inputs": list(inputs), "outputs": [out], "span": span})
+        self.tensors[out] = {"name": out, "shape": None, "dtype": "float32", "producer": node, "span": span,
+                             "auto": True}
+        return [out]
+
+    def fresh_name(self, base: str) -> str:
+        name, k = base, 0
+        while name in self.tensors or name in self.user_names:
+            k += 1
+            name = f"{base}_{k}"
+        return name
+
+    # ------------------------------------------------------------ blocks
+    def expand_block(self, ref: BlockRef, call: PyCall, current: list[str], env: Env) -> list[str] | None:
+        d = ref.defn
+        inputs = [s for s in d.body if isinstance(s, ast.InputDecl)]
+        if len(inputs) != len(current):
+            raise SpecError("E212", f"block '{d.name}' takes {len(inputs)} input tensor(s), got {len(current)}",
+                            call.span, hint="declare its inputs with `input x` inside the block")
+        params: dict[str, Any] = {}
+        if len(call.args) > len(d.params):
+            raise SpecError("E212", f"block '{d.name}' takes {len(d.params)} argument(s), got {len(call.args)}",
+                            call.span, hint=_block_sig(d))
+        for p, v in zip(d.params, call.args):
+            params[p.name] = v
+        for k, v in call.kwargs.items():
+            if not any(p.name == k for p in d.params):
+                raise SpecError("E212", f"block '{d.name}' has no parameter '{k}'",
+                                call.arg_spans.get(k, call.span),
+                                hint=did_you_mean(k, [p.name for p in d.params]) or _block_sig(d))
+            if k in params:
+                raise SpecError("E209", f"parameter '{k}' of block '{d.name}' given twice", call.span)
+            params[k] = v
+        block_env = Env(blocks=ref.table, in_block=True)
+        for p in d.params:
+            if p.name not in params:
+                if p.default is None:
+                    raise SpecError("E212", f"block '{d.name}' needs the argument '{p.name}'", call.span,
+                                    hint=_block_sig(d))
+                params[p.name] = self.to_python(p.default, block_env)
+        block_env.params = params
+        k = self.counters[f"block:{d.name}"]
+        self.counters[f"block:{d.name}"] += 1
+        block_env.prefix = self.unique_prefix(d.name if k == 0 else f"{d.name}_{k}", env)
+        if len(self.import_stack) > 50 or env.prefix.count("_") > 200:
+            raise SpecError("E212", f"block '{d.name}' is nested too deeply (recursive?)", call.span)
+        for decl, tensor in zip(inputs, current):
+            block_env.tensors[decl.name] = tensor
+        for stmt in d.body:
+            self.guard(self.statement, stmt, block_env)
+        if not block_env.outputs:
+            raise SpecError("E208", f"block '{d.name}' declares no output", d.span,
+                            hint="end its chain with `-> output y`")
+        return block_env.outputs
+
+    def unique_prefix(self, base: str, env: Env) -> str:
+        return f"{env.prefix}_{base}" if env.prefix else base
+
+    # ------------------------------------------------------------ values and layers
+    def to_python(self, v, env: Env) -> Any:
+        if isinstance(v, ast.Name) and v.id in env.params:
+            return env.params[v.id]
+        if isinstance(v, (ast.ListV, ast.TupleV)):
+            return [self.to_python(i, env) for i in v.items]
+        if isinstance(v, ast.Call):
+            return self.to_pycall(v, env)
+        return ast.value_to_python(v)
+
+    def to_pycall(self, call: ast.Call, env: Env) -> PyCall:
+        args, kwargs, spans = [], {}, {}
+        for a in call.args:
+            value = self.to_python(a.value, env)
+            if a.name is None:
+                if kwargs:
+                    raise SpecError("E203", "a positional argument follows a keyword argument", a.span,
+                                    hint="put positional arguments first")
+                spans[len(args)] = a.span
+                args.append(value)
+            else:
+                if a.name in kwargs:
+                    raise SpecError("E209", f"argument '{a.name}' given twice", a.span)
+                spans[a.name] = a.span
+                kwargs[a.name] = value
+        return PyCall(call.func, args, kwargs, call.span, spans)
+
+    def make_layer_from_call(self, call: ast.Call, env: Env, name_hint: str | None = None,
+                             explicit_name: str | None = None) -> Layer | None:
+        if REGISTRY.get(call.func) is None:
+            raise self.unknown_callable(call.func, call.name_span, env)
+        return self.new_layer(call.func, {}, call.span, env, pycall=self.to_pycall(call, env),
+                              name_hint=name_hint, explicit_name=explicit_name)
+
+    def new_layer(self, kind: str, _unused: dict, span: Span, env: Env, pycall: PyCall | None = None,
+                  name_hint: str | None = None, explicit_name: str | None = None) -> Layer | None:
+        pycall = pycall or PyCall(kind, [], {}, span)
+        layer = self.build_layer(pycall, env.prefix)
+        name = pycall.kwargs.get("name")
+        if name is not None:
+            if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise SpecError("E203", f"layer name {name!r} must be an identifier", pycall.arg_spans.get("name", span))
+            name = f"{env.prefix}_{name}" if env.prefix else name
+            if name in self.layers:
+                raise SpecError("E206", f"two layers are named '{name}'", pycall.arg_spans.get("name", span))
+        else:
+            base = explicit_name or name_hint or snake(layer.kind)
+            base = f"{env.prefix}_{base}" if env.prefix else base
+            name = self.unique_layer_name(base)
+        layer.name = name
+        self.layers[name] = layer
+        return layer
+
+    def unique_layer_name(self, base: str) -> str:
+        k = self.counters[f"layer:{base}"]
+        while True:
+            name = base if k == 0 else f"{base}_{k}"
+            k += 1
+            if name not in self.layers and name not in self.user_names:
+                self.counters[f"layer:{base}"] = k
+                return name
+
+    def build_layer(self, call: PyCall, prefix: str = "") -> Layer:
+        """PyCall -> validated Layer instance (name left for the caller)."""
+        cls = REGISTRY.get(call.func)
+        if cls is None:
+            raise SpecError("E200", f"unknown layer '{call.func}'", call.span,
+                            hint=did_you_mean(call.func, REGISTRY.all_names()))
+        kind = cls.model_fields["kind"].default
+        fields = {k: f for k, f in cls.model_fields.items() if k not in ("kind", "span", "name")}
+        aliases = {**cls.arg_aliases}
+        data: dict[str, Any] = {}
+        spans: dict[str, Span] = {}
+        if len(call.args) > len(cls.positional):
+            extra = call.arg_spans.get(len(cls.positional), call.span)
+            raise SpecError("E203", f"{kind} takes at most {len(cls.positional)} positional argument(s) "
+                            f"({', '.join(cls.positional) or 'none'}), got {len(call.args)}", extra,
+                            hint=_layer_sig(cls))
+        for i, v in enumerate(call.args):
+            data[cls.positional[i]] = v
+            spans[cls.positional[i]] = call.arg_spans.get(i, call.span)
+        for k, v in call.kwargs.items():
+            if k == "name":
+                continue
+            key = aliases.get(k, k)
+            if key not in fields:
+                hint = did_you_mean(k, [*fields, *aliases])
+                raise SpecError("E201", f"{kind} has no argument '{k}'", call.arg_spans.get(k, call.span),
+                                hint=hint or _layer_sig(cls))
+            if key in data:
+                raise SpecError("E209", f"argument '{key}' of {kind} given twice", call.arg_spans.get(k, call.span))
+            data[key] = v
+            spans[key] = call.arg_spans.get(k, call.span)
+        for key, v in list(data.items()):
+            extra = fields[key].json_schema_extra or {}
+            span = spans[key]
+            if "catalog" in extra:
+                data[key] = self.resolve_fn(extra["catalog"], v, span)
+            elif extra.get("layer"):
+                if not isinstance(v, PyCall):
+                    raise SpecError("E203", f"'{key}' of {kind} must be a layer, e.g. LSTM(32)", span)
+                inner = self.build_layer(v, prefix)
+                inner.name = snake(inner.kind)
+                data[key] = inner
+            elif isinstance(v, PyCall):
+                raise SpecError("E203", f"'{key}' of {kind} takes a plain value, not a call {v.func}(...)", span)
+        try:
+            layer = cls.model_validate({**data, "kind": kind, "span": call.span})
+        except ValidationError as e:
+            err = e.errors()[0]
+            key = str(err["loc"][0]) if err["loc"] else ""
+            if err["type"] == "missing":
+                raise SpecError("E202", f"{kind} needs the argument '{key}'", call.span, hint=_layer_sig(cls)) from None
+            code = "E401" if key in ("rate", "dropout", "recurrent_dropout") else "E203"
+            msg = err["msg"].removeprefix("Value error, ")
+            got = data.get(key)
+            raise SpecError(code, f"invalid value {got!r} for '{key}' of {kind}: {msg}",
+                            spans.get(key, call.span), hint=_layer_sig(cls)) from None
+        layer.validate_args()
+        return layer
+
+    def resolve_fn(self, catalog: str, v: Any, span: Span) -> Fn | None:
+        cat = CATALOGS[catalog]
+        if v is None:
+            return None
+        if isinstance(v, Fn):
+            return v
+        if isinstance(v, str):
+            return cat.resolve(v, span=span)
+        if isinstance(v, PyCall):
+            return cat.resolve(v.func, v.args, v.kwargs, span=v.span)
+        raise SpecError("E203", f"expected the name of a {cat.kind} (e.g. {cat.names()[0]}), got {v!r}", span)
+
+
+def _layer_sig(cls) -> str:
+    kind = cls.model_fields["kind"].default
+    pos = ", ".join(cls.positional)
+    req = [k for k, f in cls.model_fields.items() if f.is_required() and k not in cls.positional]
+    opt = [k for k, f in cls.model_fields.items() if not f.is_required() and k not in ("kind", "span", "name")]
+    parts = [p for p in (pos, ", ".join(req)) if p]
+    return f"usage: {kind}({', '.join(parts)}{', ...' if opt else ''}); options: {', '.join(opt[:12])}"
+
+
+def _block_sig(d: ast.BlockDef) -> str:
+    return f"usage: {d.name}(" + ", ".join(p.name if p.default is None else f"{p.name}=..." for p in d.params) + ")"
+
+
+def _scan_user_names(body) -> set[str]:
+    names: set[str] = set()
+
+    def steps(ss):
+        for s in ss:
+            if isinstance(s, ast.StepOutput):
+                names.add(s.name)
+            elif isinstance(s, ast.StepRepeat):
+                steps(s.steps)
+    for stmt in body:
+        if isinstance(stmt, ast.InputDecl):
+            names.add(stmt.name)
+        elif isinstance(stmt, ast.Assign):
+            names.add(stmt.target)
+            steps(stmt.chain.steps)
+        elif isinstance(stmt, ast.ChainStmt):
+            steps(stmt.chain.steps)
+        elif isinstance(stmt, ast.LayerDecl):
+            names.add(stmt.name)
+    return names
+
+
+# ---------------------------------------------------------------- train / expect / test sections
+
+TRAIN_KEYS = {"loss", "optimizer", "schedule", "batch_size", "epochs", "metrics", "data", "validation_split",
+              "shuffle", "seed", "callbacks", "clipnorm", "clipvalue", "lr", "learning_rate"}
+TRAIN_ALIASES = {"lr_schedule": "schedule", "learning_rate_schedule": "schedule", "dataset": "data",
+                 "batch": "batch_size"}
+
+
+def build_train(section: ast.Section, elab: Elaborator) -> dict | None:
+    env = Env()
+    raw: dict[str, tuple[Any, Span]] = {}
+    for s in section.settings:
+        key = TRAIN_ALIASES.get(s.key, s.key)
+        if key not in TRAIN_KEYS:
+            elab.report(SpecError("E211", f"unknown train setting '{s.key}'", s.span,
+                                  hint=did_you_mean(s.key, [*TRAIN_KEYS, *TRAIN_ALIASES]) or
+                                  f"train settings: {', '.join(sorted(TRAIN_KEYS))}"))
+            continue
+        if key in raw:
+            elab.report(SpecError("E206", f"train setting '{key}' given twice", s.span))
+            continue
+        try:
+            raw[key] = (elab.to_python(s.value, env), s.span)
+        except SpecError as e:
+            elab.report(e)
+    out: dict[str, Any] = {"span": section.span}
+
+    def fn(catalog: str, key: str, default: str | None):
+        if key not in raw:
+            return elab.resolve_fn(catalog, default, section.span) if default else None
+        v, span = raw[key]
+        return elab.guard(elab.resolve_fn, catalog, v, span)
+
+    def fns(catalog: str, key: str) -> list[Fn]:
+        if key not in raw:
+            return []
+        v, span = raw[key]
+        items = v if isinstance(v, list) else [v]
+        return [f for f in (elab.guard(elab.resolve_fn, catalog, i, span) for i in items) if f is not None]
+
+    def scalar(key, tp, default, check=None):
+        if key not in raw:
+            return default
+        v, span = raw[key]
+        ok = isinstance(v, tp) and not (tp in (int, float) and isinstance(v, bool))
+        if tp is float and isinstance(v, int) and not isinstance(v, bool):
+            v, ok = float(v), True
+        if not ok:
+            elab.report(SpecError("E400", f"train setting '{key}' must be {tp.__name__}, got {v!r}", span))
+            return default
+        if check and (problem := check(v)):
+            elab.report(SpecError("E400", f"train setting '{key}' {problem}", span))
+            return default
+        return v
+
+    out["loss"] = fn("loss", "loss", None)
+    if "loss" not in raw:
+        elab.report(SpecError("E400", "the train block needs a loss", section.span,
+                              hint="e.g. `loss = categorical_crossentropy` or `loss = mse`"))
+    optimizer = fn("optimizer", "optimizer", "Adam")
+    if optimizer is not None:
+        for key, arg in (("clipnorm", "clipnorm"), ("clipvalue", "clipvalue"), ("lr", "lr"), ("learning_rate", "lr")):
+            if key in raw:
+                v, span = raw[key]
+                try:
+                    optimizer = CATALOGS["optimizer"].resolve(optimizer.name, [], {**optimizer.args, arg: v}, span)
+                except SpecError as e:
+                    elab.report(e)
+    out["optimizer"] = optimizer or CATALOGS["optimizer"].default("Adam")
+    out["schedule"] = fn("schedule", "schedule", "constant") or CATALOGS["schedule"].default("constant")
+    positive = lambda v: None if v > 0 else f"must be > 0, got {v}"
+    out["batch_size"] = scalar("batch_size", int, 32, positive)
+    out["epochs"] = scalar("epochs", int, 10, positive)
+    out["shuffle"] = scalar("shuffle", bool, True)
+    out["seed"] = scalar("seed", int, 0)
+    out["metrics"] = fns("metric", "metrics")
+    out["callbacks"] = fns("callback", "callbacks")
+    split = scalar("validation_split", float, None,
+                   lambda v: None if 0 <= v < 1 else f"must be in [0, 1), got {v}")
+    data = None
+    if "data" in raw:
+        v, span = raw["data"]
+        name = v if isinstance(v, str) else (v.func if isinstance(v, PyCall) else None)
+        if name is not None and name.lower() in UNAVAILABLE and name not in CATALOGS["data"]:
+            elab.report(SpecError("E400", f"data set '{name}' needs a download, which specc never does", span,
+                                  hint=f"use {UNAVAILABLE[name.lower()]}"))
+        else:
+            data = elab.guard(elab.resolve_fn, "data", v, span)
+    if data is not None:
+        inner_split = data.args.get("validation_split", 0.0)
+        if split is None:
+            split = inner_split
+        elif inner_split:
+            elab.report(SpecError("E400", "validation_split is given both in data(...) and in train", section.span))
+    out["data"] = data
+    out["validation_split"] = split or 0.0
+    return out
+
+
+def build_expect(section: ast.Section, elab: Elaborator) -> dict:
+    out: dict[str, Any] = {"shapes": {}, "spans": {}}
+    counts = {"params": "params", "total_params": "params", "trainable_params": "trainable_params",
+              "trainable": "trainable_params", "non_trainable_params": "non_trainable_params",
+              "non_trainable": "non_trainable_params"}
+    for s in section.settings:
+        v = ast.value_to_python(s.value) if not isinstance(s.value, ast.Call) else None
+        if s.key in counts:
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                elab.report(SpecError("E502", f"expected parameter count '{s.key}' must be a whole number, got {v!r}",
+                                      s.span))
+                continue
+            out[counts[s.key]] = v
+        elif isinstance(v, list) and all(isinstance(d, (int, str)) and not isinstance(d, bool) for d in v):
+            out["shapes"][s.key] = v
+        else:
+            elab.report(SpecError("E502", f"cannot read expectation '{s.key}'", s.span,
+                                  hint="write `tensor: [batch, 10]`, `params: 1234`, `trainable_params: ...`"))
+            continue
+        out["spans"][counts.get(s.key, s.key)] = s.span
+    return out
+
+
+def build_test(section: ast.Section, elab: Elaborator) -> dict:
+    out = {}
+    for s in section.settings:
+        try:
+            v = elab.to_python(s.value, Env())
+        except SpecError as e:
+            elab.report(e)
+            continue
+        out[s.key] = _plain(v)
+    return out
+
+
+def _plain(v):
+    if isinstance(v, PyCall):
+        return {"call": v.func, "args": [_plain(a) for a in v.args], "kwargs": {k: _plain(x) for k, x in v.kwargs.items()}}
+    if isinstance(v, list):
+        return [_plain(i) for i in v]
+    return v

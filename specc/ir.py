@@ -1,0 +1,111 @@
+"""The IR: the single source of truth both backends consume.
+
+A `Network` is a DAG of `Node`s (applications of `layers`) over named `tensors`, in
+topological order, with every default resolved, every shape inferred, every weight
+listed, and source spans kept for diagnostics. It round-trips through JSON exactly
+(`Network.model_validate_json(net.model_dump_json()) == net`).
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import __version__
+from .catalog import Fn
+from .errors import Span
+from .layers import AnyLayer
+
+Dim = int | str
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+class TensorInfo(_Model):
+    name: str
+    shape: Optional[list[Dim]] = Field(None, description="batch first; None if inference failed")
+    dtype: str = "float32"
+    producer: Optional[str] = Field(None, description="node that produces it; None for inputs")
+    span: Optional[Span] = None
+
+
+class Node(_Model):
+    """One application of a layer (a shared layer has several nodes)."""
+    name: str
+    layer: str
+    inputs: list[str]
+    outputs: list[str]
+    span: Optional[Span] = None
+
+
+class WeightInfo(_Model):
+    name: str
+    shape: list[int]
+    trainable: bool = True
+
+
+class ParamCounts(_Model):
+    total: int = 0
+    trainable: int = 0
+    non_trainable: int = 0
+
+
+class TrainConfig(_Model):
+    loss: Optional[Fn] = None
+    optimizer: Fn
+    schedule: Fn
+    batch_size: int = 32
+    epochs: int = 10
+    metrics: list[Fn] = []
+    data: Optional[Fn] = None
+    validation_split: float = 0.0
+    shuffle: bool = True
+    seed: int = 0
+    callbacks: list[Fn] = []
+    span: Optional[Span] = None
+
+
+class Expect(_Model):
+    shapes: dict[str, list[Dim]] = {}
+    params: Optional[int] = None
+    trainable_params: Optional[int] = None
+    non_trainable_params: Optional[int] = None
+    spans: dict[str, Span] = {}
+
+
+class Network(_Model):
+    specc_version: str = __version__
+    name: str
+    file: str = "<string>"
+    inputs: list[str]
+    outputs: list[str]
+    tensors: dict[str, TensorInfo]
+    layers: dict[str, AnyLayer]
+    nodes: list[Node]
+    weights: dict[str, list[WeightInfo]] = Field({}, description="per layer, PyTorch layout")
+    params: ParamCounts = ParamCounts()
+    layer_params: dict[str, ParamCounts] = {}
+    train: Optional[TrainConfig] = None
+    expect: Optional[Expect] = None
+    test: dict[str, Any] = {}
+    span: Optional[Span] = None
+
+    def input_infos(self) -> list[TensorInfo]:
+        return [self.tensors[n] for n in self.inputs]
+
+    def output_infos(self) -> list[TensorInfo]:
+        return [self.tensors[n] for n in self.outputs]
+
+    def producer_layer(self, tensor: str):
+        """The layer that produced a tensor, or None for an input."""
+        node_name = self.tensors[tensor].producer
+        if node_name is None:
+            return None
+        node = next(n for n in self.nodes if n.name == node_name)
+        return self.layers[node.layer]
+
+
+def schema() -> dict:
+    return Network.model_json_schema()

@@ -1,0 +1,209 @@
+"""The contract every layer kind fulfils (one kind per module in this package).
+
+A layer kind is a pydantic model of its arguments, in Keras vocabulary with Keras
+defaults, plus two rules: `output` (shape and dtype of the result) and `weights`
+(every learned or tracked tensor, in the PyTorch layout both backends use). Parameter
+counts are derived from `weights`, so the summary cannot disagree with the backends.
+Nothing here imports torch or onnx.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..catalog import CATALOGS, Fn
+from ..errors import SpecError, Span
+
+Dim = int | str  # an int, or a symbolic name such as "batch" or "seq"
+BATCH = "batch"
+
+
+@dataclass(frozen=True)
+class T:
+    """A tensor type during shape inference: full shape (batch first) and dtype."""
+
+    shape: tuple[Dim, ...]
+    dtype: str = "float32"
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    @property
+    def features(self) -> tuple[Dim, ...]:
+        """The shape without the batch dimension."""
+        return self.shape[1:]
+
+    def __str__(self) -> str:
+        return fmt_shape(self.shape)
+
+
+def fmt_shape(shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+@dataclass
+class Weight:
+    """One tensor of a layer. Shapes follow PyTorch (Dense weight is [units, in])."""
+
+    name: str
+    shape: tuple[int, ...]
+    trainable: bool = True
+    initializer: Fn | None = None
+    regularizer: Fn | None = None
+    constraint: Fn | None = None
+    fan: tuple[int, int] | None = None  # (fan_in, fan_out) as Keras computes them
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+def catalog_field(catalog: str, default: str | None = None, **kw: Any) -> Any:
+    """A field holding a catalogue reference (activation, initializer, ...)."""
+    extra = {"catalog": catalog}
+    if default is None:
+        return Field(default=None, json_schema_extra=extra, **kw)
+    return Field(default_factory=lambda: CATALOGS[catalog].default(default), json_schema_extra=extra, **kw)
+
+
+def layer_field(**kw: Any) -> Any:
+    """A field holding a nested layer (Bidirectional(LSTM(8)), TimeDistributed(Dense(4)))."""
+    return Field(json_schema_extra={"layer": True}, **kw)
+
+
+class Layer(BaseModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    kind: str
+    name: str = ""
+    trainable: bool = Field(True, description="False freezes every weight of the layer")
+    span: Span | None = Field(None, description="where the layer is written in the spec")
+
+    # --- class-level declarations (not arguments) ---
+    positional: ClassVar[tuple[str, ...]] = ()          # arguments that may be given by position
+    arg_aliases: ClassVar[dict[str, str]] = {}          # extra spellings of argument names
+    n_inputs: ClassVar[tuple[int, int | None]] = (1, 1)  # (min, max) number of input tensors
+    aliases: ClassVar[tuple[str, ...]] = ()              # other spellings of the kind
+    category: ClassVar[str] = "core"
+    doc: ClassVar[str] = ""
+
+    # --- rules, overridden per kind ---
+    def output(self, ins: list[T]) -> T:
+        """Shape rule: the type of the output, or SpecError (E3xx) with a hint."""
+        raise NotImplementedError
+
+    def weights(self, ins: list[T], out: T) -> list[Weight]:
+        """Every tensor the layer owns, PyTorch layout; [] for weightless layers."""
+        return []
+
+    def validate_args(self) -> None:
+        """Cross-argument checks (raise SpecError); single-field checks use pydantic."""
+
+    # --- derived ---
+    def all_weights(self, ins: list[T], out: T) -> list[Weight]:
+        ws = list(self.weights(ins, out))
+        act = getattr(self, "activation", None)
+        if isinstance(act, Fn) and act.name == "prelu":
+            ws.append(Weight("alpha", known_shape(out.features, self, "prelu"),
+                             initializer=CATALOGS["initializer"].default("zeros")))
+        if not self.trainable:
+            for w in ws:
+                w.trainable = False
+        return ws
+
+    def args(self) -> dict[str, Any]:
+        """The arguments only (no kind/name/span), for summaries and docs."""
+        return self.model_dump(exclude={"kind", "name", "span"})
+
+    def error(self, code: str, message: str, hint: str | None = None, notes=()) -> SpecError:
+        return SpecError(code, f"{self.kind} '{self.name}': {message}", self.span, hint=hint, notes=notes)
+
+
+# ----------------------------------------------------------------- shape helpers
+
+
+def known(d: Dim, layer: Layer, what: str) -> int:
+    """A dimension that must be a number (weights depend on it)."""
+    if isinstance(d, int):
+        return d
+    raise layer.error("E306", f"{what} must be a known number, but it is the symbolic dimension '{d}'",
+                      hint="declare that dimension with a fixed size in the input, or reduce it first "
+                           "(e.g. GlobalAvgPool, or an RNN without return_sequences)")
+
+
+def known_shape(dims, layer: Layer, what: str) -> tuple[int, ...]:
+    return tuple(known(d, layer, what) for d in dims)
+
+
+def need_rank(t: T, layer: Layer, ranks: tuple[int, ...], meaning: str, code: str = "E300",
+              hint: str | None = None) -> None:
+    """Require a number of feature dimensions (rank without batch)."""
+    if len(t.features) not in ranks:
+        want = " or ".join(str(r) for r in ranks)
+        raise layer.error(code, f"expects input {meaning} ({want} dimension(s) besides the batch), "
+                          f"but received {t}", hint=hint)
+
+
+def conv_dim(d: Dim, k: int, s: int, padding: str, dilation: int = 1, layer: Layer | None = None) -> Dim:
+    """Output length of a convolution/pool window along one axis (Keras rules)."""
+    eff = (k - 1) * dilation + 1
+    if isinstance(d, str):
+        if padding == "same":
+            return d if s == 1 else f"ceil({d}/{s})"
+        return f"{d}-{eff - 1}" if s == 1 else f"({d}-{eff})//{s}+1"
+    out = -(-d // s) if padding == "same" else (d - eff) // s + 1
+    if out <= 0 and layer is not None:
+        raise layer.error("E302", f"a window of {eff} with stride {s} and padding '{padding}' does not fit "
+                          f"in a dimension of {d} (output would be {out})",
+                          hint="use padding=same, a smaller kernel/pool, or a larger input")
+    return out
+
+
+def mul_dims(dims) -> Dim:
+    """Product of dimensions, symbolic when any is symbolic."""
+    if all(isinstance(d, int) for d in dims):
+        return math.prod(dims)
+    return "*".join(str(d) for d in dims)
+
+
+def pair(v: int | tuple | list, n: int = 2) -> tuple[int, ...]:
+    if isinstance(v, int):
+        return (v,) * n
+    return tuple(v)
+
+
+def fan(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(fan_in, fan_out) from a PyTorch-layout weight [out, in, *kernel]."""
+    receptive = math.prod(shape[2:]) if len(shape) > 2 else 1
+    return shape[1] * receptive, shape[0] * receptive
+
+
+@dataclass
+class Registry:
+    kinds: dict[str, type[Layer]] = field(default_factory=dict)
+    lookup: dict[str, type[Layer]] = field(default_factory=dict)
+
+    def add(self, cls: type[Layer]) -> type[Layer]:
+        kind = cls.model_fields["kind"].default
+        self.kinds[kind] = cls
+        for key in (kind, *cls.aliases):
+            self.lookup[key.lower()] = cls
+        return cls
+
+    def get(self, name: str) -> type[Layer] | None:
+        return self.lookup.get(name.lower())
+
+    def all_names(self) -> list[str]:
+        return [n for k, c in self.kinds.items() for n in (k, *c.aliases)]
+
+
+REGISTRY = Registry()
+
+
+def register(cls: type[Layer]) -> type[Layer]:
+    """Class decorator: make a layer kind known to the language."""
+    return REGISTRY.add(cls)

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import Field
+
+from ..catalog import Fn
+from .base import Layer, T, Weight, catalog_field, register
+
+
+@register
+class Embedding(Layer):
+    """Integer ids [..] -> vectors [.., output_dim]; ids must be < input_dim."""
+    kind: Literal["Embedding"] = "Embedding"
+    input_dim: int = Field(gt=0, description="vocabulary size")
+    output_dim: int = Field(gt=0)
+    input_length: Optional[int] = Field(None, description="checked against the input when given")
+    embeddings_initializer: Fn = catalog_field("initializer", "random_uniform")
+    embeddings_regularizer: Fn | None = catalog_field("regularizer")
+    activity_regularizer: Fn | None = catalog_field("regularizer")
+    embeddings_constraint: Fn | None = catalog_field("constraint")
+    positional = ("input_dim", "output_dim")
+    arg_aliases = {"init": "embeddings_initializer"}
+    category = "embedding"
+
+    def output(self, ins):
+        t = ins[0]
+        if not t.dtype.startswith("int"):
+            raise self.error("E305", f"needs integer ids, but its input is {t.dtype} {t}",
+                             hint="declare the input as integers, e.g. `input tokens: int64[100]`")
+        if self.input_length is not None and t.features and t.features[-1] != self.input_length \
+                and isinstance(t.features[-1], int):
+            raise self.error("E300", f"input_length={self.input_length} but the input is {t}")
+        return T((*t.shape, self.output_dim))
+
+    def weights(self, ins, out):
+        return [Weight("weight", (self.input_dim, self.output_dim), initializer=self.embeddings_initializer,
+                       regularizer=self.embeddings_regularizer, constraint=self.embeddings_constraint,
+                       fan=(self.input_dim, self.output_dim))]

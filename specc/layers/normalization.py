@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ..catalog import Fn
+from .base import Layer, T, Weight, catalog_field, known, register
+
+
+@register
+class BatchNormalization(Layer):
+    """Normalize over the batch per channel (axis 1, channels-first; the last axis of [F]).
+
+    Keras meanings: momentum is the weight of the old moving average (0.99), epsilon 1e-3;
+    the lowerings convert (PyTorch momentum = 1 - momentum). 4C values, 2C trainable.
+    """
+
+    kind: Literal["BatchNormalization"] = "BatchNormalization"
+    momentum: float = Field(0.99, gt=0, lt=1)
+    epsilon: float = Field(1e-3, gt=0)
+    center: bool = True
+    scale: bool = True
+    beta_initializer: Fn = catalog_field("initializer", "zeros")
+    gamma_initializer: Fn = catalog_field("initializer", "ones")
+    moving_mean_initializer: Fn = catalog_field("initializer", "zeros")
+    moving_variance_initializer: Fn = catalog_field("initializer", "ones")
+    beta_regularizer: Fn | None = catalog_field("regularizer")
+    gamma_regularizer: Fn | None = catalog_field("regularizer")
+    beta_constraint: Fn | None = catalog_field("constraint")
+    gamma_constraint: Fn | None = catalog_field("constraint")
+    aliases = ("BatchNorm", "BatchNorm1D", "BatchNorm2D")
+    category = "normalization"
+
+    def output(self, ins):
+        t = ins[0]
+        if not t.features:
+            raise self.error("E300", f"needs at least one feature axis, received {t}")
+        return t
+
+    def weights(self, ins, out):
+        c = known(ins[0].shape[1], self, "the channel dimension")
+        ws = []
+        if self.scale:
+            ws.append(Weight("weight", (c,), initializer=self.gamma_initializer,
+                             regularizer=self.gamma_regularizer, constraint=self.gamma_constraint))
+        if self.center:
+            ws.append(Weight("bias", (c,), initializer=self.beta_initializer,
+                             regularizer=self.beta_regularizer, constraint=self.beta_constraint))
+        ws.append(Weight("running_mean", (c,), trainable=False, initializer=self.moving_mean_initializer))
+        ws.append(Weight("running_var", (c,), trainable=False, initializer=self.moving_variance_initializer))
+        return ws

@@ -1,0 +1,92 @@
+"""Pooling (channels-first). Local pools keep channels; global pools drop the spatial axes."""
+from __future__ import annotations
+
+from typing import Literal, Optional, Union
+
+from pydantic import Field
+
+from .base import Layer, T, conv_dim, need_rank, pair, register
+
+IntOrPair = Union[int, tuple[int, int]]
+
+
+class _Pool(Layer):
+    padding: Literal["valid", "same"] = "valid"
+    positional = ("pool_size",)
+    category = "pooling"
+
+
+class _Pool1D(_Pool):
+    pool_size: int = Field(2, gt=0)
+    strides: Optional[int] = Field(None, description="defaults to pool_size")
+
+    def output(self, ins):
+        t = ins[0]
+        need_rank(t, self, (2,), "[channels, length]")
+        s = self.strides or self.pool_size
+        return T((t.shape[0], t.shape[1], conv_dim(t.shape[2], self.pool_size, s, self.padding, 1, self)), t.dtype)
+
+
+class _Pool2D(_Pool):
+    pool_size: IntOrPair = 2
+    strides: Optional[IntOrPair] = Field(None, description="defaults to pool_size")
+
+    def output(self, ins):
+        t = ins[0]
+        need_rank(t, self, (3,), "[channels, height, width]")
+        k = pair(self.pool_size)
+        s = pair(self.strides) if self.strides is not None else k
+        h = conv_dim(t.shape[2], k[0], s[0], self.padding, 1, self)
+        w = conv_dim(t.shape[3], k[1], s[1], self.padding, 1, self)
+        return T((t.shape[0], t.shape[1], h, w), t.dtype)
+
+
+@register
+class MaxPool1D(_Pool1D):
+    kind: Literal["MaxPool1D"] = "MaxPool1D"
+    aliases = ("MaxPooling1D",)
+
+
+@register
+class MaxPool2D(_Pool2D):
+    kind: Literal["MaxPool2D"] = "MaxPool2D"
+    aliases = ("MaxPooling2D",)
+
+
+@register
+class AvgPool1D(_Pool1D):
+    """Average pooling; with padding=same the padded cells are not counted (Keras)."""
+    kind: Literal["AvgPool1D"] = "AvgPool1D"
+    aliases = ("AveragePooling1D",)
+
+
+@register
+class AvgPool2D(_Pool2D):
+    """Average pooling; with padding=same the padded cells are not counted (Keras)."""
+    kind: Literal["AvgPool2D"] = "AvgPool2D"
+    aliases = ("AveragePooling2D",)
+
+
+class _Global(Layer):
+    category = "pooling"
+    keepdims: bool = False
+
+    def output(self, ins):
+        t = ins[0]
+        need_rank(t, self, (2, 3, 4), "[channels, ...spatial]")
+        spatial = (1,) * (len(t.features) - 1) if self.keepdims else ()
+        return T((t.shape[0], t.shape[1], *spatial), t.dtype)
+
+
+@register
+class GlobalMaxPool(_Global):
+    """Max over every spatial axis: [C, ...] -> [C]."""
+    kind: Literal["GlobalMaxPool"] = "GlobalMaxPool"
+    aliases = ("GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D")
+
+
+@register
+class GlobalAvgPool(_Global):
+    """Mean over every spatial axis: [C, ...] -> [C]."""
+    kind: Literal["GlobalAvgPool"] = "GlobalAvgPool"
+    aliases = ("GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D")

@@ -1,0 +1,83 @@
+"""Recurrent layers on [timesteps, features] inputs.
+
+Weights follow PyTorch/ONNX: weight_ih [G*units, in], weight_hh [G*units, units] and TWO
+bias vectors bias_ih, bias_hh (G = 1 SimpleRNN, 4 LSTM in gate order i,f,g,o, 3 GRU in
+order r,z,n). Keras keeps one bias for SimpleRNN/LSTM, so its counts are G*units lower;
+this is the one deliberate difference from Keras' summary (docs/language.md).
+"""
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from ..catalog import Fn
+from .base import T, Weight, catalog_field, known, need_rank, register
+from .common import WithKernel
+
+
+class _Recurrent(WithKernel):
+    units: int = Field(gt=0)
+    activation: Fn = catalog_field("activation", "tanh")
+    recurrent_initializer: Fn = catalog_field("initializer", "orthogonal")
+    recurrent_regularizer: Fn | None = catalog_field("regularizer")
+    recurrent_constraint: Fn | None = catalog_field("constraint")
+    dropout: float = Field(0.0, description="fraction of the inputs dropped (training)")
+    recurrent_dropout: float = Field(0.0, description="fraction of the recurrent state dropped (training)")
+    return_sequences: bool = False
+    go_backwards: bool = False
+    positional = ("units",)
+    category = "recurrent"
+    gates: ClassVar[int] = 1
+
+    @field_validator("dropout", "recurrent_dropout")
+    @classmethod
+    def _rate(cls, v: float) -> float:
+        if not 0 <= v < 1:
+            raise ValueError(f"a dropout rate is the fraction dropped and must be in [0, 1), got {v}")
+        return v
+
+    def output(self, ins):
+        t = ins[0]
+        need_rank(t, self, (2,), "[timesteps, features]", code="E304",
+                  hint="recurrent layers take (batch, timesteps, features); for one-to-one use "
+                       "Reshape([1, n]) to make a single time step")
+        known(t.shape[2], self, "the number of input features")
+        if self.return_sequences:
+            return T((t.shape[0], t.shape[1], self.units))
+        return T((t.shape[0], self.units))
+
+    def weights(self, ins, out):
+        n_in = known(ins[0].shape[2], self, "the number of input features")
+        g = self.gates * self.units
+        ws = [self.kernel((g, n_in), "weight_ih", fans=(n_in, g)),
+              Weight("weight_hh", (g, self.units), initializer=self.recurrent_initializer,
+                     regularizer=self.recurrent_regularizer, constraint=self.recurrent_constraint,
+                     fan=(self.units, g))]
+        if self.use_bias:
+            ws += self.bias(g, "bias_ih") + self.bias(g, "bias_hh")
+        return ws
+
+
+@register
+class SimpleRNN(_Recurrent):
+    """s_t = activation(W x_t + U s_{t-1} + b)  (Elman network)."""
+    kind: Literal["SimpleRNN"] = "SimpleRNN"
+    aliases = ("RNN",)
+
+
+@register
+class LSTM(_Recurrent):
+    kind: Literal["LSTM"] = "LSTM"
+    recurrent_activation: Fn = catalog_field("activation", "sigmoid")
+    unit_forget_bias: bool = Field(True, description="forget-gate bias starts at 1 (Keras)")
+    gates = 4
+
+
+@register
+class GRU(_Recurrent):
+    """GRU with reset gate applied after the recurrent matmul (Keras reset_after=True,
+    PyTorch, ONNX linear_before_reset=1)."""
+    kind: Literal["GRU"] = "GRU"
+    recurrent_activation: Fn = catalog_field("activation", "sigmoid")
+    gates = 3

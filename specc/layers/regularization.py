@@ -1,0 +1,50 @@
+"""Layers active only in training mode; identity at inference (and in ONNX)."""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import Field, field_validator
+
+from .base import Layer, T, register
+
+
+class _Rate(Layer):
+    rate: float = Field(description="fraction of the inputs dropped (Keras meaning), in [0, 1)")
+    seed: Optional[int] = None
+    positional = ("rate",)
+    category = "regularization"
+
+    @field_validator("rate")
+    @classmethod
+    def _rate(cls, v: float) -> float:
+        if not 0 <= v < 1:
+            raise ValueError(f"the dropout rate is the fraction dropped and must be in [0, 1), got {v}")
+        return v
+
+    def output(self, ins):
+        return ins[0]
+
+
+@register
+class Dropout(_Rate):
+    """Zero a fraction `rate` of the inputs and scale the rest by 1/(1-rate), training only."""
+    kind: Literal["Dropout"] = "Dropout"
+
+
+@register
+class AlphaDropout(_Rate):
+    """Dropout that keeps SELU's self-normalization (mean and variance preserved)."""
+    kind: Literal["AlphaDropout"] = "AlphaDropout"
+
+
+@register
+class GaussianNoise(Layer):
+    """Add N(0, stddev^2) noise, training only."""
+    kind: Literal["GaussianNoise"] = "GaussianNoise"
+    stddev: float = Field(ge=0)
+    seed: Optional[int] = None
+    positional = ("stddev",)
+    category = "regularization"
+
+    def output(self, ins):
+        return ins[0]

@@ -1,0 +1,62 @@
+"""Layers that wrap another layer."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from .base import Layer, T, Weight, layer_field, register
+from .recurrent import _Recurrent
+
+
+@register
+class Bidirectional(Layer):
+    """Run a recurrent layer forwards and backwards; merge_mode combines the two outputs."""
+    kind: Literal["Bidirectional"] = "Bidirectional"
+    layer: "AnyLayer" = layer_field(description="the recurrent layer to run both ways")
+    merge_mode: Literal["concat", "sum", "mul", "ave"] = "concat"
+    positional = ("layer",)
+    category = "recurrent"
+
+    def validate_args(self):
+        if not isinstance(self.layer, _Recurrent):
+            raise self.error("E203", f"wraps a recurrent layer (SimpleRNN, LSTM, GRU), got {self.layer.kind}")
+
+    def output(self, ins):
+        inner = self.layer.output(ins)
+        if self.merge_mode == "concat":
+            return T((*inner.shape[:-1], inner.shape[-1] * 2), inner.dtype)
+        return inner
+
+    def weights(self, ins, out):
+        inner_out = self.layer.output(ins)
+        ws = []
+        for direction in ("forward", "backward"):
+            for w in self.layer.all_weights(ins, inner_out):
+                w.name = f"{direction}.{w.name}"
+                ws.append(w)
+        return ws
+
+
+@register
+class TimeDistributed(Layer):
+    """Apply a layer to every time step: [T, ...] -> [T, ...out]."""
+    kind: Literal["TimeDistributed"] = "TimeDistributed"
+    layer: "AnyLayer" = layer_field(description="the layer applied per time step")
+    positional = ("layer",)
+    category = "recurrent"
+
+    def _inner(self, ins: list[T]) -> T:
+        t = ins[0]
+        if len(t.features) < 2:
+            raise self.error("E300", f"expects [timesteps, ...] input, but received {t}")
+        return T((t.shape[0], *t.shape[2:]), t.dtype)
+
+    def output(self, ins):
+        out = self.layer.output([self._inner(ins)])
+        return T((ins[0].shape[0], ins[0].shape[1], *out.shape[1:]), out.dtype)
+
+    def weights(self, ins, out):
+        inner_in = self._inner(ins)
+        ws = self.layer.all_weights([inner_in], self.layer.output([inner_in]))
+        for w in ws:
+            w.name = f"layer.{w.name}"
+        return ws

@@ -1,0 +1,35 @@
+"""The expect { } block: output shapes and parameter counts checked at compile time."""
+from __future__ import annotations
+
+from ..errors import Diagnostic, SpecError, did_you_mean
+from ..ir import Network
+from ..layers import fmt_shape
+
+
+def check(net: Network) -> list[Diagnostic]:
+    exp = net.expect
+    if exp is None:
+        return []
+    diags = []
+    for name, want in exp.shapes.items():
+        span = exp.spans.get(name)
+        if name not in net.tensors:
+            diags.append(SpecError("E502", f"expect names an unknown tensor '{name}'", span,
+                                   hint=did_you_mean(name, net.tensors) or
+                                   f"outputs: {', '.join(net.outputs)}").diagnostic)
+            continue
+        got = net.tensors[name].shape
+        if got is None:
+            continue  # its inference failed and was reported
+        if list(want) != list(got):
+            diags.append(SpecError("E500", f"expected {name} to be {fmt_shape(want)}, but it is {fmt_shape(got)}",
+                                   span, hint="fix the network or update the expectation").diagnostic)
+    for key, got in (("params", net.params.total), ("trainable_params", net.params.trainable),
+                     ("non_trainable_params", net.params.non_trainable)):
+        want = getattr(exp, key)
+        if want is not None and want != got:
+            span = exp.spans.get(key)
+            diags.append(SpecError("E501", f"expected {key.replace('_', ' ')} {want:,}, but the network has "
+                                   f"{got:,} (difference {got - want:+,})", span,
+                                   hint="see `specc summary` for the count of every layer").diagnostic)
+    return diags

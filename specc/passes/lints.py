@@ -1,0 +1,3 @@
+"""Lints: placeholder, filled below."""
+def run(net, has_errors=False):
+    return []
