@@ -1,0 +1,79 @@
+"""The `specc` command line. Each command lives in specc/commands/<name>.py with
+HELP, add_arguments(parser) and run(args) -> exit code; heavy libraries (torch, onnx,
+onnxruntime) are imported inside run() only, so `specc check` stays light.
+
+Exit codes: 0 success, 1 the spec (or check) failed, 2 usage or I/O error.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+
+# name -> module under specc.commands (order = order in --help)
+COMMANDS = ["check", "summary", "fmt", "ir", "schema", "build", "train", "verify", "predict", "serve",
+            "test", "graph"]
+
+
+def _module(name: str):
+    return importlib.import_module(f"specc.commands.{name}")
+
+
+def parser(only: str | None = None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="specc", description="Compile, check and test neural-network specs (.net).")
+    p.add_argument("--version", action="version", version=f"specc {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        if only is not None and name != only:
+            sub.add_parser(name, help="")  # keep the name known without importing its module
+            continue
+        try:
+            mod = _module(name)
+        except ModuleNotFoundError as e:
+            if e.name != f"specc.commands.{name}":
+                raise
+            continue  # not built yet
+        sp = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(sp)
+        sp.set_defaults(_run=mod.run)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # Import only the chosen command's module (fast start-up for `specc check`).
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    only = chosen if chosen in COMMANDS else None
+    p = parser(only)
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    if not getattr(args, "_run", None):
+        p.print_help()
+        return 2
+    from .commands._common import Exit
+    try:
+        return int(args._run(args) or 0)
+    except Exit as e:
+        return e.code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as e:  # a bug in specc: say so plainly, without a traceback wall
+        import os
+        import traceback
+        if os.environ.get("SPECC_DEBUG"):
+            traceback.print_exc()
+        print(f"internal error in specc {args.command}: {type(e).__name__}: {e}\n"
+              "  this is a bug in specc, not in your spec; rerun with SPECC_DEBUG=1 for the traceback",
+              file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

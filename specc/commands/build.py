@@ -1,0 +1,34 @@
+"""specc build SPEC --emit torch|onnx|triton -o OUT: write an artifact of the spec."""
+from __future__ import annotations
+
+import importlib
+
+HELP = "lower a spec to a PyTorch script, an ONNX model or a Triton model repository"
+
+# --emit value -> "module:function(net, args) -> None"; each backend owns its entry.
+EMITTERS = {
+    "torch": "specc.backends.torch.script:emit",
+    "onnx": "specc.backends.onnx.export:emit",
+    "triton": "specc.backends.onnx.triton:emit",
+}
+
+
+def add_arguments(p) -> None:
+    p.add_argument("spec")
+    p.add_argument("--emit", choices=sorted(EMITTERS), required=True)
+    p.add_argument("-o", "--output", required=True, help="output file (torch, onnx) or folder (triton)")
+    p.add_argument("--weights", help="model.safetensors from a run folder (onnx, triton)")
+    p.add_argument("--seed", type=int, default=0, help="seed for drawn initial weights when --weights is absent")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: specc's pinned opset)")
+
+
+def run(args) -> int:
+    from ._common import load_network
+    net = load_network(args.spec)
+    module, func = EMITTERS[args.emit].split(":")
+    try:
+        emit = getattr(importlib.import_module(module), func)
+    except ModuleNotFoundError as e:
+        print(f"error: --emit {args.emit} is unavailable: {e}", flush=True)
+        return 2
+    return int(emit(net, args) or 0)

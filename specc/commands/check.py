@@ -1,0 +1,76 @@
+"""specc check PATH... : diagnostics for every spec (must not import torch/onnx)."""
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import sys
+
+HELP = "check specs statically (shapes, parameters, lints, expectations)"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH", help=".net files or folders ('-' reads stdin)")
+    p.add_argument("--format", choices=["text", "json", "github"], default="text")
+    p.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                   help="skip files matching this glob (repeatable), e.g. 'specs/invalid/*'")
+
+
+def collect(paths: list[str], exclude: list[str]) -> tuple[list[str], list[str]]:
+    """Expand folders to their .net files; returns (files, missing)."""
+    files, missing = [], []
+    for p in paths:
+        if p == "-":
+            files.append(p)
+        elif os.path.isdir(p):
+            for root, dirs, names in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                files += [os.path.join(root, n) for n in sorted(names) if n.endswith(".net")]
+        elif os.path.exists(p):
+            files.append(p)
+        else:
+            missing.append(p)
+    files = [f for f in files if not any(fnmatch.fnmatch(f, g) or fnmatch.fnmatch(os.path.normpath(f), g)
+                                         for g in exclude)]
+    return files, missing
+
+
+def run(args) -> int:
+    from ..compile import compile_file, compile_source, decode
+    from ..errors import render_github, render_text
+
+    files, missing = collect(args.paths, args.exclude)
+    for m in missing:
+        print(f"error: no such file or folder: '{m}'", file=sys.stderr)
+    if missing:
+        return 2
+    if not files:
+        print("error: no .net files found in " + ", ".join(args.paths), file=sys.stderr)
+        return 2
+    results = []
+    for f in files:
+        if f == "-":
+            results.append(("<stdin>", compile_source(decode(sys.stdin.buffer.read(), "<stdin>"), "<stdin>")))
+        else:
+            results.append((f, compile_file(f)))
+    n_err = sum(len(r.errors) for _, r in results)
+    n_warn = sum(1 for _, r in results for d in r.diagnostics if d.severity == "warning")
+    if args.format == "json":
+        out = [{"file": f, "ok": r.ok, "diagnostics": [d.model_dump(mode="json") for d in r.diagnostics]}
+               for f, r in results]
+        print(json.dumps({"files": out, "errors": n_err, "warnings": n_warn}, indent=2))
+    else:
+        color = sys.stdout.isatty()
+        for f, r in results:
+            for d in r.diagnostics:
+                print(render_github(d) if args.format == "github" else render_text(d, r.sources, color=color))
+                if args.format == "text":
+                    print()
+        if args.format == "text":
+            bad = sum(1 for _, r in results if not r.ok)
+            print(f"checked {len(results)} file(s): {n_err} error(s), {n_warn} warning(s)"
+                  + (f" in {bad} file(s)" if bad else ""))
+    if n_err or (args.strict and n_warn):
+        return 1
+    return 0
