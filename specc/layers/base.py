@@ -103,6 +103,10 @@ class Layer(BaseModel):
     def validate_args(self) -> None:
         """Cross-argument checks (raise SpecError); single-field checks use pydantic."""
 
+    def adjust_initial(self, weight: str, value):
+        """Last word on a freshly drawn weight (LSTM's forget-gate bias); numpy in, numpy out."""
+        return value
+
     # --- derived ---
     def all_weights(self, ins: list[T], out: T) -> list[Weight]:
         ws = list(self.weights(ins, out))

@@ -73,6 +73,14 @@ class LSTM(_Recurrent):
     unit_forget_bias: bool = Field(True, description="forget-gate bias starts at 1 (Keras)")
     gates = 4
 
+    def adjust_initial(self, weight, value):
+        # Keras unit_forget_bias: forget-gate bias 1. PyTorch adds bias_ih + bias_hh, so only
+        # bias_ih carries it. Gate order i, f, g, o: the forget gate is rows [units, 2*units).
+        if self.unit_forget_bias and weight == "bias_ih":
+            value = value.copy()
+            value[self.units:2 * self.units] = 1.0
+        return value
+
 
 @register
 class GRU(_Recurrent):

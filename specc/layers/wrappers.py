@@ -26,6 +26,9 @@ class Bidirectional(Layer):
             return T((*inner.shape[:-1], inner.shape[-1] * 2), inner.dtype)
         return inner
 
+    def adjust_initial(self, weight, value):
+        return self.layer.adjust_initial(weight.split(".", 1)[1], value)
+
     def weights(self, ins, out):
         inner_out = self.layer.output(ins)
         ws = []
@@ -53,6 +56,9 @@ class TimeDistributed(Layer):
     def output(self, ins):
         out = self.layer.output([self._inner(ins)])
         return T((ins[0].shape[0], ins[0].shape[1], *out.shape[1:]), out.dtype)
+
+    def adjust_initial(self, weight, value):
+        return self.layer.adjust_initial(weight.split(".", 1)[1], value)
 
     def weights(self, ins, out):
         inner_in = self._inner(ins)

@@ -1,0 +1,107 @@
+"""Weights of a network: their full specs, and initial values drawn in numpy.
+
+Both backends take their initial weights from `init_weights`, so a fresh torch module
+and a fresh ONNX export of the same spec and seed hold identical numbers. Keys are
+"<layer>.<weight>" (e.g. "dense.weight", "bidirectional.forward.weight_ih"), shapes are
+the PyTorch layout listed in `Network.weights`; safetensors files use the same keys.
+"""
+from __future__ import annotations
+
+import math
+import zlib
+
+import numpy as np
+
+from .catalog import Fn
+from .ir import Network
+from .layers import T, Weight
+
+_TRUNC = 0.87962566103423978  # stddev of a unit normal truncated at +-2 (Keras' correction)
+
+
+def layer_weights(net: Network, layer_name: str) -> list[Weight]:
+    """Full Weight specs (initializer, regularizer, constraint) of one layer."""
+    layer = net.layers[layer_name]
+    node = next(n for n in net.nodes if n.layer == layer_name)
+    ins = [T(tuple(net.tensors[i].shape), net.tensors[i].dtype) for i in node.inputs]
+    out = net.tensors[node.outputs[0]]
+    return layer.all_weights(ins, T(tuple(out.shape), out.dtype))
+
+
+def weight_specs(net: Network) -> dict[str, Weight]:
+    """Every weight of the network by key "<layer>.<weight>", in layer order."""
+    out: dict[str, Weight] = {}
+    for lname in net.weights:
+        for w in layer_weights(net, lname):
+            out[f"{lname}.{w.name}"] = w
+    return out
+
+
+def init_weights(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
+    """Initial values (float32) of every weight, deterministic in (seed, key)."""
+    values: dict[str, np.ndarray] = {}
+    for lname in net.weights:
+        layer = net.layers[lname]
+        for w in layer_weights(net, lname):
+            key = f"{lname}.{w.name}"
+            init = w.initializer or Fn(name="zeros", args={})
+            own = init.args.get("seed")
+            rng = np.random.default_rng([seed if own is None else own, zlib.crc32(key.encode())])
+            arr = draw(init, w.shape, w.fan or _default_fan(w.shape), rng)
+            values[key] = layer.adjust_initial(w.name, arr)
+    return values
+
+
+def _default_fan(shape: tuple[int, ...]) -> tuple[int, int]:
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = math.prod(shape[2:]) if len(shape) > 2 else 1
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def _truncated(rng, mean: float, std: float, shape) -> np.ndarray:
+    out = rng.normal(0.0, 1.0, size=shape)
+    bad = np.abs(out) > 2
+    while bad.any():
+        out[bad] = rng.normal(0.0, 1.0, size=int(bad.sum()))
+        bad = np.abs(out) > 2
+    return mean + std * out
+
+
+def draw(init: Fn, shape: tuple[int, ...], fans: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """One initializer (Keras semantics) -> float32 array of `shape`."""
+    fan_in, fan_out = fans
+    a = init.args
+    name = init.name
+    if name == "zeros":
+        x = np.zeros(shape)
+    elif name == "ones":
+        x = np.ones(shape)
+    elif name == "constant":
+        x = np.full(shape, a["value"])
+    elif name == "random_normal":
+        x = rng.normal(a["mean"], a["stddev"], size=shape)
+    elif name == "random_uniform":
+        x = rng.uniform(a["minval"], a["maxval"], size=shape)
+    elif name == "truncated_normal":
+        x = _truncated(rng, a["mean"], a["stddev"], shape)
+    elif name in ("glorot_uniform", "he_uniform", "lecun_uniform"):
+        scale = {"glorot_uniform": 6.0 / (fan_in + fan_out), "he_uniform": 6.0 / fan_in,
+                 "lecun_uniform": 3.0 / fan_in}[name]
+        lim = math.sqrt(scale)
+        x = rng.uniform(-lim, lim, size=shape)
+    elif name in ("glorot_normal", "he_normal", "lecun_normal"):
+        var = {"glorot_normal": 2.0 / (fan_in + fan_out), "he_normal": 2.0 / fan_in,
+               "lecun_normal": 1.0 / fan_in}[name]
+        x = _truncated(rng, 0.0, math.sqrt(var) / _TRUNC, shape)
+    elif name == "orthogonal":
+        rows, cols = shape[0], int(math.prod(shape[1:])) if len(shape) > 1 else 1
+        flat = rng.normal(0.0, 1.0, size=(max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(flat)
+        q = q * np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        x = a["gain"] * q[:rows, :cols].reshape(shape)
+    else:
+        raise ValueError(f"no initializer rule for '{name}'")
+    return np.ascontiguousarray(x, dtype=np.float32)
