@@ -105,3 +105,39 @@ def draw(init: Fn, shape: tuple[int, ...], fans: tuple[int, int], rng: np.random
     else:
         raise ValueError(f"no initializer rule for '{name}'")
     return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def save_weights(path: str, arrays: dict[str, np.ndarray], net: Network | None = None) -> None:
+    """Write weights as safetensors (no pickle), atomically; metadata names the spec."""
+    from safetensors.numpy import save
+
+    from .commands._common import write_atomic
+    meta = {"format": "specc"}
+    if net is not None:
+        meta.update({"spec": net.name, "specc_version": net.specc_version})
+    data = save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata=meta)
+    write_atomic(path, data)
+
+
+def load_weights(path: str, net: Network | None = None) -> dict[str, np.ndarray]:
+    """Read a safetensors file; with `net`, check every key and shape against the spec."""
+    from safetensors.numpy import load_file
+
+    from .errors import SpecError
+    try:
+        arrays = load_file(path)
+    except FileNotFoundError:
+        raise SpecError("E100", f"no such weights file: '{path}'") from None
+    except Exception as e:  # safetensors raises its own error types for corrupt files
+        raise SpecError("E100", f"'{path}' is not a readable safetensors file: {e}") from None
+    if net is not None:
+        want = {f"{l}.{w.name}": tuple(w.shape) for l, ws in net.weights.items() for w in ws}
+        missing = sorted(set(want) - set(arrays))
+        extra = sorted(set(arrays) - set(want))
+        wrong = [f"{k}: file {tuple(arrays[k].shape)}, spec {want[k]}" for k in want
+                 if k in arrays and tuple(arrays[k].shape) != want[k]]
+        if missing or extra or wrong:
+            parts = ([f"missing {', '.join(missing[:5])}"] if missing else []) + \
+                    ([f"unexpected {', '.join(extra[:5])}"] if extra else []) + wrong[:5]
+            raise SpecError("E100", f"weights in '{path}' do not fit spec '{net.name}': " + "; ".join(parts))
+    return arrays

@@ -34,7 +34,7 @@ class Bidirectional(Layer):
         ws = []
         for direction in ("forward", "backward"):
             for w in self.layer.all_weights(ins, inner_out):
-                w.name = f"{direction}.{w.name}"
+                w.name = f"{direction}_layer.{w.name}"
                 ws.append(w)
         return ws
 
