@@ -423,8 +423,12 @@ class Elaborator:
             name = f"{env.prefix}_{name}" if env.prefix else name
             if name in self.layers:
                 raise SpecError("E206", f"two layers are named '{name}'", pycall.arg_spans.get("name", span))
+        elif explicit_name:
+            name = f"{env.prefix}_{explicit_name}" if env.prefix else explicit_name
+            if name in self.layers:
+                raise SpecError("E206", f"two layers are named '{name}'", span)
         else:
-            base = explicit_name or name_hint or snake(layer.kind)
+            base = name_hint or snake(layer.kind)
             base = f"{env.prefix}_{base}" if env.prefix else base
             name = self.unique_layer_name(base)
         layer.name = name
@@ -572,7 +576,7 @@ def build_train(section: ast.Section, elab: Elaborator) -> dict | None:
             raw[key] = (elab.to_python(s.value, env), s.span)
         except SpecError as e:
             elab.report(e)
-    out: dict[str, Any] = {"span": section.span}
+    out: dict[str, Any] = {"span": section.span, "spans": {k: span for k, (_, span) in raw.items()}}
 
     def fn(catalog: str, key: str, default: str | None):
         if key not in raw:

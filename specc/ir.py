@@ -65,6 +65,10 @@ class TrainConfig(_Model):
     seed: int = 0
     callbacks: list[Fn] = []
     span: Optional[Span] = None
+    spans: dict[str, Span] = Field({}, description="where each setting is written")
+
+    def span_of(self, key: str) -> Optional[Span]:
+        return self.spans.get(key, self.span)
 
 
 class Expect(_Model):

@@ -1,3 +1,358 @@
-"""Lints: placeholder, filled below."""
-def run(net, has_errors=False):
-    return []
+"""Lints: the rules of thumb from the course notes, as diagnostics.
+
+Each rule is a function registered with @rule; it receives a `Context` (the network
+plus derived facts) and yields diagnostics. Adding a lint = adding one function.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from ..catalog import ACTIVATIONS, DATASETS, INITIALIZERS, LOSSES, Fn
+from ..errors import Diagnostic, SpecError, diag
+from ..ir import Network, Node
+
+RULES: list[Callable[["Context"], Iterable[Diagnostic]]] = []
+
+# Layers that pass a tensor through without changing what it "is" (for walking back to a producer).
+PASS_THROUGH = {"Dropout", "AlphaDropout", "GaussianNoise", "BatchNormalization", "Identity"}
+WEIGHTED = {"Dense", "Conv1D", "Conv2D", "Conv2DTranspose", "Maxout", "SimpleRNN", "LSTM", "GRU",
+            "Bidirectional", "TimeDistributed"}
+
+
+def rule(fn):
+    RULES.append(fn)
+    return fn
+
+
+@dataclass
+class Context:
+    net: Network
+    node_of: dict[str, Node] = field(default_factory=dict)       # tensor -> producing node
+    consumers: dict[str, list[Node]] = field(default_factory=dict)
+    output_nodes: set[str] = field(default_factory=set)          # nodes producing a network output
+
+    @classmethod
+    def of(cls, net: Network) -> "Context":
+        ctx = cls(net)
+        for node in net.nodes:
+            for o in node.outputs:
+                ctx.node_of[o] = node
+            for i in node.inputs:
+                ctx.consumers.setdefault(i, []).append(node)
+        for out in net.outputs:
+            node = ctx.node_of.get(out)
+            while node is not None:
+                ctx.output_nodes.add(node.name)
+                if net.layers[node.layer].kind not in PASS_THROUGH | {"Activation"}:
+                    break
+                node = ctx.node_of.get(node.inputs[0])
+        return ctx
+
+    def layer(self, node: Node):
+        return self.net.layers[node.layer]
+
+    def activation(self, node: Node) -> Fn | None:
+        return _activation_of(self.layer(node))
+
+    def head_activation(self, output: str) -> tuple[Fn | None, Node | None]:
+        """The activation that produces a network output (looking through Dropout & co)."""
+        node = self.node_of.get(output)
+        while node is not None:
+            layer = self.layer(node)
+            act = _activation_of(layer)
+            if act is not None and (act.name != "linear" or layer.kind not in PASS_THROUGH | {"Activation"}):
+                return act, node
+            if layer.kind not in PASS_THROUGH | {"Activation"}:
+                return act, node
+            node = self.node_of.get(node.inputs[0])
+        return None, None
+
+
+def _activation_of(layer) -> Fn | None:
+    inner = getattr(layer, "layer", None)
+    if inner is not None and layer.kind == "TimeDistributed":
+        layer = inner
+    act = getattr(layer, "activation", None)
+    return act if isinstance(act, Fn) else None
+
+
+def _info(act: Fn | None, key: str, default=None):
+    if act is None:
+        return default
+    e = ACTIVATIONS.get(act.name)
+    return e.info.get(key, default) if e else default
+
+
+def _init_family(init: Fn | None) -> str | None:
+    if init is None:
+        return None
+    e = INITIALIZERS.get(init.name)
+    return e.info.get("family") if e else None
+
+
+def run(net: Network, has_errors: bool = False) -> list[Diagnostic]:
+    ctx = Context.of(net)
+    out: list[Diagnostic] = []
+    for fn in RULES:
+        try:
+            out.extend(fn(ctx))
+        except SpecError as e:
+            out.append(e.diagnostic)
+    return out
+
+
+# ----------------------------------------------------------------- initialization
+
+_PAIRING = {"relu": "he", "sigmoid": "glorot", "tanh": "glorot", "softmax": "glorot", "linear": "glorot",
+            "selu": "lecun"}
+_FAMILY_EXAMPLE = {"he": "he_normal", "glorot": "glorot_uniform", "lecun": "lecun_normal"}
+
+
+@rule
+def init_pairing(ctx: Context):
+    """W600: He for the ReLU family, Glorot for sigmoid/tanh/softmax/linear, LeCun for SELU."""
+    for lname, layer in ctx.net.layers.items():
+        target = layer.layer if layer.kind in ("TimeDistributed", "Bidirectional") else layer
+        init = getattr(target, "kernel_initializer", None)
+        act = _activation_of(target)
+        fam = _init_family(init)
+        if init is None or act is None or fam not in ("glorot", "he", "lecun"):
+            continue
+        want = _PAIRING.get(_info(act, "family"))
+        if want and want != fam:
+            yield diag("W600", f"{layer.kind} '{lname}' uses {init.name} with {act.name}; "
+                       f"{act.name} pairs with {want.capitalize()} initialization", layer.span,
+                       hint=f"write init={_FAMILY_EXAMPLE[want]} (seeds: ReLU family -> He, sigmoid/tanh/softmax -> "
+                            f"Glorot, SELU -> LeCun)")
+
+
+@rule
+def constant_kernel(ctx: Context):
+    """E402: a kernel of identical values never breaks symmetry."""
+    for lname, layer in ctx.net.layers.items():
+        target = layer.layer if layer.kind in ("TimeDistributed", "Bidirectional") else layer
+        for fname in ("kernel_initializer", "recurrent_initializer", "embeddings_initializer"):
+            init = getattr(target, fname, None)
+            if init is not None and INITIALIZERS.get(init.name).info.get("constant"):
+                yield diag("E402", f"{layer.kind} '{lname}': {fname}={init.name} gives every unit the same "
+                           "weights, so they all learn the same thing (symmetry is never broken)", layer.span,
+                           hint="use a random initializer: he_normal for ReLU, glorot_uniform for sigmoid/tanh")
+
+
+@rule
+def normal_std(ctx: Context):
+    """W603 / W604: random_normal scale too large for saturating units, or too small for a deep stack."""
+    weighted = [l for l in ctx.net.layers.values() if l.kind in WEIGHTED]
+    deep = len(weighted) >= 4
+    for lname, layer in ctx.net.layers.items():
+        init = getattr(layer, "kernel_initializer", None)
+        if init is None or init.name not in ("random_normal", "truncated_normal"):
+            continue
+        std = init.args.get("stddev", 0.05)
+        act = _activation_of(layer)
+        if std >= 1 and _info(act, "saturating"):
+            yield diag("W603", f"{layer.kind} '{lname}': {init.name}(stddev={std}) with {act.name} saturates "
+                       "the units (outputs pinned near their limits, gradients near zero)", layer.span,
+                       hint="use glorot_uniform / glorot_normal (std = sqrt(1/n))")
+        elif std <= 0.01 and deep:
+            yield diag("W604", f"{layer.kind} '{lname}': {init.name}(stddev={std}) in a {len(weighted)}-layer stack "
+                       "shrinks the signal layer by layer; the notes' experiment shows it does not learn",
+                       layer.span, hint="use Glorot (sigmoid/tanh) or He (ReLU) initialization")
+
+
+# ----------------------------------------------------------------- activations and depth
+
+@rule
+def saturating_depth(ctx: Context):
+    """W602: more than 4 hidden sigmoid/tanh layers in a row (0.25^5 ~ 0.001 gradient)."""
+    depth: dict[str, int] = {n: 0 for n in ctx.net.inputs}
+    warned = False
+    for node in ctx.net.nodes:
+        layer = ctx.layer(node)
+        before = max((depth.get(i, 0) for i in node.inputs), default=0)
+        if layer.kind in PASS_THROUGH:
+            d = before
+        elif _info(ctx.activation(node), "saturating") and node.name not in ctx.output_nodes:
+            d = before + 1
+        elif layer.kind in WEIGHTED or layer.kind == "Activation":
+            d = 0
+        else:
+            d = before
+        for o in node.outputs:
+            depth[o] = d
+        if d == 5 and not warned:
+            warned = True
+            act = ctx.activation(node)
+            yield diag("W602", f"'{node.layer}' is the 5th {act.name if act else 'saturating'} hidden layer in a "
+                       "row; gradients shrink by up to 4x per sigmoid layer and vanish in deep stacks",
+                       layer.span, hint="use relu (with He initialization) in hidden layers, or add "
+                                        "BatchNormalization / residual connections")
+
+
+@rule
+def selu_with_dropout(ctx: Context):
+    """W606: SELU self-normalization is broken by plain Dropout."""
+    uses_selu = any(_activation_of(l) is not None and _activation_of(l).name == "selu" for l in ctx.net.layers.values())
+    if not uses_selu:
+        return
+    for lname, layer in ctx.net.layers.items():
+        if layer.kind == "Dropout":
+            yield diag("W606", f"Dropout '{lname}' in a SELU network breaks self-normalization", layer.span,
+                       hint=f"use AlphaDropout({layer.rate}) instead")
+
+
+@rule
+def no_gradient(ctx: Context):
+    """W609: step/threshold has zero gradient; training cannot move the layers before it."""
+    if ctx.net.train is None:
+        return
+    for lname, layer in ctx.net.layers.items():
+        act = _activation_of(layer)
+        if act is not None and _info(act, "gradient", True) is False:
+            yield diag("W609", f"{layer.kind} '{lname}' uses {act.name}, which has no gradient (forward-only); "
+                       "nothing before it can learn", layer.span,
+                       hint="use sigmoid for a soft step, or suppress with `# specc: ignore[W609]` for inference-only nets")
+
+
+@rule
+def output_heads(ctx: Context):
+    """W601 / W607 / W610: the output activation must suit the loss."""
+    train = ctx.net.train
+    loss = train.loss if train else None
+    entry = LOSSES.get(loss.name) if loss else None
+    for out in ctx.net.outputs:
+        act, node = ctx.head_activation(out)
+        if node is None:
+            continue
+        layer = ctx.layer(node)
+        shape = ctx.net.tensors[out].shape
+        units = shape[-1] if shape else None
+        if act is not None and act.name == "softmax" and units == 1:
+            yield diag("W607", f"softmax over a single unit in '{node.layer}' always outputs 1.0", layer.span,
+                       hint="for a binary output use Dense(1, activation=sigmoid) with binary_crossentropy")
+        if act is not None and _info(act, "family") == "relu" and act.name != "softplus":
+            yield diag("W610", f"output '{out}' uses {act.name}; the notes use ReLU only in hidden layers",
+                       layer.span, hint="sigmoid for binary, softmax for multi-class, linear for regression")
+        if entry is None or act is None:
+            continue
+        task = entry.info.get("task")
+        logits = bool(loss.args.get("from_logits"))
+        if logits and act.name in ("softmax", "sigmoid"):
+            yield diag("W601", f"loss {loss.name}(from_logits=true) but output '{out}' already applies {act.name}: "
+                       f"the {act.name} would be applied twice", layer.span,
+                       hint=f"remove the {act.name} from the output layer, or set from_logits=false")
+        elif not logits and task == "categorical" and entry.info.get("head") == "softmax" and act.name == "sigmoid" \
+                and units not in (None, 1):
+            yield diag("W601", f"{loss.name} expects softmax probabilities, but output '{out}' uses sigmoid", layer.span,
+                       hint="use activation=softmax for one-of-C classification")
+        elif not logits and task == "categorical" and act.name == "sigmoid" and units == 1:
+            yield diag("W601", f"{loss.name} on a single sigmoid unit", layer.span,
+                       hint="use binary_crossentropy for a binary output")
+        elif not logits and entry.info.get("head") and act.name == "linear":
+            yield diag("W601", f"{loss.name} expects probabilities, but output '{out}' is linear (raw scores)",
+                       layer.span, hint=f"add activation={entry.info['head']} or use {loss.name}(from_logits=true)")
+        elif task == "binary" and act.name == "softmax" and units not in (None, 2):
+            yield diag("W601", f"{loss.name} with a {units}-way softmax output '{out}'", layer.span,
+                       hint="binary outputs use one sigmoid unit; multi-class uses categorical_crossentropy")
+
+
+@rule
+def dense_after_1d_conv(ctx: Context):
+    """E303: Dense straight after a Conv1D/pool output acts on the length axis, not the channels."""
+    for node in ctx.net.nodes:
+        layer = ctx.layer(node)
+        if layer.kind not in ("Dense", "Maxout"):
+            continue
+        src = ctx.node_of.get(node.inputs[0])
+        while src is not None and ctx.layer(src).kind in PASS_THROUGH | {"Activation"}:
+            src = ctx.node_of.get(src.inputs[0])
+        if src is not None and ctx.layer(src).kind in ("Conv1D", "MaxPool1D", "AvgPool1D", "Conv2D", "MaxPool2D",
+                                                       "AvgPool2D", "Conv2DTranspose", "UpSampling2D", "ZeroPadding2D"):
+            yield diag("E303", f"{layer.kind} '{node.layer}' follows {ctx.layer(src).kind} '{src.layer}' without "
+                       "Flatten; on a channels-first [C, L] tensor it would mix positions, not channels",
+                       node.span, hint="insert Flatten() or GlobalAvgPool() before it")
+
+
+# ----------------------------------------------------------------- graph hygiene
+
+@rule
+def unused(ctx: Context):
+    """W608: tensors computed but never used, layers declared but never applied."""
+    outputs = set(ctx.net.outputs)
+    for name, info in ctx.net.tensors.items():
+        if name in outputs or ctx.consumers.get(name):
+            continue
+        what = "input '{}' is declared" if info.producer is None else "tensor '{}' is computed"
+        yield diag("W608", what.format(name) + " but never used", info.span,
+                   hint="make it an output (`output NAME`), feed it to a layer, or remove it")
+    applied = {n.layer for n in ctx.net.nodes}
+    for lname, layer in ctx.net.layers.items():
+        if lname not in applied:
+            yield diag("W608", f"layer '{lname}' is declared but never applied", layer.span,
+                       hint=f"apply it in a chain (`x -> {lname}`) or remove it")
+
+
+# ----------------------------------------------------------------- training configuration
+
+@rule
+def training(ctx: Context):
+    """W605 learning rate > 1; I700 batch size not a power of two; data vs spec shapes (E400)."""
+    train = ctx.net.train
+    if train is None:
+        return
+    lr = train.optimizer.args.get("lr")
+    if lr is not None and lr > 1:
+        yield diag("W605", f"learning rate {lr} is above 1; in the notes' playground runs such rates diverged",
+                   train.span_of("optimizer"), hint="start around 1e-3 (Adam) or 1e-2 (SGD)")
+    bs = train.batch_size
+    if bs & (bs - 1):
+        yield diag("I700", f"batch size {bs} is not a power of two", train.span_of("batch_size"),
+                   hint="powers of two (32, 64, 128) are the usual choice")
+    yield from _data_fit(ctx)
+
+
+def _data_fit(ctx: Context):
+    train = ctx.net.train
+    data = train.data
+    if data is None:
+        return
+    entry = DATASETS.get(data.name)
+    if entry is None or entry.info.get("x") is None:
+        return
+    x_shape, x_dtype = entry.info["x"](data.args)
+    y_kind, y_n = entry.info["y"](data.args)
+    if len(ctx.net.inputs) != 1:
+        yield diag("E400", f"data set {data.name} provides one input, the network has {len(ctx.net.inputs)}",
+                   train.span_of("data"), hint="use data = file(path=\"x.npz\") with one array per input")
+        return
+    inp = ctx.net.tensors[ctx.net.inputs[0]]
+    feats = inp.shape[1:] if inp.shape else []
+    if all(isinstance(d, int) for d in feats) and math.prod(feats) != math.prod(x_shape):
+        yield diag("E400", f"data set {data.name} yields samples of shape {x_shape}, but input "
+                   f"'{inp.name}' is {feats}", train.span_of("data"),
+                   hint="change the input shape, or the data set's arguments")
+    if x_dtype.startswith("int") != inp.dtype.startswith("int"):
+        yield diag("E400", f"data set {data.name} yields {x_dtype} samples, but input '{inp.name}' is {inp.dtype}",
+                   train.span_of("data"), hint=f"declare `input {inp.name}: {x_dtype}[...]`" if x_dtype.startswith("int")
+                   else "integer inputs need integer data (token ids)")
+    if data.args.get("autoencode"):
+        return
+    out = ctx.net.tensors[ctx.net.outputs[0]]
+    units = out.shape[-1] if out.shape else None
+    if y_kind == "classes" and isinstance(units, int):
+        loss = train.loss.name if train.loss else ""
+        binary_ok = y_n == 2 and units == 1
+        if units != y_n and not binary_ok:
+            yield diag("E400", f"data set {data.name} has {y_n} classes, but output '{out.name}' has {units} units",
+                       train.span_of("data"), hint=f"end with Dense({y_n}, activation=softmax)"
+                                        + (" or Dense(1, activation=sigmoid)" if y_n == 2 else ""))
+        if loss and LOSSES.get(loss).info.get("task") == "regression":
+            yield diag("W601", f"data set {data.name} is a classification task but the loss is {loss}", train.span_of("data"),
+                       hint="use categorical_crossentropy (or binary_crossentropy for 2 classes)")
+    elif y_kind == "regression" and train.loss is not None:
+        task = LOSSES.get(train.loss.name).info.get("task")
+        if task != "regression":
+            yield diag("W601", f"data set {data.name} is a regression task but the loss is {train.loss.name}",
+                       train.span_of("data"), hint="use mse or mae")
