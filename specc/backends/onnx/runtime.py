@@ -1,0 +1,384 @@
+"""onnxruntime helpers shared by `specc predict`, `specc serve` and the benchmarks.
+
+- `physical_cores()`, `gpu_present()`, `choose_providers(provider)`: CUDA is listed only
+  when onnxruntime has the CUDA provider AND a CUDA device really exists, so CPU-only
+  machines never see onnxruntime's red "failed to load CUDA" lines.
+- `make_session(model, provider, threads, spinning)`: an InferenceSession tuned for
+  latency (intra-op threads = physical cores, all graph optimizations).
+- `ModelInfo` / `TensorSpec`: the model's inputs/outputs (names, shapes with symbolic
+  dims as strings, numpy dtypes) and metadata_props.
+- `validate_inputs(info, values)`: names, dtypes (safe casts only), ranks, fixed and
+  symbolic dims, NaN/Inf; raises `InputError` whose message names the expected and
+  received shapes, and whose `to_dict()` is the JSON error body of `specc serve`.
+- `Runner`: one session shared by many threads; `run(feeds)` -> {name: ndarray}, with
+  IO binding when the session runs on CUDA.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+PROVIDER_CHOICES = ("auto", "cpu", "cuda")
+
+# ONNX tensor type strings (as onnxruntime reports them) -> numpy dtypes
+_ORT_TYPES = {
+    "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
+    "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int16)": np.int16,
+    "tensor(int8)": np.int8, "tensor(uint8)": np.uint8, "tensor(uint16)": np.uint16,
+    "tensor(uint32)": np.uint32, "tensor(uint64)": np.uint64, "tensor(bool)": np.bool_,
+}
+
+
+class RuntimeSetupError(Exception):
+    """The model cannot be loaded or the requested provider is unavailable."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
+
+
+class InputError(Exception):
+    """Input data that does not fit the model: a clear message plus what was expected."""
+
+    def __init__(self, message: str, expected: Any = None, received: Any = None, input: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.expected = expected
+        self.received = received
+        self.input = input
+
+    def to_dict(self) -> dict:
+        d: dict[str, Any] = {"error": self.message}
+        if self.input is not None:
+            d["input"] = self.input
+        if self.expected is not None:
+            d["expected"] = self.expected
+        if self.received is not None:
+            d["received"] = self.received
+        return d
+
+
+# ---------------------------------------------------------------- hardware / providers
+
+def physical_cores() -> int:
+    """Physical cores usable by this process (hyper-threads counted once)."""
+    try:
+        usable = os.sched_getaffinity(0)
+    except (AttributeError, OSError):
+        usable = set(range(os.cpu_count() or 1))
+    cores: set[tuple[str, str]] = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = phys = core = None
+            for line in f.read().splitlines() + [""]:
+                if not line.strip():
+                    if cpu is not None and cpu in usable:
+                        cores.add((phys or "0", core if core is not None else str(cpu)))
+                    cpu = phys = core = None
+                    continue
+                key, _, val = line.partition(":")
+                key, val = key.strip(), val.strip()
+                if key == "processor" and val.isdigit():
+                    cpu = int(val)
+                elif key == "physical id":
+                    phys = val
+                elif key == "core id":
+                    core = val
+    except OSError:
+        pass
+    n = len(cores) if cores else len(usable)
+    return max(1, min(n, len(usable)))
+
+
+_GPU: bool | None = None
+
+
+def gpu_present() -> bool:
+    """True when a CUDA device exists (driver loaded and `nvidia-smi -L` lists a GPU)."""
+    global _GPU
+    if _GPU is None:
+        found = False
+        if os.path.exists("/proc/driver/nvidia") or os.path.exists("/dev/nvidia0"):
+            found = True
+        else:
+            try:
+                r = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+                found = r.returncode == 0 and "GPU" in r.stdout
+            except (OSError, subprocess.SubprocessError):
+                found = False
+        if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+            found = False
+        _GPU = found
+    return _GPU
+
+
+def available_providers() -> list[str]:
+    import onnxruntime as ort
+    return list(ort.get_available_providers())
+
+
+def choose_providers(provider: str = "auto") -> list[str]:
+    """Provider list for an InferenceSession: CUDA first only when it can really run."""
+    if provider not in PROVIDER_CHOICES:
+        raise RuntimeSetupError(f"unknown provider '{provider}'; choose one of {', '.join(PROVIDER_CHOICES)}")
+    cuda_ok = CUDA in available_providers() and gpu_present()
+    if provider == "cpu":
+        return [CPU]
+    if provider == "cuda":
+        if not cuda_ok:
+            why = ("onnxruntime was built without CUDAExecutionProvider" if CUDA not in available_providers()
+                   else "no CUDA device found on this machine")
+            raise RuntimeSetupError(f"--provider cuda requested but {why}; use --provider cpu or auto")
+        return [CUDA, CPU]
+    return [CUDA, CPU] if cuda_ok else [CPU]
+
+
+def session_options(threads: int | None = None, spinning: bool = True):
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.intra_op_num_threads = threads if threads and threads > 0 else physical_cores()
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3  # errors only: no warning noise on stderr
+    if not spinning:
+        # a server shares its few cores with the HTTP loop: idle ORT threads must not spin
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return so
+
+
+def make_session(model: str | bytes, provider: str = "auto", threads: int | None = None,
+                 spinning: bool = True):
+    """An InferenceSession for a model path or serialized bytes; RuntimeSetupError if it cannot load."""
+    import onnxruntime as ort
+    if isinstance(model, str):
+        if not os.path.exists(model):
+            raise RuntimeSetupError(f"no such file: '{model}'", code=2)
+        if os.path.isdir(model):
+            raise RuntimeSetupError(f"'{model}' is a folder, not an .onnx model file", code=2)
+    providers = choose_providers(provider)
+    try:
+        return ort.InferenceSession(model, sess_options=session_options(threads, spinning), providers=providers)
+    except Exception as e:  # onnxruntime raises its own exception types (InvalidProtobuf, Fail, ...)
+        name = model if isinstance(model, str) else "<model bytes>"
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise RuntimeSetupError(f"cannot load ONNX model '{name}': {msg}", code=1) from None
+
+
+# ---------------------------------------------------------------- model description
+
+@dataclass
+class TensorSpec:
+    name: str
+    shape: list  # ints for fixed dims, strings for symbolic dims ("batch"), None when unknown
+    dtype: np.dtype
+    onnx_type: str
+
+    def shape_str(self) -> str:
+        return _shape_str(self.shape)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype.name if self.dtype is not None
+                else self.onnx_type}
+
+
+@dataclass
+class ModelInfo:
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    metadata: dict[str, str] = field(default_factory=dict)
+    producer: str = ""
+    graph_name: str = ""
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t.name for t in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [t.name for t in self.outputs]
+
+    def expected(self) -> dict:
+        """{name: {"shape": [...], "dtype": ...}} for error messages."""
+        return {t.name: {"shape": list(t.shape), "dtype": t.to_dict()["dtype"]} for t in self.inputs}
+
+    def to_dict(self) -> dict:
+        return {"inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs],
+                "metadata": dict(self.metadata), "producer": self.producer, "graph": self.graph_name}
+
+    @classmethod
+    def from_session(cls, sess) -> "ModelInfo":
+        def spec(arg) -> TensorSpec:
+            shape = [d if isinstance(d, int) and d >= 0 else (d if isinstance(d, str) and d else None)
+                     for d in (arg.shape or [])]
+            dt = _ORT_TYPES.get(arg.type)
+            return TensorSpec(arg.name, shape, np.dtype(dt) if dt is not None else None, arg.type)
+        meta = sess.get_modelmeta()
+        return cls([spec(a) for a in sess.get_inputs()], [spec(a) for a in sess.get_outputs()],
+                   dict(meta.custom_metadata_map or {}), meta.producer_name or "", meta.graph_name or "")
+
+
+def _shape_str(shape) -> str:
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+# ---------------------------------------------------------------- validation
+
+def _to_array(name: str, value: Any, spec: TensorSpec) -> np.ndarray:
+    expected = {"shape": list(spec.shape), "dtype": spec.to_dict()["dtype"]}
+    if isinstance(value, np.ndarray):
+        arr = value
+    else:
+        if isinstance(value, (str, bytes, dict)) or value is None:
+            raise InputError(f"input '{name}': expected a nested list of numbers, received {type(value).__name__}",
+                             expected, type(value).__name__, name)
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError) as e:
+            raise InputError(f"input '{name}': ragged or malformed nested list ({str(e).splitlines()[0]}); "
+                             f"expected a rectangular array of shape {spec.shape_str()}", expected, None, name) from None
+    kind = arr.dtype.kind
+    want = spec.dtype
+    got_name = arr.dtype.name if kind not in "OUS" else ("string" if kind in "US" else "object")
+    if kind in "OUSVMm":
+        raise InputError(f"input '{name}': expected {want.name} numbers of shape {spec.shape_str()}, received "
+                         f"{got_name} values (shape {_shape_str(arr.shape)})", expected,
+                         {"shape": list(arr.shape), "dtype": got_name}, name)
+    if want is None:
+        return arr
+    if want.kind == "f":
+        if kind not in "fiub":
+            raise InputError(f"input '{name}': expected {want.name}, received {got_name}", expected,
+                             {"shape": list(arr.shape), "dtype": got_name}, name)
+        if arr.dtype != want:
+            arr = arr.astype(want)
+    elif want.kind in "iu":
+        if kind == "f":
+            if arr.size and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
+                raise InputError(f"input '{name}': expected integer ({want.name}) values, received non-integer "
+                                 f"{got_name} values", expected, {"shape": list(arr.shape), "dtype": got_name}, name)
+        elif kind not in "iub":
+            raise InputError(f"input '{name}': expected {want.name}, received {got_name}", expected,
+                             {"shape": list(arr.shape), "dtype": got_name}, name)
+        if arr.dtype != want:
+            info = np.iinfo(want)
+            if arr.size and (arr.min() < info.min or arr.max() > info.max):
+                raise InputError(f"input '{name}': values out of range for {want.name}", expected,
+                                 {"shape": list(arr.shape), "dtype": got_name}, name)
+            arr = arr.astype(want)
+    elif want.kind == "b":
+        if kind == "b":
+            pass
+        elif kind in "iu" and (arr.size == 0 or np.isin(arr, (0, 1)).all()):
+            arr = arr.astype(np.bool_)
+        else:
+            raise InputError(f"input '{name}': expected bool, received {got_name}", expected,
+                             {"shape": list(arr.shape), "dtype": got_name}, name)
+    return arr
+
+
+def validate_inputs(info: ModelInfo, values: Mapping[str, Any], allow_nonfinite: bool = False
+                    ) -> dict[str, np.ndarray]:
+    """Check and convert raw inputs (ndarrays or nested lists) for `info`'s model.
+
+    Returns C-contiguous arrays of the model's dtypes; raises InputError otherwise.
+    Symbolic dims accept any positive size, but one name (e.g. "batch") must have the
+    same size in every input.
+    """
+    if not isinstance(values, Mapping):
+        raise InputError("expected an object mapping input names to arrays", info.expected())
+    names = info.input_names
+    unknown = [k for k in values if k not in names]
+    missing = [n for n in names if n not in values]
+    if unknown or missing:
+        parts = []
+        if missing:
+            parts.append("missing input(s) " + ", ".join(f"'{m}'" for m in missing))
+        if unknown:
+            parts.append("unknown input(s) " + ", ".join(f"'{u}'" for u in unknown))
+        raise InputError("; ".join(parts) + f"; the model's inputs are {', '.join(repr(n) for n in names)}",
+                         info.expected(), sorted(map(str, values)))
+    out: dict[str, np.ndarray] = {}
+    sizes: dict[str, tuple[int, str]] = {}
+    for spec in info.inputs:
+        arr = _to_array(spec.name, values[spec.name], spec)
+        expected = {"shape": list(spec.shape), "dtype": spec.to_dict()["dtype"]}
+        received = {"shape": list(arr.shape), "dtype": arr.dtype.name}
+        ok = arr.ndim == len(spec.shape)
+        if ok:
+            for want, got in zip(spec.shape, arr.shape):
+                if isinstance(want, int) and want != got:
+                    ok = False
+                elif (want is None or isinstance(want, str)) and got < 1:
+                    ok = False
+        if not ok:
+            hint = ""
+            if arr.ndim == len(spec.shape) - 1 and spec.shape and not isinstance(spec.shape[0], int):
+                hint = " (missing the batch dimension? wrap a single example in a list)"
+            raise InputError(f"input '{spec.name}': expected shape {spec.shape_str()}, received shape "
+                             f"{_shape_str(arr.shape)}{hint}", expected, received, spec.name)
+        for want, got in zip(spec.shape, arr.shape):
+            if isinstance(want, str):
+                if want in sizes and sizes[want][0] != got:
+                    other_n, other = sizes[want]
+                    raise InputError(f"input '{spec.name}': dimension '{want}' is {got} but it is {other_n} in input "
+                                     f"'{other}'; inputs must agree on '{want}'", expected, received, spec.name)
+                sizes.setdefault(want, (got, spec.name))
+        if not allow_nonfinite and arr.dtype.kind == "f" and arr.size and not np.isfinite(arr).all():
+            bad = "NaN" if np.isnan(arr).any() else "Inf"
+            raise InputError(f"input '{spec.name}': contains {bad} values; only finite numbers are accepted",
+                             expected, received, spec.name)
+        out[spec.name] = np.ascontiguousarray(arr)
+    return out
+
+
+# ---------------------------------------------------------------- running
+
+def is_input_fault(exc: BaseException) -> bool:
+    """An onnxruntime run error caused by the input data (e.g. an index out of range)."""
+    name = type(exc).__name__
+    text = str(exc)
+    return name in ("InvalidArgument", "InvalidProtobuf") or "INVALID_ARGUMENT" in text or "out of bounds" in text
+
+
+class Runner:
+    """One InferenceSession shared by any number of threads."""
+
+    def __init__(self, model: str | bytes, provider: str = "auto", threads: int | None = None,
+                 spinning: bool = True, session=None):
+        self.session = session if session is not None else make_session(model, provider, threads, spinning)
+        self.info = ModelInfo.from_session(self.session)
+        self.provider = self.session.get_providers()[0]
+        self.output_names = self.info.output_names
+        self.use_io_binding = self.provider == CUDA
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run validated feeds; returns {output name: ndarray}."""
+        if self.use_io_binding:
+            binding = self.session.io_binding()
+            for name, arr in feeds.items():
+                binding.bind_cpu_input(name, arr)
+            for name in self.output_names:
+                binding.bind_output(name, "cuda")
+            self.session.run_with_iobinding(binding)
+            outs = binding.copy_outputs_to_cpu()
+        else:
+            outs = self.session.run(self.output_names, dict(feeds))
+        return dict(zip(self.output_names, outs))
+
+    def predict(self, values: Mapping[str, Any], allow_nonfinite: bool = False) -> dict[str, np.ndarray]:
+        """Validate then run; InputError for bad data (including data faults found by the model)."""
+        feeds = validate_inputs(self.info, values, allow_nonfinite)
+        try:
+            return self.run(feeds)
+        except Exception as e:
+            if is_input_fault(e):
+                raise InputError(f"the model rejected the input: {str(e).strip().splitlines()[0]}",
+                                 self.info.expected()) from None
+            raise
