@@ -1,0 +1,416 @@
+"""Data set loaders for every entry of specc/catalog/datasets.py (numpy + scikit-learn only).
+
+`load(fn)` turns a resolved data reference (`Fn`, e.g. spiral(n=500, noise=0.1)) into a
+`Dataset` of numpy arrays; `fit_to_network(ds, net)` checks them against the spec's inputs
+and first output (reshaping when the per-sample element count matches) and raises
+`DataError` with both shapes named when they do not fit. Nothing here downloads anything.
+
+Built-in sets are returned in a fixed, seeded random order (scikit-learn ships iris, wine
+and breast cancer sorted by class, and the playground generators emit class by class), so
+that a `validation_split`, which takes the LAST fraction of the samples (Keras), holds out
+a representative part. User files keep their order.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .catalog import Fn
+from .catalog.datasets import DATASETS, UNAVAILABLE
+
+
+class DataError(Exception):
+    """Bad data or data that does not fit the spec (exit code 1 in commands)."""
+
+
+@dataclass
+class Dataset:
+    name: str
+    x: list[np.ndarray]                 # one array per network input (batch first)
+    y: np.ndarray                       # int64 labels [n] for classes, float32 otherwise
+    task: str                           # "classes" | "regression"
+    classes: int | None = None
+    x_names: list[str] = field(default_factory=list)  # names from an .npz, when given
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+# ----------------------------------------------------------------------------- playground
+# TensorFlow-playground generators: coordinates in [-6, 6] as in the playground, scaled
+# by 1/6 so they land in [-1, 1]; noise in [0, 0.5] is the playground's "noise" slider.
+
+def _gauss(n, noise, rng):
+    std = math.sqrt(0.5 + 7.0 * noise)  # playground: variance 0.5 .. 4 for noise 0 .. 0.5
+    half = n // 2
+    a = rng.normal((2, 2), std, size=(half, 2))
+    b = rng.normal((-2, -2), std, size=(n - half, 2))
+    return np.concatenate([a, b]), np.r_[np.ones(half), np.zeros(n - half)]
+
+
+def _circles(n, noise, rng):
+    radius = 5.0
+    half = n // 2
+    r = np.r_[rng.uniform(0, radius * 0.5, half), rng.uniform(radius * 0.7, radius, n - half)]
+    ang = rng.uniform(0, 2 * np.pi, n)
+    pts = np.stack([r * np.sin(ang), r * np.cos(ang)], 1)
+    noisy = pts + rng.uniform(-radius, radius, size=(n, 2)) * noise
+    label = (np.hypot(noisy[:, 0], noisy[:, 1]) < radius * 0.5).astype(float)
+    return pts, label
+
+
+def _xor(n, noise, rng):
+    pts = rng.uniform(-5, 5, size=(n, 2))
+    pts += np.where(pts > 0, 0.3, -0.3)  # playground padding away from the axes
+    noisy = pts + rng.uniform(-5, 5, size=(n, 2)) * noise
+    return pts, (noisy[:, 0] * noisy[:, 1] >= 0).astype(float)
+
+
+def _spiral(n, noise, rng):
+    half = n // 2
+    out, labels = [], []
+    for count, delta, label in ((half, 0.0, 1.0), (n - half, np.pi, 0.0)):
+        i = np.arange(count)
+        r = i / count * 5
+        t = 1.75 * i / count * 2 * np.pi + delta
+        pts = np.stack([r * np.sin(t), r * np.cos(t)], 1) + rng.uniform(-1, 1, size=(count, 2)) * noise
+        out.append(pts)
+        labels.append(np.full(count, label))
+    return np.concatenate(out), np.concatenate(labels)
+
+
+def _plane(n, noise, rng):
+    pts = rng.uniform(-6, 6, size=(n, 2))
+    noisy = pts + rng.uniform(-6, 6, size=(n, 2)) * noise
+    return pts, (noisy[:, 0] + noisy[:, 1]) / 10.0  # playground label scale [-10, 10] -> [-1, 1]
+
+
+_BUMPS = [(-4, 2.5, 1), (0, 2.5, -1), (4, 2.5, 1), (-4, -2.5, -1), (0, -2.5, 1), (4, -2.5, -1)]
+
+
+def _multigauss(n, noise, rng):
+    pts = rng.uniform(-6, 6, size=(n, 2))
+    noisy = pts + rng.uniform(-6, 6, size=(n, 2)) * noise
+    y = np.zeros(n)
+    for cx, cy, sign in _BUMPS:
+        y += sign * np.exp(-((noisy[:, 0] - cx) ** 2 + (noisy[:, 1] - cy) ** 2) / 2.0)
+    return pts, y
+
+
+_PLAYGROUND = {"gauss": _gauss, "circles": _circles, "xor": _xor, "spiral": _spiral,
+               "plane": _plane, "multigauss": _multigauss}
+
+
+# ----------------------------------------------------------------------------- synthetic
+def _housing(n, noise, rng):
+    """Boston-like: 13 features (crime, zoning, rooms, age, distance, tax, ...), price target."""
+    crim = rng.lognormal(-1.0, 1.5, n)
+    zn = np.where(rng.random(n) < 0.7, 0.0, rng.uniform(10, 100, n))
+    indus = rng.uniform(0.5, 28, n)
+    chas = (rng.random(n) < 0.07).astype(float)
+    nox = 0.35 + 0.015 * indus + rng.normal(0, 0.04, n)
+    rm = rng.normal(6.3, 0.7, n)
+    age = np.clip(rng.normal(68, 28, n), 3, 100)
+    dis = np.clip(12 - 0.1 * age + rng.normal(0, 1.5, n), 1, 12)
+    rad = rng.integers(1, 25, n).astype(float)
+    tax = 180 + 12 * rad + rng.normal(0, 40, n)
+    ptratio = rng.uniform(12.6, 22, n)
+    b = np.clip(396 - rng.exponential(30, n), 0, 397)
+    lstat = np.clip(30 - 3 * (rm - 4) + 0.08 * age + rng.normal(0, 3, n), 1.7, 38)
+    x = np.stack([crim, zn, indus, chas, nox, rm, age, dis, rad, tax, ptratio, b, lstat], 1)
+    price = (22 + 5.5 * (rm - 6.3) ** 1 + 1.2 * np.maximum(rm - 7, 0) ** 2 * 4 - 0.55 * (lstat - 12.6)
+             + 0.012 * (lstat - 12.6) ** 2 * 3 - 0.9 * np.log1p(crim) - 6 * (nox - 0.55) - 0.45 * (ptratio - 18.4)
+             + 2.5 * chas - 0.3 * (dis - 3.8) + rng.normal(0, 2.0 + 10 * noise, n))
+    return _standardize(x), _standardize(np.clip(price, 5, 50))
+
+
+def _images(a, rng):
+    c, h, w, k, n, noise = a["channels"], a["height"], a["width"], a["classes"], a["n"], a["noise"]
+    labels = np.arange(n) % k
+    rng.shuffle(labels)
+    cls_rng = np.random.default_rng(12345)  # class prototypes: fixed, independent of seed
+    colours = cls_rng.uniform(-1, 1, size=(k, c))
+    angles = np.arange(k) * np.pi / k + cls_rng.uniform(0, np.pi / (2 * k), k)
+    freqs = cls_rng.uniform(1.0, 3.0, k) * 2 * np.pi / max(4, min(h, w) / 2)
+    yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    phase = rng.uniform(0, 2 * np.pi, n)
+    amp = rng.uniform(0.7, 1.3, n)
+    proj = (np.cos(angles)[labels, None, None] * xx + np.sin(angles)[labels, None, None] * yy)
+    pattern = np.sin(freqs[labels, None, None] * proj + phase[:, None, None]) * amp[:, None, None]  # [n, h, w]
+    x = colours[labels][:, :, None, None] * pattern[:, None] + rng.normal(0, 0.3 + noise, size=(n, c, h, w))
+    return x.astype(np.float32), labels
+
+
+def _sequences(a, rng):
+    vocab, length, k, n, noise = a["vocab"], a["length"], a["classes"], a["n"], a["noise"]
+    per_class = 5
+    if vocab < k * per_class + 2:
+        raise DataError(f"sequences(vocab={vocab}, classes={k}) needs vocab >= {k * per_class + 2} "
+                        f"(token 0 is padding and each class has {per_class} keywords)")
+    labels = np.arange(n) % k
+    rng.shuffle(labels)
+    x = rng.integers(k * per_class + 1, vocab, size=(n, length)) if vocab > k * per_class + 1 else \
+        np.full((n, length), k * per_class + 1)
+    n_kw = max(1, length // 10)
+    for i in range(n):
+        pos = rng.choice(length, size=min(n_kw, length), replace=False)
+        cls = np.where(rng.random(len(pos)) < noise, rng.integers(0, k, len(pos)), labels[i])
+        x[i, pos] = 1 + cls * per_class + rng.integers(0, per_class, len(pos))
+    return x.astype(np.int64), labels
+
+
+# ----------------------------------------------------------------------------- helpers
+def _standardize(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    std = a.std(axis=0)
+    return (a - a.mean(axis=0)) / np.where(std > 0, std, 1.0)
+
+
+def _sklearn(name: str):
+    from sklearn import datasets as skd
+    loader = {"digits": skd.load_digits, "iris": skd.load_iris, "wine": skd.load_wine,
+              "breast_cancer": skd.load_breast_cancer, "diabetes": skd.load_diabetes}[name]
+    bunch = loader()
+    x, y = np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target)
+    if name == "digits":
+        x = x / 16.0
+    else:
+        x = _standardize(x)
+    if name == "diabetes":
+        y = _standardize(y)
+    return x, y
+
+
+def _shuffled(x, y, seed=0):
+    order = np.random.default_rng(seed).permutation(len(y))
+    return x[order], y[order]
+
+
+def _classes(y) -> tuple[np.ndarray, int]:
+    y = np.asarray(y)
+    return y.astype(np.int64), int(y.max()) + 1 if len(y) else 0
+
+
+def load(fn: Fn, base_dir: str | None = None) -> Dataset:
+    """A resolved data reference -> Dataset (numpy). Raises DataError for bad files/arguments."""
+    name = fn.name
+    a = fn.args
+    if name.lower() in UNAVAILABLE and name not in DATASETS:
+        raise DataError(f"data set '{name}' needs a download, which specc never does; "
+                        f"use {UNAVAILABLE[name.lower()]}")
+    if name in _PLAYGROUND:
+        rng = np.random.default_rng(a["seed"])
+        x, y = _PLAYGROUND[name](a["n"], a["noise"], rng)
+        x = (x / 6.0).astype(np.float32)
+        x, y = _shuffled(x, y, a["seed"] + 1)
+        if name in ("plane", "multigauss"):
+            ds = Dataset(name, [x], y.astype(np.float32).reshape(-1, 1), "regression")
+        else:
+            labels, k = _classes(y)
+            ds = Dataset(name, [x], labels, "classes", k)
+    elif name in ("digits", "iris", "wine", "breast_cancer", "diabetes"):
+        x, y = _shuffled(*_sklearn(name))
+        if name == "diabetes":
+            ds = Dataset(name, [x.astype(np.float32)], y.astype(np.float32).reshape(-1, 1), "regression")
+        else:
+            labels, k = _classes(y)
+            ds = Dataset(name, [x.astype(np.float32)], labels, "classes", k)
+    elif name == "housing":
+        x, y = _housing(a["n"], a["noise"], np.random.default_rng(a["seed"]))
+        ds = Dataset(name, [x.astype(np.float32)], y.astype(np.float32).reshape(-1, 1), "regression")
+    elif name == "images":
+        x, y = _images(a, np.random.default_rng(a["seed"]))
+        ds = Dataset(name, [x], y.astype(np.int64), "classes", a["classes"])
+    elif name == "sequences":
+        x, y = _sequences(a, np.random.default_rng(a["seed"]))
+        ds = Dataset(name, [x], y.astype(np.int64), "classes", a["classes"])
+    elif name == "file":
+        ds = _load_file(a["path"], a.get("target"), base_dir, autoencode=a.get("autoencode", False))
+    else:
+        raise DataError(f"no loader for data set '{name}'")
+    if a.get("autoencode"):
+        if len(ds.x) != 1:
+            raise DataError("autoencode=true needs a single input array")
+        ds = Dataset(ds.name, ds.x, ds.x[0].astype(np.float32), "regression", None, ds.x_names)
+    return ds
+
+
+def _find(path: str, base_dir: str | None) -> str:
+    if os.path.exists(path) or os.path.isabs(path) or not base_dir:
+        return path
+    alt = os.path.join(base_dir, path)
+    return alt if os.path.exists(alt) else path
+
+
+def _read_npy(path: str) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise DataError(f"no such data file: '{path}'") from None
+    except (ValueError, OSError) as e:
+        raise DataError(f"cannot read '{path}' as .npy: {e}") from None
+
+
+def _to_target(y: np.ndarray, path: str) -> tuple[np.ndarray, str, int | None]:
+    y = np.asarray(y)
+    if y.dtype.kind in "iub" and y.ndim == 1:
+        return _classes(y)[0], "classes", _classes(y)[1]
+    if y.dtype.kind in "iufb":
+        return y.astype(np.float32), "regression", None
+    raise DataError(f"targets in '{path}' have dtype {y.dtype}; expected numbers")
+
+
+def _load_file(path: str, target: str | None, base_dir: str | None, autoencode: bool = False) -> Dataset:
+    path = _find(path, base_dir)
+    if not os.path.exists(path):
+        raise DataError(f"no such data file: '{path}'")
+    ext = os.path.splitext(path)[1].lower()
+    name = os.path.basename(path)
+    if ext == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except (ValueError, OSError) as e:
+            raise DataError(f"cannot read '{path}' as .npz: {e}") from None
+        ykey = target or "y"
+        xs = {k: v for k, v in arrays.items() if k != ykey}
+        if "x" in xs:
+            xs = {"x": xs["x"]}
+        if not xs:
+            raise DataError(f"'{path}' holds no input array (keys: {', '.join(arrays) or 'none'}); "
+                            "expected arrays 'x' and 'y'")
+        if ykey not in arrays:
+            if not autoencode:
+                raise DataError(f"'{path}' has no target array '{ykey}' (keys: {', '.join(arrays)}); "
+                                "expected arrays 'x' and 'y' (or autoencode=true)")
+            y = np.zeros(len(next(iter(xs.values()))), np.float32)
+        else:
+            y = arrays[ykey]
+        x_list, x_names = list(xs.values()), list(xs)
+    elif ext == ".npy":
+        x = _read_npy(path)
+        if target is None:
+            if not autoencode:
+                raise DataError(f"'{path}' holds only inputs; give the targets as a second .npy: "
+                                f"file(\"{path}\", target=\"targets.npy\")")
+            y = np.zeros(len(x), np.float32)
+        else:
+            y = _read_npy(_find(target, base_dir))
+        x_list, x_names = [x], ["x"]
+    elif ext == ".csv":
+        if target is None and not autoencode:
+            raise DataError(f"'{path}': name the target column: file(\"{path}\", target=\"COLUMN\")")
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                rows = list(csv.reader(f))
+        except (OSError, UnicodeDecodeError) as e:
+            raise DataError(f"cannot read '{path}': {e}") from None
+        if len(rows) < 2:
+            raise DataError(f"'{path}' needs a header row and at least one data row")
+        header = [h.strip() for h in rows[0]]
+        if target is not None and target not in header:
+            raise DataError(f"'{path}' has no column '{target}' (columns: {', '.join(header)})")
+        try:
+            table = np.array([[float(v) for v in r] for r in rows[1:] if r], dtype=np.float64)
+        except ValueError as e:
+            raise DataError(f"'{path}' has a non-numeric value: {e}") from None
+        if table.shape[1] != len(header):
+            raise DataError(f"'{path}': rows have {table.shape[1]} values but the header names {len(header)} columns")
+        if target is not None:
+            t = header.index(target)
+            col = table[:, t]
+            whole = np.all(col == np.round(col)) and col.min() >= 0 and len(np.unique(col)) <= 20
+            y = col.astype(np.int64) if whole else col.astype(np.float32)  # few whole numbers: classes
+            x = np.delete(table, t, axis=1).astype(np.float32)
+        else:
+            x, y = table.astype(np.float32), np.zeros(len(table), np.float32)
+        x_list, x_names = [x], ["x"]
+    else:
+        raise DataError(f"unsupported data file '{path}': use .npz (x, y), .npy (+ target=.npy) or .csv (+ target=column)")
+    n = len(y)
+    for k, x in zip(x_names, x_list):
+        if x.ndim == 0 or len(x) != n:
+            raise DataError(f"'{path}': input '{k}' has {x.shape[0] if x.ndim else 0} samples but the targets "
+                            f"have {n}")
+    yy, task, classes = _to_target(y, path)
+    return Dataset(name, [np.asarray(x) for x in x_list], yy, task, classes, x_names)
+
+
+def shape_str(shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def _fit(arr: np.ndarray, want: list, dtype: str, what: str, spec_what: str) -> np.ndarray:
+    """Reshape one array (batch first) to a spec shape (batch first, may hold symbols)."""
+    per = list(want[1:])
+    got = list(arr.shape[1:])
+    n = arr.shape[0]
+    if all(isinstance(d, int) for d in per):
+        if got != per:
+            if math.prod(got) != math.prod(per):
+                raise DataError(f"{what} has shape {shape_str(['batch', *got])} per batch but the spec's "
+                                f"{spec_what} is {shape_str(['batch', *per])} "
+                                f"({math.prod(got)} vs {math.prod(per)} values per sample)")
+            arr = arr.reshape(n, *per)
+    else:
+        ok = len(got) == len(per) and all(not isinstance(w, int) or w == g for w, g in zip(per, got))
+        if not ok:
+            raise DataError(f"{what} has shape {shape_str(['batch', *got])} but the spec's {spec_what} is "
+                            f"{shape_str(['batch', *per])}")
+    if dtype.startswith("int"):
+        if arr.dtype.kind == "f":
+            if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+                raise DataError(f"{what} holds float values but the spec's {spec_what} is {dtype} "
+                                "(token ids): the data are not whole numbers")
+        elif arr.dtype.kind not in "iub":
+            raise DataError(f"{what} has dtype {arr.dtype} but the spec's {spec_what} is {dtype}")
+        arr = arr.astype(np.int64)
+    else:
+        if arr.dtype.kind not in "iufb":
+            raise DataError(f"{what} has dtype {arr.dtype} but the spec's {spec_what} is {dtype}")
+        arr = arr.astype(np.float32)
+    return np.ascontiguousarray(arr)
+
+
+def fit_to_network(ds: Dataset, net: Any, loss: Fn | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """Inputs reshaped/cast to the spec's inputs; targets checked against the first output.
+
+    Classification targets stay int64 labels [n] (the loss makes one-hot or +-1 from them);
+    regression targets are reshaped to the output shape. Raises DataError naming both shapes."""
+    infos = net.input_infos()
+    if len(ds.x) != len(infos):
+        if len(ds.x) > 1 and set(ds.x_names) >= set(net.inputs):
+            ds.x = [ds.x[ds.x_names.index(n)] for n in net.inputs]
+        else:
+            raise DataError(f"data set '{ds.name}' provides {len(ds.x)} input array(s) but the spec has "
+                            f"{len(infos)} input(s) ({', '.join(net.inputs)}); for several inputs use an .npz "
+                            "with one array per input name and 'y'")
+    elif len(ds.x) > 1 and set(ds.x_names) >= set(net.inputs):
+        ds.x = [ds.x[ds.x_names.index(n)] for n in net.inputs]
+    xs = [_fit(x, info.shape, info.dtype, f"data set '{ds.name}' input", f"input '{info.name}'")
+          for x, info in zip(ds.x, infos)]
+    out = net.output_infos()[0]
+    oshape = out.shape
+    y = ds.y
+    if ds.task == "classes":
+        per = [d for d in oshape[1:]]
+        k = ds.classes or 0
+        last = per[-1] if per else 1
+        if isinstance(last, int) and len(per) == 1:
+            binary_ok = last == 1 and k <= 2
+            if not binary_ok and last != k:
+                raise DataError(f"data set '{ds.name}' has {k} classes (targets {shape_str(['batch'])} labels "
+                                f"0..{k - 1}) but the spec's output '{out.name}' is {shape_str(oshape)}; "
+                                f"use Dense({k}) for {k} classes" + (" or Dense(1, activation=sigmoid) for two"
+                                                                    if k == 2 else ""))
+        elif y.ndim == 1:
+            raise DataError(f"data set '{ds.name}' has one class label per sample but the spec's output "
+                            f"'{out.name}' is {shape_str(oshape)}")
+        return xs, y
+    return xs, _fit(np.asarray(y, dtype=np.float32).reshape(len(y), -1) if y.ndim == 1 else y,
+                    oshape, "float32", f"data set '{ds.name}' target", f"output '{out.name}'")
