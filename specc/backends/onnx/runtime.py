@@ -195,6 +195,9 @@ class ModelInfo:
     metadata: dict[str, str] = field(default_factory=dict)
     producer: str = ""
     graph_name: str = ""
+    # integer inputs used directly as Gather indices (Embedding): name -> size of the table,
+    # so out-of-range ids are rejected before the model runs
+    index_limits: dict[str, int] = field(default_factory=dict)
 
     @property
     def input_names(self) -> list[str]:
@@ -213,7 +216,7 @@ class ModelInfo:
                 "metadata": dict(self.metadata), "producer": self.producer, "graph": self.graph_name}
 
     @classmethod
-    def from_session(cls, sess) -> "ModelInfo":
+    def from_session(cls, sess, model: str | bytes | None = None) -> "ModelInfo":
         def spec(arg) -> TensorSpec:
             shape = [d if isinstance(d, int) and d >= 0 else (d if isinstance(d, str) and d else None)
                      for d in (arg.shape or [])]
@@ -221,7 +224,33 @@ class ModelInfo:
             return TensorSpec(arg.name, shape, np.dtype(dt) if dt is not None else None, arg.type)
         meta = sess.get_modelmeta()
         return cls([spec(a) for a in sess.get_inputs()], [spec(a) for a in sess.get_outputs()],
-                   dict(meta.custom_metadata_map or {}), meta.producer_name or "", meta.graph_name or "")
+                   dict(meta.custom_metadata_map or {}), meta.producer_name or "", meta.graph_name or "",
+                   index_limits(model) if model is not None else {})
+
+
+def index_limits(model: str | bytes) -> dict[str, int]:
+    """{graph input: table rows} for integer inputs that feed a Gather's indices (maybe via Cast)."""
+    try:
+        import onnx
+        proto = (onnx.load_from_string(model) if isinstance(model, bytes)
+                 else onnx.load(model, load_external_data=False))
+    except Exception:
+        return {}
+    g = proto.graph
+    inits = {t.name: list(t.dims) for t in g.initializer}
+    inputs = {i.name for i in g.input} - set(inits)
+    alias = {n: n for n in inputs}  # tensor -> the graph input it is a copy/cast of
+    limits: dict[str, int] = {}
+    for node in g.node:
+        if node.op_type in ("Cast", "Identity") and node.input and node.input[0] in alias:
+            alias[node.output[0]] = alias[node.input[0]]
+        elif node.op_type == "Gather" and len(node.input) == 2 and node.input[1] in alias:
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+            dims = inits.get(node.input[0])
+            if dims and axis == 0:
+                src = alias[node.input[1]]
+                limits[src] = min(limits.get(src, dims[0]), dims[0])
+    return limits
 
 
 def _shape_str(shape) -> str:
@@ -241,8 +270,8 @@ def _to_array(name: str, value: Any, spec: TensorSpec) -> np.ndarray:
         try:
             arr = np.asarray(value)
         except (ValueError, TypeError) as e:
-            raise InputError(f"input '{name}': ragged or malformed nested list ({str(e).splitlines()[0]}); "
-                             f"expected a rectangular array of shape {spec.shape_str()}", expected, None, name) from None
+            raise InputError(f"input '{name}': ragged nested list (rows of different lengths); expected a "
+                             f"rectangular array of shape {spec.shape_str()}", expected, None, name) from None
     kind = arr.dtype.kind
     want = spec.dtype
     got_name = arr.dtype.name if kind not in "OUS" else ("string" if kind in "US" else "object")
@@ -330,6 +359,11 @@ def validate_inputs(info: ModelInfo, values: Mapping[str, Any], allow_nonfinite:
                     raise InputError(f"input '{spec.name}': dimension '{want}' is {got} but it is {other_n} in input "
                                      f"'{other}'; inputs must agree on '{want}'", expected, received, spec.name)
                 sizes.setdefault(want, (got, spec.name))
+        limit = info.index_limits.get(spec.name)
+        if limit is not None and arr.size and (arr.min() < 0 or arr.max() >= limit):
+            bad = int(arr.min()) if arr.min() < 0 else int(arr.max())
+            raise InputError(f"input '{spec.name}': index {bad} out of range; expected integers in [0, {limit})",
+                             {**expected, "range": [0, limit]}, received, spec.name)
         if not allow_nonfinite and arr.dtype.kind == "f" and arr.size and not np.isfinite(arr).all():
             bad = "NaN" if np.isnan(arr).any() else "Inf"
             raise InputError(f"input '{spec.name}': contains {bad} values; only finite numbers are accepted",
@@ -353,7 +387,7 @@ class Runner:
     def __init__(self, model: str | bytes, provider: str = "auto", threads: int | None = None,
                  spinning: bool = True, session=None):
         self.session = session if session is not None else make_session(model, provider, threads, spinning)
-        self.info = ModelInfo.from_session(self.session)
+        self.info = ModelInfo.from_session(self.session, model if model is not None else None)
         self.provider = self.session.get_providers()[0]
         self.output_names = self.info.output_names
         self.use_io_binding = self.provider == CUDA
