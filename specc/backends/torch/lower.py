@@ -1,0 +1,383 @@
+"""IR -> torch.nn.Module.
+
+`LOWERINGS` maps every layer kind to a builder `(layer, ins: list[T], out: T) -> Ctor`;
+a `Ctor` names a class of `specc.backends.torch.modules` with plain-value arguments, so
+the same description builds a module here (`Ctor.build()`) and is written as source code
+by the script emitter (`Ctor.source()`).
+
+`SpeccModule` evaluates the DAG (`net.nodes`, already topological) with one module per
+layer (shared layers: one module, several nodes). Its weights are exactly the spec's
+("<layer>.<weight>", PyTorch layout, BatchNormalization running stats included) and
+start from `specc.weights.init_weights(net, seed)`, as in the ONNX backend.
+
+Regularization (Keras): weight penalties l1*sum|w| + l2*sum(w^2) over every regularized
+weight; activity penalties on a layer's output (after its activation), one per call of
+the layer during the LAST forward pass, each divided by that output's batch size (the
+tf.keras 2 rule "make activity regularization strength batch-agnostic"; Keras 3 does not
+divide). Constraints (Keras, epsilon 1e-7) use norms per output unit over all of its
+incoming weights: dims 1.. of a torch-layout weight (dims 0, 2, 3 for Conv2DTranspose,
+whose output units are dim 1), the whole vector for 1-D weights.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...catalog import Fn
+from ...errors import SpecError
+from ...ir import Network
+from ...layers import T
+from ...layers.base import pair
+from . import modules as M
+
+_EPS = 1e-7  # Keras backend epsilon (constraints)
+
+
+@dataclass
+class Ctor:
+    """A module of `modules` to construct: class name + literal keyword arguments
+    (values may be nested Ctors)."""
+    cls: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def build(self) -> nn.Module:
+        kw = {k: (v.build() if isinstance(v, Ctor) else v) for k, v in self.kwargs.items()}
+        return getattr(M, self.cls)(**kw)
+
+    def classes(self) -> list[str]:
+        out = [self.cls]
+        for v in self.kwargs.values():
+            if isinstance(v, Ctor):
+                out += v.classes()
+        return out
+
+    def source(self, indent: int = 0) -> str:
+        parts = []
+        for k, v in self.kwargs.items():
+            parts.append(f"{k}={v.source(indent + 4) if isinstance(v, Ctor) else _lit(v)}")
+        one = f"{self.cls}({', '.join(parts)})"
+        if len(one) + indent <= 100:
+            return one
+        pad = " " * (indent + 4)
+        return f"{self.cls}(\n" + ",\n".join(pad + p for p in parts) + ",\n" + " " * indent + ")"
+
+
+def _lit(v: Any) -> str:
+    if isinstance(v, float) and not math.isfinite(v):
+        return f"float('{v}')"
+    return repr(v)
+
+
+# ------------------------------------------------------------------------ helpers
+
+_BUFFERS = {"running_mean", "running_var"}
+
+
+def _fn(f: Fn | None):
+    return None if f is None else (f.name, dict(f.args))
+
+
+def _base(layer, ins: list[T], out: T, activation: bool = True) -> dict[str, Any]:
+    """Common constructor arguments: weights (names, shapes), activation, activity reg."""
+    ws = layer.weights(ins, out)
+    kw: dict[str, Any] = {}
+    params = [(w.name, tuple(w.shape)) for w in ws if w.name not in _BUFFERS]
+    bufs = [(w.name, tuple(w.shape)) for w in ws if w.name in _BUFFERS]
+    if params:
+        kw["weights"] = params
+    if bufs:
+        kw["buffers"] = bufs
+    act = getattr(layer, "activation", None)
+    if activation and isinstance(act, Fn) and act.name != "linear":
+        kw["activation"] = _fn(act)
+        if act.name == "prelu":
+            kw["alpha_shape"] = tuple(out.shape[1:])
+    reg = getattr(layer, "activity_regularizer", None)
+    if reg is not None:
+        kw["activity_regularizer"] = _fn(reg)
+    return kw
+
+
+def _simple(cls: str | None = None, **extra: Callable):
+    """Builder for a kind whose extra arguments are functions of the layer."""
+    def build(layer, ins, out):
+        kw = {k: f(layer) for k, f in extra.items()}
+        kw.update(_base(layer, ins, out))
+        return Ctor(cls or layer.kind, kw)
+    return build
+
+
+def _conv(layer, ins, out):
+    r = 1 if layer.kind == "Conv1D" else 2
+    kw = {"rank": r, "kernel_size": pair(layer.kernel_size, r), "strides": pair(layer.strides, r),
+          "dilation": pair(layer.dilation_rate, r), "padding": layer.padding}
+    return Ctor(layer.kind, {**kw, **_base(layer, ins, out)})
+
+
+def _conv_t(layer, ins, out):
+    kw = {"kernel_size": pair(layer.kernel_size), "strides": pair(layer.strides), "padding": layer.padding}
+    return Ctor("Conv2DTranspose", {**kw, **_base(layer, ins, out)})
+
+
+def _pool(layer, ins, out):
+    r = 1 if layer.kind.endswith("1D") else 2
+    k = pair(layer.pool_size, r)
+    s = pair(layer.strides, r) if layer.strides is not None else k
+    kw = {"rank": r, "op": "max" if layer.kind.startswith("Max") else "avg", "pool_size": k,
+          "strides": s, "padding": layer.padding}
+    return Ctor(layer.kind, {**kw, **_base(layer, ins, out)})
+
+
+def _recurrent(layer, ins, out, go_backwards: bool | None = None):
+    kw: dict[str, Any] = {"units": layer.units}
+    if layer.activation.name != "tanh":
+        kw["cell_activation"] = _fn(layer.activation)
+    ract = getattr(layer, "recurrent_activation", None)
+    if ract is not None and ract.name != "sigmoid":
+        kw["recurrent_activation"] = _fn(ract)
+    for name in ("dropout", "recurrent_dropout"):
+        if getattr(layer, name):
+            kw[name] = getattr(layer, name)
+    if layer.return_sequences:
+        kw["return_sequences"] = True
+    back = layer.go_backwards if go_backwards is None else go_backwards
+    if back:
+        kw["go_backwards"] = True
+    kw.update(_base(layer, ins, out, activation=False))
+    return Ctor(layer.kind, kw)
+
+
+def _bidirectional(layer, ins, out):
+    inner = layer.layer
+    inner_out = inner.output(ins)
+    fwd = _recurrent(inner, ins, inner_out)
+    bwd = _recurrent(inner, ins, inner_out, go_backwards=not inner.go_backwards)
+    return Ctor("Bidirectional", {"forward_layer": fwd, "backward_layer": bwd, "merge_mode": layer.merge_mode})
+
+
+def _time_distributed(layer, ins, out):
+    inner_in = layer._inner(ins)
+    inner = layer.layer
+    ctor = LOWERINGS[inner.kind](inner, [inner_in], inner.output([inner_in]))
+    return Ctor("TimeDistributed", {"layer": ctor})
+
+
+LOWERINGS: dict[str, Callable[[Any, list[T], T], Ctor]] = {
+    "Dense": _simple(),
+    "Maxout": _simple(units=lambda l: l.units, k=lambda l: l.k),
+    "Conv1D": _conv,
+    "Conv2D": _conv,
+    "Conv2DTranspose": _conv_t,
+    "MaxPool1D": _pool,
+    "MaxPool2D": _pool,
+    "AvgPool1D": _pool,
+    "AvgPool2D": _pool,
+    "GlobalMaxPool": _simple(keepdims=lambda l: l.keepdims),
+    "GlobalAvgPool": _simple(keepdims=lambda l: l.keepdims),
+    "Flatten": _simple(),
+    "Reshape": _simple(target_shape=lambda l: list(l.target_shape)),
+    "Permute": _simple(dims=lambda l: list(l.dims)),
+    "RepeatVector": _simple(n=lambda l: l.n),
+    "ZeroPadding2D": _simple(pads=lambda l: l.pads()),
+    "UpSampling2D": _simple(size=lambda l: pair(l.size), interpolation=lambda l: l.interpolation),
+    "Dropout": _simple(rate=lambda l: l.rate),
+    "AlphaDropout": _simple(rate=lambda l: l.rate),
+    "GaussianNoise": _simple(stddev=lambda l: l.stddev),
+    "BatchNormalization": _simple(momentum=lambda l: l.momentum, epsilon=lambda l: l.epsilon),
+    "Activation": _simple(),
+    "LeakyReLU": _simple(negative_slope=lambda l: l.alpha),
+    "PReLU": _simple(),
+    "ELU": _simple(elu_alpha=lambda l: l.alpha),
+    "Embedding": _simple(),
+    "SimpleRNN": _recurrent,
+    "LSTM": _recurrent,
+    "GRU": _recurrent,
+    "Bidirectional": _bidirectional,
+    "TimeDistributed": _time_distributed,
+    "Add": _simple(),
+    "Subtract": _simple(),
+    "Multiply": _simple(),
+    "Average": _simple(),
+    "Maximum": _simple(),
+    "Minimum": _simple(),
+    "Concatenate": _simple(axis=lambda l: l.axis),
+    "Identity": _simple(),
+}
+
+
+def _types(net: Network, names: list[str]) -> list[T]:
+    return [T(tuple(net.tensors[n].shape), net.tensors[n].dtype) for n in names]
+
+
+def layer_ctors(net: Network) -> dict[str, Ctor]:
+    """One Ctor per layer, in the order of the layers' first application."""
+    out: dict[str, Ctor] = {}
+    for node in net.nodes:
+        if node.layer in out:
+            continue
+        layer = net.layers[node.layer]
+        build = LOWERINGS.get(layer.kind)
+        if build is None:
+            raise SpecError("E100", f"layer kind '{layer.kind}' has no PyTorch lowering")
+        out[node.layer] = build(layer, _types(net, node.inputs), _types(net, node.outputs)[0])
+    return out
+
+
+def _unit_axis(net: Network, key: str) -> int:
+    """The axis of a weight that indexes output units (Conv2DTranspose: 1)."""
+    lname, wname = key.split(".", 1)
+    layer = net.layers[lname]
+    while wname.startswith("layer.") and hasattr(layer, "layer"):
+        layer, wname = layer.layer, wname[len("layer."):]
+    return 1 if layer.kind == "Conv2DTranspose" and wname == "weight" else 0
+
+
+def constrain(w: torch.Tensor, c: tuple[str, dict], unit_axis: int = 0) -> torch.Tensor:
+    """Keras constraint on a torch-layout weight (returns the new value)."""
+    name, a = c
+    if name == "non_neg":
+        return w * (w >= 0).to(w.dtype)
+    dims = tuple(d for d in range(w.dim()) if d != unit_axis) if w.dim() > 1 else (0,)
+    norms = w.square().sum(dim=dims, keepdim=True).sqrt()
+    if name == "max_norm":
+        desired = norms.clamp(0, a.get("max_value", 2.0))
+    elif name == "unit_norm":
+        return w / (_EPS + norms)
+    elif name == "min_max_norm":
+        rate = a.get("rate", 1.0)
+        desired = rate * norms.clamp(a.get("min_value", 0.0), a.get("max_value", 1.0)) + (1 - rate) * norms
+    else:
+        raise ValueError(f"unknown constraint '{name}'")
+    return w * (desired / (_EPS + norms))
+
+
+class _Layers(nn.Module):
+    """Container of the layer modules (attribute names: layer names, suffixed with '_'
+    where a name would clash with nn.Module's own attributes)."""
+
+
+def attr_name(name: str, taken=()) -> str:
+    import keyword
+    out = name
+    while (not out.isidentifier() or keyword.iskeyword(out) or hasattr(nn.Module, out)
+           or out.startswith("_") or out in taken):
+        out = out + "_" if out.isidentifier() else "l_" + "".join(ch if ch.isalnum() else "_" for ch in out)
+    return out
+
+
+class SpeccModule(nn.Module):
+    """The network of a spec as a torch module (see the module docstring)."""
+
+    def __init__(self, net: Network, weights: dict | None = None, seed: int = 0):
+        super().__init__()
+        from ...weights import init_weights, weight_specs
+        self.net_name = net.name
+        self.input_names = list(net.inputs)
+        self.output_names = list(net.outputs)
+        self.layers = _Layers()
+        self._attr: dict[str, str] = {}
+        self.ctors = layer_ctors(net)
+        for lname, ctor in self.ctors.items():
+            a = attr_name(lname, set(self._attr.values()))
+            self._attr[lname] = a
+            self.layers.add_module(a, ctor.build())
+        self._plan = [(self._attr[n.layer], list(n.inputs), n.outputs[0]) for n in net.nodes]
+        self._single = len(net.outputs) == 1
+
+        self._keys: dict[str, torch.Tensor] = {}
+        for lname, a in self._attr.items():
+            sd = self.layers.get_submodule(a).state_dict(keep_vars=True)
+            want = [w.name for w in net.weights.get(lname, [])]
+            if sorted(sd) != sorted(want):  # a lowering bug, not a user error
+                raise RuntimeError(f"lowering of '{lname}' holds {sorted(sd)}, spec lists {sorted(want)}")
+            for w in net.weights.get(lname, []):
+                self._keys[f"{lname}.{w.name}"] = sd[w.name]
+        self._shapes = {f"{l}.{w.name}": tuple(w.shape) for l, ws in net.weights.items() for w in ws}
+        trainable = {f"{l}.{w.name}": w.trainable for l, ws in net.weights.items() for w in ws}
+        for k, t in self._keys.items():
+            if isinstance(t, nn.Parameter):
+                t.requires_grad_(trainable[k])
+
+        specs = weight_specs(net)
+        self._regs = [(k, _fn(s.regularizer)) for k, s in specs.items() if s.regularizer is not None]
+        self._cons = [(k, _fn(s.constraint), _unit_axis(net, k)) for k, s in specs.items() if s.constraint is not None]
+        self._activity = [m for m in self.modules() if isinstance(m, M.Layer) and m.activity_regularizer]
+        self.load_weight_dict(init_weights(net, seed) if weights is None else weights)
+
+    # ------------------------------------------------------------------ running
+    def forward(self, *inputs):
+        if len(inputs) != len(self.input_names):
+            raise TypeError(f"{self.net_name} takes {len(self.input_names)} input(s) "
+                            f"({', '.join(self.input_names)}), got {len(inputs)}")
+        for m in self._activity:
+            m.activity_outputs = []
+        env = dict(zip(self.input_names, inputs))
+        layers = self.layers._modules
+        for attr, ins, out in self._plan:
+            env[out] = layers[attr](*[env[i] for i in ins])
+        if self._single:
+            return env[self.output_names[0]]
+        return tuple(env[o] for o in self.output_names)
+
+    # ------------------------------------------------------------------ weights
+    def _live(self, key: str) -> torch.Tensor:
+        """The parameter/buffer object of a key (the live tensor, not a copy)."""
+        lname, wname = key.split(".", 1)
+        return self.layers.get_submodule(self._attr[lname]).get_parameter(wname) \
+            if wname not in _BUFFERS and not wname.endswith(tuple("." + b for b in _BUFFERS)) \
+            else self.layers.get_submodule(self._attr[lname]).get_buffer(wname)
+
+    def weight_dict(self) -> dict[str, torch.Tensor]:
+        """Every weight by specc key, detached (sharing storage with the module)."""
+        return {k: self._live(k).detach() for k in self._keys}
+
+    def load_weight_dict(self, arrays: dict) -> None:
+        """Copy values in (numpy arrays or tensors); strict on keys and shapes."""
+        missing = sorted(set(self._keys) - set(arrays))
+        extra = sorted(set(arrays) - set(self._keys))
+        wrong = [f"{k}: given {tuple(arrays[k].shape)}, spec {self._shapes[k]}" for k in self._keys
+                 if k in arrays and tuple(arrays[k].shape) != self._shapes[k]]
+        if missing or extra or wrong:
+            parts = ([f"missing {', '.join(missing[:5])}"] if missing else []) + \
+                    ([f"unexpected {', '.join(extra[:5])}"] if extra else []) + wrong[:5]
+            raise SpecError("E100", f"weights do not fit spec '{self.net_name}': " + "; ".join(parts))
+        with torch.no_grad():
+            for k in self._keys:
+                v = arrays[k]
+                t = self._live(k)
+                v = torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
+                t.copy_(v.to(dtype=t.dtype, device=t.device))
+
+    # ------------------------------------------------------------------ training helpers
+    def regularization_loss(self) -> torch.Tensor:
+        total = None
+        for k, reg in self._regs:
+            p = M.penalty(self._live(k), reg)
+            total = p if total is None else total + p
+        for m in self._activity:
+            for y in m.activity_outputs or ():
+                p = M.penalty(y, m.activity_regularizer) / y.shape[0]
+                total = p if total is None else total + p
+        if total is None:
+            p = next(iter(self.parameters()), None)
+            return torch.zeros((), device=p.device if p is not None else "cpu")
+        return total
+
+    @torch.no_grad()
+    def apply_constraints(self) -> None:
+        for k, c, axis in self._cons:
+            t = self._live(k)
+            t.copy_(constrain(t, c, axis))
+
+    def has_constraints(self) -> bool:
+        return bool(self._cons)
+
+
+def build_module(net: Network, weights: dict | None = None, seed: int = 0) -> SpeccModule:
+    """The spec's network as a torch module, holding `weights` or init_weights(net, seed)."""
+    return SpeccModule(net, weights, seed)

@@ -1,0 +1,569 @@
+"""Torch building blocks, one class per specc layer kind (imports torch only).
+
+This module is the runtime of both the in-process lowering (`specc.backends.torch.lower`)
+and the emitted standalone scripts (`specc build --emit torch`): the script emitter copies
+the source of the helpers and of the classes a spec uses into the generated file, so
+everything here must depend on torch, math and the helpers above the KINDS marker only.
+
+Conventions: channels-first tensors, batch first; parameters and buffers carry the specc
+weight names ("weight", "bias", "weight_ih", "running_mean", ...) in the PyTorch layout, so
+a layer module's state_dict keys are the specc weight names. Constructor arguments are
+plain Python values (the emitter writes them as literals). Activations are
+("name", {args}) pairs; regularizers ("l1"|"l2"|"l1_l2", {args}) pairs.
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def activate(x, act, alpha=None):
+    """Apply a Keras-named activation; `act` is (name, args). `alpha` is prelu's weight."""
+    name, a = act
+    if name == "linear":
+        return x
+    if name == "relu":
+        return F.relu(x)
+    if name == "sigmoid":
+        return torch.sigmoid(x)
+    if name == "tanh":
+        return torch.tanh(x)
+    if name == "softmax":
+        return F.softmax(x, dim=a.get("axis", -1))
+    if name == "hard_sigmoid":
+        return F.relu6(x + 3.0) / 6.0
+    if name == "leaky_relu":
+        return F.leaky_relu(x, a.get("alpha", 0.3))
+    if name == "prelu":
+        return F.relu(x) - alpha * F.relu(-x)
+    if name == "elu":
+        return F.elu(x, a.get("alpha", 1.0))
+    if name == "selu":
+        return F.selu(x)
+    if name == "softplus":
+        return F.softplus(x)
+    if name == "softsign":
+        return F.softsign(x)
+    if name == "swish":
+        return F.silu(x)
+    if name == "gelu":
+        return F.gelu(x, approximate="tanh" if a.get("approximate", False) else "none")
+    if name == "step":
+        return (x > a.get("threshold", 0.0)).to(x.dtype)  # forward-only: no gradient
+    raise ValueError(f"unknown activation '{name}'")
+
+
+def penalty(w, reg):
+    """Keras weight/activity penalty: l1 * sum|w| + l2 * sum(w^2)."""
+    name, a = reg
+    out = w.new_zeros(())
+    l1 = a.get("l1", 0.0) if name in ("l1", "l1_l2") else 0.0
+    l2 = a.get("l2", 0.0) if name in ("l2", "l1_l2") else 0.0
+    if l1:
+        out = out + l1 * w.abs().sum()
+    if l2:
+        out = out + l2 * w.square().sum()
+    return out
+
+
+def same_pads(size, k, s, dilation=1):
+    """(before, after) padding of TF/Keras padding='same' along one axis (extra at the end)."""
+    eff = (k - 1) * dilation + 1
+    out = -(-size // s)
+    total = max((out - 1) * s + eff - size, 0)
+    return total // 2, total - total // 2
+
+
+def end_pad(axis_from_last, n):
+    """F.pad spec adding n zeros at the end of the axis `axis_from_last` (1 = last)."""
+    return [0, 0] * (axis_from_last - 1) + [0, n]
+
+
+class Layer(nn.Module):
+    """Base: owns the weights named by the spec, applies `activation`, records the
+    outputs of the current forward pass when `activity_outputs` is a list."""
+
+    def __init__(self, weights=(), buffers=(), activation=("linear", {}), alpha_shape=None,
+                 activity_regularizer=None):
+        super().__init__()
+        for name, shape in weights:
+            self.register_parameter(name, nn.Parameter(torch.zeros(shape)))
+        for name, shape in buffers:
+            self.register_buffer(name, torch.zeros(shape))
+        self.activation = activation
+        if activation[0] == "prelu":
+            self.alpha = nn.Parameter(torch.zeros(alpha_shape))
+        self.activity_regularizer = activity_regularizer
+        self.activity_outputs = None  # a list while a caller collects activity penalties
+
+    def param(self, name):
+        return getattr(self, name, None)
+
+    def forward(self, *xs):
+        y = activate(self.compute(*xs), self.activation, getattr(self, "alpha", None))
+        if self.activity_outputs is not None:
+            self.activity_outputs.append(y)
+        return y
+
+    def compute(self, *xs):
+        raise NotImplementedError
+
+
+# ---- KINDS: one class per layer kind below this line (the emitter copies what it needs) ----
+
+
+class Dense(Layer):
+    def compute(self, x):
+        return F.linear(x, self.weight, self.param("bias"))
+
+
+class Maxout(Layer):
+    def __init__(self, units, k, **kw):
+        super().__init__(**kw)
+        self.units, self.k = units, k
+
+    def compute(self, x):
+        y = F.linear(x, self.weight, self.param("bias"))
+        return y.reshape(*y.shape[:-1], self.units, self.k).amax(-1)
+
+
+class _ConvND(Layer):
+    def __init__(self, rank, kernel_size, strides, dilation, padding, **kw):
+        super().__init__(**kw)
+        self.rank, self.kernel_size, self.strides, self.dilation = rank, kernel_size, strides, dilation
+        self.padding = padding
+
+    def compute(self, x):
+        if self.padding == "same":
+            pads = []
+            for i in reversed(range(self.rank)):
+                pads += same_pads(x.shape[2 + i], self.kernel_size[i], self.strides[i], self.dilation[i])
+            if any(pads):
+                x = F.pad(x, pads)
+        conv = F.conv1d if self.rank == 1 else F.conv2d
+        return conv(x, self.weight, self.param("bias"), self.strides, 0, self.dilation)
+
+
+class Conv1D(_ConvND):
+    pass
+
+
+class Conv2D(_ConvND):
+    pass
+
+
+class Conv2DTranspose(Layer):
+    """Keras/TF transposed convolution: full output cropped ('same': crop the start by
+    (k-s)//2) or zero-extended at the end to the Keras output size."""
+
+    def __init__(self, kernel_size, strides, padding, **kw):
+        super().__init__(**kw)
+        self.kernel_size, self.strides, self.padding = kernel_size, strides, padding
+
+    def compute(self, x):
+        y = F.conv_transpose2d(x, self.weight, None, self.strides)
+        for i in range(2):
+            d, k, s = x.shape[2 + i], self.kernel_size[i], self.strides[i]
+            want = d * s if self.padding == "same" else (d - 1) * s + max(k, s)
+            start = max(k - s, 0) // 2 if self.padding == "same" else 0
+            y = y.narrow(2 + i, start, min(want, y.shape[2 + i] - start))
+            if y.shape[2 + i] < want:
+                y = F.pad(y, end_pad(2 - i, want - y.shape[2 + i]))
+        b = self.param("bias")
+        return y if b is None else y + b.view(1, -1, 1, 1)
+
+
+class _PoolND(Layer):
+    def __init__(self, rank, op, pool_size, strides, padding, **kw):
+        super().__init__(**kw)
+        self.rank, self.op, self.pool_size, self.strides, self.padding = rank, op, pool_size, strides, padding
+
+    def compute(self, x):
+        pads = []
+        if self.padding == "same":
+            for i in reversed(range(self.rank)):
+                pads += same_pads(x.shape[2 + i], self.pool_size[i], self.strides[i])
+        pool = {("max", 1): F.max_pool1d, ("max", 2): F.max_pool2d,
+                ("avg", 1): F.avg_pool1d, ("avg", 2): F.avg_pool2d}[(self.op, self.rank)]
+        if not any(pads):
+            return pool(x, self.pool_size, self.strides)
+        if self.op == "max":
+            return pool(F.pad(x, pads, value=-math.inf), self.pool_size, self.strides)
+        # average over real cells only (Keras 'same'): sum of padded input / count of real cells
+        ones = torch.ones((1, 1, *x.shape[2:]), dtype=x.dtype, device=x.device)
+        return pool(F.pad(x, pads), self.pool_size, self.strides) / pool(F.pad(ones, pads), self.pool_size, self.strides)
+
+
+class MaxPool1D(_PoolND):
+    pass
+
+
+class MaxPool2D(_PoolND):
+    pass
+
+
+class AvgPool1D(_PoolND):
+    pass
+
+
+class AvgPool2D(_PoolND):
+    pass
+
+
+class GlobalMaxPool(Layer):
+    def __init__(self, keepdims, **kw):
+        super().__init__(**kw)
+        self.keepdims = keepdims
+
+    def compute(self, x):
+        return x.amax(dim=tuple(range(2, x.dim())), keepdim=self.keepdims)
+
+
+class GlobalAvgPool(Layer):
+    def __init__(self, keepdims, **kw):
+        super().__init__(**kw)
+        self.keepdims = keepdims
+
+    def compute(self, x):
+        return x.mean(dim=tuple(range(2, x.dim())), keepdim=self.keepdims)
+
+
+class Flatten(Layer):
+    def compute(self, x):
+        return x.flatten(1)
+
+
+class Reshape(Layer):
+    def __init__(self, target_shape, **kw):
+        super().__init__(**kw)
+        self.target_shape = tuple(target_shape)
+
+    def compute(self, x):
+        return x.reshape(x.shape[0], *self.target_shape)
+
+
+class Permute(Layer):
+    def __init__(self, dims, **kw):
+        super().__init__(**kw)
+        self.dims = tuple(dims)
+
+    def compute(self, x):
+        return x.permute(0, *self.dims)
+
+
+class RepeatVector(Layer):
+    def __init__(self, n, **kw):
+        super().__init__(**kw)
+        self.n = n
+
+    def compute(self, x):
+        return x.unsqueeze(1).expand(-1, self.n, -1)
+
+
+class ZeroPadding2D(Layer):
+    def __init__(self, pads, **kw):  # (top, bottom, left, right)
+        super().__init__(**kw)
+        self.pads = tuple(pads)
+
+    def compute(self, x):
+        top, bottom, left, right = self.pads
+        return F.pad(x, (left, right, top, bottom))
+
+
+class UpSampling2D(Layer):
+    def __init__(self, size, interpolation, **kw):
+        super().__init__(**kw)
+        self.size, self.interpolation = tuple(size), interpolation
+
+    def compute(self, x):
+        if self.interpolation == "nearest":
+            return F.interpolate(x, scale_factor=self.size, mode="nearest")
+        return F.interpolate(x, scale_factor=self.size, mode="bilinear", align_corners=False)
+
+
+class Dropout(Layer):
+    def __init__(self, rate, **kw):
+        super().__init__(**kw)
+        self.rate = rate
+
+    def compute(self, x):
+        return F.dropout(x, self.rate, self.training)
+
+
+class AlphaDropout(Layer):
+    def __init__(self, rate, **kw):
+        super().__init__(**kw)
+        self.rate = rate
+
+    def compute(self, x):
+        return F.alpha_dropout(x, self.rate, self.training)
+
+
+class GaussianNoise(Layer):
+    def __init__(self, stddev, **kw):
+        super().__init__(**kw)
+        self.stddev = stddev
+
+    def compute(self, x):
+        if not self.training or self.stddev == 0:
+            return x
+        return x + torch.randn_like(x) * self.stddev
+
+
+class BatchNormalization(Layer):
+    """Keras semantics over axis 1 (any rank): normalize with the biased batch variance and
+    update moving stats as m*old + (1-m)*batch (biased variance; torch would use the
+    unbiased one). `momentum` is Keras' (weight of the old average)."""
+
+    def __init__(self, momentum, epsilon, **kw):
+        super().__init__(**kw)
+        self.momentum, self.epsilon = momentum, epsilon
+
+    def compute(self, x):
+        w, b = self.param("weight"), self.param("bias")
+        if not self.training:
+            return F.batch_norm(x, self.running_mean, self.running_var, w, b, False, 0.0, self.epsilon)
+        y = F.batch_norm(x, None, None, w, b, True, 0.0, self.epsilon)
+        with torch.no_grad():
+            dims = [0, *range(2, x.dim())]
+            var, mean = torch.var_mean(x.detach(), dim=dims, unbiased=False)
+            self.running_mean.mul_(self.momentum).add_(mean, alpha=1 - self.momentum)
+            self.running_var.mul_(self.momentum).add_(var, alpha=1 - self.momentum)
+        return y
+
+
+class Activation(Layer):
+    pass  # the base class applies `activation`
+
+
+class Identity(Layer):
+    def compute(self, x):
+        return x
+
+
+class LeakyReLU(Layer):
+    def __init__(self, negative_slope, **kw):
+        super().__init__(**kw)
+        self.negative_slope = negative_slope
+
+    def compute(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+
+class PReLU(Layer):
+    """Learned slope `alpha` (shape = feature shape with shared axes set to 1)."""
+
+    def compute(self, x):
+        return F.relu(x) - self.alpha * F.relu(-x)
+
+
+class ELU(Layer):
+    def __init__(self, elu_alpha, **kw):
+        super().__init__(**kw)
+        self.elu_alpha = elu_alpha
+
+    def compute(self, x):
+        return F.elu(x, self.elu_alpha)
+
+
+class Embedding(Layer):
+    def compute(self, ids):
+        return F.embedding(ids.long(), self.weight)
+
+
+class _Merge(Layer):
+    pass
+
+
+class Add(_Merge):
+    def compute(self, *xs):
+        y = xs[0]
+        for x in xs[1:]:
+            y = y + x
+        return y
+
+
+class Subtract(_Merge):
+    def compute(self, a, b):
+        return a - b
+
+
+class Multiply(_Merge):
+    def compute(self, *xs):
+        y = xs[0]
+        for x in xs[1:]:
+            y = y * x
+        return y
+
+
+class Average(_Merge):
+    def compute(self, *xs):
+        y = xs[0]
+        for x in xs[1:]:
+            y = y + x
+        return y / len(xs)
+
+
+class Maximum(_Merge):
+    def compute(self, *xs):
+        y = xs[0]
+        for x in xs[1:]:
+            y = torch.maximum(y, x)
+        return y
+
+
+class Minimum(_Merge):
+    def compute(self, *xs):
+        y = xs[0]
+        for x in xs[1:]:
+            y = torch.minimum(y, x)
+        return y
+
+
+class Concatenate(_Merge):
+    def __init__(self, axis, **kw):
+        super().__init__(**kw)
+        self.axis = axis
+
+    def compute(self, *xs):
+        return torch.cat(xs, dim=self.axis)
+
+
+class _Recurrent(Layer):
+    """SimpleRNN / LSTM / GRU on [B, T, F] with torch weight layout and gate order
+    (LSTM i,f,g,o; GRU r,z,n with reset after the recurrent matmul). Uses torch's fused
+    kernels when the activations are the torch ones and there is no recurrent dropout,
+    else a per-step loop over the same weights. Dropout masks (input and recurrent) are
+    drawn once per sequence, as Keras does. go_backwards processes the reversed sequence
+    and returns outputs in processing order (Keras)."""
+
+    cell = ""
+    gates = 1
+
+    def __init__(self, units, cell_activation=("tanh", {}), recurrent_activation=("sigmoid", {}),
+                 dropout=0.0, recurrent_dropout=0.0, return_sequences=False, go_backwards=False, **kw):
+        super().__init__(**kw)
+        self.units, self.cell_activation, self.recurrent_activation = units, cell_activation, recurrent_activation
+        self.dropout, self.recurrent_dropout = dropout, recurrent_dropout
+        self.return_sequences, self.go_backwards = return_sequences, go_backwards
+
+    def _fused_ok(self):
+        if self.training and self.recurrent_dropout > 0:
+            return False
+        act, ract = self.cell_activation[0], self.recurrent_activation[0]
+        if self.cell == "rnn":
+            return act in ("tanh", "relu")
+        return act == "tanh" and ract == "sigmoid"
+
+    def compute(self, x):
+        if self.go_backwards:
+            x = x.flip(1)
+        if self.training and self.dropout > 0:
+            keep = 1.0 - self.dropout
+            mask = torch.bernoulli(x.new_full((x.shape[0], 1, x.shape[2]), keep)) / keep
+            x = x * mask
+        if self._fused_ok():
+            seq = self._fused(x)
+        else:
+            seq = self._loop(x)
+        return seq if self.return_sequences else seq[:, -1]
+
+    def _weights(self):
+        ws = [self.weight_ih, self.weight_hh]
+        if self.param("bias_ih") is not None:
+            ws += [self.bias_ih, self.bias_hh]
+        return ws
+
+    def _fused(self, x):
+        h0 = x.new_zeros((1, x.shape[0], self.units))
+        ws, has_b = self._weights(), self.param("bias_ih") is not None
+        if self.cell == "lstm":
+            out = torch._VF.lstm(x, (h0, h0), ws, has_b, 1, 0.0, self.training, False, True)
+        elif self.cell == "gru":
+            out = torch._VF.gru(x, h0, ws, has_b, 1, 0.0, self.training, False, True)
+        elif self.cell_activation[0] == "relu":
+            out = torch._VF.rnn_relu(x, h0, ws, has_b, 1, 0.0, self.training, False, True)
+        else:
+            out = torch._VF.rnn_tanh(x, h0, ws, has_b, 1, 0.0, self.training, False, True)
+        return out[0]
+
+    def _loop(self, x):
+        B, T = x.shape[0], x.shape[1]
+        h = x.new_zeros((B, self.units))
+        c = x.new_zeros((B, self.units))
+        rmask = None
+        if self.training and self.recurrent_dropout > 0:
+            keep = 1.0 - self.recurrent_dropout
+            rmask = torch.bernoulli(x.new_full((B, self.units), keep)) / keep
+        bih, bhh = self.param("bias_ih"), self.param("bias_hh")
+        gi_all = F.linear(x, self.weight_ih, bih)  # [B, T, G*units]
+        act = lambda v: activate(v, self.cell_activation)
+        ract = lambda v: activate(v, self.recurrent_activation)
+        outs = []
+        for t in range(T):
+            hr = h if rmask is None else h * rmask
+            gh = F.linear(hr, self.weight_hh, bhh)
+            gi = gi_all[:, t]
+            if self.cell == "lstm":
+                i, f, g, o = (gi + gh).chunk(4, dim=1)
+                c = ract(f) * c + ract(i) * act(g)
+                h = ract(o) * act(c)
+            elif self.cell == "gru":
+                ir, iz, in_ = gi.chunk(3, dim=1)
+                hr_, hz, hn = gh.chunk(3, dim=1)
+                r = ract(ir + hr_)
+                z = ract(iz + hz)
+                n = act(in_ + r * hn)
+                h = (1 - z) * n + z * h
+            else:
+                h = act(gi + gh)
+            outs.append(h)
+        return torch.stack(outs, dim=1)
+
+
+class SimpleRNN(_Recurrent):
+    cell = "rnn"
+
+
+class LSTM(_Recurrent):
+    cell = "lstm"
+
+
+class GRU(_Recurrent):
+    cell = "gru"
+
+
+class Bidirectional(Layer):
+    """Keras Bidirectional: the backward layer runs on the reversed sequence; with
+    return_sequences its output is reversed back before merging."""
+
+    def __init__(self, forward_layer, backward_layer, merge_mode, **kw):
+        super().__init__(**kw)
+        self.forward_layer, self.backward_layer, self.merge_mode = forward_layer, backward_layer, merge_mode
+
+    def compute(self, x):
+        y = self.forward_layer(x)
+        yb = self.backward_layer(x)
+        if self.backward_layer.return_sequences:
+            yb = yb.flip(1)
+        if self.merge_mode == "concat":
+            return torch.cat([y, yb], dim=-1)
+        if self.merge_mode == "sum":
+            return y + yb
+        if self.merge_mode == "mul":
+            return y * yb
+        return (y + yb) / 2
+
+
+class TimeDistributed(Layer):
+    """Apply `layer` to every time step: fold time into the batch."""
+
+    def __init__(self, layer, **kw):
+        super().__init__(**kw)
+        self.layer = layer
+
+    def compute(self, x):
+        B, T = x.shape[0], x.shape[1]
+        y = self.layer(x.reshape(B * T, *x.shape[2:]))
+        return y.reshape(B, T, *y.shape[1:])
