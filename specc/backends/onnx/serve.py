@@ -1,0 +1,267 @@
+"""HTTP serving for `specc serve MODEL.onnx` (Starlette + uvicorn).
+
+Endpoints:
+  GET  /health    {"status": "ok", "provider": ...}
+  GET  /metadata  inputs/outputs (names, shapes, dtypes), the model's metadata_props, provider
+  POST /predict   JSON {"inputs": {name: nested list}} -> {"outputs": {name: nested list}}
+                  or a binary body: Content-Type application/x-npy (single-input models) or
+                  application/x-npz (arrays named like the inputs) -> .npy bytes for a
+                  single-output model, .npz for several (Accept: application/json for JSON).
+
+Every request is validated before the model runs; bad requests get a 4xx with a JSON body
+{"error": ..., "expected": ...} (400 malformed body, 413 too large, 415 unknown content
+type, 422 data that does not fit the model, 404/405 routing). A 5xx means a fault in
+specc or onnxruntime. One InferenceSession serves all requests; decoding, validation,
+inference and encoding run in a worker thread, never on the event loop.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import sys
+from typing import Any
+
+import numpy as np
+
+from .runtime import InputError, Runner, is_input_fault, validate_inputs
+
+try:  # orjson is faster (and serializes numpy arrays directly); json is the fallback
+    import orjson as _orjson
+except ImportError:  # pragma: no cover
+    _orjson = None
+
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
+NPY = "application/x-npy"
+NPZ = "application/x-npz"
+JSON = "application/json"
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int, body: dict):
+        super().__init__(body.get("error"))
+        self.status = status
+        self.body = body
+
+
+def _dumps(obj: Any) -> bytes:
+    if _orjson is not None:
+        return _orjson.dumps(obj, option=_orjson.OPT_SERIALIZE_NUMPY)
+    return json.dumps(obj, default=lambda o: o.tolist() if isinstance(o, np.ndarray) else str(o)).encode()
+
+
+def _loads(data: bytes) -> Any:
+    if _orjson is not None:
+        return _orjson.loads(data)
+    return json.loads(data)
+
+
+class Service:
+    """The request logic, independent of the web framework (easy to unit-test)."""
+
+    def __init__(self, runner: Runner, max_body_bytes: int = DEFAULT_MAX_BODY, allow_nonfinite: bool = False):
+        self.runner = runner
+        self.info = runner.info
+        self.max_body_bytes = max_body_bytes
+        self.allow_nonfinite = allow_nonfinite
+
+    def metadata(self) -> dict:
+        from ... import __version__
+        d = self.info.to_dict()
+        d.update({"provider": self.runner.provider, "specc_version": __version__,
+                  "max_body_bytes": self.max_body_bytes})
+        return d
+
+    def _bad(self, status: int, message: str, **extra) -> HTTPError:
+        body = {"error": message, "expected": self.info.expected()}
+        body.update(extra)
+        return HTTPError(status, body)
+
+    def decode(self, body: bytes, content_type: str) -> dict[str, Any]:
+        ctype = content_type.split(";")[0].strip().lower()
+        # curl -d sends application/x-www-form-urlencoded by default: read it as JSON too
+        if ctype in ("", JSON, "text/json", "text/plain", "application/x-www-form-urlencoded") \
+                or ctype.endswith("+json"):
+            try:
+                obj = _loads(body)
+            except (ValueError, UnicodeDecodeError, TypeError) as e:
+                raise self._bad(400, f"request body is not valid JSON ({str(e).splitlines()[0] if str(e) else e}); "
+                                     "expected {\"inputs\": {name: nested list}}") from None
+            if not isinstance(obj, dict) or not isinstance(obj.get("inputs"), dict):
+                raise self._bad(400, "expected a JSON object {\"inputs\": {name: nested list}}")
+            return obj["inputs"]
+        if ctype == NPY:
+            if len(self.info.inputs) != 1:
+                raise self._bad(400, f"an application/x-npy body holds one array but the model has "
+                                     f"{len(self.info.inputs)} inputs; send application/x-npz or JSON")
+            try:
+                arr = np.load(io.BytesIO(body), allow_pickle=False)
+            except Exception as e:
+                raise self._bad(400, f"request body is not a valid .npy array ({e})") from None
+            if not isinstance(arr, np.ndarray):
+                raise self._bad(400, "request body is not a single .npy array")
+            return {self.info.inputs[0].name: arr}
+        if ctype == NPZ:
+            try:
+                with np.load(io.BytesIO(body), allow_pickle=False) as z:
+                    return {k: z[k] for k in z.files}
+            except Exception as e:
+                raise self._bad(400, f"request body is not a valid .npz archive ({e})") from None
+        raise HTTPError(415, {"error": f"unsupported Content-Type '{ctype}'",
+                              "expected": [JSON, NPY, NPZ]})
+
+    def predict(self, body: bytes, content_type: str, accept: str = "") -> tuple[int, bytes, str]:
+        """(status, body, media type) for a POST /predict; raises HTTPError for client faults."""
+        raw = self.decode(body, content_type)
+        try:
+            feeds = validate_inputs(self.info, raw, self.allow_nonfinite)
+        except InputError as e:
+            raise HTTPError(422, e.to_dict() if e.expected is not None else
+                            {**e.to_dict(), "expected": self.info.expected()}) from None
+        try:
+            outs = self.runner.run(feeds)
+        except Exception as e:
+            if is_input_fault(e):
+                raise self._bad(422, f"the model rejected the input: {str(e).strip().splitlines()[0]}") from None
+            raise
+        ctype = content_type.split(";")[0].strip().lower()
+        want_binary = ctype in (NPY, NPZ)
+        accept = accept.lower()
+        if NPY in accept or NPZ in accept:
+            want_binary = True
+        elif JSON in accept:
+            want_binary = False
+        if want_binary:
+            buf = io.BytesIO()
+            if len(outs) == 1 and NPZ not in accept:
+                np.save(buf, next(iter(outs.values())), allow_pickle=False)
+                return 200, buf.getvalue(), NPY
+            np.savez(buf, **outs)
+            return 200, buf.getvalue(), NPZ
+        return 200, _dumps({"outputs": outs}), JSON
+
+
+def create_app(runner: Runner, max_body_bytes: int = DEFAULT_MAX_BODY, allow_nonfinite: bool = False):
+    """The Starlette application serving `runner`."""
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.requests import ClientDisconnect, Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    service = Service(runner, max_body_bytes, allow_nonfinite)
+    health_body = _dumps({"status": "ok", "provider": runner.provider})
+    meta_body = _dumps(service.metadata())
+
+    def jresp(status: int, body: dict) -> Response:
+        return Response(_dumps(body), status_code=status, media_type=JSON)
+
+    async def health(request: Request) -> Response:
+        return Response(health_body, media_type=JSON)
+
+    async def metadata(request: Request) -> Response:
+        return Response(meta_body, media_type=JSON)
+
+    async def predict(request: Request) -> Response:
+        limit = service.max_body_bytes
+        length = request.headers.get("content-length")
+        if length is not None:
+            try:
+                n = int(length)
+            except ValueError:
+                return jresp(400, {"error": f"bad Content-Length header '{length}'"})
+            if n > limit:
+                return jresp(413, {"error": f"request body of {n} bytes exceeds the limit of {limit} bytes",
+                                   "expected": {"max_body_bytes": limit}})
+        chunks = []
+        size = 0
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    return jresp(413, {"error": f"request body exceeds the limit of {limit} bytes",
+                                       "expected": {"max_body_bytes": limit}})
+                chunks.append(chunk)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        ctype = request.headers.get("content-type", "")
+        accept = request.headers.get("accept", "")
+        try:
+            status, out, media = await run_in_threadpool(service.predict, body, ctype, accept)
+        except HTTPError as e:
+            return jresp(e.status, e.body)
+        return Response(out, status_code=status, media_type=media)
+
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return jresp(exc.status_code, {"error": exc.detail or "error",
+                                       "expected": "GET /health, GET /metadata, POST /predict"})
+
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        return jresp(500, {"error": f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"})
+
+    routes = [Route("/health", health, methods=["GET"]), Route("/metadata", metadata, methods=["GET"]),
+              Route("/predict", predict, methods=["POST"])]
+    app = Starlette(routes=routes, exception_handlers={StarletteHTTPException: http_error, Exception: internal_error})
+    app.state.service = service
+    return app
+
+
+# ---------------------------------------------------------------- multi-worker entry point
+
+ENV = "SPECC_SERVE_CONFIG"
+
+
+def app_from_env():
+    """uvicorn factory for --workers > 1: each worker process builds its own session."""
+    cfg = json.loads(os.environ[ENV])
+    runner = Runner(cfg["model"], provider=cfg["provider"], threads=cfg["threads"], spinning=False)
+    return create_app(runner, cfg["max_body_bytes"], cfg["allow_nonfinite"])
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(model: str, host: str = "127.0.0.1", port: int = 8000, max_body_bytes: int = DEFAULT_MAX_BODY,
+          workers: int = 1, provider: str = "auto", threads: int | None = None, allow_nonfinite: bool = False,
+          log_level: str = "warning", announce=None) -> int:
+    """Run the server until interrupted. Raises RuntimeSetupError/OSError for setup faults."""
+    import uvicorn
+
+    from .runtime import physical_cores
+    if threads is None:
+        threads = max(1, physical_cores() // max(1, workers))
+    # load once up front: a bad model or provider fails here with a clear message
+    runner = Runner(model, provider=provider, threads=threads, spinning=False)
+    sock = bind_socket(host, port)
+    bound_port = sock.getsockname()[1]
+    if announce:
+        announce(f"serving {model} on http://{host}:{bound_port} ({runner.provider}, {workers} worker(s), "
+                 f"{threads} thread(s) each); GET /health, GET /metadata, POST /predict")
+    common = dict(log_level=log_level, access_log=False, timeout_keep_alive=30, lifespan="off")
+    if workers <= 1:
+        app = create_app(runner, max_body_bytes, allow_nonfinite)
+        server = uvicorn.Server(uvicorn.Config(app, **common))
+        server.run(sockets=[sock])
+        return 0
+    del runner
+    os.environ[ENV] = json.dumps({"model": os.path.abspath(model), "provider": provider, "threads": threads,
+                                  "max_body_bytes": max_body_bytes, "allow_nonfinite": allow_nonfinite})
+    config = uvicorn.Config("specc.backends.onnx.serve:app_from_env", factory=True, workers=workers,
+                            host=host, port=bound_port, **common)
+    from uvicorn.supervisors import Multiprocess
+    Multiprocess(config, sockets=[sock]).run()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(serve(sys.argv[1]))
