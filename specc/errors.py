@@ -16,10 +16,14 @@ from pydantic import BaseModel, ConfigDict
 Severity = Literal["error", "warning", "info"]
 
 
-class Span(BaseModel):
-    """Where something came from: 1-based line and column, end exclusive."""
+@dataclass(slots=True)
+class Span:
+    """Where something came from: 1-based line and column, end exclusive.
 
-    model_config = ConfigDict(defer_build=True)
+    A plain dataclass (pydantic validates and serializes it inside IR models): tens of
+    thousands are made per large spec, so creation must be cheap.
+    """
+
     file: str = "<string>"
     line: int = 1
     column: int = 1

@@ -21,7 +21,7 @@ REQUIRED = object()
 class Fn(BaseModel):
     """A resolved reference to a catalogue entry: canonical name + every argument."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid", defer_build=True, frozen=True)
     name: str
     args: dict[str, Any] = {}
 
@@ -80,6 +80,7 @@ class Catalog:
         self.code = code
         self.entries: dict[str, Entry] = {}
         self._lookup: dict[str, Entry] = {}
+        self._defaults: dict[str, Fn] = {}
         for e in entries:
             self.entries[e.name] = e
             for key in (e.name, *e.aliases):
@@ -144,7 +145,11 @@ class Catalog:
         return Fn(name=e.name, args=out)
 
     def default(self, name: str) -> Fn:
-        return self.resolve(name)
+        """The entry with every default (shared instance: treat Fn values as immutable)."""
+        cached = self._defaults.get(name)
+        if cached is None:
+            cached = self._defaults[name] = self.resolve(name)
+        return cached
 
 
 def _signature(e: Entry) -> str:

@@ -1,0 +1,59 @@
+"""`specc build SPEC --emit onnx -o model.onnx [--weights W] [--seed N] [--opset N]`."""
+from __future__ import annotations
+
+import sys
+
+
+def _eprint(*a) -> None:
+    print(*a, file=sys.stderr)
+
+
+def load_weights_arg(net, path: str | None):
+    """The --weights file checked against the spec (exit 2 if unreadable, 1 if it does not fit)."""
+    if not path:
+        return None
+    import os
+
+    from ...commands._common import Exit
+    from ...errors import SpecError
+    from ...weights import load_weights
+    if not os.path.isfile(path):
+        _eprint(f"error: no such weights file: '{path}'")
+        raise Exit(2)
+    try:
+        return load_weights(path, net)
+    except SpecError as e:
+        _eprint(f"error: {e}")
+        raise Exit(1) from None
+
+
+def model_for(net, args, weights=None):
+    """Build the ONNX model for a command's args (weights, seed, opset); clear errors, no traceback.
+    `weights` (already loaded) take the place of args.weights."""
+    from ...commands._common import Exit
+    from .lower import MAX_OPSET, MIN_OPSET, OPSET, LoweringError, build_model
+    opset = getattr(args, "opset", None) or OPSET
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        _eprint(f"error: --opset {opset} is not supported; use {MIN_OPSET}..{MAX_OPSET} (default {OPSET})")
+        raise Exit(2)
+    if weights is None:
+        weights = load_weights_arg(net, getattr(args, "weights", None))
+    try:
+        return build_model(net, weights, seed=getattr(args, "seed", 0) or 0, opset=opset)
+    except LoweringError as e:
+        _eprint(f"error: cannot lower '{net.name}' to ONNX: {e}")
+        raise Exit(1) from None
+
+
+def emit(net, args) -> int:
+    from ...commands._common import write_atomic
+    model = model_for(net, args)
+    try:
+        write_atomic(args.output, model.SerializeToString())
+    except OSError as e:
+        _eprint(f"error: cannot write '{args.output}': {e.strerror or e}")
+        return 2
+    print(f"wrote {args.output} (ONNX opset {model.opset_import[0].version}, IR {model.ir_version}, "
+          f"{len(model.graph.node)} nodes, inputs {', '.join(i.name for i in model.graph.input)}; "
+          f"outputs {', '.join(o.name for o in model.graph.output)})")
+    return 0

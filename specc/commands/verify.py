@@ -1,0 +1,152 @@
+"""specc verify SPEC: the torch and ONNX lowerings of a spec compute the same function.
+
+Both lowerings get the same weights (--weights, or the seeded initial weights that both
+backends draw from specc.weights.init_weights). Random inputs (float: standard normal;
+integer ids: uniform in [0, input_dim) of the Embedding that reads them; every symbolic
+non-batch dimension set to 7) run at batch sizes 1 and 4 through torch (eval mode, CPU)
+and onnxruntime (CUDA when a GPU is really present, else CPU). An output passes when
+every element satisfies |onnx - torch| <= atol + rtol * |torch| (numpy.allclose), with
+defaults atol 1e-5 and rtol 1e-4: float32 kernels sum in different orders, which costs a
+few ulps per layer; outputs far from 1 in magnitude are judged relatively.
+Exit codes: 0 all outputs pass, 1 a difference above tolerance (or a spec/weights
+problem), 2 usage or I/O error.
+"""
+from __future__ import annotations
+
+import sys
+
+HELP = "check that the torch and ONNX lowerings of a spec agree on random inputs"
+
+SYMBOLIC_SIZE = 7
+BATCH_SIZES = (1, 4)
+ATOL = 1e-5
+RTOL = 1e-4
+
+
+def add_arguments(p) -> None:
+    p.add_argument("spec")
+    p.add_argument("--weights", help="model.safetensors to use in both lowerings (default: seeded initial weights)")
+    p.add_argument("--atol", type=float, default=ATOL, help=f"absolute tolerance (default {ATOL:g})")
+    p.add_argument("--rtol", type=float, default=RTOL, help=f"relative tolerance (default {RTOL:g})")
+    p.add_argument("--seed", type=int, default=0, help="seed for the initial weights and the random inputs")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: specc's pinned opset)")
+    p.add_argument("--provider", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="onnxruntime provider (auto: CUDA only when a GPU is present)")
+
+
+def _eprint(*a) -> None:
+    print(*a, file=sys.stderr)
+
+
+def _index_limit(net, name: str) -> int:
+    """Ids for an integer input: below the input_dim of the Embedding reading it (else 10)."""
+    for node in net.nodes:
+        if name in node.inputs:
+            layer = net.layers[node.layer]
+            inner = getattr(layer, "layer", None)
+            for cand in (layer, inner):
+                if cand is not None and cand.kind == "Embedding":
+                    return int(cand.input_dim)
+    return 10
+
+
+def random_inputs(net, batch: int, rng) -> list:
+    import numpy as np
+    values = []
+    for info in net.input_infos():
+        shape = [batch if i == 0 else (d if isinstance(d, int) else SYMBOLIC_SIZE) for i, d in enumerate(info.shape)]
+        if info.dtype.startswith("int") or info.dtype.startswith("uint"):
+            values.append(rng.integers(0, _index_limit(net, info.name), size=shape).astype(info.dtype))
+        elif info.dtype == "bool":
+            values.append(rng.random(size=shape) < 0.5)
+        else:
+            values.append(rng.standard_normal(size=shape).astype(info.dtype))
+    return values
+
+
+def compare(a, b, atol: float, rtol: float) -> tuple[float, float, bool]:
+    """(max abs diff, max relative diff where |torch| > atol, pass) of onnx `a` vs torch `b`."""
+    import numpy as np
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        return float("inf"), float("inf"), False
+    if a.size == 0:
+        return 0.0, 0.0, True
+    nan_a, nan_b = np.isnan(a), np.isnan(b)
+    if (nan_a != nan_b).any():
+        return float("nan"), float("nan"), False
+    ok = ~nan_a
+    diff = np.abs(a[ok] - b[ok])
+    ref = np.abs(b[ok])
+    max_abs = float(diff.max()) if diff.size else 0.0
+    big = ref > atol
+    max_rel = float((diff[big] / ref[big]).max()) if big.any() else 0.0
+    passed = bool(np.all(diff <= atol + rtol * ref))
+    return max_abs, max_rel, passed
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from ._common import load_network
+    net = load_network(args.spec)
+    if args.atol < 0 or args.rtol < 0:
+        _eprint("error: --atol and --rtol must be >= 0")
+        return 2
+
+    from ..backends.onnx.export import load_weights_arg, model_for
+    weights = load_weights_arg(net, args.weights)
+    if weights is None:
+        from ..weights import init_weights
+        weights = init_weights(net, args.seed)
+    model = model_for(net, args, weights)
+
+    try:
+        import torch
+
+        from ..backends.torch import build_module
+    except ImportError as e:
+        _eprint(f"error: the torch backend is unavailable: {e}")
+        return 2
+    module = build_module(net, weights).eval()
+
+    from ..backends.onnx.runtime import RuntimeSetupError, make_session
+    try:
+        sess = make_session(model.SerializeToString(), provider=args.provider)
+    except RuntimeSetupError as e:
+        _eprint(f"error: {e}")
+        return getattr(e, "code", 1) or 1
+    provider = sess.get_providers()[0]
+    out_names = list(net.outputs)
+    src = f"weights {args.weights}" if args.weights else f"initial weights, seed {args.seed}"
+    print(f"verify {net.name}: torch {torch.__version__} (cpu, eval) vs onnxruntime ({provider}), "
+          f"opset {model.opset_import[0].version}; {src}")
+    rng = np.random.default_rng(args.seed)
+    failed = []
+    width = max(len(n) for n in out_names)
+    for batch in BATCH_SIZES:
+        xs = random_inputs(net, batch, rng)
+        with torch.no_grad():
+            got = module(*[torch.from_numpy(x) for x in xs])
+        if not isinstance(got, (tuple, list)):
+            got = (got,)
+        ref = [g.detach().cpu().numpy() for g in got]
+        onx = sess.run(out_names, {info.name: x for info, x in zip(net.input_infos(), xs)})
+        for name, a, b in zip(out_names, onx, ref):
+            max_abs, max_rel, ok = compare(a, b, args.atol, args.rtol)
+            shape = "[" + ", ".join(str(d) for d in np.shape(a)) + "]"
+            if np.shape(a) != np.shape(b):
+                shape = f"{shape} vs torch [{', '.join(str(d) for d in np.shape(b))}]"
+            print(f"  batch {batch}  {name:<{width}}  {shape:<16} max abs {max_abs:9.2e}  "
+                  f"max rel {max_rel:9.2e}  {'PASS' if ok else 'FAIL'}")
+            if not ok:
+                failed.append(f"{name} (batch {batch})")
+    if failed:
+        print(f"FAIL: {len(failed)} output(s) beyond atol {args.atol:g} + rtol {args.rtol:g}*|torch|: "
+              + ", ".join(failed))
+        return 1
+    print(f"PASS: every output within atol {args.atol:g} + rtol {args.rtol:g}*|torch| at batch sizes "
+          + ", ".join(str(b) for b in BATCH_SIZES))
+    return 0
+
