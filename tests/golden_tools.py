@@ -1,0 +1,94 @@
+"""Helpers for the spec library tests: discover specs, compile them the way the CLI
+does from the repository root (so paths in the IR are repo-relative and the goldens
+machine independent), render the golden outputs, and diff them."""
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+EXCLUDED_DIRS = {"invalid", "broken", "lib"}
+GOLDEN_FILES = ("summary.txt", "summary.json", "ir.json")
+
+
+def spec_names() -> list[str]:
+    """Every library spec: specs/<name>/model.net (not specs/invalid, specs/broken, specs/lib)."""
+    return sorted(p.parent.name for p in SPECS.glob("*/model.net") if p.parent.name not in EXCLUDED_DIRS)
+
+
+def spec_rel(name: str) -> str:
+    """The path the goldens are made with: relative to the repository root, '/' separated."""
+    return f"specs/{name}/model.net"
+
+
+def extra_net_files() -> list[str]:
+    """Other checked .net files of the library (importable block files), repo-relative."""
+    return sorted(p.relative_to(ROOT).as_posix() for p in (SPECS / "lib").glob("*.net"))
+
+
+@contextmanager
+def at_root():
+    """Run from the repository root (imports and file paths resolve as with the CLI there)."""
+    old = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+@functools.lru_cache(maxsize=None)
+def compiled(rel: str):
+    """compile_file(rel) from the repo root; cached per process (treat the result as read-only)."""
+    from specc.compile import compile_file
+    with at_root():
+        return compile_file(rel)
+
+
+def compile_text(text: str, rel: str):
+    """compile_source(text) as if it were the file `rel` (so its imports resolve)."""
+    from specc.compile import compile_source
+    with at_root():
+        return compile_source(text, rel)
+
+
+def render(net) -> dict[str, str]:
+    """The three golden outputs, exactly as `specc summary`, `specc summary --format json`
+    and `specc ir` print them (run from the repo root on specs/<name>/model.net)."""
+    from specc.commands.summary import summary_data, summary_text
+    return {
+        "summary.txt": summary_text(net) + "\n",
+        "summary.json": json.dumps(summary_data(net), indent=2) + "\n",
+        "ir.json": net.model_dump_json(indent=2) + "\n",
+    }
+
+
+def expected_dir(name: str) -> Path:
+    return SPECS / name / "expected"
+
+
+def unified_diff(want: str, got: str, path: str, limit: int = 200) -> str:
+    lines = list(difflib.unified_diff(want.splitlines(keepends=True), got.splitlines(keepends=True),
+                                      fromfile=f"{path} (golden)", tofile=f"{path} (now)"))
+    if len(lines) > limit:
+        lines = lines[:limit] + [f"... {len(lines) - limit} more diff lines\n"]
+    return "".join(lines)
+
+
+def write_goldens(name: str, outputs: dict[str, str]) -> list[str]:
+    """Write the outputs that differ from the files; returns the repo-relative paths changed."""
+    from specc.commands._common import write_atomic
+    changed = []
+    folder = expected_dir(name)
+    for fname, text in outputs.items():
+        path = folder / fname
+        old = path.read_text(encoding="utf-8") if path.exists() else None
+        if old != text:
+            write_atomic(str(path), text)
+            changed.append(path.relative_to(ROOT).as_posix())
+    return changed
