@@ -1,0 +1,142 @@
+"""specc train SPEC: train a spec on its train block's data; writes a run folder."""
+from __future__ import annotations
+
+import os
+import sys
+
+HELP = "train a spec (its train block; flags override) and write a run folder"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("spec", help="the .net file")
+    p.add_argument("--epochs", type=int, help="number of epochs (default: the train block's)")
+    p.add_argument("--batch-size", type=int, help="batch size (default: the train block's)")
+    p.add_argument("--data", help="a data set expression, e.g. 'spiral(n=500, noise=0.1)', or a "
+                                  ".npz/.npy/.csv file (default: the train block's data)")
+    p.add_argument("--validation-split", type=float, help="last fraction of the data held out for validation")
+    p.add_argument("--seed", type=int, help="random seed (default: the train block's, else 0)")
+    p.add_argument("--out", help="run folder (default: runs/<spec name>/)")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto", help="default: auto (cuda if available)")
+    p.add_argument("--json", action="store_true", help="one JSON line per epoch on stdout")
+    p.add_argument("--quiet", "-q", action="store_true", help="no per-epoch output")
+
+
+def parse_data(expr: str):
+    """A --data value -> Fn (a data set call, a name, or a file path). Raises ValueError."""
+    from ..catalog import Fn
+    from ..catalog.datasets import DATASETS
+    text = expr.strip()
+    if "(" not in text and (os.path.splitext(text)[1].lower() in (".npz", ".npy", ".csv") or os.sep in text):
+        return DATASETS.resolve("file", [], {"path": text})
+    from ..compile import compile_source
+    src = f"network _data {{\n input x: [1]\n x -> Dense(1) -> output y\n train {{\n loss = mse\n data = {text}\n }}\n}}\n"
+    res = compile_source(src, "--data")
+    errs = [d for d in res.errors]
+    if errs:
+        raise ValueError("; ".join(d.message + (f" ({d.hint})" if d.hint else "") for d in errs))
+    fn = res.network.train.data if res.network and res.network.train else None
+    if not isinstance(fn, Fn):
+        raise ValueError(f"cannot read the data set expression '{expr}'")
+    return fn
+
+
+def run(args) -> int:
+    from ._common import Exit, eprint, load_network
+    net = load_network(args.spec)
+    cfg = net.train
+    if cfg is None:
+        eprint(f"error: {args.spec}: spec '{net.name}' has no train block; add one, e.g.\n"
+               "  train { loss = categorical_crossentropy  optimizer = Adam(lr=1e-3)  epochs = 10  data = digits }")
+        return 1
+    for flag, v in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
+        if v is not None and v <= 0:
+            eprint(f"error: {flag} must be > 0, got {v}")
+            return 2
+    if args.validation_split is not None and not 0 <= args.validation_split < 1:
+        eprint(f"error: --validation-split must be in [0, 1), got {args.validation_split}")
+        return 2
+    data_fn = cfg.data
+    split = cfg.validation_split
+    if args.data is not None:
+        try:
+            data_fn = parse_data(args.data)
+        except ValueError as e:
+            eprint(f"error: --data {args.data!r}: {e}")
+            return 2
+        split = data_fn.args.get("validation_split", 0.0) or split
+    if args.validation_split is not None:
+        split = args.validation_split
+    if data_fn is None:
+        eprint(f"error: {args.spec}: the train block of '{net.name}' names no data; add e.g. `data = digits` "
+               "or pass --data")
+        return 1
+
+    import torch
+
+    from ..backends.torch.train import Options, Trainer, TrainError
+    from ..data import DataError, fit_to_network, load
+
+    dist = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        eprint("error: --device cuda: no CUDA device is available")
+        return 2
+    rank = 0
+    if dist:
+        import torch.distributed as tdist
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if device == "cuda":
+            torch.cuda.set_device(local)
+            device = f"cuda:{local}"
+        tdist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        rank = tdist.get_rank()
+        if device == "cpu":
+            torch.set_num_threads(max(1, (os.cpu_count() or 2) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+    try:
+        base = os.path.dirname(os.path.abspath(args.spec)) if args.spec != "-" else None
+        try:
+            ds = load(data_fn, base)
+            xs, y = fit_to_network(ds, net, cfg.loss)
+        except DataError as e:
+            eprint(f"error: {e}")
+            return 1
+        if len(net.outputs) > 1 and rank == 0:
+            eprint(f"note: '{net.name}' has {len(net.outputs)} outputs; the loss trains the first, "
+                   f"'{net.outputs[0]}'")
+        out = args.out or os.path.join("runs", net.name)
+        tty = sys.stdout.isatty()
+        opts = Options(epochs=args.epochs or cfg.epochs, batch_size=args.batch_size or cfg.batch_size,
+                       seed=cfg.seed if args.seed is None else args.seed, validation_split=split,
+                       shuffle=cfg.shuffle, out=out, resume=args.resume, device=device, json=args.json,
+                       progress=tty and not args.json and not args.quiet, quiet=args.quiet)
+        try:
+            trainer = Trainer(net, cfg, xs, y, ds.classes if ds.task == "classes" else None, opts)
+            if rank == 0 and not args.json and not args.quiet:
+                print(f"training {net.name} on {ds.name}: {trainer.n_train} samples"
+                      + (f", {trainer.n_val} for validation" if trainer.n_val else "")
+                      + f"; {opts.epochs} epochs, batch {opts.batch_size}, {device}", flush=True)
+            code = trainer.fit()
+        except TrainError as e:
+            eprint(f"error: {e}")
+            return 1
+        if rank == 0:
+            say = (lambda s: print(s, file=sys.stderr)) if args.json else print
+            if trainer.stop and not code and not args.quiet:
+                say(trainer.stop)
+            if not args.quiet:
+                say(f"weights:    {os.path.join(out, 'model.safetensors')}\n"
+                    f"curves:     {os.path.join(out, 'curves.png')}\n"
+                    f"history:    {os.path.join(out, 'history.json')}\n"
+                    f"checkpoint: {os.path.join(out, 'checkpoint.pt')} (resume with --resume)")
+        return code
+    except OSError as e:
+        eprint(f"error: cannot write the run folder: {e}")
+        raise Exit(2)
+    finally:
+        if dist:
+            import torch.distributed as tdist
+            if tdist.is_initialized():
+                tdist.destroy_process_group()
