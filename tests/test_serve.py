@@ -1,0 +1,320 @@
+"""`specc serve`: endpoints (Starlette TestClient), a real uvicorn server in a subprocess,
+and a bounded load test (2000 requests, ~20 % malformed) asserting 0 5xx and answers
+equal to a direct session.run."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+import pytest
+import warnings
+
+with warnings.catch_warnings():  # starlette 1.x nags about httpx vs httpx2 in its test client
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+import _ort_models as models
+from specc.backends.onnx.runtime import Runner
+from specc.backends.onnx.serve import create_app
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NPY = {"content-type": "application/x-npy"}
+
+
+def npy_bytes(a) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, a, allow_pickle=False)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def mlp_runner():
+    return Runner(models.mlp().SerializeToString(), provider="cpu", spinning=False)
+
+
+@pytest.fixture(scope="module")
+def client(mlp_runner):
+    with TestClient(create_app(mlp_runner, max_body_bytes=4096), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def client2():
+    r = Runner(models.two_inputs().SerializeToString(), provider="cpu", spinning=False)
+    with TestClient(create_app(r), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def client_gather():
+    r = Runner(models.gather().SerializeToString(), provider="cpu", spinning=False)
+    with TestClient(create_app(r), raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_health_and_metadata(client):
+    r = client.get("/health")
+    assert r.status_code == 200 and r.json()["status"] == "ok"
+    assert r.json()["provider"] in ("CPUExecutionProvider", "CUDAExecutionProvider")
+    m = client.get("/metadata").json()
+    assert m["inputs"] == [{"name": "x", "shape": ["batch", 4], "dtype": "float32"}]
+    assert m["outputs"] == [{"name": "probs", "shape": ["batch", 3], "dtype": "float32"}]
+    assert m["metadata"]["specc.spec"] == "mlp" and m["max_body_bytes"] == 4096
+
+
+def test_predict_json_equals_direct_run(client, mlp_runner):
+    x = [[1, 2, 3, 4], [0.5, -1, 2, 0]]
+    r = client.post("/predict", json={"inputs": {"x": x}})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+    want = mlp_runner.session.run(None, {"x": np.array(x, np.float32)})[0]
+    np.testing.assert_array_equal(np.array(r.json()["outputs"]["probs"], np.float32), want)
+
+
+def test_predict_npy_binary(client, mlp_runner):
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    r = client.post("/predict", content=npy_bytes(x), headers=NPY)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/x-npy"
+    got = np.load(io.BytesIO(r.content))
+    np.testing.assert_array_equal(got, mlp_runner.session.run(None, {"x": x})[0])
+    # Accept: application/json turns the binary request's answer into JSON
+    r = client.post("/predict", content=npy_bytes(x), headers={**NPY, "accept": "application/json"})
+    assert r.status_code == 200 and len(r.json()["outputs"]["probs"]) == 3
+
+
+def test_two_outputs_npz(client2):
+    a, b = np.ones((2, 3), np.float32), np.full((2, 3), 3, np.float32)
+    buf = io.BytesIO()
+    np.savez(buf, a=a, b=b)
+    r = client2.post("/predict", content=buf.getvalue(), headers={"content-type": "application/x-npz"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/x-npz"
+    with np.load(io.BytesIO(r.content)) as z:
+        np.testing.assert_array_equal(z["sum"], a + b)
+        np.testing.assert_array_equal(z["prod"], a * b)
+    r = client2.post("/predict", json={"inputs": {"a": a.tolist(), "b": b.tolist()}})
+    assert r.json()["outputs"]["prod"] == (a * b).tolist()
+    r = client2.post("/predict", content=npy_bytes(a), headers=NPY)  # one array for a two-input model
+    assert r.status_code == 400 and "2 inputs" in r.json()["error"]
+
+
+@pytest.mark.parametrize("kwargs, status, words", [
+    (dict(json={"inputs": {"x": [[1, 2, 3]]}}), 422, ["expected shape [batch, 4]", "received shape [1, 3]"]),
+    (dict(json={"inputs": {"y": [[1, 2, 3, 4]]}}), 422, ["missing input(s) 'x'", "unknown input(s) 'y'"]),
+    (dict(json={"inputs": {"x": [[1, 2], [3]]}}), 422, ["ragged"]),
+    (dict(json={"inputs": {"x": [["a", "b", "c", "d"]]}}), 422, ["expected float32"]),
+    (dict(json={"inputs": {"x": "abc"}}), 422, ["nested list"]),
+    (dict(json={"x": [[1, 2, 3, 4]]}), 400, ['{"inputs"']),
+    (dict(json=[1, 2]), 400, ['{"inputs"']),
+    (dict(content=b"{not json", headers={"content-type": "application/json"}), 400, ["not valid JSON"]),
+    (dict(content=b"", headers={"content-type": "application/json"}), 400, ["not valid JSON"]),
+    (dict(content=b"\xff\xfe", headers={"content-type": "application/json"}), 400, ["not valid JSON"]),
+    (dict(content=b"garbage", headers=NPY), 400, ["not a valid .npy"]),
+    (dict(content=npy_bytes(np.full((1, 4), np.nan, np.float32)), headers=NPY), 422, ["NaN"]),
+    (dict(content=npy_bytes(np.ones((2, 5), np.float32)), headers=NPY), 422, ["received shape [2, 5]"]),
+    (dict(content=npy_bytes(np.ones((1, 4), np.complex64)), headers=NPY), 422, ["complex64"]),
+    (dict(content=b"x", headers={"content-type": "image/png"}), 415, ["image/png"]),
+    (dict(content=b"[" + b"1," * 3000 + b"1]", headers={"content-type": "application/json"}), 413, ["4096"]),
+])
+def test_bad_requests_get_4xx_json(client, kwargs, status, words):
+    r = client.post("/predict", **kwargs)
+    assert r.status_code == status, r.text
+    body = r.json()
+    for w in words:
+        assert w in body["error"], body
+    assert "expected" in body
+
+
+def test_oversize_chunked_body_is_rejected(client):
+    def gen():
+        for _ in range(10):
+            yield b" " * 1000
+    r = client.post("/predict", content=gen(), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "exceeds the limit" in r.json()["error"]
+
+
+def test_routing_errors_are_json(client):
+    r = client.get("/nope")
+    assert r.status_code == 404 and r.json()["error"] == "Not Found"
+    r = client.get("/predict")
+    assert r.status_code == 405 and "POST /predict" in r.json()["expected"]
+
+
+def test_integer_inputs(client_gather):
+    r = client_gather.post("/predict", json={"inputs": {"tokens": [[1, 2]]}})
+    assert r.status_code == 200 and r.json()["outputs"]["emb"] == [[[4, 5, 6, 7], [8, 9, 10, 11]]]
+    r = client_gather.post("/predict", json={"inputs": {"tokens": [[1, 99]]}})
+    assert r.status_code == 422 and r.json()["expected"]["range"] == [0, 10]
+    r = client_gather.post("/predict", json={"inputs": {"tokens": [[1.5]]}})
+    assert r.status_code == 422 and "non-integer" in r.json()["error"]
+
+
+def test_internal_fault_is_a_json_500():
+    r = Runner(models.mlp().SerializeToString(), provider="cpu")
+    app = create_app(r)
+
+    def broken(feeds):
+        raise RuntimeError("boom")
+    r.run = broken
+    with TestClient(app, raise_server_exceptions=False) as c:
+        resp = c.post("/predict", json={"inputs": {"x": [[1, 2, 3, 4]]}})
+    assert resp.status_code == 500 and "boom" in resp.json()["error"]
+
+
+# ---------------------------------------------------------------- a real server
+
+def start_server(model: str, tmp_path, *extra) -> tuple[subprocess.Popen, str]:
+    log = open(tmp_path / "server.log", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "specc.cli", "serve", model, "--port", "0", *extra],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        log.seek(0)
+        m = re.search(r"serving .* on (http://127\.0\.0\.1:\d+)", log.read())
+        if m:
+            url = m.group(1)
+            while time.time() < deadline:
+                try:
+                    if httpx.get(url + "/health", timeout=2).status_code == 200:
+                        return proc, url
+                except httpx.TransportError:
+                    time.sleep(0.05)
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    proc.kill()
+    log.seek(0)
+    raise AssertionError("server did not start:\n" + log.read())
+
+
+def stop_server(proc):
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def digits_model(tmp_path_factory):
+    import onnx
+    from specc.backends.onnx import build_model
+    from specc.compile import compile_file
+    net = compile_file(os.path.join(ROOT, "specs", "digits_mlp", "model.net")).network
+    path = str(tmp_path_factory.mktemp("serve") / "digits.onnx")
+    onnx.save(build_model(net), path)
+    return path
+
+
+def test_serve_command_errors(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "specc.cli", "serve", str(tmp_path / "missing.onnx")],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and "no such file" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_port_in_use(digits_model, tmp_path):
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    port = s.getsockname()[1]
+    try:
+        r = subprocess.run([sys.executable, "-m", "specc.cli", "serve", digits_model, "--port", str(port)],
+                           capture_output=True, text=True, cwd=ROOT, timeout=60)
+    finally:
+        s.close()
+    assert r.returncode == 2 and "cannot listen" in r.stderr and "Traceback" not in r.stderr
+
+
+def _malformed(i: int, rng) -> tuple[str, dict]:
+    """One malformed request of kind i % 12: (kind, httpx request kwargs)."""
+    k = i % 12
+    good = rng.random((1, 64)).tolist()
+    if k == 0:
+        return "shape", dict(json={"inputs": {"image": rng.random((1, 63)).tolist()}})
+    if k == 1:
+        return "name", dict(json={"inputs": {"pixels": good}})
+    if k == 2:
+        return "garbage", dict(content=b"{\"inputs\": [", headers={"content-type": "application/json"})
+    if k == 3:
+        return "ragged", dict(json={"inputs": {"image": [good[0], good[0][:10]]}})
+    if k == 4:
+        return "strings", dict(json={"inputs": {"image": [["a"] * 64]}})
+    if k == 5:
+        return "nan", dict(content=npy_bytes(np.full((1, 64), np.nan, np.float32)), headers=NPY)
+    if k == 6:
+        return "ctype", dict(content=b"abc", headers={"content-type": "text/csv"})
+    if k == 7:
+        return "oversize", dict(content=b"[" + b"0," * 40000 + b"0]", headers={"content-type": "application/json"})
+    if k == 8:
+        return "npy-garbage", dict(content=b"\x93NUMPY\x01\x00garbage", headers=NPY)
+    if k == 9:
+        return "not-object", dict(json=[good])
+    if k == 10:
+        return "empty", dict(content=b"", headers={"content-type": "application/json"})
+    return "npy-shape", dict(content=npy_bytes(np.ones((2, 8, 8), np.float32)), headers=NPY)
+
+
+def test_load_2000_requests_20_percent_malformed(digits_model, tmp_path):
+    """0 5xx; every valid answer equals a direct session.run on the same input."""
+    proc, url = start_server(digits_model, tmp_path, "--max-body-bytes", "65536")
+    try:
+        direct = Runner(digits_model, provider="cpu", spinning=False)
+        rng = np.random.default_rng(0)
+        n = 2000
+        jobs = []
+        for i in range(n):
+            if i % 5 == 4:
+                jobs.append(("bad",) + _malformed(i // 5, rng))
+            else:
+                x = rng.random((int(rng.integers(1, 5)), 64)).astype(np.float32)
+                if i % 2:
+                    jobs.append(("json", x, dict(json={"inputs": {"image": x.tolist()}})))
+                else:
+                    jobs.append(("npy", x, dict(content=npy_bytes(x), headers=NPY)))
+
+        def worker(chunk):
+            results = []
+            with httpx.Client(base_url=url, timeout=30) as c:
+                for job in chunk:
+                    r = c.post("/predict", **job[2])
+                    results.append((job, r.status_code, r.content, r.headers.get("content-type", "")))
+            return results
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(8) as pool:
+            results = [r for part in pool.map(worker, [jobs[i::8] for i in range(8)]) for r in part]
+        elapsed = time.perf_counter() - t0
+        assert len(results) == n
+        statuses = [s for _, s, _, _ in results]
+        assert not [s for s in statuses if s >= 500], "server errors"
+        kinds_seen = set()
+        for job, status, content, ctype in results:
+            if job[0] == "bad":
+                kinds_seen.add(job[1])
+                assert 400 <= status < 500, (job[1], status, content[:200])
+                body = json.loads(content)
+                assert body["error"] and "expected" in body, (job[1], body)
+                continue
+            assert status == 200, (job[0], content[:300])
+            x = job[1]
+            want = direct.session.run(None, {"image": x})[0]
+            if job[0] == "npy":
+                assert ctype == "application/x-npy"
+                got = np.load(io.BytesIO(content))
+            else:
+                got = np.array(json.loads(content)["outputs"]["probs"], dtype=np.float32)
+            np.testing.assert_array_equal(got, want)
+        assert len(kinds_seen) == 12
+        assert sum(1 for j in jobs if j[0] == "bad") == n // 5
+        assert elapsed < 60, f"load test took {elapsed:.1f} s"
+        assert proc.poll() is None  # still alive
+        assert httpx.get(url + "/health").status_code == 200
+    finally:
+        stop_server(proc)
