@@ -52,7 +52,8 @@ class Env:
 
 
 def snake(kind: str) -> str:
-    s = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", kind)
+    """Keras-style default layer names: Dense -> dense, Conv2DTranspose -> conv2d_transpose."""
+    s = re.sub(r"(?<=[a-z])([A-Z])", r"_\1", kind)
     return re.sub(r"(?<=[A-Z])([A-Z][a-z])", r"_\1", s).lower()
 
 
@@ -71,6 +72,7 @@ class Elaborator:
         self.user_names: set[str] = set()
         self.sections: dict[str, ast.Section] = {}
         self.import_stack: list[str] = []
+        self.failed_imports: set[str] = set()  # names promised by imports that failed
 
     # ------------------------------------------------------------ entry point
     def network(self, module: ast.Module) -> dict | None:
@@ -89,7 +91,7 @@ class Elaborator:
         env = Env(blocks=blocks)
         for stmt in net.body:
             self.guard(self.statement, stmt, env)
-        if not self.outputs:
+        if not self.outputs and not any(d.severity == "error" for d in self.diags):
             self.report(SpecError("E208", f"network '{net.name}' declares no output", net.span,
                                   hint="end a chain with `-> output NAME`, or write `output NAME`"))
         return {"name": net.name, "span": net.span, "sections": self.sections}
@@ -109,7 +111,11 @@ class Elaborator:
         table: dict[str, BlockRef] = {}
         for item in module.items:
             if isinstance(item, ast.Import):
-                self.guard(self.import_blocks, item, module.file, table)
+                try:
+                    self.import_blocks(item, module.file, table)
+                except SpecError as e:
+                    self.report(e)
+                    self.failed_imports.update(n for n, _ in item.names)
         for item in module.items:
             if isinstance(item, ast.BlockDef):
                 if item.name in table:
@@ -185,16 +191,20 @@ class Elaborator:
         if dtype not in KNOWN_DTYPES:
             raise SpecError("E210", f"unknown dtype '{dtype}' for input '{stmt.name}'", stmt.span,
                             hint=did_you_mean(dtype, KNOWN_DTYPES) or f"use one of {sorted(KNOWN_DTYPES)}")
-        shape: list[int | str] = ["batch"]
-        for d, span in stmt.shape:
-            if d in RESERVED_DIMS:
-                raise SpecError("E210", "the batch dimension is implicit; do not write it", span,
-                                hint=f"write the shape of one sample, e.g. `input {stmt.name}: [64]`")
-            if isinstance(d, int) and d <= 0:
-                raise SpecError("E210", f"dimension {d} must be positive", span)
-            shape.append(d)
         if stmt.name in self.tensors:
             raise SpecError("E206", f"'{stmt.name}' is defined twice", stmt.span)
+        shape: list[int | str] | None = ["batch"]
+        for d, span in stmt.shape:
+            if d in RESERVED_DIMS:
+                self.report(SpecError("E210", "the batch dimension is implicit; do not write it", span,
+                                      hint=f"write the shape of one sample, e.g. `input {stmt.name}: [64]`"))
+                shape = None  # still define the input, so its uses do not report more errors
+                break
+            if isinstance(d, int) and d <= 0:
+                self.report(SpecError("E210", f"dimension {d} must be positive", span))
+                shape = None
+                break
+            shape.append(d)
         self.tensors[stmt.name] = {"name": stmt.name, "shape": None, "dtype": dtype, "producer": None,
                                    "span": stmt.span, "declared": shape}
         self.inputs.append(stmt.name)
@@ -249,10 +259,22 @@ class Elaborator:
     def chain(self, chain: ast.Chain, env: Env) -> list[str] | None:
         current = [self.lookup_tensor(n, s, env) for n, s in chain.sources]
         for step in chain.steps:
-            current = self.step(step, current, env)
-            if current is None:
-                return None
+            try:
+                current = self.step(step, current, env)
+            except SpecError as e:
+                # Report and go on with a placeholder, so later steps and `output` names
+                # still resolve and one mistake does not cascade into several.
+                if not getattr(e, "echo", False):
+                    self.report(e)
+                current = [self.placeholder(step.span)]
         return current
+
+    def placeholder(self, span: Span) -> str:
+        """A tensor of unknown shape standing for the result of a step that failed."""
+        name = self.fresh_name("error")
+        self.tensors[name] = {"name": name, "shape": None, "dtype": "float32", "producer": None, "span": span,
+                              "auto": True}
+        return name
 
     def step(self, step, current: list[str], env: Env) -> list[str] | None:
         if isinstance(step, ast.StepOutput):
@@ -299,6 +321,10 @@ class Elaborator:
         return self.apply(layer, current, call.span, env)
 
     def unknown_callable(self, name: str, span: Span, env: Env) -> SpecError:
+        if name in self.failed_imports:
+            err = SpecError("E200", f"'{name}' comes from an import that failed", span)
+            err.echo = True  # the import error was reported already
+            return err
         choices = [*REGISTRY.all_names(), *env.blocks, *env.layers]
         hint = did_you_mean(name, choices)
         for cat in ("activation", "optimizer", "loss", "initializer"):

@@ -96,6 +96,8 @@ def run(net: Network, has_errors: bool = False) -> list[Diagnostic]:
     ctx = Context.of(net)
     out: list[Diagnostic] = []
     for fn in RULES:
+        if has_errors and fn is unused:
+            continue  # after an error, unused tensors are mostly its echo
         try:
             out.extend(fn(ctx))
         except SpecError as e:
@@ -146,6 +148,7 @@ def normal_std(ctx: Context):
     """W603 / W604: random_normal scale too large for saturating units, or too small for a deep stack."""
     weighted = [l for l in ctx.net.layers.values() if l.kind in WEIGHTED]
     deep = len(weighted) >= 4
+    small_reported = False
     for lname, layer in ctx.net.layers.items():
         init = getattr(layer, "kernel_initializer", None)
         if init is None or init.name not in ("random_normal", "truncated_normal"):
@@ -156,7 +159,8 @@ def normal_std(ctx: Context):
             yield diag("W603", f"{layer.kind} '{lname}': {init.name}(stddev={std}) with {act.name} saturates "
                        "the units (outputs pinned near their limits, gradients near zero)", layer.span,
                        hint="use glorot_uniform / glorot_normal (std = sqrt(1/n))")
-        elif std <= 0.01 and deep:
+        elif std <= 0.01 and deep and not small_reported:
+            small_reported = True  # once per network: the remedy is the same for every layer
             yield diag("W604", f"{layer.kind} '{lname}': {init.name}(stddev={std}) in a {len(weighted)}-layer stack "
                        "shrinks the signal layer by layer; the notes' experiment shows it does not learn",
                        layer.span, hint="use Glorot (sigmoid/tanh) or He (ReLU) initialization")
@@ -268,8 +272,8 @@ def dense_after_1d_conv(ctx: Context):
         src = ctx.node_of.get(node.inputs[0])
         while src is not None and ctx.layer(src).kind in PASS_THROUGH | {"Activation"}:
             src = ctx.node_of.get(src.inputs[0])
-        if src is not None and ctx.layer(src).kind in ("Conv1D", "MaxPool1D", "AvgPool1D", "Conv2D", "MaxPool2D",
-                                                       "AvgPool2D", "Conv2DTranspose", "UpSampling2D", "ZeroPadding2D"):
+        # 2-D producers give [C, H, W], which Dense's own shape rule rejects (E303 there).
+        if src is not None and ctx.layer(src).kind in ("Conv1D", "MaxPool1D", "AvgPool1D"):
             yield diag("E303", f"{layer.kind} '{node.layer}' follows {ctx.layer(src).kind} '{src.layer}' without "
                        "Flatten; on a channels-first [C, L] tensor it would mix positions, not channels",
                        node.span, hint="insert Flatten() or GlobalAvgPool() before it")
