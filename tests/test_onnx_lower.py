@@ -1,0 +1,192 @@
+"""The direct IR -> ONNX lowering: coverage, checker, shape inference, onnxruntime runs, metadata."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from specc.backends.onnx import LOWERINGS, OPSET, build_model, spec_hash
+from specc.backends.onnx.lower import LoweringError, ir_version_for
+from specc.compile import compile_file, compile_source
+from specc.layers import REGISTRY
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = sorted(glob.glob(os.path.join(ROOT, "tests", "onnx_fixtures", "*.net")))
+LIBRARY = sorted(p for p in glob.glob(os.path.join(ROOT, "specs", "**", "model.net"), recursive=True)
+                 if not any(part in ("invalid", "broken") for part in p.split(os.sep)))
+ALL_SPECS = FIXTURES + LIBRARY
+
+
+def _id(path: str) -> str:
+    return os.path.relpath(path, ROOT)
+
+
+def compile_ok(path: str):
+    r = compile_file(path)
+    assert not r.errors, [d.message for d in r.errors]
+    assert r.network is not None
+    return r.network
+
+
+def dims(value_info) -> list:
+    t = value_info.type.tensor_type
+    if not t.HasField("shape"):
+        return None
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim]
+
+
+def feeds(net, batch: int, rng) -> dict:
+    from specc.commands.verify import random_inputs
+    return {i.name: x for i, x in zip(net.input_infos(), random_inputs(net, batch, rng))}
+
+
+def test_every_layer_kind_has_a_lowering():
+    assert set(REGISTRY.kinds) <= set(LOWERINGS), sorted(set(REGISTRY.kinds) - set(LOWERINGS))
+
+
+def test_fixtures_cover_every_layer_kind():
+    kinds = set()
+
+    def walk(layer):
+        kinds.add(layer.kind)
+        if getattr(layer, "layer", None) is not None:
+            walk(layer.layer)
+    for path in FIXTURES:
+        for layer in compile_ok(path).layers.values():
+            walk(layer)
+    assert set(REGISTRY.kinds) <= kinds, sorted(set(REGISTRY.kinds) - kinds)
+
+
+def test_fixtures_cover_every_activation():
+    from specc.catalog.activations import ACTIVATIONS
+    used = set()
+    for path in FIXTURES:
+        for layer in compile_ok(path).layers.values():
+            for v in layer.__dict__.values():
+                if hasattr(v, "name") and hasattr(v, "args") and v.name in ACTIVATIONS.entries:
+                    used.add(v.name)
+    assert set(ACTIVATIONS.entries) <= used, sorted(set(ACTIVATIONS.entries) - used)
+
+
+@pytest.mark.parametrize("path", ALL_SPECS, ids=_id)
+def test_checker_shapes_and_onnxruntime(path):
+    net = compile_ok(path)
+    model = build_model(net)
+    onnx.checker.check_model(model, full_check=True)
+    assert model.ir_version == ir_version_for(OPSET) <= 10
+    assert [i.name for i in model.graph.input] == net.inputs
+    assert [o.name for o in model.graph.output] == net.outputs
+    # declared batch/symbolic dims are dim_params with the spec's names
+    for vi, info in zip(model.graph.input, net.input_infos()):
+        assert dims(vi) == list(info.shape)
+
+    # ONNX's own shape inference, with the declared output shapes removed, must agree with specc's
+    bare = onnx.ModelProto()
+    bare.CopyFrom(model)
+    for o in bare.graph.output:
+        o.type.tensor_type.ClearField("shape")
+    inferred = onnx.shape_inference.infer_shapes(bare, strict_mode=True, data_prop=True)
+    for o in inferred.graph.output:
+        want = net.tensors[o.name].shape
+        got = dims(o)
+        assert got is not None and len(got) == len(want), (o.name, got, want)
+        for g, w in zip(got, want):
+            if isinstance(w, int):
+                assert g == w, (o.name, got, want)
+            elif isinstance(g, str) and not g.startswith("unk__"):
+                assert g == w, (o.name, got, want)  # a name ONNX kept must be the spec's name
+            else:
+                assert not isinstance(g, int) or g == 0, (o.name, got, want)
+
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    for batch in (1, 3):
+        outs = sess.run(None, feeds(net, batch, rng))
+        for o, name in zip(outs, net.outputs):
+            want = [batch if i == 0 else (d if isinstance(d, int) else None)
+                    for i, d in enumerate(net.tensors[name].shape)]
+            assert len(o.shape) == len(want)
+            assert all(w is None or w == g for w, g in zip(want, o.shape)), (name, o.shape, want)
+            assert np.isfinite(o).all(), name
+
+
+def test_metadata_and_hash():
+    net = compile_ok(os.path.join(ROOT, "tests", "onnx_fixtures", "recurrent.net"))
+    model = build_model(net)
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["specc.spec"] == "recurrent"
+    assert meta["specc.spec_sha256"] == spec_hash(net) and len(spec_hash(net)) == 64
+    ins = json.loads(meta["specc.inputs"])
+    assert ins["tok"] == {"shape": ["batch", "seq"], "dtype": "int64"}
+    assert set(json.loads(meta["specc.outputs"])) == set(net.outputs)
+    assert "specc.version" in meta
+    # the hash ignores where the spec lives, but not what it says
+    text = open(os.path.join(ROOT, "tests", "onnx_fixtures", "recurrent.net")).read()
+    moved = compile_source("\n\n" + text, "elsewhere.net").network
+    assert spec_hash(moved) == spec_hash(net)
+    changed = compile_source(text.replace("GRU(4)", "GRU(5)"), "x.net").network
+    assert spec_hash(changed) != spec_hash(net)
+
+
+def test_weights_argument_is_used():
+    from specc.weights import init_weights
+    net = compile_ok(os.path.join(ROOT, "tests", "onnx_fixtures", "dense_acts.net"))
+    w = init_weights(net, 0)
+    w2 = {k: v + 1.0 for k, v in w.items()}
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in build_model(net, w2).graph.initializer}
+    np.testing.assert_array_equal(inits["dense.weight"], w2["dense.weight"])
+    seeded = {t.name: onnx.numpy_helper.to_array(t) for t in build_model(net, seed=3).graph.initializer}
+    np.testing.assert_array_equal(seeded["dense.weight"], init_weights(net, 3)["dense.weight"])
+
+
+@pytest.mark.parametrize("opset", [18, 19, 20, 21])
+def test_other_opsets(opset):
+    # reductions take axes as an input from opset 18; Gelu is an op from opset 20
+    rng = np.random.default_rng(1)
+    for name in ("dense_acts", "conv", "recurrent"):
+        net = compile_ok(os.path.join(ROOT, "tests", "onnx_fixtures", f"{name}.net"))
+        base = build_model(net)
+        model = build_model(net, opset=opset)
+        onnx.checker.check_model(model, full_check=True)
+        assert model.opset_import[0].version == opset and model.ir_version == ir_version_for(opset)
+        f = feeds(net, 2, rng)
+        a = ort.InferenceSession(base.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, f)
+        b = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, f)
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(x, y, atol=1e-5, rtol=1e-5)
+
+
+def test_bad_opset_is_refused():
+    net = compile_ok(os.path.join(ROOT, "tests", "onnx_fixtures", "conv.net"))
+    with pytest.raises(ValueError, match="opset 12"):
+        build_model(net, opset=12)
+
+
+def test_recurrent_activation_without_onnx_form_is_a_clear_error():
+    net = compile_source("network n { input x: [4, 3]  x -> LSTM(2, activation=swish) -> output y }").network
+    with pytest.raises(LoweringError, match="swish.*recurrent cell"):
+        build_model(net)
+
+
+def test_shared_layer_weights_stored_once():
+    src = """network s { input x: [4]  layer d = Dense(4, activation=tanh)
+             x -> d -> d -> d -> output y }"""
+    net = compile_source(src).network
+    model = build_model(net)
+    names = [t.name for t in model.graph.initializer]
+    assert len(names) == len(set(names)) == 2
+
+
+def test_lowering_does_not_import_torch():
+    code = ("import sys\nfrom specc.compile import compile_file\nfrom specc.backends.onnx import build_model\n"
+            f"m = build_model(compile_file({FIXTURES[0]!r}).network)\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\nprint('ok')")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and "ok" in r.stdout, r.stderr
