@@ -11,7 +11,7 @@ from importlib import resources
 from typing import Any, Union
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from .errors import SpecError, Span
 
@@ -225,7 +225,14 @@ def _span(file: str, meta_or_tok) -> Span:
     return Span(file=file, line=m.line, column=m.column, end_line=m.end_line, end_column=m.end_column)
 
 
-def _num(text: str) -> int | float:
+MAX_DIGITS = 18  # larger literals are typos (and Python refuses > 4300-digit ints anyway)
+
+
+def _num(text: str, span: Span | None = None) -> int | float:
+    digits = text.lstrip("+-").split(".")[0].split("e")[0].split("E")[0]
+    if len(digits) > MAX_DIGITS:
+        raise SpecError("E101", f"number {text[:20]}... has more than {MAX_DIGITS} digits", span,
+                        hint="write large values with an exponent, e.g. 1e20")
     try:
         return int(text)
     except ValueError:
@@ -279,7 +286,7 @@ class _ToAst(Transformer):
 
     def dim(self, items):
         tok = items[0]
-        value = int(tok) if tok.type == "INT" else str(tok)
+        value = _num(str(tok), self.sp(tok)) if tok.type == "INT" else str(tok)
         return (value, self.sp(tok))
 
     @v_args(meta=True)
@@ -310,7 +317,7 @@ class _ToAst(Transformer):
 
     @v_args(meta=True)
     def step_repeat(self, meta, items):
-        return StepRepeat(int(items[0]), list(items[1:]), self.sp(meta))
+        return StepRepeat(_num(str(items[0]), self.sp(items[0])), list(items[1:]), self.sp(meta))
 
     @v_args(meta=True)
     def step_output(self, meta, items):
@@ -348,7 +355,7 @@ class _ToAst(Transformer):
 
     def number(self, items):
         tok = items[0]
-        return Num(_num(str(tok)), str(tok), self.sp(tok))
+        return Num(_num(str(tok), self.sp(tok)), str(tok), self.sp(tok))
 
     def string(self, items):
         return Str(str(items[0])[1:-1], self.sp(items[0]))
@@ -437,13 +444,16 @@ def parse(text: str, file: str = "<string>") -> Module:
     """Parse one .net file; raises SpecError (E101) on a syntax error."""
     comments: list[tuple[int, int, str]] = []
     try:
-        tree = _parser().parse(text)
+        items = _ToAst(file).transform(_parser().parse(text))
     except UnexpectedInput as e:
         raise _syntax_error(e, file, text) from None
+    except VisitError as e:  # an error raised while building the tree (e.g. a huge number)
+        if isinstance(e.orig_exc, SpecError):
+            raise e.orig_exc from None
+        raise
     except RecursionError:
         raise SpecError("E101", "the file is nested too deeply to parse",
                         Span(file=file), hint="flatten the nesting of lists and calls") from None
-    items = _ToAst(file).transform(tree)
     comments = scan_comments(text)
     return Module(file=file, items=items, comments=comments)
 

@@ -39,8 +39,9 @@ def _single_input(info: ModelInfo, what: str) -> str:
 
 
 def _load_npy(data: bytes, source: str) -> np.ndarray:
+    from .runtime import load_npy
     try:
-        return np.load(io.BytesIO(data), allow_pickle=False)
+        return load_npy(data)
     except Exception as e:
         raise InputError(f"{source}: not a readable .npy array ({e})") from None
 

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -180,6 +181,14 @@ class TensorSpec:
     dtype: np.dtype
     onnx_type: str
 
+    def __post_init__(self):
+        # what error messages report as expected (built once: validation is on the hot path)
+        self.expected = {"shape": list(self.shape), "dtype": self.dtype.name if self.dtype is not None
+                         else self.onnx_type}
+        self.fixed = [(i, d) for i, d in enumerate(self.shape) if isinstance(d, int)]
+        self.symbolic = [(i, d) for i, d in enumerate(self.shape) if isinstance(d, str)]
+        self.free = [i for i, d in enumerate(self.shape) if not isinstance(d, int)]
+
     def shape_str(self) -> str:
         return _shape_str(self.shape)
 
@@ -209,7 +218,7 @@ class ModelInfo:
 
     def expected(self) -> dict:
         """{name: {"shape": [...], "dtype": ...}} for error messages."""
-        return {t.name: {"shape": list(t.shape), "dtype": t.to_dict()["dtype"]} for t in self.inputs}
+        return {t.name: dict(t.expected) for t in self.inputs}
 
     def to_dict(self) -> dict:
         return {"inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs],
@@ -260,7 +269,7 @@ def _shape_str(shape) -> str:
 # ---------------------------------------------------------------- validation
 
 def _to_array(name: str, value: Any, spec: TensorSpec) -> np.ndarray:
-    expected = {"shape": list(spec.shape), "dtype": spec.to_dict()["dtype"]}
+    expected = spec.expected
     if isinstance(value, np.ndarray):
         arr = value
     else:
@@ -336,40 +345,90 @@ def validate_inputs(info: ModelInfo, values: Mapping[str, Any], allow_nonfinite:
     out: dict[str, np.ndarray] = {}
     sizes: dict[str, tuple[int, str]] = {}
     for spec in info.inputs:
-        arr = _to_array(spec.name, values[spec.name], spec)
-        expected = {"shape": list(spec.shape), "dtype": spec.to_dict()["dtype"]}
-        received = {"shape": list(arr.shape), "dtype": arr.dtype.name}
-        ok = arr.ndim == len(spec.shape)
-        if ok:
-            for want, got in zip(spec.shape, arr.shape):
-                if isinstance(want, int) and want != got:
-                    ok = False
-                elif (want is None or isinstance(want, str)) and got < 1:
-                    ok = False
+        value = values[spec.name]
+        if isinstance(value, np.ndarray) and value.dtype == spec.dtype:
+            arr = value  # fast path: already the right dtype
+        else:
+            arr = _to_array(spec.name, value, spec)
+        expected = spec.expected
+        shape = arr.shape
+        ok = (len(shape) == len(spec.shape) and all(shape[i] == d for i, d in spec.fixed)
+              and all(shape[i] >= 1 for i in spec.free))
         if not ok:
+            received = {"shape": list(arr.shape), "dtype": arr.dtype.name}
             hint = ""
             if arr.ndim == len(spec.shape) - 1 and spec.shape and not isinstance(spec.shape[0], int):
                 hint = " (missing the batch dimension? wrap a single example in a list)"
             raise InputError(f"input '{spec.name}': expected shape {spec.shape_str()}, received shape "
                              f"{_shape_str(arr.shape)}{hint}", expected, received, spec.name)
-        for want, got in zip(spec.shape, arr.shape):
-            if isinstance(want, str):
-                if want in sizes and sizes[want][0] != got:
-                    other_n, other = sizes[want]
-                    raise InputError(f"input '{spec.name}': dimension '{want}' is {got} but it is {other_n} in input "
-                                     f"'{other}'; inputs must agree on '{want}'", expected, received, spec.name)
-                sizes.setdefault(want, (got, spec.name))
+        for i, want in spec.symbolic:
+            got = shape[i]
+            if want in sizes and sizes[want][0] != got:
+                other_n, other = sizes[want]
+                raise InputError(f"input '{spec.name}': dimension '{want}' is {got} but it is {other_n} in input "
+                                 f"'{other}'; inputs must agree on '{want}'", expected,
+                                 {"shape": list(arr.shape), "dtype": arr.dtype.name}, spec.name)
+            sizes.setdefault(want, (got, spec.name))
         limit = info.index_limits.get(spec.name)
         if limit is not None and arr.size and (arr.min() < 0 or arr.max() >= limit):
             bad = int(arr.min()) if arr.min() < 0 else int(arr.max())
             raise InputError(f"input '{spec.name}': index {bad} out of range; expected integers in [0, {limit})",
-                             {**expected, "range": [0, limit]}, received, spec.name)
+                             {**expected, "range": [0, limit]}, {"shape": list(shape), "dtype": arr.dtype.name},
+                             spec.name)
         if not allow_nonfinite and arr.dtype.kind == "f" and arr.size and not np.isfinite(arr).all():
             bad = "NaN" if np.isnan(arr).any() else "Inf"
             raise InputError(f"input '{spec.name}': contains {bad} values; only finite numbers are accepted",
-                             expected, received, spec.name)
-        out[spec.name] = np.ascontiguousarray(arr)
+                             expected, {"shape": list(shape), "dtype": arr.dtype.name}, spec.name)
+        out[spec.name] = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
     return out
+
+
+# ---------------------------------------------------------------- .npy bytes
+
+_NPY_HEADER = re.compile(r"\{'descr': '([<>|=][a-zA-Z]\d*)', 'fortran_order': (True|False), 'shape': \(([\d, ]*)\),? *\}")
+
+
+def load_npy(data: bytes) -> np.ndarray:
+    """An array from .npy bytes (never pickles). A fast path for plain numeric arrays
+    (np.load parses the header with ast, ~10x slower for small arrays), np.load otherwise."""
+    if data[:6] == b"\x93NUMPY" and len(data) >= 10:
+        major = data[6]
+        start = 10 if major == 1 else 12
+        hlen = int.from_bytes(data[8:start], "little")
+        m = _NPY_HEADER.match(data[start:start + hlen].decode("latin1", "replace").strip())
+        if m:
+            dtype = np.dtype(m.group(1))
+            if dtype.kind in "biufc":
+                shape = tuple(int(d) for d in m.group(3).split(",") if d.strip())
+                count = 1
+                for d in shape:
+                    count *= d
+                if len(data) - start - hlen >= count * dtype.itemsize:
+                    arr = np.frombuffer(data, dtype, count, offset=start + hlen)
+                    return arr.reshape(shape, order="F" if m.group(2) == "True" else "C")
+    if data[:6] != b"\x93NUMPY":
+        raise ValueError("no .npy header (the bytes do not start with \\x93NUMPY)")
+    import io
+    arr = np.load(io.BytesIO(data), allow_pickle=False)
+    if not isinstance(arr, np.ndarray):
+        raise ValueError("not a single .npy array")
+    return arr
+
+
+def dump_npy(arr: np.ndarray) -> bytes:
+    """.npy (format 1.0) bytes of a numeric array; np.save's header code is slow for small arrays."""
+    arr = np.asarray(arr)
+    if arr.dtype.kind not in "biufc" or arr.dtype.fields is not None:
+        import io
+        buf = io.BytesIO()
+        np.save(buf, arr, allow_pickle=False)
+        return buf.getvalue()
+    shape = repr(tuple(int(d) for d in arr.shape))  # "(2, 3)", "(2,)", "()" as numpy writes them
+    header = f"{{'descr': '{arr.dtype.str}', 'fortran_order': False, 'shape': {shape}, }}"
+    pad = 64 - (10 + len(header) + 1) % 64
+    header = header + " " * (pad % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode("latin1") + \
+        np.ascontiguousarray(arr).tobytes()
 
 
 # ---------------------------------------------------------------- running

@@ -1,0 +1,50 @@
+"""specs/invalid/: one file per diagnostic; the rendered diagnostics are goldens
+(`pytest tests/test_invalid.py --update-goldens` rewrites the .expected files)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from specc.compile import compile_file
+from specc.errors import CODES, render_text
+
+ROOT = Path(__file__).resolve().parent.parent
+INVALID = ROOT / "specs" / "invalid"
+FILES = sorted(p.name for p in INVALID.glob("*.net"))
+
+
+def rendered(name: str) -> tuple[list[str], str]:
+    old = os.getcwd()
+    os.chdir(ROOT)  # paths in diagnostics relative to the repo root, as users run it
+    try:
+        result = compile_file(f"specs/invalid/{name}")
+    finally:
+        os.chdir(old)
+    text = "\n\n".join(render_text(d, result.sources) for d in result.diagnostics) + "\n"
+    return [d.code for d in result.diagnostics], text
+
+
+def test_library_size():
+    assert len(FILES) >= 30
+
+
+def test_every_code_has_an_example():
+    covered = {f.split("_", 1)[0] for f in FILES}
+    missing = sorted(set(CODES) - covered)
+    assert not missing, f"diagnostic codes without an example in specs/invalid/: {missing}"
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_invalid_spec(name, request):
+    code = name.split("_", 1)[0]
+    codes, text = rendered(name)
+    assert codes == [code], f"{name} should report exactly its own diagnostic {code}, got {codes}:\n{text}"
+    expected = INVALID / name.replace(".net", ".expected")
+    if request.config.getoption("--update-goldens", default=False) or not expected.exists():
+        if not expected.exists() and not request.config.getoption("--update-goldens", default=False):
+            pytest.fail(f"missing golden {expected.name}; run pytest --update-goldens")
+        expected.write_text(text)
+        return
+    assert text == expected.read_text(), f"diagnostics of {name} drifted from {expected.name}"
