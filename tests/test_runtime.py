@@ -179,3 +179,35 @@ def test_runner_on_a_spec_built_model():
     assert out["positive"].shape == (2, 1)
     with pytest.raises(InputError, match="out of range"):
         r.predict({"tokens": np.full((1, 100), 10000)})
+
+
+@pytest.mark.parametrize("a", [np.ones((2, 3), np.float32), np.arange(6).reshape(2, 3), np.zeros((0, 4)),
+                               np.float64(3.0) * np.ones(()), np.array([[1 + 2j]]), np.array([True, False]),
+                               np.ones(3, dtype=">f8"), np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+                               np.array(["ab"])])
+def test_npy_bytes_round_trip_like_numpy(a):
+    import io
+    data = rt.dump_npy(a)
+    back = np.load(io.BytesIO(data))
+    assert back.dtype == a.dtype and back.shape == a.shape and (back == a).all()
+    if a.flags.c_contiguous:
+        buf = io.BytesIO()
+        np.save(buf, a)
+        assert data == buf.getvalue()  # byte-identical to np.save
+    back = rt.load_npy(data)
+    assert back.dtype == a.dtype and back.shape == a.shape and (back == a).all()
+
+
+def test_load_npy_refuses_garbage_and_pickles():
+    import io
+    for bad in (b"", b"junk", b"\x93NUMPY\x01\x00garbage"):
+        with pytest.raises((ValueError, EOFError)):
+            rt.load_npy(bad)
+    buf = io.BytesIO()
+    np.save(buf, np.ones((10, 10)))
+    with pytest.raises(ValueError):
+        rt.load_npy(buf.getvalue()[:-20])  # truncated
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError):
+        rt.load_npy(buf.getvalue())
