@@ -1,0 +1,120 @@
+"""torch and ONNX lowerings agree: `specc verify` on every spec, and on perturbed weights."""
+from __future__ import annotations
+
+import glob
+import os
+
+import numpy as np
+import pytest
+
+from specc.cli import main
+from specc.compile import compile_file, compile_source
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = sorted(glob.glob(os.path.join(ROOT, "tests", "onnx_fixtures", "*.net")))
+LIBRARY = sorted(p for p in glob.glob(os.path.join(ROOT, "specs", "**", "model.net"), recursive=True)
+                 if not any(part in ("invalid", "broken") for part in p.split(os.sep)))
+
+
+def _id(path: str) -> str:
+    return os.path.relpath(path, ROOT)
+
+
+def perturbed_weights(net, seed: int = 0) -> dict[str, np.ndarray]:
+    """Initial weights moved well away from their defaults (zero biases, zero PReLU slopes,
+    identity batch-norm statistics would hide lowering mistakes)."""
+    from specc.weights import init_weights
+    rng = np.random.default_rng(seed)
+    out = {}
+    for k, v in init_weights(net, seed).items():
+        noise = rng.normal(0.0, 0.3, size=v.shape).astype(np.float32)
+        out[k] = (np.abs(v) + 0.5 + np.abs(noise)) if k.endswith("running_var") else (v + noise)
+    return out
+
+
+@pytest.mark.parametrize("path", FIXTURES + LIBRARY, ids=_id)
+def test_verify_cli_passes(path, capsys):
+    code = main(["verify", path])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "PASS: every output" in out and "FAIL" not in out
+    net = compile_file(path).network
+    for name in net.outputs:
+        assert f"batch 1  {name}" in out and f"batch 4  {name}" in out
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=_id)
+def test_torch_and_onnx_agree_on_perturbed_weights(path):
+    import onnxruntime as ort
+    import torch
+
+    from specc.backends.onnx import build_model
+    from specc.backends.torch import build_module
+    from specc.commands.verify import compare, random_inputs
+    net = compile_file(path).network
+    w = perturbed_weights(net)
+    module = build_module(net, w).eval()
+    sess = ort.InferenceSession(build_model(net, w).SerializeToString(), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(5)
+    for batch in (1, 3):
+        xs = random_inputs(net, batch, rng)
+        with torch.no_grad():
+            ref = module(*[torch.from_numpy(x) for x in xs])
+        ref = ref if isinstance(ref, (tuple, list)) else (ref,)
+        got = sess.run(net.outputs, {i.name: x for i, x in zip(net.input_infos(), xs)})
+        for name, a, b in zip(net.outputs, got, ref):
+            max_abs, max_rel, ok = compare(a, b.numpy(), 1e-5, 1e-4)
+            assert ok, f"{name} at batch {batch}: max abs {max_abs:.3g}, max rel {max_rel:.3g}"
+
+
+def test_verify_with_weights_file(tmp_path, capsys):
+    from specc.weights import save_weights
+    path = os.path.join(ROOT, "tests", "onnx_fixtures", "recurrent.net")
+    net = compile_file(path).network
+    wfile = tmp_path / "model.safetensors"
+    save_weights(str(wfile), perturbed_weights(net, 1), net)
+    assert main(["verify", path, "--weights", str(wfile)]) == 0
+    assert f"weights {wfile}" in capsys.readouterr().out
+
+
+def test_verify_bad_weights(tmp_path, capsys):
+    from specc.weights import save_weights
+    path = os.path.join(ROOT, "tests", "onnx_fixtures", "conv.net")
+    assert main(["verify", path, "--weights", str(tmp_path / "missing.safetensors")]) == 2
+    assert "no such weights file" in capsys.readouterr().err
+    save_weights(str(tmp_path / "w.safetensors"), {"nope.weight": np.zeros(3, np.float32)})
+    assert main(["verify", path, "--weights", str(tmp_path / "w.safetensors")]) == 1
+    assert "do not fit spec" in capsys.readouterr().err
+
+
+def test_verify_detects_a_wrong_lowering(monkeypatch, capsys):
+    from specc.backends.onnx import lower
+    wrong = lambda g, layer, xs, ins, out, w: g.op("Relu", [lower.lower_dense(g, layer, xs, ins, out, w)])
+    monkeypatch.setitem(lower.LOWERINGS, "Dense", wrong)
+    path = os.path.join(ROOT, "tests", "onnx_fixtures", "dense_acts.net")
+    assert main(["verify", path]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL: " in out and "o_tanh (batch 1)" in out
+
+
+def test_verify_tolerance_flags(capsys):
+    path = os.path.join(ROOT, "tests", "onnx_fixtures", "dense_acts.net")
+    assert main(["verify", path, "--atol", "-1"]) == 2
+    assert main(["verify", path, "--atol", "1e-4", "--rtol", "1e-3", "--seed", "3"]) == 0
+    assert "atol 0.0001 + rtol 0.001" in capsys.readouterr().out
+
+
+def test_verify_unlowerable_spec_exits_1(tmp_path, capsys):
+    spec = tmp_path / "n.net"
+    spec.write_text("network n { input x: [4, 3]  x -> LSTM(2, activation=swish) -> output y }")
+    assert main(["verify", str(spec)]) == 1
+    assert "cannot lower 'n' to ONNX" in capsys.readouterr().err
+
+
+def test_compare():
+    from specc.commands.verify import compare
+    assert compare(np.ones(3), np.ones(3), 1e-5, 0)[2]
+    assert not compare(np.ones(3) + 1e-3, np.ones(3), 1e-5, 0)[2]
+    assert compare(np.full(3, 1000.01), np.full(3, 1000.0), 1e-5, 1e-4)[2]
+    assert not compare(np.array([np.nan]), np.array([1.0]), 1e-5, 1e-4)[2]
+    assert not compare(np.ones((2, 3)), np.ones((3, 2)), 1e-5, 1e-4)[2]
