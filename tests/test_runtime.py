@@ -211,3 +211,42 @@ def test_load_npy_refuses_garbage_and_pickles():
     np.save(buf, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError):
         rt.load_npy(buf.getvalue())
+
+
+def test_cuda_runner_uses_io_binding():
+    """The CUDA path binds CPU inputs, binds outputs on the device and copies them back."""
+    calls = []
+
+    class FakeBinding:
+        def bind_cpu_input(self, name, arr):
+            calls.append(("in", name, arr.shape))
+
+        def bind_output(self, name, device):
+            calls.append(("out", name, device))
+
+        def copy_outputs_to_cpu(self):
+            return [np.zeros((1, 3), np.float32)]
+
+    real = rt.make_session(models.mlp().SerializeToString(), provider="cpu")
+
+    class FakeSession:
+        def get_providers(self):
+            return [rt.CUDA, rt.CPU]
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def io_binding(self):
+            return FakeBinding()
+
+        def run_with_iobinding(self, binding):
+            calls.append(("run",))
+
+        def run(self, *a, **k):
+            raise AssertionError("plain run must not be used on CUDA")
+
+    r = Runner(None, session=FakeSession())
+    assert r.provider == rt.CUDA and r.use_io_binding
+    out = r.predict({"x": [[1, 2, 3, 4]]})
+    assert out["probs"].shape == (1, 3)
+    assert calls == [("in", "x", (1, 4)), ("out", "probs", "cuda"), ("run",)]

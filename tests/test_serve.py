@@ -318,3 +318,19 @@ def test_load_2000_requests_20_percent_malformed(digits_model, tmp_path):
         assert httpx.get(url + "/health").status_code == 200
     finally:
         stop_server(proc)
+
+
+def test_two_worker_processes(digits_model, tmp_path):
+    proc, url = start_server(digits_model, tmp_path, "--workers", "2")
+    try:
+        x = np.random.default_rng(3).random((2, 64)).astype(np.float32)
+        want = Runner(digits_model, provider="cpu").session.run(None, {"image": x})[0]
+        with httpx.Client(base_url=url, timeout=30) as c:
+            for _ in range(20):
+                r = c.post("/predict", content=npy_bytes(x), headers=NPY)
+                assert r.status_code == 200
+                np.testing.assert_array_equal(np.load(io.BytesIO(r.content)), want)
+            assert c.get("/metadata").json()["metadata"]["specc.spec"] == "digits_mlp"
+    finally:
+        stop_server(proc)
+    assert proc.returncode is not None
