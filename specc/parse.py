@@ -374,7 +374,7 @@ class _ToAst(Transformer):
 
 # Terminals in words, for syntax errors.
 _WORDS = {
-    "NAME": "a name", "STRING": "a string", "INT": "an integer", "SIGNED_NUMBER": "a number",
+    "NAME": "a name", "FUNC": "a call", "STRING": "a string", "INT": "an integer", "SIGNED_NUMBER": "a number",
     "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['",
     "RSQB": "']'", "COMMA": "','", "COLON": "':'", "EQUAL": "'='", "__ANON_0": "'->'",
     "$END": "the end of the file",
