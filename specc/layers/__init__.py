@@ -2,7 +2,6 @@
 
 `AnyLayer` is the discriminated union of all kinds (by `kind`), used by the IR.
 """
-from __future__ import annotations
 
 from typing import Annotated, Union
 

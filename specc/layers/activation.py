@@ -1,5 +1,4 @@
 """Activations as layers of their own."""
-from __future__ import annotations
 
 from typing import Literal
 

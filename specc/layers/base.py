@@ -6,7 +6,6 @@ defaults, plus two rules: `output` (shape and dtype of the result) and `weights`
 counts are derived from `weights`, so the summary cannot disagree with the backends.
 Nothing here imports torch or onnx.
 """
-from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field

@@ -1,5 +1,4 @@
 """Argument groups shared by several layer kinds (Keras names and defaults)."""
-from __future__ import annotations
 
 from ..catalog import Fn
 from .base import Layer, Weight, catalog_field, fan

@@ -1,5 +1,4 @@
 """Convolutions. Tensors are channels-first: Conv1D takes [C, L], Conv2D takes [C, H, W]."""
-from __future__ import annotations
 
 from typing import ClassVar, Literal, Union
 

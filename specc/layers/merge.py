@@ -1,5 +1,4 @@
 """Merge layers: several tensors in, one out."""
-from __future__ import annotations
 
 from typing import Literal
 

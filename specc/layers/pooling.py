@@ -1,5 +1,4 @@
 """Pooling (channels-first). Local pools keep channels; global pools drop the spatial axes."""
-from __future__ import annotations
 
 from typing import Literal, Optional, Union
 

@@ -5,7 +5,6 @@ bias vectors bias_ih, bias_hh (G = 1 SimpleRNN, 4 LSTM in gate order i,f,g,o, 3 
 order r,z,n). Keras keeps one bias for SimpleRNN/LSTM, so its counts are G*units lower;
 this is the one deliberate difference from Keras' summary (docs/language.md).
 """
-from __future__ import annotations
 
 from typing import ClassVar, Literal
 

@@ -1,5 +1,4 @@
 """Layers active only in training mode; identity at inference (and in ONNX)."""
-from __future__ import annotations
 
 from typing import Literal, Optional
 

@@ -1,5 +1,4 @@
 """Layers that move elements around without weights."""
-from __future__ import annotations
 
 import math
 from typing import Literal, Union

@@ -1,5 +1,4 @@
 """Layers that wrap another layer."""
-from __future__ import annotations
 
 from typing import Any, Literal
 
