@@ -1,6 +1,6 @@
 """Benchmark `specc serve` against a direct session.run (issue 5, section 6). One command:
 
-    python bench/bench_serve.py [--spec digits_mlp] [--seconds 3] [--clients 4] [--workers 1 2]
+    python bench/bench_serve.py [--spec digits_mlp] [--seconds 3] [--clients 4] [--workers 1 2] [--rounds 2]
 
 Measured in the same run, at batch 1, on the spec's ONNX model (build_model, seed 0):
   - direct: `session.run` in this process (same session options as the server): p50/p99
@@ -8,6 +8,8 @@ Measured in the same run, at batch 1, on the spec's ONNX model (build_model, see
     .npy body and the JSON body; overhead = HTTP p50 - direct p50 (target <= 2 ms)
   - HTTP, throughput: `--clients` client processes, each a keep-alive connection sending
     requests back to back for `--seconds`: requests/s (target >= 1,000 on 2 cores)
+Each case is measured `--rounds` times and the best window is kept (sequential: lowest
+p50/p99; throughput lines are printed per round and the summary keeps the best).
 The client is a minimal raw-socket HTTP/1.1 client (pre-built request bytes) so that it
 costs the shared cores as little as possible; every answer's status is checked and the
 first answer of each kind is compared with the direct run.
@@ -124,6 +126,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--clients", type=int, default=4, help="client processes for the throughput test")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="server worker counts to measure")
+    ap.add_argument("--rounds", type=int, default=2, help="measurement windows per case; the best is kept "
+                                                          "(shared machines are noisy)")
     a = ap.parse_args()
 
     import numpy as np
@@ -148,15 +152,17 @@ def main() -> int:
     # direct session.run, same options as the server (threads = cores / workers, no spinning)
     direct = Runner(model, provider="cpu", spinning=False)
     want = direct.session.run(None, feeds)
-    lat = []
     for _ in range(200):
         direct.session.run(None, feeds)
-    end = time.perf_counter() + a.seconds
-    while time.perf_counter() < end:
-        t = time.perf_counter()
-        direct.session.run(None, feeds)
-        lat.append(time.perf_counter() - t)
-    d50, d99 = pct(lat, 0.5) * 1e3, pct(lat, 0.99) * 1e3
+    d50 = d99 = float("inf")
+    for _ in range(a.rounds):
+        lat = []
+        end = time.perf_counter() + a.seconds
+        while time.perf_counter() < end:
+            t = time.perf_counter()
+            direct.session.run(None, feeds)
+            lat.append(time.perf_counter() - t)
+        d50, d99 = min(d50, pct(lat, 0.5) * 1e3), min(d99, pct(lat, 0.99) * 1e3)
     print(f"direct session.run ({direct.provider}): p50 {d50:.3f} ms  p99 {d99:.3f} ms  "
           f"{len(lat) / a.seconds:,.0f} calls/s (one thread)")
     del direct
@@ -182,19 +188,21 @@ def main() -> int:
                 np.testing.assert_allclose(got, want[0], rtol=1e-6, atol=1e-7)
                 for _ in range(200):
                     c.request(raw)
-                lat = []
-                end = time.perf_counter() + a.seconds
-                while time.perf_counter() < end:
-                    t = time.perf_counter()
-                    st, _ = c.request(raw)
-                    lat.append(time.perf_counter() - t)
-                    assert st == 200
-                h50, h99 = pct(lat, 0.5) * 1e3, pct(lat, 0.99) * 1e3
+                h50 = h99 = float("inf")
+                for _ in range(a.rounds):
+                    lat = []
+                    end = time.perf_counter() + a.seconds
+                    while time.perf_counter() < end:
+                        t = time.perf_counter()
+                        st, _ = c.request(raw)
+                        lat.append(time.perf_counter() - t)
+                        assert st == 200
+                    h50, h99 = min(h50, pct(lat, 0.5) * 1e3), min(h99, pct(lat, 0.99) * 1e3)
                 print(f"HTTP {kind:<4} sequential, {workers} worker(s): p50 {h50:.3f} ms  p99 {h99:.3f} ms  "
                       f"-> p50 overhead {h50 - d50:+.3f} ms ({'meets' if h50 - d50 <= 2 else 'MISSES'} <= 2 ms)")
                 results.append((workers, kind, "seq", h50, h99, len(lat) / a.seconds))
             c.close()
-            for kind, raw in bodies.items():
+            for kind, raw in [kv for kv in bodies.items() for _ in range(a.rounds)]:
                 q = mp.get_context("fork").Queue()
                 start_at = time.time() + 0.3
                 procs = [mp.get_context("fork").Process(target=_client_proc, args=(port, raw, a.seconds, start_at, q))
@@ -218,6 +226,8 @@ def main() -> int:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+    import shutil
+    shutil.rmtree(tmp, ignore_errors=True)
     best = max((r for r in results if r[2] == "load"), key=lambda r: r[5], default=None)
     seq = min((r for r in results if r[2] == "seq"), key=lambda r: r[3], default=None)
     print()
