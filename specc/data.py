@@ -171,12 +171,37 @@ def _standardize(a: np.ndarray) -> np.ndarray:
     return (a - a.mean(axis=0)) / np.where(std > 0, std, 1.0)
 
 
+def _sklearn_file(name: str):
+    """Read scikit-learn's bundled CSV files directly (importing sklearn costs seconds)."""
+    import importlib.util
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = os.path.join(spec.submodule_search_locations[0], "datasets", "data")
+    files = {"digits": "digits.csv.gz", "iris": "iris.csv", "wine": "wine_data.csv",
+             "breast_cancer": "breast_cancer.csv", "diabetes": "diabetes_data_raw.csv.gz"}
+    path = os.path.join(folder, files[name])
+    try:
+        if name == "diabetes":
+            x = np.loadtxt(path)
+            y = np.loadtxt(os.path.join(folder, "diabetes_target.csv.gz"))
+        else:
+            table = np.loadtxt(path, delimiter=",", skiprows=0 if name == "digits" else 1)
+            x, y = table[:, :-1], table[:, -1].astype(np.int64)
+    except (OSError, ValueError):
+        return None
+    return x, y
+
+
 def _sklearn(name: str):
-    from sklearn import datasets as skd
-    loader = {"digits": skd.load_digits, "iris": skd.load_iris, "wine": skd.load_wine,
-              "breast_cancer": skd.load_breast_cancer, "diabetes": skd.load_diabetes}[name]
-    bunch = loader()
-    x, y = np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target)
+    got = _sklearn_file(name)
+    if got is None:
+        from sklearn import datasets as skd
+        loader = {"digits": skd.load_digits, "iris": skd.load_iris, "wine": skd.load_wine,
+                  "breast_cancer": skd.load_breast_cancer, "diabetes": skd.load_diabetes}[name]
+        bunch = loader()
+        got = bunch.data, bunch.target
+    x, y = np.asarray(got[0], dtype=np.float64), np.asarray(got[1])
     if name == "digits":
         x = x / 16.0
     else:
