@@ -193,7 +193,7 @@ def test_cli_check_on_a_directory_and_missing_paths(tmp_path, capsys):
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
-@given(st.one_of(char_mutation(), token_mutation()))
+@given(case=st.one_of(char_mutation(), token_mutation()))
 def test_cli_check_on_mutated_files(case, tmp_path_factory, capsys):
     rel, text = case
     folder = tmp_path_factory.mktemp("mutated")
