@@ -45,6 +45,11 @@ def net_of(src: str):
     return r.network
 
 
+def lname(net, kind: str, i: int = 0) -> str:
+    """Name of the i-th layer of a kind (default names are the elaborator's business)."""
+    return [n for n, l in net.layers.items() if l.kind == kind][i]
+
+
 def concrete(shape, batch: int) -> tuple[int, ...]:
     return tuple(batch if d == "batch" else (d if isinstance(d, int) else SYMBOLIC) for d in shape)
 
@@ -141,15 +146,17 @@ def test_backward_reaches_every_trainable_weight():
 
 def test_frozen_layer_and_weight_dict_round_trip():
     net = net_of("""network f { input x: [4]
-      x -> Dense(3, trainable=false) -> BatchNormalization() -> Dense(2) -> output y }""")
+      layer dense = Dense(3, trainable=false)
+      x -> dense -> BatchNormalization() -> Dense(2) -> output y }""")
     m = build_module(net)
-    assert not m.layers.dense.weight.requires_grad and not m.layers.dense.bias.requires_grad
-    assert m.layers.dense_1.weight.requires_grad
+    d0 = m.layer_module(lname(net, "Dense"))
+    assert not d0.weight.requires_grad and not d0.bias.requires_grad
+    assert m.layer_module(lname(net, "Dense", 1)).weight.requires_grad
     assert net.params.trainable == 2 * 3 + 2 * 3 + 2  # BN gamma/beta + last Dense
     assert "batch_normalization.num_batches_tracked" not in m.weight_dict()
     arrays = {k: np.full(v.shape, 0.5, np.float32) for k, v in m.weight_dict().items()}
     m.load_weight_dict(arrays)
-    assert float(m.layers.batch_normalization.running_var[0]) == 0.5
+    assert float(m.layer_module(lname(net, "BatchNormalization")).running_var[0]) == 0.5
     with pytest.raises(SpecError, match="missing dense.bias"):
         m.load_weight_dict({k: v for k, v in arrays.items() if k != "dense.bias"})
     with pytest.raises(SpecError, match="unexpected extra.weight"):
@@ -183,7 +190,7 @@ def test_batchnorm_momentum_and_epsilon():
     y = m(x)
     mean = x.mean(dim=(0, 2))
     var = x.var(dim=(0, 2), unbiased=False)
-    bn = m.layers.batch_normalization
+    bn = m.layer_module(lname(net, "BatchNormalization"))
     # Keras momentum 0.9: new = 0.9 * old + 0.1 * batch statistic (biased variance)
     assert torch.allclose(bn.running_mean, 0.1 * mean, atol=1e-6)
     assert torch.allclose(bn.running_var, 0.9 + 0.1 * var, atol=1e-6)
@@ -217,12 +224,13 @@ def test_lstm_matches_a_step_loop(extra, ract):
     m = build_module(net, seed=2).eval()
     w = m.weight_dict()
     x = torch.randn(2, 6, 3)
-    want = _lstm_by_hand(x, w["lstm.weight_ih"], w["lstm.weight_hh"], w["lstm.bias_ih"], w["lstm.bias_hh"], 4,
+    p = lname(net, "LSTM") + "."
+    want = _lstm_by_hand(x, w[p + "weight_ih"], w[p + "weight_hh"], w[p + "bias_ih"], w[p + "bias_hh"], 4,
                          ract=ract)
     with torch.no_grad():
         assert torch.allclose(m(x), want, atol=1e-5)
     # the forget-gate bias starts at one (Keras unit_forget_bias)
-    assert torch.all(w["lstm.bias_ih"][4:8] == 1)
+    assert torch.all(w[p + "bias_ih"][4:8] == 1)
 
 
 def test_fused_and_loop_recurrences_agree():
@@ -259,7 +267,7 @@ def test_bidirectional_merge_modes(mode):
     m = build_module(net, seed=7).eval()
     w = m.weight_dict()
     x = torch.randn(2, 5, 3)
-    p = "bidirectional."
+    p = lname(net, "Bidirectional") + "."
     fwd = _lstm_by_hand(x, *(w[p + "forward_layer." + n] for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")), 2)
     bwd = _lstm_by_hand(x.flip(1), *(w[p + "backward_layer." + n]
                                      for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")), 2).flip(1)
@@ -273,7 +281,8 @@ def test_maxout_by_hand():
     m = build_module(net, seed=1).eval()
     w = m.weight_dict()
     x = torch.randn(6, 5)
-    z = x @ w["maxout.weight"].T + w["maxout.bias"]  # [6, 12], rows u*k .. u*k+k-1 are unit u
+    p = lname(net, "Maxout") + "."
+    z = x @ w[p + "weight"].T + w[p + "bias"]  # [6, 12], rows u*k .. u*k+k-1 are unit u
     want = torch.stack([z[:, u * 4:(u + 1) * 4].max(dim=1).values for u in range(3)], dim=1)
     with torch.no_grad():
         assert torch.allclose(m(x), want, atol=1e-6)
@@ -299,7 +308,7 @@ def test_same_padding_even_kernel_and_stride():
     m = build_module(net, seed=1).eval()
     w = m.weight_dict()
     x = torch.randn(2, 2, 9, 8)
-    want = _conv2d_by_hand(x.numpy(), w["conv2_d.weight"].numpy(), w["conv2_d.bias"].numpy(), (2, 2), (0, 1, 1, 1))
+    want = _conv2d_by_hand(x.numpy(), w[lname(net, "Conv2D") + ".weight"].numpy(), w[lname(net, "Conv2D") + ".bias"].numpy(), (2, 2), (0, 1, 1, 1))
     with torch.no_grad():
         y = m(x)
     assert y.shape == (2, 3, 5, 4)
@@ -307,7 +316,7 @@ def test_same_padding_even_kernel_and_stride():
     # 1-D: length 11, kernel 4, stride 2 -> 6; pads total (6-1)*2+4-11 = 3 -> (1, 2)
     net = net_of("network c1 { input x: [1, 11] x -> Conv1D(1, 4, strides=2, padding=same, use_bias=false) -> output y }")
     m = build_module(net, seed=1).eval()
-    k = m.weight_dict()["conv1_d.weight"][0, 0]
+    k = m.weight_dict()[lname(net, "Conv1D") + ".weight"][0, 0]
     x = torch.randn(1, 1, 11)
     xp = F.pad(x, (1, 2))[0, 0]
     want = torch.stack([(xp[i * 2:i * 2 + 4] * k).sum() for i in range(6)])
@@ -336,7 +345,7 @@ def test_conv2d_transpose_by_hand(k, s, padding, crop):
     m = build_module(net, seed=1).eval()
     x = torch.randn(2, 2, 3, 4)
     out_hw = tuple(net.tensors["y"].shape[2:])
-    want = _deconv_by_hand(x.numpy(), m.weight_dict()["conv2_d_transpose.weight"].numpy(), s, out_hw, (crop, crop))
+    want = _deconv_by_hand(x.numpy(), m.weight_dict()[lname(net, "Conv2DTranspose") + ".weight"].numpy(), s, out_hw, (crop, crop))
     with torch.no_grad():
         np.testing.assert_allclose(m(x).numpy(), want, atol=1e-5)
 
@@ -380,12 +389,13 @@ def test_prelu_and_training_only_layers():
     net = net_of("""network t { input x: [2, 3]
       x -> Dense(3, activation=prelu) -> Dropout(0.5) -> GaussianNoise(1.0) -> AlphaDropout(0.5) -> output y }""")
     m = build_module(net)
-    assert m.weight_dict()["dense.alpha"].shape == (2, 3)
+    assert m.weight_dict()[lname(net, "Dense") + ".alpha"].shape == (2, 3)
     with torch.no_grad():
-        m.layers.dense.alpha.fill_(0.25)
+        m.layer_module(lname(net, "Dense")).alpha.fill_(0.25)
     x = torch.randn(4, 2, 3)
     m.eval()
-    z = F.linear(x, m.layers.dense.weight, m.layers.dense.bias)
+    d0 = m.layer_module(lname(net, "Dense"))
+    z = F.linear(x, d0.weight, d0.bias)
     with torch.no_grad():
         assert torch.allclose(m(x), torch.where(z > 0, z, 0.25 * z), atol=1e-6)
         m.train()
@@ -397,7 +407,7 @@ def test_time_distributed_and_repeat():
       x -> TimeDistributed(Flatten()) -> TimeDistributed(Dense(5, activation=relu)) -> output y }""")
     m = build_module(net).eval()
     x = torch.randn(2, 4, 3, 2)
-    inner = m.layers.time_distributed_1.layer
+    inner = m.layer_module(lname(net, "TimeDistributed", 1)).layer
     with torch.no_grad():
         want = torch.stack([F.relu(F.linear(x[:, t].flatten(1), inner.weight, inner.bias)) for t in range(4)], 1)
         assert torch.allclose(m(x), want, atol=1e-6)
@@ -433,7 +443,7 @@ def test_regularization_loss_keras_values():
     want2 = want - 0.1 * (a.abs().sum() + b.abs().sum()) / 4 + 0.1 * (a2.abs().sum() + b2.abs().sum()) / 2
     assert torch.allclose(m.regularization_loss(), want2, atol=1e-5)
     m.regularization_loss().backward()
-    assert m.layers.d.weight.grad is not None
+    assert m.layer_module("d").weight.grad is not None
 
 
 def test_no_regularizers_gives_zero():
@@ -443,9 +453,10 @@ def test_no_regularizers_gives_zero():
 
 def test_constraints():
     net = net_of("""network c { input x: [3] input img: [2, 4, 4]
-      x -> Dense(4, kernel_constraint=max_norm(0.5), bias_constraint=non_neg)
-        -> Dense(3, kernel_constraint=unit_norm)
-        -> Dense(2, kernel_constraint=min_max_norm(min_value=1.0, max_value=2.0, rate=0.5)) -> output y
+      layer dense = Dense(4, kernel_constraint=max_norm(0.5), bias_constraint=non_neg)
+      layer dense_1 = Dense(3, kernel_constraint=unit_norm)
+      layer dense_2 = Dense(2, kernel_constraint=min_max_norm(min_value=1.0, max_value=2.0, rate=0.5))
+      x -> dense -> dense_1 -> dense_2 -> output y
       img -> Conv2DTranspose(3, 2, kernel_constraint=max_norm(1.0)) -> output z }""")
     m = build_module(net, seed=1)
     w = m.weight_dict()
@@ -453,7 +464,7 @@ def test_constraints():
         w["dense.weight"].copy_(torch.tensor([[3.0, 4.0, 0.0], [0.1, 0.0, 0.0], [0.0, 0.0, -2.0], [1.0, 1.0, 1.0]]))
         w["dense.bias"].copy_(torch.tensor([-1.0, 2.0, -0.0, 0.5]))
         w["dense_2.weight"].copy_(torch.tensor([[0.1, 0.0, 0.0], [0.0, 5.0, 0.0]]))
-        w["conv2_d_transpose.weight"].mul_(10)
+        w[lname(net, "Conv2DTranspose") + ".weight"].mul_(10)
     before = {k: v.clone() for k, v in w.items()}
     m.apply_constraints()
     eps = 1e-7
@@ -467,7 +478,7 @@ def test_constraints():
     # min_max_norm rate 0.5: norm 0.1 -> 0.5*1 + 0.5*0.1 = 0.55; norm 5 -> 0.5*2 + 0.5*5 = 3.5
     assert torch.allclose(w["dense_2.weight"].norm(dim=1), torch.tensor([0.55, 3.5]), atol=1e-5)
     # Conv2DTranspose [C_in, F, kh, kw]: output units are dim 1
-    wt = w["conv2_d_transpose.weight"]
+    wt = w[lname(net, "Conv2DTranspose") + ".weight"]
     unit_norms = wt.square().sum(dim=(0, 2, 3)).sqrt()
     assert torch.allclose(unit_norms, torch.ones(3), atol=1e-5)
 

@@ -306,6 +306,7 @@ class SpeccModule(nn.Module):
         specs = weight_specs(net)
         self._regs = [(k, _fn(s.regularizer)) for k, s in specs.items() if s.regularizer is not None]
         self._cons = [(k, _fn(s.constraint), _unit_axis(net, k)) for k, s in specs.items() if s.constraint is not None]
+        self._param_cache: dict[str, torch.Tensor] = {}
         self._activity = [m for m in self.modules() if isinstance(m, M.Layer) and m.activity_regularizer]
         self.load_weight_dict(init_weights(net, seed) if weights is None else weights)
 
@@ -324,6 +325,10 @@ class SpeccModule(nn.Module):
             return env[self.output_names[0]]
         return tuple(env[o] for o in self.output_names)
 
+    def layer_module(self, name: str) -> nn.Module:
+        """The module of a layer, by its spec name."""
+        return self.layers._modules[self._attr[name]]
+
     # ------------------------------------------------------------------ weights
     def _live(self, key: str) -> torch.Tensor:
         """The parameter/buffer object of a key (the live tensor, not a copy)."""
@@ -331,6 +336,13 @@ class SpeccModule(nn.Module):
         return self.layers.get_submodule(self._attr[lname]).get_parameter(wname) \
             if wname not in _BUFFERS and not wname.endswith(tuple("." + b for b in _BUFFERS)) \
             else self.layers.get_submodule(self._attr[lname]).get_buffer(wname)
+
+    def _param(self, key: str) -> torch.Tensor:
+        """A parameter by key, cached (parameters keep their identity across .to())."""
+        p = self._param_cache.get(key)
+        if p is None:
+            p = self._param_cache[key] = self._live(key)
+        return p
 
     def weight_dict(self) -> dict[str, torch.Tensor]:
         """Every weight by specc key, detached (sharing storage with the module)."""
@@ -357,7 +369,7 @@ class SpeccModule(nn.Module):
     def regularization_loss(self) -> torch.Tensor:
         total = None
         for k, reg in self._regs:
-            p = M.penalty(self._live(k), reg)
+            p = M.penalty(self._param(k), reg)
             total = p if total is None else total + p
         for m in self._activity:
             for y in m.activity_outputs or ():
@@ -371,7 +383,7 @@ class SpeccModule(nn.Module):
     @torch.no_grad()
     def apply_constraints(self) -> None:
         for k, c, axis in self._cons:
-            t = self._live(k)
+            t = self._param(k)
             t.copy_(constrain(t, c, axis))
 
     def has_constraints(self) -> bool:

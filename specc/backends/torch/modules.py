@@ -49,8 +49,9 @@ def activate(x, act, alpha=None):
         return F.silu(x)
     if name == "gelu":
         return F.gelu(x, approximate="tanh" if a.get("approximate", False) else "none")
-    if name == "step":
-        return (x > a.get("threshold", 0.0)).to(x.dtype)  # forward-only: no gradient
+    if name == "step":  # forward-only: zero gradient everywhere (kept in the graph)
+        y = (x > a.get("threshold", 0.0)).to(x.dtype)
+        return y + 0.0 * x if x.requires_grad else y
     raise ValueError(f"unknown activation '{name}'")
 
 

@@ -16,7 +16,8 @@ Keras initializers; load trained (or `init_weights`) values with
 """
 from __future__ import annotations
 
-import inspect
+import ast
+import functools
 import keyword
 import re
 
@@ -27,22 +28,31 @@ from .lower import Ctor, attr_name, layer_ctors
 _RESERVED = {"self", "torch", "F", "nn", "math", "Model"}
 
 
+@functools.lru_cache(maxsize=1)
+def _runtime_source() -> tuple[str, dict[str, tuple[int, str]]]:
+    """modules.py: (helpers source, {class name: (line, source)}), parsed once."""
+    with open(M.__file__, encoding="utf-8") as f:
+        src = f.read()
+    helpers = src[src.index("def activate("):src.index("# ---- KINDS:")].rstrip() + "\n"
+    classes = {n.name: (n.lineno, ast.get_source_segment(src, n)) for n in ast.parse(src).body
+               if isinstance(n, ast.ClassDef)}
+    return helpers, classes
+
+
 def _helpers_source() -> str:
-    src = inspect.getsource(M)
-    start = src.index("def activate(")
-    end = src.index("# ---- KINDS:")
-    return src[start:end].rstrip() + "\n"
+    return _runtime_source()[0]
 
 
 def _class_sources(names: set[str]) -> str:
-    classes: dict[str, type] = {}
+    needed: set[str] = set()
     for n in names:
         for c in getattr(M, n).__mro__:
             if c is M.Layer or not issubclass(c, M.Layer):
                 break
-            classes[c.__name__] = c
-    ordered = sorted(classes.values(), key=lambda c: inspect.getsourcelines(c)[1])
-    return "\n\n".join(inspect.getsource(c).rstrip() + "\n" for c in ordered)
+            needed.add(c.__name__)
+    classes = _runtime_source()[1]
+    ordered = sorted(needed, key=lambda n: classes[n][0])
+    return "\n\n".join(classes[n][1].rstrip() + "\n" for n in ordered)
 
 
 def _var_names(net: Network) -> dict[str, str]:
