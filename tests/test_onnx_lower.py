@@ -190,3 +190,19 @@ def test_lowering_does_not_import_torch():
             "assert 'torch' not in sys.modules, 'torch imported'\nprint('ok')")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0 and "ok" in r.stdout, r.stderr
+
+
+def test_float64_inputs_and_input_as_output():
+    src = """network e { input x: [4]  input d: float64[3]  output x
+             d -> Dense(2) -> output y
+             d -> Dropout(0.1) -> BatchNormalization() -> Activation(tanh) -> output z
+             d -> PReLU() -> output p }"""
+    net = compile_source(src).network
+    model = build_model(net)
+    onnx.checker.check_model(model, full_check=True)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.ones((2, 4), np.float32)
+    outs = dict(zip(net.outputs, sess.run(None, {"x": x, "d": np.ones((2, 3), np.float64)})))
+    np.testing.assert_array_equal(outs["x"], x)
+    for name in net.outputs:
+        assert outs[name].dtype == np.dtype(net.tensors[name].dtype), name

@@ -45,11 +45,23 @@ def model_for(net, args, weights=None):
         raise Exit(1) from None
 
 
+def serialize(model) -> bytes:
+    """Model bytes; a model over protobuf's 2 GiB limit is a clear error (exit 1)."""
+    from ...commands._common import Exit
+    try:
+        return model.SerializeToString()
+    except ValueError as e:  # protobuf refuses messages over 2 GiB
+        _eprint(f"error: the ONNX model of '{model.graph.name}' is too large for one file "
+                f"(protobuf's 2 GiB limit): {e}")
+        raise Exit(1) from None
+
+
 def emit(net, args) -> int:
     from ...commands._common import write_atomic
     model = model_for(net, args)
+    data = serialize(model)
     try:
-        write_atomic(args.output, model.SerializeToString())
+        write_atomic(args.output, data)
     except OSError as e:
         _eprint(f"error: cannot write '{args.output}': {e.strerror or e}")
         return 2

@@ -38,6 +38,8 @@ DTYPES = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE, "float16"
           "int64": TensorProto.INT64, "int32": TensorProto.INT32, "int16": TensorProto.INT16,
           "int8": TensorProto.INT8, "uint8": TensorProto.UINT8, "bool": TensorProto.BOOL}
 
+_OTHER_FLOATS = ("float64", "float16")
+
 # torch's SELU constants (the ONNX defaults differ in the last digits)
 SELU_ALPHA = 1.6732632423543772
 SELU_GAMMA = 1.0507009873554805
@@ -642,7 +644,14 @@ def build_model(net: Network, weights: dict[str, np.ndarray] | None = None, seed
         o = net.tensors[node.outputs[0]]
         out = T(tuple(o.shape), o.dtype)
         g.scope = node.name
-        y = fn(g, layer, list(node.inputs), ins, out, Weights(g, weights, node.layer))
+        xs = list(node.inputs)
+        weighted = bool(net.weights.get(node.layer))
+        if weighted:  # weights are float32: other float inputs are cast (specc's rule for weighted layers)
+            xs = [g.op("Cast", [x], to=TensorProto.FLOAT) if t.dtype in _OTHER_FLOATS else x for x, t in zip(xs, ins)]
+            ins = [T(t.shape, "float32") if t.dtype in _OTHER_FLOATS else t for t in ins]
+        y = fn(g, layer, xs, ins, out, Weights(g, weights, node.layer))
+        if weighted and out.dtype in _OTHER_FLOATS:
+            y = g.op("Cast", [y], to=DTYPES[out.dtype])
         g.rename(y, node.outputs[0])
     g.scope = ""
     inputs = [value_info(i.name, i.shape, i.dtype) for i in net.input_infos()]

@@ -59,7 +59,7 @@ def config_text(net, max_batch_size: int = MAX_BATCH_SIZE) -> str:
 
 def emit(net, args) -> int:
     from ...commands._common import write_atomic
-    from .export import model_for
+    from .export import model_for, serialize
     for t in [*net.input_infos(), *net.output_infos()]:
         if t.dtype not in TRITON_TYPES:
             print(f"error: tensor '{t.name}' has dtype {t.dtype}, which Triton cannot serve", file=sys.stderr)
@@ -71,7 +71,7 @@ def emit(net, args) -> int:
               file=sys.stderr)
         return 2
     try:
-        write_atomic(os.path.join(root, "1", "model.onnx"), model.SerializeToString())
+        write_atomic(os.path.join(root, "1", "model.onnx"), serialize(model))
         write_atomic(os.path.join(root, "config.pbtxt"), config_text(net))
     except OSError as e:
         print(f"error: cannot write the model repository '{args.output}': {e.strerror or e}", file=sys.stderr)
