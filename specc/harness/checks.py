@@ -1,0 +1,796 @@
+"""The checks of `specc test`: one function per check, registered in CHECKS.
+
+A check takes the spec's Context and returns a dict of numbers (it passed), or raises
+CheckFailed(message, numbers) or CheckSkipped(reason). Everything heavy (torch, onnx,
+data sets, the initial weights) is built lazily by the Context and shared between the
+checks of one spec. See docs/testing.md for what each check proves.
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Callable
+
+import numpy as np
+
+from ..catalog import Fn
+from .config import Config
+
+SYMBOLIC_SIZE = 7
+NOISE_KINDS = ("Dropout", "AlphaDropout", "GaussianNoise")
+PASS_THROUGH = ("Dropout", "AlphaDropout", "GaussianNoise", "Identity", "Reshape", "Flatten")
+
+
+class CheckFailed(Exception):
+    def __init__(self, message: str, numbers: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.numbers = numbers or {}
+
+
+class CheckSkipped(Exception):
+    pass
+
+
+def _g(x: float) -> str:
+    return f"{x:.4g}"
+
+
+# ----------------------------------------------------------------------------- context
+_DATA_CACHE: dict[tuple, Any] = {}
+_THREADS_SET = False
+
+
+def configure_threads() -> None:
+    """One intra-op thread (env SPECC_TEST_THREADS overrides): the checks run tiny batches,
+    where thread start-up and contention cost more than they give, and parallel runs
+    (pytest -n) use processes."""
+    global _THREADS_SET
+    if _THREADS_SET:
+        return
+    _THREADS_SET = True
+    import torch
+    n = int(os.environ.get("SPECC_TEST_THREADS", "1") or 1)
+    if n > 0:
+        torch.set_num_threads(n)
+
+
+class Context:
+    """One spec under test: its compile result and the lazily built pieces the checks share."""
+
+    def __init__(self, path: str, result, config: Config, root: str, rel: str, update: bool = False):
+        self.path, self.result, self.config = path, result, config
+        self.root, self.rel, self.update = root, rel, update
+        self.net = result.network
+        self.seed = config.seed
+        self.notes: list[str] = []
+        self._weights = None
+        self._batch = None
+        self._onnx = None
+
+    # -- spec facts
+    @property
+    def loss(self) -> Fn | None:
+        return self.net.train.loss if self.net.train is not None else None
+
+    def task(self) -> str:
+        if self.loss is None:
+            return "none"
+        from ..catalog.losses import LOSSES
+        return LOSSES.entry(self.loss.name).info.get("task", "regression")
+
+    def head_activation(self, tensor: str) -> Fn | None:
+        """The activation that produces an output tensor (through shape-only/noise layers)."""
+        net = self.net
+        for _ in range(64):
+            info = net.tensors[tensor]
+            if info.producer is None:
+                return None
+            node = next(n for n in net.nodes if n.name == info.producer)
+            layer = net.layers[node.layer]
+            act = getattr(layer, "activation", None)
+            if layer.kind in PASS_THROUGH and len(node.inputs) == 1:
+                tensor = node.inputs[0]
+                continue
+            if isinstance(act, Fn):
+                return act
+            return None
+        return None
+
+    # -- torch pieces
+    def weights(self) -> dict:
+        if self._weights is None:
+            from ..weights import init_weights
+            self._weights = init_weights(self.net, self.seed)
+        return self._weights
+
+    def module(self, mode: str = "train"):
+        """A fresh torch module holding the seeded initial weights."""
+        import torch
+        from ..backends.torch import build_module
+        configure_threads()
+        torch.manual_seed(self.seed)
+        m = build_module(self.net, weights=self.weights(), seed=self.seed)
+        m.train(mode == "train")
+        return m
+
+    def keys(self, module) -> dict:
+        return dict(module._keys)
+
+    def random_inputs(self, n: int, rng) -> list[np.ndarray]:
+        from ..commands.verify import random_inputs
+        return random_inputs(self.net, n, rng)
+
+    def _data(self):
+        """(xs, y, classes, source) of the data set, or None when there is none to load."""
+        fn = self.config.data
+        if fn == "random":
+            return None
+        if fn is None:
+            fn = self.net.train.data if self.net.train is not None else None
+        if fn is None:
+            return None
+        from ..data import DataError, fit_to_network, load
+        base = os.path.dirname(os.path.abspath(self.path))
+        key = (fn.model_dump_json(), base, self.net.model_dump_json(include={"inputs", "outputs", "tensors"}))
+        if key not in _DATA_CACHE:
+            try:
+                ds = load(fn, base)
+                xs, y = fit_to_network(ds, self.net, self.loss)
+                _DATA_CACHE[key] = (xs, y, ds.classes if ds.task == "classes" else None, ds.name)
+            except (DataError, OSError, ValueError) as e:
+                _DATA_CACHE[key] = str(e)
+        got = _DATA_CACHE[key]
+        if isinstance(got, str):
+            self.notes.append(f"data set not usable ({got}); random batch used")
+            return None
+        return got
+
+    def batch(self, n: int | None = None):
+        """(inputs [np], targets [torch] or None, classes, source): the first n samples of the
+        spec's data set when it loads, else random inputs and random targets that fit the
+        loss and the output's range."""
+        n = n or self.config.batch
+        import torch
+        data = self._data()
+        if data is not None and len(data[1]) >= n:
+            xs, y, classes, name = data
+            xs = [x[:n] for x in xs]
+            y = y[:n]
+            src = f"{name} (first {n} samples)"
+        else:
+            rng = np.random.default_rng(self.seed + 1)
+            xs = self.random_inputs(n, rng)
+            y, classes = self._random_targets(xs, rng)
+            src = "random"
+        if self.loss is None:
+            return xs, None, None, src
+        from ..backends.torch.train_parts import prepare_targets
+        out_shape = self.net.output_infos()[0].shape
+        if classes is None and y is not None:
+            t = torch.from_numpy(np.ascontiguousarray(y)).float()
+            return xs, t, None, src
+        t, _ = prepare_targets(self.loss, torch.from_numpy(np.ascontiguousarray(y)), classes, out_shape)
+        return xs, t, classes, src
+
+    def _random_targets(self, xs, rng):
+        import torch
+        task = self.task()
+        with torch.no_grad():
+            out = self.module("eval")(*[torch.from_numpy(x) for x in xs])
+        out = out[0] if isinstance(out, tuple) else out
+        shape = tuple(out.shape)
+        if task in ("categorical", "binary", "binary_pm1"):
+            units = shape[-1] if len(shape) > 1 else 1
+            classes = units if units > 1 else 2
+            lab_shape = shape[:-1] if units > 1 else shape[:1]
+            if self.loss is not None and self.loss.name == "sparse_categorical_crossentropy":
+                lab_shape = shape[:-1]
+            return rng.integers(0, classes, size=lab_shape).astype(np.int64), classes
+        rng_ = self._output_range(self.net.outputs[0])
+        lo, hi = rng_ if rng_ else (None, None)
+        if lo is not None and hi is not None:
+            y = rng.uniform(lo, hi, size=shape)
+        elif lo is not None:
+            y = lo + np.abs(rng.standard_normal(size=shape))
+        else:
+            y = rng.standard_normal(size=shape)
+        if self.loss is not None and self.loss.name in ("mean_absolute_percentage_error",
+                                                        "mean_squared_logarithmic_error"):
+            y = np.abs(y) + 0.5
+        return y.astype(np.float32), None
+
+    def _output_range(self, tensor: str):
+        act = self.head_activation(tensor)
+        if act is None:
+            return None
+        from ..catalog.activations import ACTIVATIONS
+        return ACTIVATIONS.entry(act.name).info.get("range")
+
+    def loss_fn(self, classes):
+        from ..backends.torch.train_parts import make_loss
+        return make_loss(self.loss, classes)
+
+    def probe_loss(self, outs, t, classes, projections):
+        """Spec loss on the first output + a fixed random projection of every other output
+        (every output and every weight that feeds one gets a gradient)."""
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        total = None
+        start = 0
+        if self.loss is not None and t is not None:
+            total = self.loss_fn(classes)(outs[0], t)
+            start = 1
+        for i in range(start, len(outs)):
+            o = outs[i].float()
+            r = projections.setdefault(i, _projection(o.shape, self.seed + i))
+            term = (o * r).mean()
+            total = term if total is None else total + term
+        return total
+
+    def onnx_model(self):
+        if self._onnx is None:
+            from ..backends.onnx import build_model
+            self._onnx = build_model(self.net, weights=self.weights(), seed=self.seed)
+        return self._onnx
+
+
+def _projection(shape, seed):
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(tuple(shape), generator=g)
+
+
+def _tensors(xs):
+    import torch
+    return [torch.from_numpy(np.ascontiguousarray(x)) for x in xs]
+
+
+def _outs(o):
+    return o if isinstance(o, tuple) else (o,)
+
+
+# ----------------------------------------------------------------------------- checks
+def check_static(ctx: Context) -> dict:
+    from ..errors import render_text
+    errors = ctx.result.errors
+    warnings = [d for d in ctx.result.diagnostics if d.severity != "error"]
+    bad = errors + (warnings if ctx.config.strict else [])
+    nums = {"errors": len(errors), "warnings": len(warnings)}
+    if bad:
+        shown = "\n".join(render_text(d, ctx.result.sources, color=False) for d in bad[:5])
+        more = f"\n... and {len(bad) - 5} more" if len(bad) > 5 else ""
+        what = "error(s)" if errors else "warning(s) (strict = true)"
+        raise CheckFailed(f"{len(bad)} {what}:\n{shown}{more}", nums)
+    exp = ctx.net.expect
+    if exp is not None:
+        nums["expectations"] = len(exp.shapes) + sum(v is not None for v in
+                                                      (exp.params, exp.trainable_params, exp.non_trainable_params))
+    return nums
+
+
+def golden_dir(path: str) -> str:
+    folder, fname = os.path.split(os.path.abspath(path))
+    if fname == "model.net":
+        return os.path.join(folder, "expected")
+    return os.path.join(folder, os.path.splitext(fname)[0] + ".expected")
+
+
+def render_goldens(net) -> dict[str, str]:
+    """summary.txt, summary.json and ir.json exactly as `specc summary [--format json]` / `specc ir` print them."""
+    import json
+    from ..commands.summary import summary_data, summary_text
+    return {"summary.txt": summary_text(net) + "\n",
+            "summary.json": json.dumps(summary_data(net), indent=2) + "\n",
+            "ir.json": net.model_dump_json(indent=2) + "\n"}
+
+
+def check_golden(ctx: Context) -> dict:
+    import difflib
+    folder = golden_dir(ctx.path)
+    outputs = render_goldens(ctx.net)
+    if ctx.update:
+        from ..commands._common import write_atomic
+        changed = []
+        for fname, text in outputs.items():
+            p = os.path.join(folder, fname)
+            old = open(p, encoding="utf-8").read() if os.path.exists(p) else None
+            if old != text:
+                write_atomic(p, text)
+                changed.append(os.path.relpath(p))
+        return {"updated": changed}
+    if not os.path.isdir(folder):
+        raise CheckSkipped(f"no goldens in {os.path.relpath(folder)} (`specc test --update` writes them)")
+    diffs, missing = [], []
+    for fname, text in outputs.items():
+        p = os.path.join(folder, fname)
+        if not os.path.exists(p):
+            missing.append(fname)
+            continue
+        want = open(p, encoding="utf-8").read()
+        if want != text:
+            lines = list(difflib.unified_diff(want.splitlines(keepends=True), text.splitlines(keepends=True),
+                                              fromfile=f"{fname} (golden)", tofile=f"{fname} (now)", n=1))
+            diffs.append((fname, "".join(lines[:40]) + (f"... {len(lines) - 40} more lines\n" if len(lines) > 40 else "")))
+    if diffs or missing:
+        msg = []
+        if missing:
+            msg.append(f"missing golden file(s) {', '.join(missing)} in {os.path.relpath(folder)}")
+        if diffs:
+            msg.append(f"{', '.join(f for f, _ in diffs)} differ from {os.path.relpath(folder)} "
+                       "(if the change is intended: specc test --update)")
+            msg.append(diffs[0][1].rstrip())
+        raise CheckFailed("\n".join(msg), {"differ": [f for f, _ in diffs], "missing": missing})
+    return {"files": len(outputs)}
+
+
+def _expected_init_loss(ctx: Context, out_shape) -> tuple[float, str] | None:
+    loss = ctx.loss
+    if loss is None:
+        return None
+    units = out_shape[-1] if len(out_shape) > 1 else 1
+    if loss.name == "binary_crossentropy":
+        return math.log(2), "ln 2 = 0.6931 for sigmoid + binary_crossentropy (p = 0.5 at init)"
+    if loss.name in ("categorical_crossentropy", "sparse_categorical_crossentropy") and units > 1:
+        return math.log(units), (f"ln({units}) = {math.log(units):.4f} for softmax + {loss.name} over {units} "
+                                 f"classes (uniform predictions 1/{units} at init)")
+    return None
+
+
+def check_init_loss(ctx: Context) -> dict:
+    import torch
+    loss = ctx.loss
+    if loss is None:
+        raise CheckSkipped("no loss in the train block")
+    xs, t, classes, src = ctx.batch(max(ctx.config.batch, 32))
+    m = ctx.module("eval")
+    with torch.no_grad():
+        out = _outs(m(*_tensors(xs)))[0]
+    exp = _expected_init_loss(ctx, tuple(out.shape))
+    if exp is None:
+        raise CheckSkipped(f"not a cross-entropy classification head (loss {loss.name})")
+    expected, why = exp
+    head = ctx.head_activation(ctx.net.outputs[0])
+    logits = loss.args.get("from_logits", False)
+    units = out.shape[-1] if out.dim() > 1 else 1
+    if logits:
+        looks_prob = bool(((out >= 0) & (out <= 1)).all())
+        if units > 1:
+            looks_prob = looks_prob and bool(((out.sum(-1) - 1).abs() < 1e-4).all())
+        if (head is not None and head.name in ("softmax", "sigmoid")) or looks_prob:
+            kind = head.name if head is not None else "probability"
+            raise CheckFailed(
+                f"{loss.name}(from_logits=true) is fed {kind} outputs (every value in [0, 1]"
+                + (", rows summing to 1" if units > 1 else "") + "): a double "
+                f"{'softmax' if units > 1 else 'sigmoid'}; the loss cannot go below "
+                f"{_floor(units):.3g} and trains badly. Drop the output activation or use from_logits=false",
+                {"head": kind})
+    value = float(ctx.loss_fn(classes)(out, t))
+    rel = abs(value - expected) / expected
+    nums = {"loss": value, "expected": expected, "relative_error": rel, "data": src}
+    if not math.isfinite(value) or rel > ctx.config.init_loss_tolerance:
+        hint = ("the initial outputs are far too confident: an init scale that is too large"
+                if value > expected else "the loss is lower than chance at init: labels leaking or a broken loss")
+        raise CheckFailed(f"loss at init {_g(value)}, expected {why}; |{_g(value)} - {expected:.4f}| / "
+                          f"{expected:.4f} = {_g(rel)} > init_loss_tolerance {_g(ctx.config.init_loss_tolerance)}: "
+                          f"{hint}", nums)
+    return nums
+
+
+def _floor(units: int) -> float:
+    """Smallest cross-entropy reachable when the logits are probabilities in [0, 1]."""
+    if units <= 1:
+        return math.log(1 + math.exp(-1))
+    return math.log(1 + (units - 1) / math.e)
+
+
+def _forward_backward(ctx: Context):
+    import torch
+    xs, t, classes, src = ctx.batch()
+    m = ctx.module("train")
+    outs = _outs(m(*_tensors(xs)))
+    loss = ctx.probe_loss(outs, t, classes, {}) + m.regularization_loss()
+    loss.backward()
+    return m, outs, loss, src
+
+
+def check_finite(ctx: Context) -> dict:
+    import torch
+    m, outs, loss, src = _forward_backward(ctx)
+    bad = []
+    for name, o in zip(ctx.net.outputs, outs):
+        if o.is_floating_point() and not torch.isfinite(o).all():
+            bad.append(f"output '{name}' has {int((~torch.isfinite(o)).sum())} non-finite value(s) "
+                       f"(max |finite| {_g(float(o[torch.isfinite(o)].abs().max())) if torch.isfinite(o).any() else '-'})")
+    if not torch.isfinite(loss):
+        bad.append(f"loss is {float(loss.detach())}")
+    for k, p in ctx.keys(m).items():
+        if isinstance(p, torch.nn.Parameter) and p.grad is not None and not torch.isfinite(p.grad).all():
+            bad.append(f"gradient of {k} has {int((~torch.isfinite(p.grad)).sum())} non-finite value(s)")
+    nums = {"loss": float(loss.detach()), "data": src}
+    if bad:
+        raise CheckFailed("forward/backward on one batch produced NaN/Inf: " + "; ".join(bad[:6])
+                          + ("; ..." if len(bad) > 6 else ""), nums)
+    return nums
+
+
+def no_gradient_layers(ctx: Context) -> set[str]:
+    """Layers whose own activation has no gradient by definition (step; lint W609): their
+    weights are exempt from grads_flow and vars_change."""
+    from ..catalog.activations import ACTIVATIONS
+    out = set()
+    for lname, layer in ctx.net.layers.items():
+        act = getattr(layer, "activation", None)
+        if isinstance(act, Fn) and ACTIVATIONS.entry(act.name).info.get("gradient", True) is False:
+            out.add(lname)
+    return out
+
+
+def check_grads_flow(ctx: Context) -> dict:
+    import torch
+    m, outs, loss, src = _forward_backward(ctx)
+    eps = ctx.config.grad_eps
+    dead, nonfinite, frozen_got = [], [], []
+    count = 0
+    exempt = no_gradient_layers(ctx)
+    for k, p in ctx.keys(m).items():
+        if not isinstance(p, torch.nn.Parameter) or k.split(".", 1)[0] in exempt:
+            continue
+        if not p.requires_grad:
+            if p.grad is not None:
+                frozen_got.append(k)
+            continue
+        count += 1
+        if p.grad is None:
+            dead.append(f"{k} (no gradient reaches it: not on any path to an output, or the path is detached)")
+        elif not torch.isfinite(p.grad).all():
+            nonfinite.append(k)
+        elif float(p.grad.abs().max()) <= eps:
+            dead.append(f"{k} (gradient exactly zero" + (f" <= {eps:g}" if eps else "") + ": dead units?)")
+    nums = {"trainable": count, "no_gradient": len(dead), "exempt": sorted(exempt), "data": src}
+    if dead or nonfinite or frozen_got:
+        parts = []
+        if dead:
+            parts.append(f"{len(dead)} of {count} trainable weight(s) get no gradient: " + "; ".join(dead[:6]))
+        if nonfinite:
+            parts.append("non-finite gradient: " + ", ".join(nonfinite[:6]))
+        if frozen_got:
+            parts.append("frozen weight(s) got a gradient: " + ", ".join(frozen_got[:6]))
+        raise CheckFailed(". ".join(parts), nums)
+    return nums
+
+
+def _optimizer(ctx: Context, params):
+    from ..backends.torch.train_parts import make_optimizer
+    from ..catalog.optimizers import OPTIMIZERS
+    opt = ctx.net.train.optimizer if ctx.net.train is not None else OPTIMIZERS.resolve("Adam")
+    return make_optimizer(opt, params), opt
+
+
+def _one_step(ctx: Context, m, xs, t, classes):
+    import torch
+    params = [p for p in m.parameters() if p.requires_grad]
+    opt, fn = _optimizer(ctx, params)
+    opt.zero_grad()
+    loss = ctx.probe_loss(_outs(m(*_tensors(xs))), t, classes, {}) + m.regularization_loss()
+    loss.backward()
+    clip = fn.args.get("clipnorm")
+    if clip:
+        torch.nn.utils.clip_grad_norm_(params, clip)
+    grads = {id(p): (float(p.grad.abs().max()) if p.grad is not None else None) for p in params}
+    opt.step()
+    m.apply_constraints()
+    return fn, grads
+
+
+def check_vars_change(ctx: Context) -> dict:
+    import torch
+    xs, t, classes, src = ctx.batch()
+    m = ctx.module("train")
+    keys = ctx.keys(m)
+    before = {k: v.detach().clone() for k, v in keys.items() if isinstance(v, torch.nn.Parameter)}
+    fn, grads = _one_step(ctx, m, xs, t, classes)
+    same, moved_frozen = [], []
+    count = 0
+    exempt = no_gradient_layers(ctx)
+    for k, p in keys.items():
+        if k not in before or k.split(".", 1)[0] in exempt:
+            continue
+        changed = not torch.equal(before[k], p.detach())
+        if p.requires_grad:
+            count += 1
+            if not changed:
+                g = grads.get(id(p))
+                why = ("no gradient" if g is None else "gradient exactly zero" if g == 0
+                       else f"max |grad| {_g(g)} but the update is below float32 resolution "
+                            f"(|w| up to {_g(float(before[k].abs().max()))}, lr {_g(fn.args['lr'])})")
+                same.append(f"{k} ({why})")
+        elif changed:
+            moved_frozen.append(k)
+    nums = {"trainable": count, "unchanged": len(same), "optimizer": fn.name, "lr": fn.args.get("lr"), "data": src}
+    if same or moved_frozen:
+        parts = []
+        if same:
+            parts.append(f"one {fn.name} step left {len(same)} of {count} trainable weight(s) unchanged: "
+                         + "; ".join(same[:6]))
+        if moved_frozen:
+            parts.append("frozen weight(s) changed: " + ", ".join(moved_frozen[:6]))
+        raise CheckFailed(". ".join(parts), nums)
+    return nums
+
+
+def check_batch_independent(ctx: Context) -> dict:
+    import torch
+    n = max(3, min(ctx.config.batch, 4))
+    rng = np.random.default_rng(ctx.seed + 2)
+    xs = ctx.random_inputs(n, rng)
+    m = ctx.module("eval")
+    atol = ctx.config.batch_atol
+    floats = [i for i, x in enumerate(xs) if np.issubdtype(x.dtype, np.floating)]
+    worst = 0.0
+    if floats:  # gradient test: d out[i] / d in[j] == 0 for j != i
+        ts = _tensors(xs)
+        for i in floats:
+            ts[i].requires_grad_(True)
+        outs = _outs(m(*ts))
+        for oname, o in zip(ctx.net.outputs, outs):
+            if not o.is_floating_point() or not o.requires_grad:
+                continue
+            for row in range(n):
+                gs = torch.autograd.grad(o[row].sum(), [ts[i] for i in floats], retain_graph=True, allow_unused=True)
+                for i, g in zip(floats, gs):
+                    if g is None:
+                        continue
+                    other = torch.cat([g[:row], g[row + 1:]]).abs()
+                    v = float(other.max()) if other.numel() else 0.0
+                    worst = max(worst, v)
+                    if not math.isfinite(v) or v > atol:
+                        j = int(other.reshape(n - 1, -1).amax(1).argmax())
+                        j = j if j < row else j + 1
+                        raise CheckFailed(
+                            f"output '{oname}' row {row} depends on input '{ctx.net.inputs[i]}' row {j} "
+                            f"(max |d {oname}[{row}] / d {ctx.net.inputs[i]}[{j}]| = {_g(v)} > batch_atol {atol:g}) "
+                            "in eval mode: something mixes samples across the batch",
+                            {"max_cross_gradient": v})
+    # perturbation test (covers integer inputs): changing the other rows keeps row 0
+    with torch.no_grad():
+        base = _outs(m(*_tensors(xs)))
+        ys = ctx.random_inputs(n, np.random.default_rng(ctx.seed + 3))
+        for x, y in zip(xs, ys):
+            y[0] = x[0]
+        other = _outs(m(*_tensors(ys)))
+    for oname, a, b in zip(ctx.net.outputs, base, other):
+        d = float((a[0].double() - b[0].double()).abs().max()) if a[0].numel() else 0.0
+        scale = float(a[0].double().abs().max()) if a[0].numel() else 0.0
+        worst = max(worst, d)
+        if not d <= atol * max(1.0, scale) * 10:
+            raise CheckFailed(f"output '{oname}' row 0 changed by {_g(d)} when only the OTHER rows of the batch "
+                              "changed (eval mode): something mixes samples across the batch",
+                              {"max_change": d})
+    return {"rows": n, "max_cross": worst}
+
+
+def check_output_range(ctx: Context) -> dict:
+    import torch
+    m = ctx.module("eval")
+    rng = np.random.default_rng(ctx.seed + 4)
+    xs = ctx.random_inputs(max(ctx.config.batch, 16), rng)
+    xs = [x * 3 if np.issubdtype(x.dtype, np.floating) else x for x in xs]  # push toward the extremes
+    data = ctx._data()
+    with torch.no_grad():
+        outs = list(_outs(m(*_tensors(xs))))
+        if data is not None:
+            outs = [torch.cat([a, b]) for a, b in zip(outs, _outs(m(*_tensors([x[:16] for x in data[0]]))))]
+    atol = ctx.config.range_atol
+    checked, problems = [], []
+    for i, (oname, o) in enumerate(zip(ctx.net.outputs, outs)):
+        act = ctx.head_activation(oname)
+        from ..catalog.activations import ACTIVATIONS
+        bounds = ACTIVATIONS.entry(act.name).info.get("range") if act is not None else None
+        why = f"{act.name} output" if bounds else None
+        if i == 0 and ctx.loss is not None and not ctx.loss.args.get("from_logits", False) and \
+                ctx.loss.name in ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"):
+            bounds, why = (0.0, 1.0), f"{ctx.loss.name} (from_logits=false) reads probabilities"
+        if not bounds:
+            continue
+        lo, hi = bounds
+        lo_got, hi_got = float(o.min()), float(o.max())
+        checked.append(oname)
+        if not (math.isfinite(lo_got) and math.isfinite(hi_got)):
+            problems.append(f"output '{oname}' has non-finite values")
+        if lo is not None and lo_got < lo - atol:
+            problems.append(f"output '{oname}' has min {_g(lo_got)} < {lo:g} ({why} must lie in "
+                            f"[{lo:g}, {'inf' if hi is None else f'{hi:g}'}])")
+        if hi is not None and hi_got > hi + atol:
+            problems.append(f"output '{oname}' has max {_g(hi_got)} > {hi:g} ({why} must lie in "
+                            f"[{'-inf' if lo is None else f'{lo:g}'}, {hi:g}])")
+        if act is not None and act.name == "softmax" and o.dim() > 1:
+            s = o.sum(act.args.get("axis", -1))
+            err = float((s - 1).abs().max())
+            if err > max(atol, 1e-5) * 10:
+                problems.append(f"softmax output '{oname}' rows sum to {_g(float(s.min()))}..{_g(float(s.max()))}, "
+                                f"not 1 (max error {_g(err)})")
+    if problems:
+        raise CheckFailed("; ".join(problems), {"outputs": checked})
+    if not checked:
+        heads = ", ".join(f"'{o}' ({(ctx.head_activation(o) or Fn(name='linear')).name})" for o in ctx.net.outputs)
+        raise CheckSkipped(f"no bounded output activation: {heads}")
+    return {"outputs": checked}
+
+
+def _overfit_run(ctx: Context, xs, t, classes, lr: float, threshold: float, steps_max: int, init: float):
+    """Adam on the fixed batch until the loss is <= threshold (or clearly diverges);
+    (final loss, best, steps)."""
+    import torch
+    m = ctx.module("train")
+    for mod in m.modules():  # noise off: the batch is fixed, the question is capacity and wiring
+        if type(mod).__name__ in NOISE_KINDS:
+            mod.eval()
+    loss_fn = ctx.loss_fn(classes)
+    inputs = _tensors(xs)
+    opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=lr)
+    best = math.inf
+    loss_v = math.inf
+    for step in range(steps_max + 1):
+        loss = loss_fn(_outs(m(*inputs))[0], t)
+        loss_v = float(loss.detach())
+        best = min(best, loss_v)
+        if loss_v <= threshold or not math.isfinite(loss_v) or step == steps_max \
+                or loss_v > max(3 * init, init + 2):
+            return loss_v, best, step
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        m.apply_constraints()
+    return loss_v, best, steps_max
+
+
+def check_overfit_batch(ctx: Context) -> dict:
+    import torch
+    if ctx.loss is None:
+        raise CheckSkipped("no loss in the train block")
+    cfg = ctx.config
+    xs, t, classes, src = ctx.batch(cfg.overfit_samples)
+    loss_fn = ctx.loss_fn(classes)
+    regression = ctx.task() == "regression"
+    with torch.no_grad():
+        m = ctx.module("eval")
+        init = float(loss_fn(_outs(m(*_tensors(xs)))[0], t))
+        floor = _floor_loss(ctx, loss_fn, t)
+        if regression:
+            mean = t.mean(0, keepdim=True).expand_as(t)
+            baseline, bname = float(loss_fn(mean, t)), "the loss of predicting the batch mean"
+        else:
+            baseline, bname = init, "the loss at init"
+    ratio = cfg.overfit_ratio if cfg.overfit_ratio is not None else (0.2 if regression else 0.05)
+    threshold = cfg.overfit_loss if cfg.overfit_loss is not None else floor + ratio * max(baseline - floor, 0.0)
+    lr = cfg.overfit_lr
+    loss_v, best, steps = _overfit_run(ctx, xs, t, classes, lr, threshold, cfg.overfit_steps, init)
+    tried = [lr]
+    if not loss_v <= threshold and (not math.isfinite(loss_v) or loss_v > init):  # diverged: once more, gentler
+        lr = lr / 10
+        tried.append(lr)
+        loss_v, best2, steps = _overfit_run(ctx, xs, t, classes, lr, threshold, cfg.overfit_steps, init)
+        best = min(best, best2)
+    nums = {"loss": loss_v, "init_loss": init, "floor": floor, "threshold": threshold, "steps": steps,
+            "lr": lr, "samples": len(t), "data": src}
+    if not loss_v <= threshold:
+        how = (f"overfit_loss {_g(threshold)}" if cfg.overfit_loss is not None else
+               (f"{_g(floor)} (the floor: loss of a perfect prediction) + " if floor else "")
+               + f"{_g(ratio)} x ({bname} {_g(baseline)}" + (f" - {_g(floor)}" if floor else "")
+               + f") = {_g(threshold)}")
+        lrs = " then ".join(f"{x:g}" for x in tried)
+        raise CheckFailed(f"could not overfit {len(t)} samples ({src}): loss {_g(init)} -> {_g(loss_v)} "
+                          f"(best {_g(best)}) after {steps} Adam steps at lr {lrs}; wanted <= {how}. "
+                          "A model that cannot memorize one small batch has a wiring, capacity or loss/head "
+                          "problem (if not, tune overfit_steps / overfit_lr / overfit_ratio in the test block)",
+                          nums)
+    return nums
+
+
+def _floor_loss(ctx: Context, loss_fn, t) -> float:
+    """The loss of a perfect prediction of the targets (not 0 with label smoothing or soft
+    targets under cross-entropy): the level overfit_batch measures progress towards."""
+    import torch
+    loss = ctx.loss
+    if not t.is_floating_point():  # sparse labels
+        return 0.0
+    p = t
+    ls = loss.args.get("label_smoothing", 0.0) or 0.0
+    if ls and loss.name == "binary_crossentropy":
+        p = t * (1 - ls) + 0.5 * ls
+    elif ls and loss.name == "categorical_crossentropy":
+        p = t * (1 - ls) + ls / t.shape[-1]
+    if loss.args.get("from_logits", False):
+        q = p.clamp(1e-4, 1 - 1e-4)
+        p = torch.log(q) if loss.name == "categorical_crossentropy" else torch.log(q / (1 - q))
+    try:
+        v = float(loss_fn(p, t))
+    except Exception:
+        return 0.0
+    return v if math.isfinite(v) and v > 0 else 0.0
+
+
+def check_deterministic(ctx: Context) -> dict:
+    import torch
+    from ..weights import init_weights
+    xs, t, classes, src = ctx.batch()
+    runs = []
+    for _ in range(2):
+        from ..backends.torch import build_module
+        torch.manual_seed(ctx.seed)
+        w = init_weights(ctx.net, ctx.seed)
+        m = build_module(ctx.net, weights=w, seed=ctx.seed).train()
+        torch.manual_seed(ctx.seed)
+        with torch.no_grad():
+            outs = [o.detach().clone() for o in _outs(m(*_tensors(xs)))]
+        torch.manual_seed(ctx.seed)
+        _one_step(ctx, m, xs, t, classes)
+        runs.append((w, outs, {k: v.detach().clone() for k, v in m.weight_dict().items()}))
+    (w1, o1, s1), (w2, o2, s2) = runs
+    bad = [f"initial weight {k}" for k in w1 if not np.array_equal(w1[k], w2[k])]
+    bad += [f"output '{n}'" for n, a, b in zip(ctx.net.outputs, o1, o2) if not torch.equal(a, b)]
+    bad += [f"weight {k} after one step" for k in s1 if not torch.equal(s1[k], s2[k])]
+    if bad:
+        raise CheckFailed(f"two runs with seed {ctx.seed} differ: " + ", ".join(bad[:6])
+                          + (f" and {len(bad) - 6} more" if len(bad) > 6 else ""), {"differ": len(bad)})
+    return {"outputs": len(o1), "weights": len(s1)}
+
+
+def check_parity(ctx: Context) -> dict:
+    import torch
+    from ..backends.onnx.runtime import make_session
+    from ..commands.verify import BATCH_SIZES, compare
+    sess = make_session(ctx.onnx_model().SerializeToString(), provider="cpu", threads=1)
+    m = ctx.module("eval")
+    atol, rtol = ctx.config.parity_atol, ctx.config.parity_rtol
+    rng = np.random.default_rng(ctx.seed)
+    worst_abs = worst_rel = 0.0
+    failed = []
+    for b in BATCH_SIZES:
+        xs = ctx.random_inputs(b, rng)
+        with torch.no_grad():
+            ref = [o.numpy() for o in _outs(m(*_tensors(xs)))]
+        got = sess.run(list(ctx.net.outputs), {n: x for n, x in zip(ctx.net.inputs, xs)})
+        for name, a, r in zip(ctx.net.outputs, got, ref):
+            ma, mr, ok = compare(a, r, atol, rtol)
+            worst_abs, worst_rel = max(worst_abs, ma), max(worst_rel, mr)
+            if not ok:
+                failed.append(f"'{name}' at batch {b}: max abs {_g(ma)}, max rel {_g(mr)}")
+    nums = {"max_abs": worst_abs, "max_rel": worst_rel, "atol": atol, "rtol": rtol}
+    if failed:
+        raise CheckFailed(f"torch and onnxruntime differ beyond atol {atol:g} + rtol {rtol:g}*|torch|: "
+                          + "; ".join(failed), nums)
+    return nums
+
+
+def check_export(ctx: Context) -> dict:
+    import onnx
+    from ..backends.onnx.runtime import RuntimeSetupError, make_session
+    model = ctx.onnx_model()
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except Exception as e:  # onnx raises ValidationError / InferenceError subclasses
+        raise CheckFailed(f"onnx.checker (full_check) rejects the model: {str(e).strip().splitlines()[0][:400]}",
+                          {}) from None
+    data = model.SerializeToString()
+    try:
+        make_session(data, provider="cpu", threads=1)
+    except RuntimeSetupError as e:
+        raise CheckFailed(f"onnxruntime cannot load the model: {e}", {}) from None
+    return {"bytes": len(data), "nodes": len(model.graph.node), "opset": model.opset_import[0].version}
+
+
+CHECKS: dict[str, Callable[[Context], dict]] = {
+    "static": check_static,
+    "golden": check_golden,
+    "init_loss": check_init_loss,
+    "finite": check_finite,
+    "grads_flow": check_grads_flow,
+    "vars_change": check_vars_change,
+    "batch_independent": check_batch_independent,
+    "output_range": check_output_range,
+    "overfit_batch": check_overfit_batch,
+    "deterministic": check_deterministic,
+    "parity": check_parity,
+    "export": check_export,
+}
