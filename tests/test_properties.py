@@ -122,6 +122,37 @@ def test_unmutated_specs_pass_the_same_harness():
         assert _compiles_without_raising(rel, TEXTS[rel]).ok
 
 
+# ------------------------------------------------------------------ fmt on mutated specs
+
+
+def _without_spans(obj):
+    if isinstance(obj, dict):
+        return {k: _without_spans(v) for k, v in obj.items() if k not in ("span", "spans")}
+    if isinstance(obj, list):
+        return [_without_spans(v) for v in obj]
+    return obj
+
+
+@settings(FAST, max_examples=60)
+@given(st.one_of(token_mutation(), st.sampled_from(RELS).map(lambda r: (r, TEXTS[r]))))
+def test_fmt_is_idempotent_and_keeps_the_ir(case):
+    """fmt of any text that parses is a fixed point, and compiles to the same IR (spans aside)."""
+    from specc.errors import SpecError
+    from specc.format import format_source
+    rel, text = case
+    try:
+        once = format_source(text, rel)
+    except SpecError:
+        return  # not parseable: fmt refuses it with a diagnostic, which is fine
+    assert format_source(once, rel) == once
+    before, after = compile_text(text, rel), compile_text(once, rel)
+    assert [d.code for d in before.diagnostics] == [d.code for d in after.diagnostics]
+    if before.network is not None:
+        assert after.network is not None
+        assert (_without_spans(after.network.model_dump(mode="json"))
+                == _without_spans(before.network.model_dump(mode="json")))
+
+
 # ------------------------------------------------------------------ the CLI on hostile files
 
 
