@@ -1,6 +1,6 @@
 """Benchmark inference: onnxruntime vs torch eager (issue 5, section 6). One command:
 
-    python bench/bench_inference.py [--specs digits_mlp cifar_cnn imdb_lstm] [--seconds 1.5] [--rounds 2]
+    python bench/bench_inference.py [--specs digits_mlp cifar_cnn imdb_lstm] [--seconds 1.5] [--rounds 2] [--threads N]
 
 For each spec (MLP, CNN, LSTM by default) it lowers the spec both ways with the same
 weights (init_weights seed 0): ONNX via specc.backends.onnx.build_model, torch via
@@ -52,13 +52,13 @@ def _time_calls(fn, seconds: float, max_calls: int, warmup: int) -> list[float]:
     return times
 
 
-def worker(engine: str, spec: str, model_path: str, out_path: str, seconds: float) -> dict:
+def worker(engine: str, spec: str, model_path: str, out_path: str, seconds: float, threads: int = 0) -> dict:
     import numpy as np
 
     from specc.backends.onnx.runtime import physical_cores
     from specc.compile import compile_file
     net = compile_file(os.path.join(ROOT, "specs", spec, "model.net")).network
-    cores = physical_cores()
+    cores = threads or physical_cores()
     x1, x256 = _inputs(net, 1, 1), _inputs(net, 256, 2)
     if engine == "ort":
         from specc.backends.onnx.runtime import Runner
@@ -91,10 +91,10 @@ def worker(engine: str, spec: str, model_path: str, out_path: str, seconds: floa
             "calls_b1": len(lat), "rows_per_s": 256 * len(thr) / sum(thr)}
 
 
-def run_worker(engine: str, spec: str, model_path: str, out_path: str, seconds: float) -> dict:
+def run_worker(engine: str, spec: str, model_path: str, out_path: str, seconds: float, threads: int = 0) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_PROC_BIND", "OMP_PLACES")}
     r = subprocess.run([sys.executable, __file__, "--worker", engine, "--spec", spec, "--model", model_path,
-                        "--out", out_path, "--seconds", str(seconds)], capture_output=True, text=True, env=env,
+                        "--out", out_path, "--seconds", str(seconds), "--threads", str(threads)], capture_output=True, text=True, env=env,
                        cwd=ROOT)
     if r.returncode != 0:
         raise SystemExit(f"{engine} worker failed for {spec}:\n{r.stderr[-3000:]}")
@@ -106,13 +106,15 @@ def main() -> int:
     ap.add_argument("--specs", nargs="+", default=DEFAULT_SPECS)
     ap.add_argument("--seconds", type=float, default=1.5, help="timing window per measurement")
     ap.add_argument("--rounds", type=int, default=2, help="alternating ORT/torch rounds; the best is kept")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="threads for both engines (default: physical cores); 1 is robust on a busy machine")
     ap.add_argument("--worker", choices=["ort", "torch"], help=argparse.SUPPRESS)
     ap.add_argument("--spec", help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
-        print(json.dumps(worker(a.worker, a.spec, a.model, a.out, a.seconds)))
+        print(json.dumps(worker(a.worker, a.spec, a.model, a.out, a.seconds, a.threads)))
         return 0
 
     import numpy as np
@@ -121,7 +123,8 @@ def main() -> int:
     from specc.backends.onnx import build_model
     from specc.backends.onnx.runtime import physical_cores
     from specc.compile import compile_file
-    print(f"bench_inference: {physical_cores()} physical core(s); each engine in its own process; "
+    print(f"bench_inference: {physical_cores()} physical core(s), {a.threads or physical_cores()} thread(s) per "
+          f"engine; each engine in its own process; "
           f"best of {a.rounds} round(s) of {a.seconds:.1f} s windows")
     header = (f"{'spec':<14} {'ORT p50':>9} {'torch p50':>10} {'speedup':>8} | {'ORT p99':>8} {'torch p99':>9} | "
               f"{'ORT b256 rows/s':>15} {'torch b256 rows/s':>17} {'ratio':>6} | {'max|diff|':>9}")
@@ -136,7 +139,8 @@ def main() -> int:
             best: dict[str, dict] = {}
             for _ in range(a.rounds):
                 for engine in ("ort", "torch"):
-                    r = run_worker(engine, spec, model_path, os.path.join(tmp, f"{spec}.{engine}.npy"), a.seconds)
+                    r = run_worker(engine, spec, model_path, os.path.join(tmp, f"{spec}.{engine}.npy"), a.seconds,
+                                   a.threads)
                     b = best.get(engine)
                     if b is None:
                         best[engine] = r
