@@ -334,3 +334,14 @@ def test_two_worker_processes(digits_model, tmp_path):
     finally:
         stop_server(proc)
     assert proc.returncode is not None
+
+
+def test_npz_unpacked_limit(mlp_runner):
+    from specc.backends.onnx.serve import Service, HTTPError
+    s = Service(mlp_runner, max_body_bytes=100_000)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, x=np.zeros((1000, 1000), np.float32))
+    assert len(buf.getvalue()) < 100_000
+    with pytest.raises(HTTPError) as e:
+        s.predict(buf.getvalue(), "application/x-npz")
+    assert e.value.status == 413 and "unpacks to" in e.value.body["error"]

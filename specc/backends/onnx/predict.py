@@ -47,10 +47,10 @@ def _load_npy(data: bytes, source: str) -> np.ndarray:
 
 
 def _load_npz(data: bytes, source: str) -> dict[str, np.ndarray]:
+    from .runtime import load_npz
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        return load_npz(data)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
         raise InputError(f"{source}: not a readable .npz archive ({e})") from None
 
 
@@ -207,12 +207,10 @@ def check_output_path(path: str, info: ModelInfo) -> None:
 
 
 def encode_outputs(path: str, outputs: dict[str, np.ndarray]) -> bytes:
-    buf = io.BytesIO()
+    from .runtime import dump_npy, dump_npz
     if path.lower().endswith(".npy"):
-        np.save(buf, next(iter(outputs.values())), allow_pickle=False)
-    else:
-        np.savez(buf, **outputs)
-    return buf.getvalue()
+        return dump_npy(next(iter(outputs.values())))
+    return dump_npz(outputs)
 
 
 def outputs_json(outputs: dict[str, np.ndarray]) -> dict:

@@ -431,6 +431,38 @@ def dump_npy(arr: np.ndarray) -> bytes:
         np.ascontiguousarray(arr).tobytes()
 
 
+def dump_npz(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """.npz bytes (uncompressed, like np.savez) of named arrays; any names allowed."""
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        for name, arr in arrays.items():
+            z.writestr(f"{name}.npy", dump_npy(arr))
+    return buf.getvalue()
+
+
+def load_npz(data: bytes, max_bytes: int | None = None) -> dict[str, np.ndarray]:
+    """Arrays by name from .npz bytes (never pickles). With `max_bytes`, archives whose members
+    would unpack to more than that are refused before anything is decompressed (zip bombs)."""
+    import io
+    import zipfile
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        infos = z.infolist()
+        total = sum(i.file_size for i in infos)
+        if max_bytes is not None and total > max_bytes:
+            raise ArchiveTooLarge(f"the archive unpacks to {total} bytes, over the limit of {max_bytes}")
+        out = {}
+        for info in infos:
+            name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            out[name] = load_npy(z.read(info))
+        return out
+
+
+class ArchiveTooLarge(ValueError):
+    pass
+
+
 # ---------------------------------------------------------------- running
 
 def is_input_fault(exc: BaseException) -> bool:

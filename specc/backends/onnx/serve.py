@@ -16,7 +16,6 @@ inference and encoding run in a worker thread, never on the event loop.
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import socket
@@ -25,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .runtime import InputError, Runner, dump_npy, is_input_fault, load_npy, physical_cores, validate_inputs
+from .runtime import (ArchiveTooLarge, InputError, Runner, dump_npy, dump_npz, is_input_fault, load_npy, load_npz,
+                      physical_cores, validate_inputs)
 
 try:  # orjson is faster (and serializes numpy arrays directly); json is the fallback
     import orjson as _orjson
@@ -45,10 +45,16 @@ class HTTPError(Exception):
         self.body = body
 
 
+def _default(o: Any) -> Any:
+    if isinstance(o, (np.ndarray, np.generic)):
+        return o.tolist()
+    raise TypeError(f"cannot serialize {type(o).__name__}")
+
+
 def _dumps(obj: Any) -> bytes:
     if _orjson is not None:
-        return _orjson.dumps(obj, option=_orjson.OPT_SERIALIZE_NUMPY)
-    return json.dumps(obj, default=lambda o: o.tolist() if isinstance(o, np.ndarray) else str(o)).encode()
+        return _orjson.dumps(obj, default=_default, option=_orjson.OPT_SERIALIZE_NUMPY)
+    return json.dumps(obj, default=_default).encode()
 
 
 def _loads(data: bytes) -> Any:
@@ -102,8 +108,10 @@ class Service:
             return {self.info.inputs[0].name: arr}
         if ctype == NPZ:
             try:
-                with np.load(io.BytesIO(body), allow_pickle=False) as z:
-                    return {k: z[k] for k in z.files}
+                return load_npz(body, max_bytes=4 * self.max_body_bytes)
+            except ArchiveTooLarge as e:
+                raise HTTPError(413, {"error": f"request body: {e}",
+                                      "expected": {"max_unpacked_bytes": 4 * self.max_body_bytes}}) from None
             except Exception as e:
                 raise self._bad(400, f"request body is not a valid .npz archive ({e})") from None
         raise HTTPError(415, {"error": f"unsupported Content-Type '{ctype}'",
@@ -133,9 +141,7 @@ class Service:
         if want_binary:
             if len(outs) == 1 and NPZ not in accept:
                 return 200, dump_npy(next(iter(outs.values()))), NPY
-            buf = io.BytesIO()
-            np.savez(buf, **outs)
-            return 200, buf.getvalue(), NPZ
+            return 200, dump_npz(outs), NPZ
         return 200, _dumps({"outputs": outs}), JSON
 
 
