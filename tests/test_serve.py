@@ -345,3 +345,21 @@ def test_npz_unpacked_limit(mlp_runner):
     with pytest.raises(HTTPError) as e:
         s.predict(buf.getvalue(), "application/x-npz")
     assert e.value.status == 413 and "unpacks to" in e.value.body["error"]
+
+
+def test_json_codec_without_orjson(monkeypatch, mlp_runner):
+    """orjson is optional: the stdlib json fallback gives the same answers and errors."""
+    import specc.backends.onnx.serve as serve_mod
+    from specc.backends.onnx.serve import HTTPError, Service
+    s = Service(mlp_runner)
+    body = json.dumps({"inputs": {"x": [[1, 2, 3, 4]]}}).encode()
+    fast = json.loads(s.predict(body, "application/json")[1])
+    monkeypatch.setattr(serve_mod, "_orjson", None)
+    slow = json.loads(s.predict(body, "application/json")[1])
+    np.testing.assert_allclose(fast["outputs"]["probs"], slow["outputs"]["probs"], rtol=1e-6)
+    with pytest.raises(HTTPError) as e:
+        s.predict(b"{bad", "application/json")
+    assert e.value.status == 400
+    with pytest.raises(HTTPError) as e:
+        s.predict(b'{"inputs": {"x": [[NaN, 1, 2, 3]]}}', "application/json")
+    assert e.value.status == 422 and "NaN" in e.value.body["error"]
