@@ -113,7 +113,7 @@ def run(args) -> int:
 
     from ..backends.onnx.runtime import RuntimeSetupError, make_session
     try:
-        sess = make_session(model.SerializeToString(), provider=args.provider)
+        sess = make_session(model.SerializeToString(), provider=args.provider, spinning=False)
     except RuntimeSetupError as e:
         _eprint(f"error: {e}")
         return getattr(e, "code", 1) or 1
