@@ -341,7 +341,7 @@ def _data_fit(ctx: Context):
         yield diag("E400", f"data set {data.name} yields {x_dtype} samples, but input '{inp.name}' is {inp.dtype}",
                    train.span_of("data"), hint=f"declare `input {inp.name}: {x_dtype}[...]`" if x_dtype.startswith("int")
                    else "integer inputs need integer data (token ids)")
-    if data.args.get("autoencode"):
+    if data.args.get("autoencode") or not ctx.net.outputs:
         return
     out = ctx.net.tensors[ctx.net.outputs[0]]
     units = out.shape[-1] if out.shape else None

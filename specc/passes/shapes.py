@@ -33,10 +33,11 @@ def infer(net: Network) -> list[Diagnostic]:
             continue
         shapes = [(w.name, w.shape) for w in ws]
         if node.layer in seen_weights and seen_weights[node.layer] != shapes:
-            diags.append(layer.error("E300", f"shared layer applied to an input {ins[0]} whose weights would "
-                                     "differ from its first application",
-                                     hint="a shared layer needs inputs of the same shape every time"))
-            diags[-1].span = node.span
+            d = layer.error("E300", f"shared layer applied to an input {ins[0]} whose weights would "
+                            "differ from its first application",
+                            hint="a shared layer needs inputs of the same shape every time").diagnostic
+            d.span = node.span or d.span
+            diags.append(d)
             continue
         seen_weights.setdefault(node.layer, shapes)
         if node.layer not in net.weights:
