@@ -368,7 +368,9 @@ def check_init_loss(ctx: Context) -> dict:
     rel = abs(value - expected) / expected
     nums = {"loss": value, "expected": expected, "relative_error": rel, "data": src}
     if not math.isfinite(value) or rel > ctx.config.init_loss_tolerance:
-        hint = ("the initial outputs are far too confident: an init scale that is too large"
+        hint = ("the loss is not finite (see the finite check)" if not math.isfinite(value) else
+                "the initial predictions are far too confident (an init scale that is too large, or outputs that "
+                "are not the probabilities the loss expects)"
                 if value > expected else "the loss is lower than chance at init: labels leaking or a broken loss")
         raise CheckFailed(f"loss at init {_g(value)}, expected {why}; |{_g(value)} - {expected:.4f}| / "
                           f"{expected:.4f} = {_g(rel)} > init_loss_tolerance {_g(ctx.config.init_loss_tolerance)}: "
@@ -445,7 +447,7 @@ def check_grads_flow(ctx: Context) -> dict:
         elif not torch.isfinite(p.grad).all():
             nonfinite.append(k)
         elif float(p.grad.abs().max()) <= eps:
-            dead.append(f"{k} (gradient exactly zero" + (f" <= {eps:g}" if eps else "") + ": dead units?)")
+            dead.append(f"{k} (gradient exactly zero" + (f" <= {eps:g}" if eps else "") + ": dead or saturated units?)")
     nums = {"trainable": count, "no_gradient": len(dead), "exempt": sorted(exempt), "data": src}
     if dead or nonfinite or frozen_got:
         parts = []
@@ -540,7 +542,7 @@ def check_batch_independent(ctx: Context) -> dict:
                 for i, g in zip(floats, gs):
                     if g is None:
                         continue
-                    other = torch.cat([g[:row], g[row + 1:]]).abs()
+                    other = torch.nan_to_num(torch.cat([g[:row], g[row + 1:]]).abs(), nan=0.0, posinf=0.0)
                     v = float(other.max()) if other.numel() else 0.0
                     worst = max(worst, v)
                     if not math.isfinite(v) or v > atol:
@@ -559,8 +561,9 @@ def check_batch_independent(ctx: Context) -> dict:
             y[0] = x[0]
         other = _outs(m(*_tensors(ys)))
     for oname, a, b in zip(ctx.net.outputs, base, other):
-        d = float((a[0].double() - b[0].double()).abs().max()) if a[0].numel() else 0.0
-        scale = float(a[0].double().abs().max()) if a[0].numel() else 0.0
+        a0, b0 = torch.nan_to_num(a[0].double()), torch.nan_to_num(b[0].double())
+        d = float((a0 - b0).abs().max()) if a0.numel() else 0.0
+        scale = float(a0.abs().max()) if a0.numel() else 0.0
         worst = max(worst, d)
         if not d <= atol * max(1.0, scale) * 10:
             raise CheckFailed(f"output '{oname}' row 0 changed by {_g(d)} when only the OTHER rows of the batch "
@@ -710,6 +713,16 @@ def _floor_loss(ctx: Context, loss_fn, t) -> float:
     return v if math.isfinite(v) and v > 0 else 0.0
 
 
+def _same(a, b) -> bool:
+    """Bitwise equal, NaN equal to NaN (a NaN is `finite`'s business, not this check's)."""
+    import torch
+    if a.shape != b.shape:
+        return False
+    if a.is_floating_point():
+        return bool(((a == b) | (torch.isnan(a) & torch.isnan(b))).all())
+    return torch.equal(a, b)
+
+
 def check_deterministic(ctx: Context) -> dict:
     import torch
     from ..weights import init_weights
@@ -728,8 +741,8 @@ def check_deterministic(ctx: Context) -> dict:
         runs.append((w, outs, {k: v.detach().clone() for k, v in m.weight_dict().items()}))
     (w1, o1, s1), (w2, o2, s2) = runs
     bad = [f"initial weight {k}" for k in w1 if not np.array_equal(w1[k], w2[k])]
-    bad += [f"output '{n}'" for n, a, b in zip(ctx.net.outputs, o1, o2) if not torch.equal(a, b)]
-    bad += [f"weight {k} after one step" for k in s1 if not torch.equal(s1[k], s2[k])]
+    bad += [f"output '{n}'" for n, a, b in zip(ctx.net.outputs, o1, o2) if not _same(a, b)]
+    bad += [f"weight {k} after one step" for k in s1 if not _same(s1[k], s2[k])]
     if bad:
         raise CheckFailed(f"two runs with seed {ctx.seed} differ: " + ", ".join(bad[:6])
                           + (f" and {len(bad) - 6} more" if len(bad) > 6 else ""), {"differ": len(bad)})

@@ -1,0 +1,115 @@
+"""pytest plugin (entry point `pytest11`: specc = "specc.pytest_plugin"): `pytest specs/`
+runs the `specc test` checks, one test item per check, named
+`specs/<name>/model.net::<check>`, so -k, -x, --junitxml, --durations and pytest-xdist
+(`-n auto`, best with `--dist loadfile`: the checks of one spec share its compiled
+network and initial weights) work as for any test.
+
+Collected: *.net files with a `network` (block-only files are libraries), except under
+folders named invalid/, lib/ or expected/, and except under broken/ unless a path given
+on the command line is itself inside a `broken` folder (`pytest specs/broken/`). The
+specs under specs/broken/ list the checks that must FAIL in `test { expect_fail = [...] }`;
+such a check is reported as xfailed when it fails and as a failure when it passes.
+
+Options: --specc-update rewrites the golden files; --specc-checks a,b runs only those.
+Without the entry point installed: `pytest -p specc.pytest_plugin specs/`.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+SKIP_PARTS = {"invalid", "lib", "expected"}
+
+
+def pytest_addoption(parser) -> None:
+    g = parser.getgroup("specc", "specc model specs (*.net)")
+    g.addoption("--specc-update", action="store_true", default=False,
+                help="golden check: rewrite the golden files instead of comparing")
+    g.addoption("--specc-checks", default=None, help="comma-separated specc checks to collect (default: all)")
+
+
+def _given(config) -> list[str]:
+    out = []
+    for a in list(config.args) or []:
+        a = str(a).split("::")[0]
+        if a:
+            out.append(os.path.abspath(os.path.join(str(config.invocation_params.dir), a)))
+    return out
+
+
+def _wanted(path: str, config) -> bool:
+    from .harness.runner import has_network, in_broken
+    given = _given(config)
+    if path in given:
+        return has_network(path)
+    parts = os.path.normpath(path).split(os.sep)
+    if SKIP_PARTS & set(parts[:-1]) or any(p.endswith(".expected") for p in parts[:-1]):
+        return False
+    if "broken" in parts[:-1] and not any(in_broken(g) for g in given):
+        return False
+    return has_network(path)
+
+
+def pytest_collect_file(file_path, parent):
+    if file_path.suffix != ".net":
+        return None
+    if not _wanted(str(file_path), parent.config):
+        return None
+    return SpecFile.from_parent(parent, path=file_path)
+
+
+class SpecCheckFailure(Exception):
+    def __init__(self, result):
+        super().__init__(result.message)
+        self.result = result
+
+
+class SpecFile(pytest.File):
+    _spec = None
+
+    def spec(self):
+        if self._spec is None:
+            from .harness.runner import Spec, warm_up
+            warm_up()
+            self._spec = Spec(str(self.path), update=self.config.getoption("specc_update"))
+        return self._spec
+
+    def collect(self):
+        from .harness.config import CHECK_NAMES
+        only = self.config.getoption("specc_checks")
+        names = [c.strip() for c in only.split(",")] if only else list(CHECK_NAMES)
+        for name in CHECK_NAMES:
+            if name in names:
+                yield SpecItem.from_parent(self, name=name)
+
+
+class SpecItem(pytest.Item):
+    def setup(self) -> None:
+        self.parent.spec()  # compile + warm-up in the setup phase (pytest --durations shows it apart)
+
+    def runtest(self) -> None:
+        spec = self.parent.spec()
+        if self.name != "static" and spec.static_failed is None:
+            spec.static_failed = not spec.result.ok
+        r = spec.run_check(self.name)
+        self.user_properties.append(("seconds", round(r.duration, 4)))
+        for k, v in r.numbers.items():
+            if isinstance(v, (int, float, str)):
+                self.user_properties.append((k, v))
+        if r.status == "passed":
+            return
+        if r.status == "skipped":
+            pytest.skip(r.message)
+        if r.status == "xfailed":
+            pytest.xfail(r.message)
+        raise SpecCheckFailure(r)
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, SpecCheckFailure):
+            r = excinfo.value.result
+            return f"{self.nodeid} {r.status}:\n" + "\n".join("  " + l for l in r.message.splitlines())
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.path, None, f"{self.parent.name}::{self.name}"
