@@ -24,21 +24,42 @@ def add_arguments(p) -> None:
 
 def parse_data(expr: str):
     """A --data value -> Fn (a data set call, a name, or a file path). Raises ValueError."""
-    from ..catalog import Fn
     from ..catalog.datasets import DATASETS
     text = expr.strip()
     if "(" not in text and (os.path.splitext(text)[1].lower() in (".npz", ".npy", ".csv") or os.sep in text):
         return DATASETS.resolve("file", [], {"path": text})
-    from ..compile import compile_source
-    src = f"network _data {{\n input x: [1]\n x -> Dense(1) -> output y\n train {{\n loss = mse\n data = {text}\n }}\n}}\n"
-    res = compile_source(src, "--data")
-    errs = [d for d in res.errors]
-    if errs:
-        raise ValueError("; ".join(d.message + (f" ({d.hint})" if d.hint else "") for d in errs))
-    fn = res.network.train.data if res.network and res.network.train else None
-    if not isinstance(fn, Fn):
-        raise ValueError(f"cannot read the data set expression '{expr}'")
-    return fn
+    from .. import parse as ast
+    from ..catalog.datasets import UNAVAILABLE
+    from ..errors import SpecError
+    src = f"network _data {{\n input x: [1]\n x -> Dense(1) -> output y\n train {{\n data = {text}\n }}\n}}\n"
+    try:
+        module = ast.parse(src, "--data")
+        section = next(i for item in module.items for i in getattr(item, "body", []) if isinstance(i, ast.Section))
+        value = section.settings[0].value
+        if isinstance(value, ast.Call):
+            args, kwargs = [], {}
+            for arg in value.args:
+                if isinstance(arg.value, ast.Call):
+                    raise ValueError(f"argument {arg.name or ''} of {value.func} must be a plain value")
+                v = ast.value_to_python(arg.value)
+                if arg.name is None:
+                    args.append(v)
+                else:
+                    kwargs[arg.name] = v
+            name = value.func
+        else:
+            name, args, kwargs = ast.value_to_python(value), [], {}
+            if not isinstance(name, str):
+                raise ValueError("expected a data set name or call, e.g. spiral(n=500)")
+        if name.lower() in UNAVAILABLE and name not in DATASETS:
+            raise ValueError(f"data set '{name}' needs a download, which specc never does; "
+                             f"use {UNAVAILABLE[name.lower()]}")
+        return DATASETS.resolve(name, args, kwargs)
+    except SpecError as e:
+        d = e.diagnostic
+        raise ValueError(d.message + (f" ({d.hint})" if d.hint else "")) from None
+    except (StopIteration, IndexError):
+        raise ValueError("expected a data set name or call, e.g. spiral(n=500)") from None
 
 
 def run(args) -> int:

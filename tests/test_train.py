@@ -1,0 +1,259 @@
+"""specc train: losses, metrics, optimizers, schedules, callbacks, run folder, determinism,
+resume after SIGKILL, NaN handling, CLI errors, DDP with two CPU processes."""
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from specc.backends.torch.train_parts import (make_loss, make_optimizer, metric_plan, metric_sum,
+                                              prepare_targets, schedule_factor)
+from specc.catalog import Fn
+from specc.catalog.losses import LOSSES
+from specc.catalog.optimizers import OPTIMIZERS
+from specc.catalog.schedules import SCHEDULES
+from specc.cli import main
+
+FIX = os.path.join(os.path.dirname(__file__), "fixtures", "train")
+TINY = os.path.join(FIX, "tiny.net")
+
+
+def _run(*argv):
+    return main(["train", *argv])
+
+
+def _history(folder):
+    with open(os.path.join(folder, "history.json")) as f:
+        return json.load(f)
+
+
+def _weights(folder, name="model.safetensors"):
+    from safetensors.numpy import load_file
+    return load_file(os.path.join(folder, name))
+
+
+# ------------------------------------------------------------------ losses
+def test_crossentropy_on_probabilities_is_not_a_double_softmax():
+    z = torch.randn(8, 5)
+    labels = torch.randint(0, 5, (8,))
+    ref = F.cross_entropy(z, labels)
+    for name in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
+        loss = LOSSES.resolve(name)
+        t, _ = prepare_targets(loss, labels, 5, ["batch", 5])
+        assert torch.allclose(make_loss(loss, 5)(F.softmax(z, -1), t), ref, atol=1e-5), name
+        logits = LOSSES.resolve(name, [], {"from_logits": True})
+        assert torch.allclose(make_loss(logits, 5)(z, t), ref, atol=1e-5), name
+
+
+def test_binary_crossentropy_probabilities_vs_logits_and_smoothing():
+    z = torch.randn(10, 1)
+    y = torch.randint(0, 2, (10,))
+    t, labels = prepare_targets(LOSSES.resolve("bce"), y, 2, ["batch", 1])
+    assert t.shape == (10, 1) and torch.equal(labels, y)
+    ref = F.binary_cross_entropy_with_logits(z, t)
+    assert torch.allclose(make_loss(LOSSES.resolve("bce"), 2)(torch.sigmoid(z), t), ref, atol=1e-5)
+    assert torch.allclose(make_loss(LOSSES.resolve("bce", [], {"from_logits": True}), 2)(z, t), ref, atol=1e-6)
+    smooth = make_loss(LOSSES.resolve("bce", [], {"from_logits": True, "label_smoothing": 0.2}), 2)(z, t)
+    assert torch.allclose(smooth, F.binary_cross_entropy_with_logits(z, t * 0.8 + 0.1), atol=1e-6)
+
+
+def test_hinge_converts_labels_and_regression_losses():
+    t, _ = prepare_targets(LOSSES.resolve("hinge"), torch.tensor([0, 1, 1]), 2, ["batch", 1])
+    assert t.flatten().tolist() == [-1, 1, 1]
+    p = torch.tensor([[0.5], [2.0], [-1.0]])
+    assert math.isclose(make_loss(LOSSES.resolve("hinge"), 2)(p, t).item(), (1.5 + 0 + 2) / 3, rel_tol=1e-6)
+    assert math.isclose(make_loss(LOSSES.resolve("squared_hinge"), 2)(p, t).item(), (2.25 + 4) / 3, rel_tol=1e-6)
+    a, b = torch.tensor([[1.0], [3.0]]), torch.tensor([[2.0], [2.0]])
+    assert make_loss(LOSSES.resolve("mse"), None)(a, b).item() == 1.0
+    assert make_loss(LOSSES.resolve("mae"), None)(a, b).item() == 1.0
+    assert math.isclose(make_loss(LOSSES.resolve("mape"), None)(a, b).item(), 50.0, rel_tol=1e-6)
+    asym = make_loss(LOSSES.resolve("asymmetric_mse", [], {"over": 3.0, "under": 1.0}), None)
+    assert asym(a, b).item() == 2.0  # (1*1 + 3*1) / 2
+    ch = make_loss(LOSSES.resolve("categorical_hinge"), 3)
+    assert ch(torch.tensor([[0.1, 0.7, 0.2]]), torch.tensor([[0.0, 1.0, 0.0]])).item() == pytest.approx(0.5)
+
+
+def test_categorical_targets_one_hot_and_metrics():
+    loss = LOSSES.resolve("categorical_crossentropy")
+    t, labels = prepare_targets(loss, torch.tensor([2, 0]), 3, ["batch", 3])
+    assert t.tolist() == [[0, 0, 1], [1, 0, 0]]
+    plan = metric_plan([Fn(name="accuracy"), Fn(name="mean_absolute_error")], loss, 3, ["batch", 3])
+    assert plan == [("accuracy", "categorical"), ("mae", "mae")]
+    p = torch.tensor([[0.1, 0.2, 0.7], [0.1, 0.8, 0.1]])
+    assert metric_sum("categorical", p, t, labels).item() == 1
+    bplan = metric_plan([Fn(name="accuracy")], LOSSES.resolve("bce", [], {"from_logits": True}), 2, ["batch", 1])
+    assert bplan == [("accuracy", "binary0")]
+    with pytest.raises(Exception, match="needs class labels"):
+        metric_plan([Fn(name="accuracy")], LOSSES.resolve("mse"), None, ["batch", 1])
+
+
+# ------------------------------------------------------------------ optimizers and schedules
+def test_optimizers_get_the_catalogue_arguments():
+    w = [torch.nn.Parameter(torch.zeros(2))]
+    rms = make_optimizer(OPTIMIZERS.resolve("RMSprop", [], {"rho": 0.8, "momentum": 0.5, "centered": True}), w)
+    g = rms.param_groups[0]
+    assert isinstance(rms, torch.optim.RMSprop) and g["alpha"] == 0.8 and g["momentum"] == 0.5 and g["centered"]
+    assert g["eps"] == 1e-7
+    sgd = make_optimizer(OPTIMIZERS.resolve("SGD", [], {"momentum": 0.9, "nesterov": True}), w)
+    assert sgd.param_groups[0]["nesterov"] and sgd.param_groups[0]["momentum"] == 0.9
+    ada = make_optimizer(OPTIMIZERS.resolve("Adagrad"), w)
+    assert ada.param_groups[0]["initial_accumulator_value"] == 0.1
+    adam = make_optimizer(OPTIMIZERS.resolve("Adam", [], {"amsgrad": True}), w)
+    assert adam.param_groups[0]["amsgrad"] and adam.param_groups[0]["eps"] == 1e-8
+    adamw = make_optimizer(OPTIMIZERS.resolve("AdamW"), w)
+    assert isinstance(adamw, torch.optim.AdamW) and adamw.param_groups[0]["weight_decay"] == 0.004
+
+
+def test_schedules():
+    inv = SCHEDULES.resolve("InverseTimeDecay", [], {"decay_rate": 0.5, "decay_steps": 2})
+    assert schedule_factor(inv, 4) == pytest.approx(1 / 2)
+    stair = SCHEDULES.resolve("InverseTimeDecay", [], {"decay_rate": 0.5, "decay_steps": 2, "staircase": True})
+    assert schedule_factor(stair, 3) == pytest.approx(1 / 1.5)
+    exp = SCHEDULES.resolve("ExponentialDecay", [], {"decay_rate": 0.5, "decay_steps": 10})
+    assert schedule_factor(exp, 20) == pytest.approx(0.25)
+    assert schedule_factor(SCHEDULES.resolve("StepDecay", [], {"factor": 0.1, "step_size": 5}), 11) == pytest.approx(0.01)
+    cos = SCHEDULES.resolve("CosineDecay", [], {"decay_steps": 10, "alpha": 0.1})
+    assert schedule_factor(cos, 0) == pytest.approx(1) and schedule_factor(cos, 50) == pytest.approx(0.1)
+    assert schedule_factor(cos, 5) == pytest.approx(0.55)
+    assert schedule_factor(SCHEDULES.resolve("constant"), 99) == 1
+
+
+# ------------------------------------------------------------------ the command
+def test_train_writes_run_folder_and_is_deterministic(tmp_path, capsys):
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    assert _run(TINY, "--out", a, "--device", "cpu") == 0
+    out = capsys.readouterr().out
+    assert "epoch 4/4" in out and "model.safetensors" in out and "curves.png" in out
+    for f in ("model.safetensors", "history.json", "curves.png", "summary.txt", "ir.json", "checkpoint.pt"):
+        assert os.path.getsize(os.path.join(a, f)) > 0, f
+    assert not [f for f in os.listdir(a) if f.startswith(".tmp")]
+    h = _history(a)["epochs"]
+    assert len(h) == 4
+    assert {"epoch", "loss", "accuracy", "mse", "val_loss", "val_accuracy", "val_mse", "lr", "time"} <= set(h[0])
+    assert h[-1]["lr"] < 0.01  # inverse time decay
+    assert h[-1]["loss"] < h[0]["loss"]
+    ck = torch.load(os.path.join(a, "checkpoint.pt"), weights_only=True)  # no pickle of objects
+    assert json.loads(ck["meta"])["epoch"] == 4
+    w = _weights(a)
+    assert set(w) == {"dense.weight", "dense.bias", "dense_1.weight", "dense_1.bias", "dense_2.weight", "dense_2.bias"}
+    assert _run(TINY, "--out", b, "--device", "cpu", "--quiet") == 0
+    strip = lambda hs: [{k: v for k, v in e.items() if k != "time"} for e in hs]
+    assert strip(_history(b)["epochs"]) == strip(h)
+    assert all(np.array_equal(w[k], v) for k, v in _weights(b).items())
+    assert _run(TINY, "--out", str(tmp_path / "c"), "--seed", "7", "-q") == 0
+    assert strip(_history(tmp_path / "c")["epochs"]) != strip(h)
+
+
+def test_reported_loss_includes_regularization(tmp_path):
+    from specc.backends.torch.train import Options, Trainer
+    from specc.commands._common import load_network
+    from specc.data import fit_to_network, load
+    net = load_network(TINY)
+    ds = load(net.train.data)
+    xs, y = fit_to_network(ds, net)
+    tr = Trainer(net, net.train, xs, y, 2, Options(epochs=1, batch_size=16, seed=0, validation_split=0.25,
+                                                   write_files=False, quiet=True))
+    assert tr.has_reg
+    logs = tr.evaluate(tr.val_x, tr.val_t, tr.val_l)
+    with torch.no_grad():
+        tr.module.eval()
+        p = tr.module(*tr.val_x)
+        data_loss = tr.loss_fn(p, tr.val_t).item()
+        reg = tr.module.regularization_loss().item()
+    assert reg > 0 and logs["val_loss"] == pytest.approx(data_loss + reg, rel=1e-5)
+
+
+def test_flags_override_and_json_lines(tmp_path, capsys):
+    out = str(tmp_path / "r")
+    assert _run(TINY, "--out", out, "--epochs", "2", "--batch-size", "64", "--data", "xor(n=100)", "--json") == 0
+    lines = [json.loads(l) for l in capsys.readouterr().out.strip().splitlines()]
+    assert [l["epoch"] for l in lines] == [1, 2] and "val_loss" in lines[0]  # the spec's split still applies
+    assert _run(TINY, "--out", out, "--epochs", "1", "--validation-split", "0", "--json") == 0
+    assert "val_loss" not in json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert _run(TINY, "--out", out, "--epochs", "1", "--data", "gauss(n=100, validation_split=0.5)", "-q") == 0
+
+
+def test_data_file_flag(tmp_path):
+    x = np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x, y=(x[:, 0] > 0).astype(np.int64))
+    assert _run(TINY, "--out", str(tmp_path / "r"), "--epochs", "1", "--data", str(tmp_path / "d.npz"), "-q") == 0
+
+
+@pytest.mark.parametrize("argv,code,needle", [
+    ([os.path.join(FIX, "notrain.net")], 1, "no train block"),
+    ([os.path.join(FIX, "nodata.net")], 1, "names no data"),
+    ([os.path.join(FIX, "mismatch.net")], 1, "error"),               # a spec with errors never trains
+    ([TINY, "--data", "digits"], 1, "[batch, 64]"),                  # data vs spec shape, both named
+    ([TINY, "--data", "nosuchset(n=3)"], 2, "unknown data set"),
+    ([TINY, "--data", "spiral(n=-3)"], 2, "must be > 0"),
+    ([TINY, "--epochs", "0"], 2, "--epochs"),
+    ([os.path.join(FIX, "missing.net")], 2, "no such file"),
+])
+def test_cli_errors(tmp_path, capsys, argv, code, needle):
+    assert _run(*argv, "--out", str(tmp_path / "r")) == code
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+    assert not os.path.exists(tmp_path / "r" / "model.safetensors")
+
+
+def test_nan_loss_stops_and_keeps_finite_weights(tmp_path, capsys):
+    out = str(tmp_path / "r")
+    assert _run(os.path.join(FIX, "diverge.net"), "--out", out) == 1
+    err = capsys.readouterr().err
+    assert "diverged" in err and "Traceback" not in err
+    w = _weights(out)
+    assert all(np.isfinite(v).all() for v in w.values())
+
+
+def test_callbacks(tmp_path):
+    out = str(tmp_path / "r")
+    assert _run(os.path.join(FIX, "callbacks.net"), "--out", out, "-q") == 0
+    h = _history(out)
+    # lr 1e-6 never improves val_loss by min_delta=1: plateau halves lr, early stopping ends at epoch 4
+    assert len(h["epochs"]) == 4 and "early stopping" in h["stopped"]
+    lrs = [e["lr"] for e in h["epochs"]]
+    assert lrs[0] == pytest.approx(1e-6) and lrs[1] == pytest.approx(1e-6) and lrs[2] == pytest.approx(5e-7)
+    assert os.path.exists(os.path.join(out, "best.safetensors"))
+    csv = open(os.path.join(out, "history.csv")).read().splitlines()
+    assert csv[0].startswith("epoch,loss,accuracy,val_loss,val_accuracy,lr") and len(csv) == 5
+
+
+def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
+    full, killed = str(tmp_path / "full"), str(tmp_path / "killed")
+    args = [TINY, "--epochs", "40", "--device", "cpu", "-q"]
+    assert _run(*args, "--out", full) == 0
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "specc.cli", "train", *args, "--out", killed], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ck = os.path.join(killed, "checkpoint.pt")
+    deadline = time.time() + 120
+    while not os.path.exists(ck) and p.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    done = json.loads(torch.load(ck, weights_only=True)["meta"])["epoch"]
+    assert 1 <= done < 40, "the run should have been killed mid-way"
+    assert _run(*args, "--out", killed, "--resume") == 0
+    a, b = _weights(full), _weights(killed)
+    assert set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)
+    strip = lambda hs: [{k: v for k, v in e.items() if k != "time"} for e in hs]
+    assert strip(_history(full)["epochs"]) == strip(_history(killed)["epochs"])
+
+
+def test_ddp_two_cpu_processes(tmp_path):
+    out = str(tmp_path / "ddp")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "specc.cli", "train", TINY, "--epochs", "2", "--out", out, "--device", "cpu", "--json"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = [json.loads(l) for l in r.stdout.strip().splitlines() if l.startswith("{")]
+    assert [l["epoch"] for l in lines] == [1, 2]  # rank 0 only reports
+    assert len(_history(out)["epochs"]) == 2 and os.path.exists(os.path.join(out, "model.safetensors"))
