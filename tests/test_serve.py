@@ -363,3 +363,48 @@ def test_json_codec_without_orjson(monkeypatch, mlp_runner):
     with pytest.raises(HTTPError) as e:
         s.predict(b'{"inputs": {"x": [[NaN, 1, 2, 3]]}}', "application/json")
     assert e.value.status == 422 and "NaN" in e.value.body["error"]
+
+
+def test_micro_batching_merges_concurrent_requests():
+    from concurrent.futures import ThreadPoolExecutor as Pool
+
+    from specc.backends.onnx.serve import Service
+    runner = Runner(models.gather().SerializeToString(), provider="cpu")
+    s = Service(runner, max_batch=64, batch_wait_ms=50)
+    assert s.metadata()["micro_batching"] == {"max_batch": 64, "wait_ms": 50}
+    rng = np.random.default_rng(5)
+    # two sequence lengths: requests of different lengths must never share a run
+    xs = [rng.integers(0, 10, size=(int(rng.integers(1, 3)), 3 if i % 2 else 5)) for i in range(24)]
+    with Pool(24) as pool:
+        answers = list(pool.map(lambda x: s.predict(npy_bytes(x), "application/x-npy"), xs))
+    for x, (status, body, media) in zip(xs, answers):
+        assert status == 200 and media == "application/x-npy"
+        np.testing.assert_array_equal(np.load(io.BytesIO(body)), runner.session.run(None, {"tokens": x})[0])
+    assert s.batcher.merged > 0 and s.batcher.batches < len(xs)
+    # errors found by validation never reach the batcher; a model fault reaches every waiter
+    status = None
+    try:
+        s.predict(npy_bytes(np.array([[1, 99]])), "application/x-npy")
+    except Exception as e:
+        status = e.status
+    assert status == 422
+
+
+def test_micro_batching_off_for_models_without_a_batch_dim(mlp_runner):
+    from specc.backends.onnx.serve import MicroBatcher, Service
+    assert MicroBatcher.applies(mlp_runner.info)
+    assert Service(mlp_runner, max_batch=1).batcher is None
+    fixed = Runner(models.image().SerializeToString(), provider="cpu")
+    fixed.info.inputs[0].shape[0] = 1  # pretend the batch dim is fixed
+    assert not MicroBatcher.applies(fixed.info)
+
+
+def test_micro_batching_does_not_delay_a_lone_request(mlp_runner):
+    from specc.backends.onnx.serve import Service
+    s = Service(mlp_runner, max_batch=32, batch_wait_ms=500)
+    body = npy_bytes(np.ones((1, 4), np.float32))
+    s.predict(body, "application/x-npy")
+    t = time.perf_counter()
+    for _ in range(5):
+        assert s.predict(body, "application/x-npy")[0] == 200
+    assert time.perf_counter() - t < 1.0  # five lone requests, not 5 x 500 ms windows

@@ -63,20 +63,111 @@ def _loads(data: bytes) -> Any:
     return json.loads(data)
 
 
+class MicroBatcher:
+    """Optional micro-batching: requests that arrive within `wait_s` of each other are run as
+    one batch (up to `max_rows` rows) and the outputs split back; a request that is alone
+    (no other request in flight) runs at once. Only for models whose
+    inputs and outputs all have a symbolic first (batch) dimension; requests whose other
+    dims differ are never merged. One background thread owns the batched session.run."""
+
+    def __init__(self, runner: Runner, max_rows: int, wait_s: float):
+        import queue
+        import threading
+        self.runner = runner
+        self.max_rows = max_rows
+        self.wait_s = wait_s
+        self.queue: "queue.Queue" = queue.Queue()
+        self.batches = 0  # number of session runs (for tests and stats)
+        self.merged = 0   # requests that shared a run with another
+        self.inflight = 0  # requests waiting in run(): when all of them are in the batch, it runs at once
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, name="specc-batcher", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def applies(info) -> bool:
+        return all(t.shape and not isinstance(t.shape[0], int) for t in info.inputs + info.outputs)
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from concurrent.futures import Future
+        fut: Future = Future()
+        with self._lock:
+            self.inflight += 1
+        try:
+            self.queue.put((feeds, fut))
+            return fut.result()
+        finally:
+            with self._lock:
+                self.inflight -= 1
+
+    def _loop(self) -> None:
+        import queue
+        import time
+        pending: list = []
+        while True:
+            first = pending.pop(0) if pending else self.queue.get()
+            key = {k: v.shape[1:] for k, v in first[0].items()}
+            group = [first]
+            rows = next(iter(first[0].values())).shape[0]
+            deadline = time.perf_counter() + self.wait_s
+            while rows < self.max_rows:
+                if len(group) + len(pending) >= self.inflight and self.queue.empty():
+                    break  # nobody else is waiting: do not make a lone request sit out the window
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    break
+                try:
+                    item = self.queue.get(timeout=left)
+                except queue.Empty:
+                    break
+                n = next(iter(item[0].values())).shape[0]
+                if {k: v.shape[1:] for k, v in item[0].items()} == key and rows + n <= self.max_rows:
+                    group.append(item)
+                    rows += n
+                else:
+                    pending.append(item)  # runs in a later batch
+            self._run_group(group)
+
+    def _run_group(self, group: list) -> None:
+        self.batches += 1
+        try:
+            if len(group) == 1:
+                group[0][1].set_result(self.runner.run(group[0][0]))
+                return
+            self.merged += len(group)
+            names = list(group[0][0])
+            feeds = {k: np.concatenate([g[0][k] for g in group], axis=0) for k in names}
+            outs = self.runner.run(feeds)
+            start = 0
+            for g_feeds, fut in group:
+                n = next(iter(g_feeds.values())).shape[0]
+                fut.set_result({k: v[start:start + n] for k, v in outs.items()})
+                start += n
+        except BaseException as e:  # every waiting request gets the fault
+            for _, fut in group:
+                if not fut.done():
+                    fut.set_exception(e)
+
+
 class Service:
     """The request logic, independent of the web framework (easy to unit-test)."""
 
-    def __init__(self, runner: Runner, max_body_bytes: int = DEFAULT_MAX_BODY, allow_nonfinite: bool = False):
+    def __init__(self, runner: Runner, max_body_bytes: int = DEFAULT_MAX_BODY, allow_nonfinite: bool = False,
+                 max_batch: int = 1, batch_wait_ms: float = 2.0):
         self.runner = runner
         self.info = runner.info
         self.max_body_bytes = max_body_bytes
         self.allow_nonfinite = allow_nonfinite
+        self.batcher = (MicroBatcher(runner, max_batch, batch_wait_ms / 1e3)
+                        if max_batch > 1 and MicroBatcher.applies(runner.info) else None)
 
     def metadata(self) -> dict:
         from ... import __version__
         d = self.info.to_dict()
         d.update({"provider": self.runner.provider, "specc_version": __version__,
-                  "max_body_bytes": self.max_body_bytes})
+                  "max_body_bytes": self.max_body_bytes,
+                  "micro_batching": {"max_batch": self.batcher.max_rows, "wait_ms": self.batcher.wait_s * 1e3}
+                  if self.batcher is not None else None})
         return d
 
     def _bad(self, status: int, message: str, **extra) -> HTTPError:
@@ -126,7 +217,7 @@ class Service:
             raise HTTPError(422, e.to_dict() if e.expected is not None else
                             {**e.to_dict(), "expected": self.info.expected()}) from None
         try:
-            outs = self.runner.run(feeds)
+            outs = self.batcher.run(feeds) if self.batcher is not None else self.runner.run(feeds)
         except Exception as e:
             if is_input_fault(e):
                 raise self._bad(422, f"the model rejected the input: {str(e).strip().splitlines()[0]}") from None
@@ -145,8 +236,9 @@ class Service:
         return 200, _dumps({"outputs": outs}), JSON
 
 
-def create_app(runner: Runner, max_body_bytes: int = DEFAULT_MAX_BODY, allow_nonfinite: bool = False):
-    """The Starlette application serving `runner`."""
+def create_app(runner: Runner, max_body_bytes: int = DEFAULT_MAX_BODY, allow_nonfinite: bool = False,
+               max_batch: int = 1, batch_wait_ms: float = 2.0):
+    """The Starlette application serving `runner` (micro-batching when max_batch > 1)."""
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
@@ -156,9 +248,11 @@ def create_app(runner: Runner, max_body_bytes: int = DEFAULT_MAX_BODY, allow_non
     from starlette.responses import Response
     from starlette.routing import Route
 
-    service = Service(runner, max_body_bytes, allow_nonfinite)
-    # a plain executor: about half the per-request cost of starlette's anyio threadpool hop
-    pool = ThreadPoolExecutor(max_workers=max(4, 2 * physical_cores()), thread_name_prefix="specc-infer")
+    service = Service(runner, max_body_bytes, allow_nonfinite, max_batch, batch_wait_ms)
+    # a plain executor: about half the per-request cost of starlette's anyio threadpool hop;
+    # with micro-batching, threads wait on the batcher, so enough of them to fill a batch
+    threads = max(4, 2 * physical_cores(), 2 * max_batch if service.batcher is not None else 0)
+    pool = ThreadPoolExecutor(max_workers=min(threads, 64), thread_name_prefix="specc-infer")
     health_body = _dumps({"status": "ok", "provider": runner.provider})
     meta_body = _dumps(service.metadata())
 
@@ -226,7 +320,7 @@ def app_from_env():
     """uvicorn factory for --workers > 1: each worker process builds its own session."""
     cfg = json.loads(os.environ[ENV])
     runner = Runner(cfg["model"], provider=cfg["provider"], threads=cfg["threads"], spinning=False)
-    return create_app(runner, cfg["max_body_bytes"], cfg["allow_nonfinite"])
+    return create_app(runner, cfg["max_body_bytes"], cfg["allow_nonfinite"], cfg["max_batch"], cfg["batch_wait_ms"])
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -243,7 +337,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 def serve(model: str, host: str = "127.0.0.1", port: int = 8000, max_body_bytes: int = DEFAULT_MAX_BODY,
           workers: int = 1, provider: str = "auto", threads: int | None = None, allow_nonfinite: bool = False,
-          log_level: str = "warning", announce=None) -> int:
+          log_level: str = "warning", announce=None, max_batch: int = 1, batch_wait_ms: float = 2.0) -> int:
     """Run the server until interrupted. Raises RuntimeSetupError/OSError for setup faults."""
     import uvicorn
 
@@ -255,17 +349,19 @@ def serve(model: str, host: str = "127.0.0.1", port: int = 8000, max_body_bytes:
     sock = bind_socket(host, port)
     bound_port = sock.getsockname()[1]
     if announce:
+        batching = f", micro-batching up to {max_batch} rows / {batch_wait_ms:g} ms" if max_batch > 1 else ""
         announce(f"serving {model} on http://{host}:{bound_port} ({runner.provider}, {workers} worker(s), "
-                 f"{threads} thread(s) each); GET /health, GET /metadata, POST /predict")
+                 f"{threads} thread(s) each{batching}); GET /health, GET /metadata, POST /predict")
     common = dict(log_level=log_level, access_log=False, timeout_keep_alive=30, lifespan="off")
     if workers <= 1:
-        app = create_app(runner, max_body_bytes, allow_nonfinite)
+        app = create_app(runner, max_body_bytes, allow_nonfinite, max_batch, batch_wait_ms)
         server = uvicorn.Server(uvicorn.Config(app, **common))
         server.run(sockets=[sock])
         return 0
     del runner
     os.environ[ENV] = json.dumps({"model": os.path.abspath(model), "provider": provider, "threads": threads,
-                                  "max_body_bytes": max_body_bytes, "allow_nonfinite": allow_nonfinite})
+                                  "max_body_bytes": max_body_bytes, "allow_nonfinite": allow_nonfinite,
+                                  "max_batch": max_batch, "batch_wait_ms": batch_wait_ms})
     config = uvicorn.Config("specc.backends.onnx.serve:app_from_env", factory=True, workers=workers,
                             host=host, port=bound_port, **common)
     from uvicorn.supervisors import Multiprocess
