@@ -478,7 +478,7 @@ class Runner:
     def __init__(self, model: str | bytes, provider: str = "auto", threads: int | None = None,
                  spinning: bool = True, session=None):
         self.session = session if session is not None else make_session(model, provider, threads, spinning)
-        self.info = ModelInfo.from_session(self.session, model if model is not None else None)
+        self.info = ModelInfo.from_session(self.session, model)
         self.provider = self.session.get_providers()[0]
         self.output_names = self.info.output_names
         self.use_io_binding = self.provider == CUDA
