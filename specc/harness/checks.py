@@ -589,23 +589,21 @@ def check_output_range(ctx: Context) -> dict:
         act = ctx.head_activation(oname)
         from ..catalog.activations import ACTIVATIONS
         bounds = ACTIVATIONS.entry(act.name).info.get("range") if act is not None else None
-        why = f"{act.name} output" if bounds else None
+        why = f"a {act.name} output" if bounds else None
         if i == 0 and ctx.loss is not None and not ctx.loss.args.get("from_logits", False) and \
                 ctx.loss.name in ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"):
-            bounds, why = (0.0, 1.0), f"{ctx.loss.name} (from_logits=false) reads probabilities"
+            bounds, why = (0.0, 1.0), f"{ctx.loss.name} (from_logits=false) reads probabilities, which"
         if not bounds:
             continue
         lo, hi = bounds
         lo_got, hi_got = float(o.min()), float(o.max())
         checked.append(oname)
+        span = f"[{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}]"
         if not (math.isfinite(lo_got) and math.isfinite(hi_got)):
             problems.append(f"output '{oname}' has non-finite values")
-        if lo is not None and lo_got < lo - atol:
-            problems.append(f"output '{oname}' has min {_g(lo_got)} < {lo:g} ({why} must lie in "
-                            f"[{lo:g}, {'inf' if hi is None else f'{hi:g}'}])")
-        if hi is not None and hi_got > hi + atol:
-            problems.append(f"output '{oname}' has max {_g(hi_got)} > {hi:g} ({why} must lie in "
-                            f"[{'-inf' if lo is None else f'{lo:g}'}, {hi:g}])")
+        elif (lo is not None and lo_got < lo - atol) or (hi is not None and hi_got > hi + atol):
+            problems.append(f"output '{oname}' takes values in [{_g(lo_got)}, {_g(hi_got)}], outside {span}: "
+                            f"{why} must lie in {span}")
         if act is not None and act.name == "softmax" and o.dim() > 1:
             s = o.sum(act.args.get("axis", -1))
             err = float((s - 1).abs().max())
