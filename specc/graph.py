@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from .catalog import CATALOGS, Fn
 from .ir import Network
 
@@ -51,7 +53,7 @@ def _fmt_value(v: Any, catalog: str | None = None) -> str:
         return f"{v:g}"
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_fmt_value(x) for x in v) + "]"
-    if hasattr(v, "kind") and hasattr(v, "model_fields"):
+    if isinstance(v, BaseModel) and hasattr(v, "kind"):
         return layer_call(v)
     return str(v)
 
