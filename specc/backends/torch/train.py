@@ -160,6 +160,7 @@ class Trainer:
         opt, params, model, loss_fn = self.optimizer, self.params, self.model, self.loss_fn
         xs, ts, ls = self.train_x, self.train_t, self.train_l
         plan, need_labels = self.plan, self.need_labels
+        ls_is_t = ls is ts
         clipnorm, clipvalue, wd = self.clipnorm, self.clipvalue, self.weight_decay
         rank, world = self.rank, self.world
         last_report = time.perf_counter()
@@ -201,7 +202,7 @@ class Trainer:
             with torch.no_grad():
                 loss_sum += loss.detach() * k
                 if plan:
-                    lb = ls[idx] if need_labels and ls is not None else None
+                    lb = (tb if ls_is_t else ls[idx]) if need_labels and ls is not None else None
                     for j, (_, kind) in enumerate(plan):
                         msums[j] += metric_sum(kind, out.detach(), tb, lb)
             if progress is not None and (time.perf_counter() - last_report > 0.1 or start + bs >= n):
