@@ -261,7 +261,7 @@ def check_static(ctx: Context) -> dict:
         more = f"\n... and {len(bad) - 5} more" if len(bad) > 5 else ""
         what = "error(s)" if errors else "warning(s) (strict = true)"
         raise CheckFailed(f"{len(bad)} {what}:\n{shown}{more}", nums)
-    exp = ctx.net.expect
+    exp = ctx.net.expect if ctx.net is not None else None
     if exp is not None:
         nums["expectations"] = len(exp.shapes) + sum(v is not None for v in
                                                       (exp.params, exp.trainable_params, exp.non_trainable_params))

@@ -185,7 +185,9 @@ class Spec:
         from .checks import CHECKS, CheckFailed, CheckSkipped
         cfg = self.config
         if self.config_error:
-            return CheckResult(name, "error", self.config_error)
+            if name == "static":
+                return CheckResult(name, "failed", self.config_error)
+            return CheckResult(name, "skipped", "blocked: the test block is invalid (see static)")
         if name in cfg.skip:
             return CheckResult(name, "skipped", "skipped by the test block")
         if name != "static":
