@@ -442,6 +442,7 @@ def test_regularization_loss_keras_values():
     b2 = F.linear(a2, W, bias)
     want2 = want - 0.1 * (a.abs().sum() + b.abs().sum()) / 4 + 0.1 * (a2.abs().sum() + b2.abs().sum()) / 2
     assert torch.allclose(m.regularization_loss(), want2, atol=1e-5)
+    assert m.has_regularization()
     m.regularization_loss().backward()
     assert m.layer_module("d").weight.grad is not None
 
@@ -449,6 +450,7 @@ def test_regularization_loss_keras_values():
 def test_no_regularizers_gives_zero():
     m = build_module(net_of("network z { input x: [2] x -> Dense(2) -> output y }"))
     assert float(m.regularization_loss()) == 0.0
+    assert not m.has_regularization()
 
 
 def test_constraints():

@@ -380,6 +380,10 @@ class SpeccModule(nn.Module):
             return torch.zeros((), device=p.device if p is not None else "cpu")
         return total
 
+    def has_regularization(self) -> bool:
+        """False when regularization_loss() is always zero (a trainer may skip it)."""
+        return bool(self._regs or self._activity)
+
     @torch.no_grad()
     def apply_constraints(self) -> None:
         for k, c, axis in self._cons:

@@ -102,7 +102,9 @@ class Layer(nn.Module):
         return getattr(self, name, None)
 
     def forward(self, *xs):
-        y = activate(self.compute(*xs), self.activation, getattr(self, "alpha", None))
+        y = self.compute(*xs)
+        if self.activation[0] != "linear":
+            y = activate(y, self.activation, getattr(self, "alpha", None))
         if self.activity_outputs is not None:
             self.activity_outputs.append(y)
         return y
@@ -136,14 +138,16 @@ class _ConvND(Layer):
         self.padding = padding
 
     def compute(self, x):
-        if self.padding == "same":
-            pads = []
-            for i in reversed(range(self.rank)):
-                pads += same_pads(x.shape[2 + i], self.kernel_size[i], self.strides[i], self.dilation[i])
-            if any(pads):
-                x = F.pad(x, pads)
         conv = F.conv1d if self.rank == 1 else F.conv2d
-        return conv(x, self.weight, self.param("bias"), self.strides, 0, self.dilation)
+        sym = 0
+        if self.padding == "same":
+            pads = [same_pads(x.shape[2 + i], self.kernel_size[i], self.strides[i], self.dilation[i])
+                    for i in range(self.rank)]
+            if all(b == e for b, e in pads):
+                sym = tuple(b for b, _ in pads)  # symmetric: let the conv pad
+            else:
+                x = F.pad(x, [p for b, e in reversed(pads) for p in (b, e)])
+        return conv(x, self.weight, self.param("bias"), self.strides, sym, self.dilation)
 
 
 class Conv1D(_ConvND):
