@@ -114,3 +114,26 @@ def test_build_bad_output_path(tmp_path, capsys):
     code = main(["build", path, "--emit", "torch", "-o", str(blocker / "sub" / "model.py")])
     assert code == 2
     assert "cannot write" in capsys.readouterr().err
+
+
+def test_emitted_model_draws_keras_initial_values(tmp_path):
+    net = net_of("""network init { input x: [40, 3]
+      layer rnn = LSTM(30)
+      layer fc = Dense(200, kernel_initializer=he_normal, bias_initializer=constant(0.5))
+      layer bn = BatchNormalization()
+      x -> rnn -> fc -> bn -> output y }""")
+    out = tmp_path / "m.py"
+    out.write_text(render(net))
+    torch.manual_seed(0)
+    sd = load_emitted(str(out)).Model().state_dict()
+    lim = (6 / (3 + 120)) ** 0.5  # glorot_uniform on weight_ih [120, 3]
+    assert sd["rnn.weight_ih"].abs().max() <= lim and sd["rnn.weight_ih"].abs().max() > 0.8 * lim
+    whh = sd["rnn.weight_hh"]  # orthogonal [120, 30]: orthonormal columns
+    assert torch.allclose(whh.T @ whh, torch.eye(30), atol=1e-4)
+    assert torch.all(sd["rnn.bias_ih"][30:60] == 1) and torch.all(sd["rnn.bias_ih"][:30] == 0)
+    std = (2 / 30) ** 0.5  # he_normal, truncated at 2 std of the (corrected) normal
+    w = sd["fc.weight"]
+    assert abs(float(w.std()) - std) < 0.1 * std and float(w.abs().max()) <= 2 * std / 0.8796 + 1e-6
+    assert torch.all(sd["fc.bias"] == 0.5)
+    assert torch.all(sd["bn.weight"] == 1) and torch.all(sd["bn.running_var"] == 1)
+    assert torch.all(sd["bn.bias"] == 0) and torch.all(sd["bn.running_mean"] == 0)

@@ -68,6 +68,39 @@ def penalty(w, reg):
     return out
 
 
+def initialize(t, init, fans):
+    """Draw a Keras initializer `init` = (name, args) into tensor `t` in place, with Keras'
+    (fan_in, fan_out). Same distributions as specc's numpy initializers, not the same numbers."""
+    name, a = init
+    fan_in, fan_out = fans
+    with torch.no_grad():
+        if name == "zeros":
+            return t.zero_()
+        if name == "ones":
+            return t.fill_(1.0)
+        if name == "constant":
+            return t.fill_(a.get("value", 0.0))
+        if name == "random_normal":
+            return t.normal_(a.get("mean", 0.0), a.get("stddev", 0.05))
+        if name == "random_uniform":
+            return t.uniform_(a.get("minval", -0.05), a.get("maxval", 0.05))
+        if name == "truncated_normal":
+            m, sd = a.get("mean", 0.0), a.get("stddev", 0.05)
+            return nn.init.trunc_normal_(t, m, sd, m - 2 * sd, m + 2 * sd)
+        if name in ("glorot_uniform", "he_uniform", "lecun_uniform"):
+            scale = {"glorot_uniform": 6.0 / (fan_in + fan_out), "he_uniform": 6.0 / fan_in,
+                     "lecun_uniform": 3.0 / fan_in}[name]
+            return t.uniform_(-math.sqrt(scale), math.sqrt(scale))
+        if name in ("glorot_normal", "he_normal", "lecun_normal"):
+            var = {"glorot_normal": 2.0 / (fan_in + fan_out), "he_normal": 2.0 / fan_in,
+                   "lecun_normal": 1.0 / fan_in}[name]
+            sd = math.sqrt(var) / 0.87962566103423978  # stddev of a unit normal truncated at 2
+            return nn.init.trunc_normal_(t, 0.0, sd, -2 * sd, 2 * sd)
+        if name == "orthogonal":
+            return nn.init.orthogonal_(t, gain=a.get("gain", 1.0))
+    raise ValueError(f"unknown initializer '{name}'")
+
+
 def same_pads(size, k, s, dilation=1):
     """(before, after) padding of TF/Keras padding='same' along one axis (extra at the end)."""
     eff = (k - 1) * dilation + 1

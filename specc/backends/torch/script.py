@@ -9,10 +9,12 @@ returning its output (a tuple when there are several).
 Weights: `Model().state_dict()` keys are exactly the specc weight keys
 ("<layer>.<weight>", as in model.safetensors and `specc.weights.init_weights`), except
 for layers whose name clashes with a torch.nn.Module attribute (listed in
-`Model.RENAMED`, layer name -> attribute). Parameters start at zero (ones for
-BatchNormalization's gamma and moving variance): the script does not re-implement the
-Keras initializers; load trained (or `init_weights`) values with
-`model.load_state_dict(safetensors.torch.load_file("model.safetensors"))`.
+`Model.RENAMED`, layer name -> attribute). `Model()` draws its initial values with the
+spec's Keras initializers using torch's RNG (`initialize`): the same distributions and fans
+as `specc.weights.init_weights`, not the same numbers (and initializer `seed`s are
+ignored). For identical numbers load them:
+`model.load_state_dict(safetensors.torch.load_file("model.safetensors"))` (a run's weights)
+or `{k: torch.from_numpy(v) for k, v in init_weights(net, seed).items()}`.
 """
 from __future__ import annotations
 
@@ -74,16 +76,26 @@ def _shape(info) -> str:
     return "[" + ", ".join(str(d) for d in info.shape) + "]"
 
 
-def _ones_init(ctor: Ctor, prefix: str = "") -> list[str]:
-    """Weights the script sets to one at construction (BN gamma / moving variance)."""
-    out = []
-    if ctor.cls == "BatchNormalization":
-        names = [n for n, _ in ctor.kwargs.get("weights", []) if n == "weight"]
-        out += [prefix + n for n in names] + [prefix + "running_var"]
-    for k, v in ctor.kwargs.items():
-        if isinstance(v, Ctor):
-            out += _ones_init(v, prefix + k + ".")
-    return out
+def _init_lines(net: Network, attrs: dict[str, str]) -> list[str]:
+    """Keras-style initial values drawn in torch (statements for Model.__init__)."""
+    import numpy as np
+
+    from ...weights import _default_fan, weight_specs
+    lines = []
+    for key, w in weight_specs(net).items():
+        lname, wname = key.split(".", 1)
+        target = f"self.{attrs[lname]}.{wname}"
+        init = w.initializer
+        if init is not None and init.name != "zeros":
+            args = {k: v for k, v in init.args.items() if v is not None and k != "seed"}
+            fans = w.fan or _default_fan(tuple(w.shape))
+            lines.append(f"initialize({target}, {(init.name, args)!r}, {tuple(int(f) for f in fans)!r})")
+        # the layer's last word on initial values (LSTM unit_forget_bias: one block set to a constant)
+        probe = net.layers[lname].adjust_initial(wname, np.zeros(w.shape, np.float32))
+        idx = np.flatnonzero(probe)
+        if idx.size and len(w.shape) == 1 and idx[-1] - idx[0] + 1 == idx.size and np.all(probe[idx] == probe[idx[0]]):
+            lines.append(f"{target}[{idx[0]}:{idx[-1] + 1}].fill_({float(probe[idx[0]])!r})")
+    return lines
 
 
 def render(net: Network) -> str:
@@ -106,8 +118,8 @@ def render(net: Network) -> str:
              "state_dict keys are the specc weight keys '<layer>.<weight>' (PyTorch layout), so the",
              "weights of a specc run load directly:",
              "    model.load_state_dict(safetensors.torch.load_file('runs/<spec>/model.safetensors'))",
-             "Parameters start at zero here (BatchNormalization gamma and moving variance at one);",
-             "specc draws Keras-style initial values itself (specc.weights.init_weights).",
+             "Model() draws Keras-style initial values with torch's RNG (same distributions as",
+             "specc.weights.init_weights, not the same numbers; initializer seeds are not used).",
              "Channels-first tensors; 'same' padding as in Keras (extra padding at the end).",
              '"""',
              "import math",
@@ -132,10 +144,11 @@ def render(net: Network) -> str:
              "        super().__init__()"]
     for lname, ctor in ctors.items():
         lines.append(f"        self.{attrs[lname]} = {ctor.source(8)}")
-    ones = [f"self.{attrs[l]}.{w}" for l, c in ctors.items() for w in _ones_init(c)]
-    if ones:
+    inits = _init_lines(net, attrs)
+    if inits:
+        lines.append("        # Keras initializers drawn with torch's RNG (specc itself uses specc.weights.init_weights)")
         lines.append("        with torch.no_grad():")
-        lines += [f"            {o}.fill_(1.0)" for o in ones]
+        lines += [f"            {x}" for x in inits]
     lines += ["", f"    def forward(self, {', '.join(var[i] for i in net.inputs)}):"]
     for node in net.nodes:
         args = ", ".join(var[i] for i in node.inputs)
