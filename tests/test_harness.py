@@ -319,3 +319,14 @@ def test_pytest_plugin_collects_and_runs_specs(tmp_path):
     assert failed == {("model", "vars_change")}
     assert "XFAIL broken/double_softmax.net::init_loss" in run.stdout
     assert "below float32 resolution" in run.stdout
+
+
+def test_jobs_run_specs_in_worker_processes_in_order(capsys):
+    """-j N: worker processes, results printed in the order of the paths (static only, so
+    the workers never import torch and the test stays cheap)."""
+    specs = [str(BROKEN / "tiny_lr.net"), str(BROKEN / "static_expect.net"), str(BROKEN / "missing_sigmoid.net")]
+    assert main(["test", *specs, "-j", "2", "--checks", "static"]) == 0
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith(("PASS", "FAIL"))]
+    assert [l.split()[1] for l in lines] == specs
+    assert [l.split()[-1] for l in lines] == ["static:ok", "static:xfailed", "static:ok"]
+    assert main(["test", specs[0], "-j", "0"]) == 2

@@ -28,7 +28,9 @@ def add_arguments(p) -> None:
     p.add_argument("--format", choices=["text", "json", "github"], default="text")
     p.add_argument("--durations", action="store_true", help="print every check's duration, slowest first")
     p.add_argument("-x", "--exitfirst", action="store_true", help="stop after the first failing spec")
-    p.add_argument("-q", "--quiet", action="store_true", help="text: only failures and the totals")
+    p.add_argument("-q", "--quiet", action="store_true", help="text: only failing specs and the totals")
+    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                   help="run N specs at a time in worker processes (each pays the imports once)")
 
 
 def make_selector(expr: str | None):
@@ -57,6 +59,34 @@ def make_selector(expr: str | None):
     return select
 
 
+def _run_one(path: str, checks, update: bool, keyword: str | None):
+    """One spec in a worker process (everything passed is picklable)."""
+    from ..harness.runner import run_spec
+    select = make_selector(keyword)
+    return run_spec(path, checks=checks, update=update,
+                    select=(lambda p, c: select(p, c)) if select else None)
+
+
+def _results(paths: list[str], checks, args):
+    """SpecResults in the order of `paths`, sequentially or from -j worker processes."""
+    if args.jobs <= 1 or len(paths) <= 1:
+        for path in paths:
+            yield _run_one(path, checks, args.update, args.keyword)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(args.jobs, len(paths)), mp_context=ctx) as ex:
+        futures = [ex.submit(_run_one, p, checks, args.update, args.keyword) for p in paths]
+        try:
+            for f in futures:
+                yield f.result()
+        finally:
+            for f in futures:
+                f.cancel()
+
+
 def run(args) -> int:
     from ..harness.config import CHECK_NAMES
     from ..errors import did_you_mean
@@ -75,7 +105,7 @@ def run(args) -> int:
     except ValueError as e:
         eprint(f"error: {e}")
         return 2
-    from ..harness.runner import discover, run_spec
+    from ..harness.runner import discover
     try:
         paths = discover(args.paths)
     except FileNotFoundError as e:
@@ -85,15 +115,17 @@ def run(args) -> int:
         eprint(f"error: no model specs (*.net with a network) under {', '.join(args.paths)}")
         return 2
 
+    if args.jobs < 1:
+        eprint("error: --jobs must be >= 1")
+        return 2
     from ..harness import report
     from ..harness.runner import warm_up
     fmt = args.format
-    warm = warm_up()
+    light = checks is not None and set(checks) <= {"static", "golden"}
+    warm = warm_up() if (args.jobs <= 1 or len(paths) <= 1) and not light else 0.0
     t0 = time.perf_counter()
     results = []
-    for path in paths:
-        r = run_spec(path, checks=checks, update=args.update,
-                     select=(lambda p, c, _s=select: _s(p, c)) if select else None)
+    for r in _results(paths, checks, args):
         if not r.checks:
             continue
         results.append(r)
@@ -116,7 +148,8 @@ def run(args) -> int:
             changed = [f for r in results for c in r.checks for f in c.numbers.get("updated", [])]
             print(f"\n--update: {len(changed)} golden file(s) changed" + (": " + ", ".join(changed) if changed else ""))
         if args.durations:
-            print(f"\nimports and warm-up (torch, onnx, onnxruntime, scikit-learn): {warm:.2f}s (not in the totals)")
+            print(f"\nimports and warm-up (torch, onnx, onnxruntime, scikit-learn): {warm:.2f}s (not in the totals)"
+                  if warm else "\n(-j: each worker process paid its imports and warm-up, not shown)")
             print(report.durations_table(results))
         print(("\n" if not fails else "\n") + report.totals_line(results, seconds))
     elif fmt == "json":
