@@ -474,7 +474,8 @@ class _Recurrent(Layer):
     (LSTM i,f,g,o; GRU r,z,n with reset after the recurrent matmul). Uses torch's fused
     kernels when the activations are the torch ones and there is no recurrent dropout,
     else a per-step loop over the same weights. Dropout masks (input and recurrent) are
-    drawn once per sequence, as Keras does. go_backwards processes the reversed sequence
+    drawn once per sequence, as Keras does; the recurrent mask applies to the state entering
+    the recurrent matmul only (tf.keras 2; the GRU update z*h uses the unmasked state). go_backwards processes the reversed sequence
     and returns outputs in processing order (Keras)."""
 
     cell = ""
