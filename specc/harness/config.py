@@ -35,8 +35,8 @@ SETTINGS: dict[str, Setting] = {
     "data": Setting(None, "data", "data set for the real batch (default: the train block's data; "
                                   "`random` forces random inputs)"),
     "strict": Setting(False, "bool", "static: warnings fail too"),
-    "init_loss_tolerance": Setting(1.5, "float", "init_loss: allowed |loss - expected| / expected", 0),
-    "grad_eps": Setting(0.0, "float", "grads_flow: a gradient counts as zero when max |g| <= grad_eps", 0),
+    "init_loss_tolerance": Setting(1.5, "float", "init_loss: allowed abs(loss - expected) / expected", 0),
+    "grad_eps": Setting(0.0, "float", "grads_flow: a gradient counts as zero when max abs(g) <= grad_eps", 0),
     "batch_atol": Setting(1e-6, "float", "batch_independent: allowed cross-row gradient / change", 0),
     "range_atol": Setting(1e-5, "float", "output_range: slack on the bounds and on softmax sums", 0),
     "overfit_steps": Setting(300, "int", "overfit_batch: at most this many optimizer steps", 1),

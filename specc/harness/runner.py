@@ -210,6 +210,8 @@ class Spec:
         except CheckSkipped as e:
             r = CheckResult(name, "skipped", str(e))
         except Exception as e:  # a crash inside a check is reported, never a traceback to the user
+            if os.environ.get("SPECC_DEBUG"):
+                traceback.print_exc()
             tb = traceback.extract_tb(e.__traceback__)
             where = f" ({os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
             r = CheckResult(name, "error", f"{type(e).__name__}: {e}{where}")
