@@ -442,7 +442,12 @@ def _syntax_error(e: UnexpectedInput, file: str, text: str) -> SpecError:
 
 def parse(text: str, file: str = "<string>") -> Module:
     """Parse one .net file; raises SpecError (E101) on a syntax error."""
-    comments: list[tuple[int, int, str]] = []
+    from .fastparse import Bail, parse_fast
+    try:
+        items = parse_fast(text, file)  # the fast twin; anything unusual goes to Lark below
+        return Module(file=file, items=items, comments=scan_comments(text))
+    except (Bail, SpecError, RecursionError):
+        pass
     try:
         items = _ToAst(file).transform(_parser().parse(text))
     except UnexpectedInput as e:
