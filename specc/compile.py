@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from . import parse as ast
+from .catalog.base import construct
 from .errors import Diagnostic, Source, SpecError, Span
 from .ir import Expect, Network, Node, TensorInfo, TrainConfig
 
@@ -100,11 +101,11 @@ def compile_source(text: str, file: str = "<string>") -> Result:
 
     tensors = {}
     for name, t in elab.tensors.items():
-        tensors[name] = TensorInfo.model_construct(name=name, shape=t.get("declared"), dtype=t["dtype"],
-                                                   producer=t["producer"], span=t["span"])
+        tensors[name] = construct(TensorInfo, name=name, shape=t.get("declared"), dtype=t["dtype"],
+                                  producer=t["producer"], span=t["span"])
     net = Network.model_construct(
         name=info["name"], file=file, inputs=elab.inputs, outputs=elab.outputs, tensors=tensors,
-        layers=elab.layers, nodes=[Node.model_construct(**n) for n in elab.nodes], weights={},
+        layers=elab.layers, nodes=[construct(Node, **n) for n in elab.nodes], weights={},
         layer_params={}, train=TrainConfig.model_construct(**train) if train else None,
         expect=Expect.model_construct(**expect) if expect else None, test=test, span=info["span"])
     diags = list(elab.diags)

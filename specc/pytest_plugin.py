@@ -5,8 +5,12 @@ runs the `specc test` checks, one test item per check, named
 network and initial weights) work as for any test.
 
 Collected: *.net files with a `network` (block-only files are libraries), except under
-folders named invalid/, lib/ or expected/, and except under broken/ unless a path given
-on the command line is itself inside a `broken` folder (`pytest specs/broken/`). The
+folders named invalid/, lib/, expected/, *.expected/, fixtures/ or *_fixtures/ (test
+inputs of the project's own tests), and except under broken/ unless a path given on the
+command line is itself inside a `broken` folder (`pytest specs/broken/`). Specs are only
+collected from paths given on the command line, not when pytest falls back to its
+`testpaths` (so a plain `pytest` keeps running just the unit tests); the ini option
+`specc_collect = always|never|auto` changes that. The
 specs under specs/broken/ list the checks that must FAIL in `test { expect_fail = [...] }`;
 such a check is reported as xfailed when it fails and as a failure when it passes.
 
@@ -19,10 +23,13 @@ import os
 
 import pytest
 
-SKIP_PARTS = {"invalid", "lib", "expected"}
+SKIP_PARTS = {"invalid", "lib", "expected", "fixtures"}
 
 
 def pytest_addoption(parser) -> None:
+    parser.addini("specc_collect", default="auto",
+                  help="collect *.net specs: auto (only when paths are given on the command line, not from "
+                       "testpaths), always, never")
     g = parser.getgroup("specc", "specc model specs (*.net)")
     g.addoption("--specc-update", action="store_true", default=False,
                 help="golden check: rewrite the golden files instead of comparing")
@@ -38,13 +45,25 @@ def _given(config) -> list[str]:
     return out
 
 
+def _collecting(config) -> bool:
+    mode = str(config.getini("specc_collect") or "auto").strip().lower()
+    if mode in ("never", "false", "no"):
+        return False
+    if mode in ("always", "true", "yes"):
+        return True
+    source = getattr(config, "args_source", None)
+    return source is None or source == pytest.Config.ArgsSource.ARGS
+
+
 def _wanted(path: str, config) -> bool:
     from .harness.runner import has_network, in_broken
+    if not _collecting(config):
+        return False
     given = _given(config)
     if path in given:
         return has_network(path)
     parts = os.path.normpath(path).split(os.sep)
-    if SKIP_PARTS & set(parts[:-1]) or any(p.endswith(".expected") for p in parts[:-1]):
+    if SKIP_PARTS & set(parts[:-1]) or any(p.endswith((".expected", "_fixtures")) for p in parts[:-1]):
         return False
     if "broken" in parts[:-1] and not any(in_broken(g) for g in given):
         return False

@@ -18,6 +18,19 @@ from ..errors import SpecError, Span, did_you_mean
 REQUIRED = object()
 
 
+def construct(cls, fields_set: set[str] | None = None, **values: Any):
+    """A pydantic model from already-valid values, without validation: like
+    `model_construct`, but several times cheaper (no defaults lookup, no alias
+    handling); every field must be given. Used where the compiler builds tens of
+    thousands of IR objects from values it has just checked."""
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", fields_set if fields_set is not None else set(values))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
 class Fn(BaseModel):
     """A resolved reference to a catalogue entry: canonical name + every argument."""
 
@@ -142,7 +155,7 @@ class Catalog:
                                 span, hint=_signature(e))
             else:
                 out[p.name] = p.default
-        return Fn(name=e.name, args=out)
+        return construct(Fn, name=e.name, args=out)
 
     def default(self, name: str) -> Fn:
         """The entry with every default (shared instance: treat Fn values as immutable)."""

@@ -18,7 +18,7 @@ from typing import Callable
 from .config import CHECK_NAMES, ConfigError, read_config
 
 BAD = ("failed", "error", "xpassed")
-SKIP_DIRS = {"invalid", "lib", "expected", "__pycache__", ".git", "node_modules"}
+SKIP_DIRS = {"invalid", "lib", "expected", "fixtures", "__pycache__", ".git", "node_modules"}
 NETWORK_RE = re.compile(r"^\s*network\s+\w+", re.M)
 
 
@@ -65,7 +65,7 @@ def in_broken(path: str) -> bool:
 def discover(paths: list[str]) -> list[str]:
     """Spec files under the given paths. Files given by name are always taken; directories
     are walked for *.net model specs, leaving out specs/invalid/, specs/lib/ (block
-    libraries), block-only files and, unless the directory given is itself under a
+    libraries), fixtures/ and *_fixtures/ folders, block-only files and, unless the directory given is itself under a
     `broken` folder, specs/broken/. Raises FileNotFoundError for a missing path."""
     out: list[str] = []
     for p in paths:
@@ -76,7 +76,7 @@ def discover(paths: list[str]) -> list[str]:
             raise FileNotFoundError(p)
         want_broken = in_broken(p)
         for folder, dirs, files in os.walk(p):
-            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith(".expected")
+            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith((".expected", "_fixtures"))
                              and (want_broken or d != "broken"))
             for f in sorted(files):
                 fp = os.path.join(folder, f)

@@ -70,11 +70,15 @@ class Context:
         return None, None
 
 
+def _field(layer, name: str):
+    """A layer argument or None (cheaper than getattr on pydantic models for absent fields)."""
+    return layer.__dict__.get(name)
+
+
 def _activation_of(layer) -> Fn | None:
-    inner = getattr(layer, "layer", None)
-    if inner is not None and layer.kind == "TimeDistributed":
-        layer = inner
-    act = getattr(layer, "activation", None)
+    if layer.kind == "TimeDistributed":
+        layer = layer.layer
+    act = _field(layer, "activation")
     return act if isinstance(act, Fn) else None
 
 
@@ -117,7 +121,7 @@ def init_pairing(ctx: Context):
     """W600: He for the ReLU family, Glorot for sigmoid/tanh/softmax/linear, LeCun for SELU."""
     for lname, layer in ctx.net.layers.items():
         target = layer.layer if layer.kind in ("TimeDistributed", "Bidirectional") else layer
-        init = getattr(target, "kernel_initializer", None)
+        init = _field(target, "kernel_initializer")
         act = _activation_of(target)
         fam = _init_family(init)
         if init is None or act is None or fam not in ("glorot", "he", "lecun"):
@@ -136,7 +140,7 @@ def constant_kernel(ctx: Context):
     for lname, layer in ctx.net.layers.items():
         target = layer.layer if layer.kind in ("TimeDistributed", "Bidirectional") else layer
         for fname in ("kernel_initializer", "recurrent_initializer", "embeddings_initializer"):
-            init = getattr(target, fname, None)
+            init = _field(target, fname)
             if init is not None and INITIALIZERS.get(init.name).info.get("constant"):
                 yield diag("E402", f"{layer.kind} '{lname}': {fname}={init.name} gives every unit the same "
                            "weights, so they all learn the same thing (symmetry is never broken)", layer.span,
@@ -150,7 +154,7 @@ def normal_std(ctx: Context):
     deep = len(weighted) >= 4
     small_reported = False
     for lname, layer in ctx.net.layers.items():
-        init = getattr(layer, "kernel_initializer", None)
+        init = _field(layer, "kernel_initializer")
         if init is None or init.name not in ("random_normal", "truncated_normal"):
             continue
         std = init.args.get("stddev", 0.05)

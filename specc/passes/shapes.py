@@ -1,6 +1,7 @@
 """Shape inference and parameter counting over the IR, in topological order."""
 from __future__ import annotations
 
+from ..catalog.base import construct
 from ..errors import Diagnostic, SpecError
 from ..ir import Network, ParamCounts, WeightInfo
 from ..layers import T, fmt_shape
@@ -41,20 +42,24 @@ def infer(net: Network) -> list[Diagnostic]:
             continue
         seen_weights.setdefault(node.layer, shapes)
         if node.layer not in net.weights:
-            net.weights[node.layer] = [WeightInfo.model_construct(name=w.name, shape=list(w.shape),
-                                                                  trainable=w.trainable) for w in ws]
+            net.weights[node.layer] = [construct(WeightInfo, name=w.name, shape=list(w.shape),
+                                                 trainable=w.trainable) for w in ws]
         for o in node.outputs:
             types[o] = out
             net.tensors[o].shape = list(out.shape)
             net.tensors[o].dtype = out.dtype
     total = trainable = 0
     for lname, ws in net.weights.items():
-        t = sum(_size(w.shape) for w in ws if w.trainable)
-        n = sum(_size(w.shape) for w in ws if not w.trainable)
-        net.layer_params[lname] = ParamCounts.model_construct(total=t + n, trainable=t, non_trainable=n)
+        t = n = 0
+        for w in ws:
+            if w.trainable:
+                t += _size(w.shape)
+            else:
+                n += _size(w.shape)
+        net.layer_params[lname] = construct(ParamCounts, total=t + n, trainable=t, non_trainable=n)
         total += t + n
         trainable += t
-    net.params = ParamCounts.model_construct(total=total, trainable=trainable, non_trainable=total - trainable)
+    net.params = construct(ParamCounts, total=total, trainable=trainable, non_trainable=total - trainable)
     return diags
 
 
