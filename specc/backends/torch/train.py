@@ -429,7 +429,7 @@ class _Bar:
     def __init__(self, epoch: int, epochs: int, total: int):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
         self.p = Progress(TextColumn(f"epoch {epoch}/{epochs}"), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), TextColumn("{task.fields[logs]}"), transient=False)
+                          TimeElapsedColumn(), TextColumn("{task.fields[logs]}"), transient=True)
         self.task = self.p.add_task("train", total=total, logs="")
         self.p.start()
 
