@@ -91,6 +91,13 @@ class Graph:
         self.nodes.append(helper.make_node(op_type, inputs, outs, name=outs[0], **attrs))
         return outs[0] if n_out == 1 else outs
 
+    def produced_by(self, tensor: str) -> str | None:
+        """The op type of the node that produces `tensor` (None for inputs/initializers)."""
+        for node in reversed(self.nodes):
+            if tensor in node.output:
+                return node.op_type
+        return None
+
     def const(self, array, name: str | None = None) -> str:
         """An initializer; named ones (weights) are shared between the nodes of a shared layer."""
         arr = np.asarray(array)
@@ -349,6 +356,12 @@ def _lower_pool(op_type):
         attrs = _window_attrs(layer.padding, ins[0].shape[2:], ks, ss)
         if op_type == "AveragePool":
             attrs["count_include_pad"] = 0
+        if op_type == "MaxPool" and g.produced_by(xs[0]) == "Pad":
+            # onnxruntime's PadFusion folds a zero Pad into a following MaxPool's pads, which
+            # MaxPool fills with -inf, not zeros (wrong results; "Pad should be smaller than
+            # kernel" at load for wide pads). It skips MaxPools that also output Indices.
+            y, _indices = g.op(op_type, [xs[0]], n_out=2, kernel_shape=ks, strides=ss, **attrs)
+            return y
         return g.op(op_type, [xs[0]], kernel_shape=ks, strides=ss, **attrs)
     return lower
 
