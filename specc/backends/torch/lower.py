@@ -317,6 +317,8 @@ class SpeccModule(nn.Module):
                             f"({', '.join(self.input_names)}), got {len(inputs)}")
         for m in self._activity:
             m.activity_outputs = []
+        # Keras autocasts float inputs to the layers' float32 (the ONNX lowering does the same).
+        inputs = [x.float() if x.is_floating_point() and x.dtype != torch.float32 else x for x in inputs]
         env = dict(zip(self.input_names, inputs))
         layers = self.layers._modules
         for attr, ins, out in self._plan:
