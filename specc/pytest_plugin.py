@@ -5,8 +5,9 @@ runs the `specc test` checks, one test item per check, named
 network and initial weights) work as for any test.
 
 Collected: *.net files with a `network` (block-only files are libraries), except under
-folders named invalid/, lib/, expected/, *.expected/, fixtures/ or *_fixtures/ (test
-inputs of the project's own tests), and except under broken/ unless a path given on the
+folders named invalid/, lib/, expected/, *.expected/, tests/, test/, fixtures/ or
+*_fixtures/ (inputs of a project's own Python tests; name such a file explicitly to
+test it), and except under broken/ unless a path given on the
 command line is itself inside a `broken` folder (`pytest specs/broken/`). Specs are only
 collected from paths given on the command line, not when pytest falls back to its
 `testpaths` (so a plain `pytest` keeps running just the unit tests); the ini option
@@ -23,7 +24,7 @@ import os
 
 import pytest
 
-SKIP_PARTS = {"invalid", "lib", "expected", "fixtures"}
+SKIP_PARTS = {"invalid", "lib", "expected", "fixtures", "tests", "test"}
 
 
 def pytest_addoption(parser) -> None:

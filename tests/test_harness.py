@@ -298,6 +298,10 @@ def test_pytest_plugin_collects_and_runs_specs(tmp_path):
     assert col.returncode == 0, col.stdout + col.stderr
     assert "broken" not in col.stdout and "invalid" not in col.stdout and "specs/lib" not in col.stdout
     assert "specs/digits_mlp/model.net: 12" in col.stdout
+    # spec fixtures of the project's own Python tests are not collected unless named
+    col = subprocess.run(cmd + ["--collect-only", "tests/torch_specs", "tests/fixtures"], cwd=ROOT,
+                         capture_output=True, text=True, env=env)
+    assert col.returncode == 5 and ".net" not in col.stdout, col.stdout + col.stderr
     junit = tmp_path / "j.xml"
     fail = write_spec(tmp_path / "x", re.sub(r"\n\s*test \{[^}]*\}", "\n", (BROKEN / "tiny_lr.net").read_text()))
     (tmp_path / "broken").mkdir()

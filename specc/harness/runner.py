@@ -18,7 +18,8 @@ from typing import Callable
 from .config import CHECK_NAMES, ConfigError, read_config
 
 BAD = ("failed", "error", "xpassed")
-SKIP_DIRS = {"invalid", "lib", "expected", "fixtures", "__pycache__", ".git", "node_modules"}
+SKIP_DIRS = {"invalid", "lib", "expected", "__pycache__", ".git", "node_modules", ".venv", "venv"}
+TEST_DIRS = {"tests", "test", "fixtures"}  # inputs of a project's Python tests: only when given
 NETWORK_RE = re.compile(r"^\s*network\s+\w+", re.M)
 
 
@@ -65,8 +66,8 @@ def in_broken(path: str) -> bool:
 def discover(paths: list[str]) -> list[str]:
     """Spec files under the given paths. Files given by name are always taken; directories
     are walked for *.net model specs, leaving out specs/invalid/, specs/lib/ (block
-    libraries), fixtures/ and *_fixtures/ folders, block-only files and, unless the directory given is itself under a
-    `broken` folder, specs/broken/. Raises FileNotFoundError for a missing path."""
+    libraries), block-only files and, unless the directory given is itself inside such a
+    folder, broken/, tests/, test/, fixtures/ and *_fixtures/ folders. Raises FileNotFoundError for a missing path."""
     out: list[str] = []
     for p in paths:
         if os.path.isfile(p):
@@ -74,10 +75,13 @@ def discover(paths: list[str]) -> list[str]:
             continue
         if not os.path.isdir(p):
             raise FileNotFoundError(p)
-        want_broken = in_broken(p)
+        given_parts = set(os.path.normpath(os.path.abspath(p)).split(os.sep))
+        want_broken = "broken" in given_parts
+        want_tests = bool(given_parts & TEST_DIRS) or any(x.endswith("_fixtures") for x in given_parts)
         for folder, dirs, files in os.walk(p):
-            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith((".expected", "_fixtures"))
-                             and (want_broken or d != "broken"))
+            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith(".expected")
+                             and (want_broken or d != "broken")
+                             and (want_tests or (d not in TEST_DIRS and not d.endswith("_fixtures"))))
             for f in sorted(files):
                 fp = os.path.join(folder, f)
                 if f.endswith(".net") and has_network(fp):
