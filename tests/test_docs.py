@@ -16,6 +16,7 @@ def test_readme_starts_with_two_commands():
     assert lines[2] == "```bash" and lines[5] == "```"
     install, tests = lines[3], lines[4]
     assert install.startswith("pip install torch==2.13.0 && pip install -e")
+    assert install.endswith("specc train specs/digits_mlp/model.net")
     assert tests == "python -m pytest -n auto"
     assert tests in Path(ROOT / ".ci" / "run").read_text()
 
