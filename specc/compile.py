@@ -84,14 +84,17 @@ def compile_source(text: str, file: str = "<string>") -> Result:
     except SpecError as e:
         return Result(None, [e.diagnostic], sources)
 
+    comments = {file: module.comments}
+
     def load(path: str) -> ast.Module:
         src = read_source(path)
         sources[path] = Source(path, src)
-        return ast.parse(src, path)
+        imported = ast.parse(src, path)
+        comments[path] = imported.comments  # `# specc: ignore[...]` works in imported files too
+        return imported
 
     elab = Elaborator(sources, load)
     info = elab.network(module)
-    comments = {file: module.comments}
     if info is None:
         return _finish(Result(None, elab.diags, sources), comments)
     sections = info["sections"]

@@ -23,6 +23,13 @@ KNOWN_DTYPES = {"float32", "float16", "float64", "int64", "int32", "bool"}
 RESERVED_DIMS = {"batch"}
 
 
+MAX_LAYERS = 200_000  # a guard against `repeat` nests that would expand without end
+
+
+class TooLarge(SpecError):
+    """The expansion limit was hit; elaboration of the statement stops."""
+
+
 @dataclass
 class PyCall:
     """A call written as a value (l2(1e-4), LSTM(8)) with its arguments as Python values."""
@@ -64,6 +71,7 @@ class Elaborator:
         self.diags: list[Diagnostic] = []
         self.layers: dict[str, Layer] = {}
         self.nodes: list[dict] = []
+        self.node_by_name: dict[str, dict] = {}
         self.tensors: dict[str, dict] = {}
         self.inputs: list[str] = []
         self.outputs: list[str] = []
@@ -90,7 +98,11 @@ class Elaborator:
         self.user_names = _scan_user_names(net.body)
         env = Env(blocks=blocks)
         for stmt in net.body:
-            self.guard(self.statement, stmt, env)
+            try:
+                self.guard(self.statement, stmt, env)
+            except TooLarge as e:
+                self.report(e)
+                break
         if not self.outputs and not any(d.severity == "error" for d in self.diags):
             self.report(SpecError("E208", f"network '{net.name}' declares no output", net.span,
                                   hint="end a chain with `-> output NAME`, or write `output NAME`"))
@@ -102,6 +114,8 @@ class Elaborator:
     def guard(self, fn, *args):
         try:
             return fn(*args)
+        except TooLarge:
+            raise
         except SpecError as e:
             self.report(e)
             return None
@@ -240,12 +254,13 @@ class Elaborator:
         return glob
 
     def rename_tensor(self, old: str, new: str) -> None:
+        """Rename a tensor that was just produced (nothing consumes it yet)."""
         info = self.tensors.pop(old)
         info["name"] = new
         self.tensors[new] = info
-        for node in self.nodes:
+        node = self.node_by_name.get(info["producer"])
+        if node is not None:
             node["outputs"] = [new if o == old else o for o in node["outputs"]]
-            node["inputs"] = [new if i == old else i for i in node["inputs"]]
 
     def mark_output(self, tensor: str, local: str, env: Env, span: Span) -> None:
         if env.in_block:
@@ -261,6 +276,8 @@ class Elaborator:
         for step in chain.steps:
             try:
                 current = self.step(step, current, env)
+            except TooLarge:
+                raise  # stop expanding: going on would only repeat the error
             except SpecError as e:
                 # Report and go on with a placeholder, so later steps and `output` names
                 # still resolve and one mistake does not cascade into several.
@@ -287,6 +304,9 @@ class Elaborator:
         if isinstance(step, ast.StepRepeat):
             if step.times < 1:
                 raise SpecError("E203", "repeat needs a count of at least 1", step.span)
+            if _expansion(step) + len(self.layers) > MAX_LAYERS:
+                raise TooLarge("E203", f"this repeat expands to {_expansion(step):,} layers, more than the "
+                               f"limit of {MAX_LAYERS:,}", step.span, hint="check the nested `repeat` counts")
             for _ in range(step.times):
                 for inner in step.steps:
                     current = self.step(inner, current, env)
@@ -347,6 +367,7 @@ class Elaborator:
         node = layer.name if k == 0 else f"{layer.name}_call{k}"
         out = self.fresh_name(node)
         self.nodes.append({"name": node, "layer": layer.name, "inputs": list(inputs), "outputs": [out], "span": span})
+        self.node_by_name[node] = self.nodes[-1]
         self.tensors[out] = {"name": out, "shape": None, "dtype": "float32", "producer": node, "span": span,
                              "auto": True}
         return [out]
@@ -440,6 +461,9 @@ class Elaborator:
 
     def new_layer(self, kind: str, _unused: dict, span: Span, env: Env, pycall: PyCall | None = None,
                   name_hint: str | None = None, explicit_name: str | None = None) -> Layer | None:
+        if len(self.layers) >= MAX_LAYERS:
+            raise TooLarge("E203", f"the network expands to more than {MAX_LAYERS:,} layers", span,
+                           hint="check nested `repeat` counts and recursive blocks")
         pycall = pycall or PyCall(kind, [], {}, span)
         layer = self.build_layer(pycall, env.prefix)
         name = pycall.kwargs.get("name")
@@ -540,6 +564,13 @@ class Elaborator:
         if isinstance(v, PyCall):
             return cat.resolve(v.func, v.args, v.kwargs, span=v.span)
         raise SpecError("E203", f"expected the name of a {cat.kind} (e.g. {cat.names()[0]}), got {v!r}", span)
+
+
+def _expansion(step) -> int:
+    """How many layer applications a step expands to (blocks counted as one)."""
+    if isinstance(step, ast.StepRepeat):
+        return step.times * sum(_expansion(s) for s in step.steps)
+    return 0 if isinstance(step, ast.StepOutput) else 1
 
 
 def _layer_sig(cls) -> str:

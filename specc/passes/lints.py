@@ -122,7 +122,7 @@ def init_pairing(ctx: Context):
     for lname, layer in ctx.net.layers.items():
         target = layer.layer if layer.kind in ("TimeDistributed", "Bidirectional") else layer
         init = _field(target, "kernel_initializer")
-        act = _activation_of(target)
+        act = _downstream_activation(ctx, lname, _activation_of(target))
         fam = _init_family(init)
         if init is None or act is None or fam not in ("glorot", "he", "lecun"):
             continue
@@ -132,6 +132,32 @@ def init_pairing(ctx: Context):
                        f"{act.name} pairs with {want.capitalize()} initialization", layer.span,
                        hint=f"write init={_FAMILY_EXAMPLE[want]} (seeds: ReLU family -> He, sigmoid/tanh/softmax -> "
                             f"Glorot, SELU -> LeCun)")
+
+
+_ACTIVATION_LAYERS = {"LeakyReLU": "leaky_relu", "PReLU": "prelu", "ELU": "elu"}
+
+
+def _downstream_activation(ctx: Context, lname: str, act: Fn | None) -> Fn | None:
+    """A linear layer followed (through BatchNormalization/Dropout) by an activation layer
+    is paired with that activation: Dense -> BatchNormalization -> Activation(relu) wants He."""
+    if act is None or act.name != "linear":
+        return act
+    nodes = [n for n in ctx.net.nodes if n.layer == lname]
+    if len(nodes) != 1:
+        return act
+    node = nodes[0]
+    while True:
+        consumers = ctx.consumers.get(node.outputs[0], [])
+        if len(consumers) != 1:
+            return act
+        node = consumers[0]
+        layer = ctx.layer(node)
+        if layer.kind == "Activation":
+            return layer.activation
+        if layer.kind in _ACTIVATION_LAYERS:
+            return Fn(name=_ACTIVATION_LAYERS[layer.kind], args={})
+        if layer.kind not in PASS_THROUGH:
+            return act
 
 
 @rule
@@ -194,7 +220,8 @@ def saturating_depth(ctx: Context):
             warned = True
             act = ctx.activation(node)
             yield diag("W602", f"'{node.layer}' is the 5th {act.name if act else 'saturating'} hidden layer in a "
-                       "row; gradients shrink by up to 4x per sigmoid layer and vanish in deep stacks",
+                       "row; saturating units shrink gradients layer by layer (sigmoid's slope is at most "
+                       "0.25: 0.25^5 ~ 0.001) until they vanish",
                        layer.span, hint="use relu (with He initialization) in hidden layers, or add "
                                         "BatchNormalization / residual connections")
 
