@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from specc import lark_parser
 from specc import parse as ast
 from specc.errors import SpecError
 from specc.fastparse import Bail, parse_fast
@@ -17,7 +18,7 @@ FILES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "specs").rglob("*.net")
 
 
 def lark_items(text: str, file: str):
-    return ast._ToAst(file).transform(ast._parser().parse(text))
+    return lark_parser._ToAst(file).transform(lark_parser._parser().parse(text))
 
 
 def both(text: str, file: str = "t.net"):

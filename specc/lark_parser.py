@@ -1,0 +1,266 @@
+"""The reference parser: Lark LALR over grammar/specc.lark, and syntax errors in words.
+
+Imported only when the fast path (specc/fastparse.py) declines a file, which is always
+the case for a file with a syntax error.
+"""
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from .errors import SpecError, Span
+from .parse import (Arg, BlockDef, Call, Chain, ChainStmt, Import, InputDecl, LayerDecl, ListV, Name,
+                    NetworkDef, Num, OutputStmt, Param, Section, Setting, StepCall, StepOutput, StepRef,
+                    StepRepeat, Str, TupleV, Assign, _num)
+
+
+@functools.lru_cache(maxsize=1)
+def _parser() -> Lark:
+    text = resources.files("specc.grammar").joinpath("specc.lark").read_text(encoding="utf-8")
+    return Lark(text, parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=True, cache=_cache_path(text))
+
+
+def _cache_path(grammar_text: str) -> str | bool:
+    """A per-user cache of the compiled parser (start-up time), or no cache if unwritable."""
+    import hashlib
+    import os
+    import tempfile
+    digest = hashlib.sha256(grammar_text.encode()).hexdigest()[:16]
+    folder = os.path.join(tempfile.gettempdir(), f"specc-{os.getuid() if hasattr(os, 'getuid') else 0}")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        return os.path.join(folder, f"grammar-{digest}.lark.cache")
+    except OSError:
+        return False
+
+
+def _span(file: str, meta_or_tok) -> Span:
+    m = meta_or_tok
+    if isinstance(m, Token):
+        return Span(file=file, line=m.line, column=m.column, end_line=m.end_line or m.line,
+                    end_column=m.end_column or m.column + len(m))
+    if getattr(m, "empty", False) or not hasattr(m, "line"):
+        return Span(file=file)
+    return Span(file=file, line=m.line, column=m.column, end_line=m.end_line, end_column=m.end_column)
+
+
+class _ToAst(Transformer):
+    def __init__(self, file: str):
+        super().__init__()
+        self.file = file
+
+    def sp(self, x) -> Span:
+        return _span(self.file, x)
+
+    @v_args(meta=True)
+    def start(self, meta, items):
+        return items
+
+    @v_args(meta=True)
+    def import_stmt(self, meta, items):
+        path = items[0][1:-1]
+        return Import(path, [(str(t), self.sp(t)) for t in items[1:]], self.sp(meta))
+
+    @v_args(meta=True)
+    def network(self, meta, items):
+        return NetworkDef(str(items[0]), list(items[1:]), self.sp(meta))
+
+    @v_args(meta=True)
+    def block_def(self, meta, items):
+        name, *rest = items
+        params = [p for p in rest if isinstance(p, Param)]
+        body = [s for s in rest if s is not None and not isinstance(s, Param)]
+        return BlockDef(str(name), params, body, self.sp(meta))
+
+    @v_args(meta=True)
+    def param(self, meta, items):
+        return Param(str(items[0]), items[1], self.sp(meta))
+
+    @v_args(meta=True)
+    def input_decl(self, meta, items):
+        name, ttype = items
+        dtype, shape = (None, None) if ttype is None else ttype
+        return InputDecl(str(name), dtype, shape, self.sp(meta))
+
+    def tensor_type(self, items):
+        dtype, shape = items
+        return (str(dtype) if dtype is not None else None, shape)
+
+    def shape(self, items):
+        return [d for d in items if d is not None]
+
+    def dim(self, items):
+        tok = items[0]
+        value = _num(str(tok), self.sp(tok)) if tok.type == "INT" else str(tok)
+        return (value, self.sp(tok))
+
+    @v_args(meta=True)
+    def assign(self, meta, items):
+        return Assign(str(items[0]), items[1], self.sp(meta))
+
+    @v_args(meta=True)
+    def chain_stmt(self, meta, items):
+        return ChainStmt(items[0], self.sp(meta))
+
+    @v_args(meta=True)
+    def chain(self, meta, items):
+        return Chain(items[0], list(items[1:]), self.sp(meta))
+
+    def source_one(self, items):
+        return [(str(items[0]), self.sp(items[0]))]
+
+    def source_many(self, items):
+        return [(str(t), self.sp(t)) for t in items]
+
+    @v_args(meta=True)
+    def step_call(self, meta, items):
+        return StepCall(items[0], self.sp(meta))
+
+    @v_args(meta=True)
+    def step_ref(self, meta, items):
+        return StepRef(str(items[0]), self.sp(meta))
+
+    @v_args(meta=True)
+    def step_repeat(self, meta, items):
+        return StepRepeat(_num(str(items[0]), self.sp(items[0])), list(items[1:]), self.sp(meta))
+
+    @v_args(meta=True)
+    def step_output(self, meta, items):
+        return StepOutput(str(items[0]), self.sp(meta))
+
+    @v_args(meta=True)
+    def layer_decl(self, meta, items):
+        return LayerDecl(str(items[0]), items[1], self.sp(meta))
+
+    @v_args(meta=True)
+    def output_stmt(self, meta, items):
+        return OutputStmt([(str(t), self.sp(t)) for t in items], self.sp(meta))
+
+    @v_args(meta=True)
+    def section(self, meta, items):
+        return Section(str(items[0]), list(items[1:]), self.sp(meta))
+
+    @v_args(meta=True)
+    def setting(self, meta, items):
+        return Setting(str(items[0]), items[1], self.sp(meta))
+
+    @v_args(meta=True)
+    def call(self, meta, items):
+        name = items[0]
+        args = [a for a in items[1:] if a is not None]
+        return Call(str(name), args, self.sp(meta), self.sp(name))
+
+    @v_args(meta=True)
+    def arg_pos(self, meta, items):
+        return Arg(None, items[0], self.sp(meta))
+
+    @v_args(meta=True)
+    def arg_kw(self, meta, items):
+        return Arg(str(items[0]), items[1], self.sp(meta))
+
+    def number(self, items):
+        tok = items[0]
+        return Num(_num(str(tok), self.sp(tok)), str(tok), self.sp(tok))
+
+    def string(self, items):
+        return Str(str(items[0])[1:-1], self.sp(items[0]))
+
+    def name(self, items):
+        return Name(str(items[0]), self.sp(items[0]))
+
+    @v_args(meta=True)
+    def list(self, meta, items):
+        return ListV([i for i in items if i is not None], self.sp(meta))
+
+    @v_args(meta=True)
+    def tuple(self, meta, items):
+        return TupleV(list(items), self.sp(meta))
+
+
+# Terminals in words, for syntax errors.
+_WORDS = {
+    "NAME": "a name", "FUNC": "a call", "STRING": "a string", "INT": "an integer", "SIGNED_NUMBER": "a number",
+    "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['",
+    "RSQB": "']'", "COMMA": "','", "COLON": "':'", "EQUAL": "'='", "__ANON_0": "'->'",
+    "$END": "the end of the file",
+}
+_KEYWORDS = {"network", "block", "input", "output", "layer", "repeat", "from", "import"}
+
+
+def _word(term: str) -> str:
+    if term in _WORDS:
+        return _WORDS[term]
+    if term.upper() == term and term.lower() in _KEYWORDS:
+        return f"'{term.lower()}'"
+    return term.lower()
+
+
+def _describe_found(tok) -> str:
+    if tok is None or getattr(tok, "type", None) == "$END":
+        return "the end of the file"
+    return f"'{tok}'"
+
+
+def _syntax_error(e: UnexpectedInput, file: str, text: str) -> SpecError:
+    line = getattr(e, "line", 1) or 1
+    col = getattr(e, "column", 1) or 1
+    if isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END"):
+        lines = text.splitlines() or [""]
+        line, col = len(lines), len(lines[-1]) + 1
+        span = Span(file=file, line=line, column=col, end_line=line, end_column=col + 1)
+        expected = sorted(getattr(e, "expected", set()) or [])
+        return SpecError("E101", "unexpected end of file" + (
+            f"; expected {', '.join(_word(t) for t in expected[:6])}" if expected else ""),
+            span, hint="a '{' or '(' may be missing its closing '}' or ')'")
+    if isinstance(e, UnexpectedCharacters):
+        ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else "?"
+        span = Span(file=file, line=line, column=col, end_line=line, end_column=col + 1)
+        hint = None
+        if ch == "'":
+            hint = "strings use double quotes: \"...\""
+        elif ch in ";":
+            hint = "statements need no ';': end the line instead"
+        elif ch == "-":
+            hint = "arrows are written '->'"
+        return SpecError("E101", f"unexpected character {ch!r}", span,
+                         hint=hint or "remove it, or check the line for a typo")
+    assert isinstance(e, UnexpectedToken)
+    tok = e.token
+    span = _span(file, tok)
+    expected = sorted(e.expected or [])
+    exp_words = [_word(t) for t in expected]
+    msg = f"unexpected {_describe_found(tok)}"
+    if exp_words:
+        msg += "; expected " + (exp_words[0] if len(exp_words) == 1 else
+                                ", ".join(exp_words[:-1][:7]) + " or " + exp_words[-1])
+    hint = None
+    if str(tok) in _KEYWORDS and "NAME" in expected:
+        hint = f"'{tok}' is a keyword and cannot be used as a name; rename it"
+    elif "COMMA" in expected and "RPAR" in expected:
+        hint = "arguments are separated by ','"
+    elif "__ANON_0" in expected:
+        hint = "layers in a chain are joined with '->'"
+    elif tok.type == "NAME" and "EQUAL" in expected:
+        hint = "a setting is written 'name = value'"
+    return SpecError("E101", msg, span, hint=hint)
+
+
+
+
+def parse_items(text: str, file: str) -> list:
+    """The items of a module via Lark; SpecError E101 (in words) for a syntax error."""
+    try:
+        return _ToAst(file).transform(_parser().parse(text))
+    except UnexpectedInput as e:
+        raise _syntax_error(e, file, text) from None
+    except VisitError as e:  # an error raised while building the tree (e.g. a huge number)
+        if isinstance(e.orig_exc, SpecError):
+            raise e.orig_exc from None
+        raise
+    except RecursionError:
+        raise SpecError("E101", "the file is nested too deeply to parse",
+                        Span(file=file), hint="flatten the nesting of lists and calls") from None
