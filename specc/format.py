@@ -34,6 +34,27 @@ def fmt_call(c: ast.Call) -> str:
     return f"{c.func}({', '.join(args)})"
 
 
+def wrap_call(c: ast.Call, col: int, width: int = WIDTH) -> list[str]:
+    """A call that does not fit in `width` from column `col`: arguments filled greedily,
+    continuation lines aligned after the '('."""
+    one = fmt_call(c)
+    if col + len(one) <= width or not c.args:
+        return [one]
+    args = [fmt_value(a.value) if a.name is None else f"{a.name}={fmt_value(a.value)}" for a in c.args]
+    head = f"{c.func}("
+    indent = " " * (col + len(head))
+    lines, current = [], head
+    for i, a in enumerate(args):
+        piece = a + (", " if i < len(args) - 1 else ")")
+        if current.strip() and current not in (head,) and col + len(current.rstrip()) + len(piece.rstrip()) > width:
+            lines.append(current.rstrip())
+            current = indent + piece
+        else:
+            current += piece
+    lines.append(current.rstrip())
+    return [lines[0]] + [line[col:] if line.startswith(" " * col) else line for line in lines[1:]]
+
+
 def fmt_step(s) -> str:
     if isinstance(s, ast.StepCall):
         return fmt_call(s.call)
@@ -164,7 +185,18 @@ class Formatter:
             self.emit(d, f"{s.name} {{" + self.c.trail(s.span.line, s.span.line))
             for st in s.settings:
                 self.comments_before(st.span.line, d + 1)
-                self.emit(d + 1, f"{st.key}{sep} {fmt_value(st.value)}" + self.c.trail(st.span.line, st.span.end_line))
+                prefix = f"{st.key}{sep} "
+                if isinstance(st.value, ast.Call):
+                    lines = wrap_call(st.value, len(IND) * (d + 1) + len(prefix))
+                elif isinstance(st.value, ast.ListV) and len(IND) * (d + 1) + len(prefix) + \
+                        len(fmt_value(st.value)) > WIDTH:
+                    lines = _wrap_items([fmt_value(v) for v in st.value.items], len(IND) * (d + 1) + len(prefix))
+                else:
+                    lines = [fmt_value(st.value)]
+                lines = [prefix + lines[0]] + [" " * len(prefix) + line for line in lines[1:]]
+                for line in lines[:-1]:
+                    self.emit(d + 1, line)
+                self.emit(d + 1, lines[-1] + self.c.trail(st.span.line, st.span.end_line))
             self.comments_before(s.span.end_line, d + 1)
             self.emit(d, "}" + self.c.trail(s.span.end_line, s.span.end_line))
 
@@ -173,15 +205,48 @@ class Formatter:
         steps = [fmt_step(s) for s in ch.steps]
         one = IND * d + prefix + src + "".join(" -> " + s for s in steps)
         inner_comments = any(k for k in list(self.c.own) + list(self.c.trailing) if span.line <= k < span.end_line)
-        if len(steps) <= 2 and len(one) <= WIDTH and not inner_comments:
+        trailing = sum(len(v) + 2 for k, v in self.c.trailing.items() if span.line <= k <= span.end_line)
+        fits = len(one) <= WIDTH and (len(steps) == 1 or len(one) + trailing <= WIDTH)
+        if len(steps) <= 2 and fits and not inner_comments:
             self.out.append(one + self.c.trail(span.line, span.end_line))
             return
         src_line = ch.sources[0][1].line
         shares_line = ch.steps and ch.steps[0].span.line == src_line
-        self.emit(d, prefix + src + ("" if shares_line else self.c.trail(src_line, src_line)))
+        head = _wrap_names(prefix, [n for n, _ in ch.sources], len(IND) * d) if len(ch.sources) > 1 else [prefix + src]
+        for line in head[:-1]:
+            self.emit(d, line)
+        self.emit(d, head[-1] + ("" if shares_line else self.c.trail(src_line, src_line)))
         for s, text in zip(ch.steps, steps):
             self.comments_before(s.span.line, d + 1)
-            self.emit(d + 1, "-> " + text + self.c.trail(s.span.line, s.span.end_line))
+            lines = wrap_call(s.call, len(IND) * (d + 1) + 3) if isinstance(s, ast.StepCall) else [text]
+            for line in lines[:-1]:
+                self.emit(d + 1, ("-> " if line is lines[0] else "   ") + line)
+            last = ("-> " if len(lines) == 1 else "   ") + lines[-1]
+            self.emit(d + 1, last + self.c.trail(s.span.line, s.span.end_line))
+
+
+def _wrap_names(prefix: str, names: list[str], col: int) -> list[str]:
+    """`prefix(a, b, ...)` filled greedily within WIDTH, continuation aligned after '('."""
+    head = prefix + "("
+    indent = " " * len(head)
+    lines, current = [], head
+    for i, n in enumerate(names):
+        piece = n + (", " if i < len(names) - 1 else ")")
+        if current != head and col + len(current.rstrip()) + len(piece.rstrip()) > WIDTH:
+            lines.append(current.rstrip())
+            current = indent + piece
+        else:
+            current += piece
+    lines.append(current.rstrip())
+    return lines
+
+
+def _wrap_items(items: list[str], col: int) -> list[str]:
+    """A long list value, one item per line, aligned after '['."""
+    out = ["[" + items[0] + ("," if len(items) > 1 else "]")]
+    for i, item in enumerate(items[1:], 1):
+        out.append(" " + item + ("," if i < len(items) - 1 else "]"))  # relative to `col`
+    return out
 
 
 def _multiline(stmt) -> bool:

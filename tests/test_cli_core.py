@@ -189,3 +189,10 @@ def test_wheel_ships_the_grammar(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert str(tmp_path / "site") in r.stdout
+
+
+def test_library_is_in_canonical_format(capsys):
+    """`specc fmt --check` holds for the spec library (invalid/ and broken/ aside)."""
+    files = [*LIBRARY, *(str(p) for p in (ROOT / "specs" / "lib").glob("*.net"))]
+    code, _, err = run(["fmt", "--check", *files], capsys)
+    assert code == 0, err
