@@ -293,7 +293,8 @@ def test_pytest_plugin_collects_and_runs_specs(tmp_path):
     import subprocess
     import sys
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    cmd = [sys.executable, "-m", "pytest", "-p", "specc.pytest_plugin", "-p", "no:cacheprovider", "-q"]
+    # the plugin comes from the installed pytest11 entry point (pyproject.toml)
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
     col = subprocess.run(cmd + ["--collect-only", "specs"], cwd=ROOT, capture_output=True, text=True, env=env)
     assert col.returncode == 0, col.stdout + col.stderr
     assert "broken" not in col.stdout and "invalid" not in col.stdout and "specs/lib" not in col.stdout
