@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..catalog import Fn
-from .base import Layer, T, Weight, catalog_field, known_shape, register
+from .base import Layer, Weight, catalog_field, known_shape, register
 
 
 @register

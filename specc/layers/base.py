@@ -9,14 +9,24 @@ Nothing here imports torch or onnx.
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ..catalog import CATALOGS, Fn
 from ..errors import SpecError, Span
 
 Dim = int | str  # an int, or a symbolic name such as "batch" or "seq"
+
+
+def _fraction_dropped(v: float) -> float:
+    if not 0 <= v < 1:
+        raise ValueError(f"a dropout rate is the fraction dropped (Keras) and must be in [0, 1), got {v}")
+    return v
+
+
+# Keras' dropout rates (Dropout, AlphaDropout, recurrent dropout): the fraction DROPPED.
+DropRate = Annotated[float, AfterValidator(_fraction_dropped)]
 BATCH = "batch"
 
 

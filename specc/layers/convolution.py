@@ -4,7 +4,7 @@ from typing import ClassVar, Literal, Union
 
 from pydantic import Field
 
-from .base import T, Weight, conv_dim, known, need_rank, pair, register
+from .base import T, conv_dim, known, need_rank, pair, register
 from .common import WithKernel
 
 IntOrPair = Union[int, tuple[int, int]]

@@ -4,7 +4,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..catalog import Fn
-from .base import Layer, T, Weight, catalog_field, known, register
+from .base import Layer, Weight, catalog_field, known, register
 
 
 @register

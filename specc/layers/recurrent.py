@@ -8,10 +8,10 @@ this is the one deliberate difference from Keras' summary (docs/language.md).
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from ..catalog import Fn
-from .base import T, Weight, catalog_field, known, need_rank, register
+from .base import DropRate, T, Weight, catalog_field, known, need_rank, register
 from .common import WithKernel
 
 
@@ -21,20 +21,14 @@ class _Recurrent(WithKernel):
     recurrent_initializer: Fn = catalog_field("initializer", "orthogonal")
     recurrent_regularizer: Fn | None = catalog_field("regularizer")
     recurrent_constraint: Fn | None = catalog_field("constraint")
-    dropout: float = Field(0.0, description="fraction of the inputs dropped (training)")
-    recurrent_dropout: float = Field(0.0, description="fraction of the recurrent state dropped (training)")
+    dropout: DropRate = Field(0.0, description="fraction of the inputs dropped (training)")
+    recurrent_dropout: DropRate = Field(0.0, description="fraction of the recurrent state dropped (training)")
     return_sequences: bool = False
     go_backwards: bool = False
     positional = ("units",)
     category = "recurrent"
     gates: ClassVar[int] = 1
 
-    @field_validator("dropout", "recurrent_dropout")
-    @classmethod
-    def _rate(cls, v: float) -> float:
-        if not 0 <= v < 1:
-            raise ValueError(f"a dropout rate is the fraction dropped and must be in [0, 1), got {v}")
-        return v
 
     def output(self, ins):
         t = ins[0]

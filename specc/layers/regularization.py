@@ -2,23 +2,17 @@
 
 from typing import Literal, Optional
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from .base import Layer, T, register
+from .base import DropRate, Layer, register
 
 
 class _Rate(Layer):
-    rate: float = Field(description="fraction of the inputs dropped (Keras meaning), in [0, 1)")
+    rate: DropRate = Field(description="fraction of the inputs dropped (Keras meaning), in [0, 1)")
     seed: Optional[int] = None
     positional = ("rate",)
     category = "regularization"
 
-    @field_validator("rate")
-    @classmethod
-    def _rate(cls, v: float) -> float:
-        if not 0 <= v < 1:
-            raise ValueError(f"the dropout rate is the fraction dropped and must be in [0, 1), got {v}")
-        return v
 
     def output(self, ins):
         return ins[0]

@@ -1,8 +1,8 @@
 """Layers that wrap another layer."""
 
-from typing import Any, Literal
+from typing import Literal
 
-from .base import Layer, T, Weight, layer_field, register
+from .base import Layer, T, layer_field, register
 from .recurrent import _Recurrent
 
 
