@@ -135,6 +135,7 @@ def main() -> int:
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
+    os.environ.setdefault("KERAS_BACKEND", "torch")  # before the import: Keras reads it once
     try:
         import keras  # noqa: F401
         have_keras = os.environ.get("KERAS_BACKEND", "torch") == "torch"
