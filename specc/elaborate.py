@@ -246,7 +246,7 @@ class Elaborator:
             info["auto"] = False
             info["span"] = span
         else:
-            layer = self.new_layer("Identity", {}, span, env, name_hint=f"{local}_alias")
+            layer = self.new_layer("Identity", span, env, name_hint=f"{local}_alias")
             [out] = self.apply(layer, [tensor], span, env)
             self.rename_tensor(out, glob)
             self.tensors[glob]["auto"] = False
@@ -319,7 +319,7 @@ class Elaborator:
             if step.name in env.blocks:
                 return self.expand_block(env.blocks[step.name], PyCall(step.name, [], {}, step.span), current, env)
             if REGISTRY.get(step.name):
-                layer = self.new_layer(step.name, {}, step.span, env, pycall=PyCall(step.name, [], {}, step.span))
+                layer = self.new_layer(step.name, step.span, env, pycall=PyCall(step.name, [], {}, step.span))
                 return self.apply(layer, current, step.span, env) if layer else None
             if step.name in env.tensors:
                 raise SpecError("E200", f"'{step.name}' is a tensor, not a layer", step.span,
@@ -335,7 +335,7 @@ class Elaborator:
                             hint=f"write `-> {call.func}`")
         if REGISTRY.get(call.func) is None:
             raise self.unknown_callable(call.func, call.name_span, env)
-        layer = self.new_layer(call.func, {}, call.span, env, pycall=pycall)
+        layer = self.new_layer(call.func, call.span, env, pycall=pycall)
         if layer is None:
             return None
         return self.apply(layer, current, call.span, env)
@@ -410,7 +410,8 @@ class Elaborator:
         block_env.params = params
         k = self.counters[f"block:{d.name}"]
         self.counters[f"block:{d.name}"] += 1
-        block_env.prefix = self.unique_prefix(d.name if k == 0 else f"{d.name}_{k}", env)
+        base = d.name if k == 0 else f"{d.name}_{k}"
+        block_env.prefix = f"{env.prefix}_{base}" if env.prefix else base
         if len(self.import_stack) > 50 or env.prefix.count("_") > 200:
             raise SpecError("E212", f"block '{d.name}' is nested too deeply (recursive?)", call.span)
         for decl, tensor in zip(inputs, current):
@@ -421,9 +422,6 @@ class Elaborator:
             raise SpecError("E208", f"block '{d.name}' declares no output", d.span,
                             hint="end its chain with `-> output y`")
         return block_env.outputs
-
-    def unique_prefix(self, base: str, env: Env) -> str:
-        return f"{env.prefix}_{base}" if env.prefix else base
 
     # ------------------------------------------------------------ values and layers
     def to_python(self, v, env: Env) -> Any:
@@ -456,10 +454,10 @@ class Elaborator:
                              explicit_name: str | None = None) -> Layer | None:
         if REGISTRY.get(call.func) is None:
             raise self.unknown_callable(call.func, call.name_span, env)
-        return self.new_layer(call.func, {}, call.span, env, pycall=self.to_pycall(call, env),
+        return self.new_layer(call.func, call.span, env, pycall=self.to_pycall(call, env),
                               name_hint=name_hint, explicit_name=explicit_name)
 
-    def new_layer(self, kind: str, _unused: dict, span: Span, env: Env, pycall: PyCall | None = None,
+    def new_layer(self, kind: str, span: Span, env: Env, pycall: PyCall | None = None,
                   name_hint: str | None = None, explicit_name: str | None = None) -> Layer | None:
         if len(self.layers) >= MAX_LAYERS:
             raise TooLarge("E203", f"the network expands to more than {MAX_LAYERS:,} layers", span,

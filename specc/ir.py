@@ -102,13 +102,6 @@ class Network(_Model):
     def output_infos(self) -> list[TensorInfo]:
         return [self.tensors[n] for n in self.outputs]
 
-    def producer_layer(self, tensor: str):
-        """The layer that produced a tensor, or None for an input."""
-        node_name = self.tensors[tensor].producer
-        if node_name is None:
-            return None
-        node = next(n for n in self.nodes if n.name == node_name)
-        return self.layers[node.layer]
 
 
 def schema() -> dict:

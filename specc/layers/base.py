@@ -128,9 +128,6 @@ class Layer(BaseModel):
                 w.trainable = False
         return ws
 
-    def args(self) -> dict[str, Any]:
-        """The arguments only (no kind/name/span), for summaries and docs."""
-        return self.model_dump(exclude={"kind", "name", "span"})
 
     def error(self, code: str, message: str, hint: str | None = None, notes=()) -> SpecError:
         return SpecError(code, f"{self.kind} '{self.name}': {message}", self.span, hint=hint, notes=notes)
