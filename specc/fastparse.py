@@ -104,6 +104,16 @@ class _Parser:
             raise Bail
         return t
 
+    def comma_list(self, item, close: str | None = None) -> list:
+        """item ("," item)*, or nothing when the next token is `close` (an empty list)."""
+        if close is not None and self.peek().kind == close:
+            return []
+        out = [item()]
+        while self.peek().kind == ",":
+            self.next()
+            out.append(item())
+        return out
+
     def span(self, first: _Tok, last: _Tok) -> Span:
         return Span(self.file, first.line, first.col, last.line, last.col + len(last.text))
 
@@ -131,10 +141,7 @@ class _Parser:
         first = self.kw("from")
         path = self.expect("STRING")
         self.kw("import")
-        names = [self.name()]
-        while self.peek().kind == ",":
-            self.next()
-            names.append(self.name())
+        names = self.comma_list(self.name)
         return ast.Import(path.text[1:-1], [(t.text, self.tspan(t)) for t in names], self.span(first, self.last()))
 
     def network(self):
@@ -151,12 +158,7 @@ class _Parser:
         if name.kind not in ("NAME", "FUNC") or name.text in KEYWORDS:
             raise Bail
         self.expect("(")
-        params = []
-        if self.peek().kind != ")":
-            params.append(self.param())
-            while self.peek().kind == ",":
-                self.next()
-                params.append(self.param())
+        params = self.comma_list(self.param, close=")")
         self.expect(")")
         self.expect("{")
         body = self.stmts()
@@ -194,10 +196,7 @@ class _Parser:
             return ast.LayerDecl(n.text, call, self.span(first, self.last()))
         if t.text == "output":
             first = self.next()
-            names = [self.name()]
-            while self.peek().kind == ",":
-                self.next()
-                names.append(self.name())
+            names = self.comma_list(self.name)
             return ast.OutputStmt([(x.text, self.tspan(x)) for x in names], self.span(first, self.last()))
         if t.text in KEYWORDS:
             raise Bail
@@ -221,12 +220,7 @@ class _Parser:
             if self.peek().kind == "NAME":
                 dtype = self.name().text
             self.expect("[")
-            shape = []
-            if self.peek().kind != "]":
-                shape.append(self.dim())
-                while self.peek().kind == ",":
-                    self.next()
-                    shape.append(self.dim())
+            shape = self.comma_list(self.dim, close="]")
             self.expect("]")
         return ast.InputDecl(n.text, dtype, shape, self.span(first, self.last()))
 
@@ -242,10 +236,7 @@ class _Parser:
         t = self.peek()
         if t.kind == "(":
             first = self.next()
-            names = [self.name()]
-            while self.peek().kind == ",":
-                self.next()
-                names.append(self.name())
+            names = self.comma_list(self.name)
             self.expect(")")
             if len(names) < 2:
                 raise Bail
@@ -306,12 +297,7 @@ class _Parser:
     def call(self):
         f = self.expect("FUNC")
         self.expect("(")
-        args = []
-        if self.peek().kind != ")":
-            args.append(self.arg())
-            while self.peek().kind == ",":
-                self.next()
-                args.append(self.arg())
+        args = self.comma_list(self.arg, close=")")
         self.expect(")")
         return ast.Call(f.text, args, self.span(f, self.last()), self.tspan(f))
 
@@ -343,20 +329,12 @@ class _Parser:
             return self.call()
         if k == "[":
             first = self.next()
-            items = []
-            if self.peek().kind != "]":
-                items.append(self.value())
-                while self.peek().kind == ",":
-                    self.next()
-                    items.append(self.value())
+            items = self.comma_list(self.value, close="]")
             self.expect("]")
             return ast.ListV(items, self.span(first, self.last()))
         if k == "(":
             first = self.next()
-            items = [self.value()]
-            while self.peek().kind == ",":
-                self.next()
-                items.append(self.value())
+            items = self.comma_list(self.value)
             self.expect(")")
             if len(items) < 2:
                 raise Bail
