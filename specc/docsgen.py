@@ -2,8 +2,8 @@
 truth). `python -m specc.docsgen` rewrites them; tests/test_docs.py fails when stale."""
 from __future__ import annotations
 
-import os
 import sys
+from contextlib import chdir
 from pathlib import Path
 
 from .catalog import CATALOGS, REQUIRED, UNAVAILABLE
@@ -86,9 +86,7 @@ def diagnostics_md() -> str:
     out += [f"| [{c.code}](#{c.code.lower()}) | {c.severity} | {c.title} |" for c in CODES.values()]
     out.append("")
     invalid = ROOT / "specs" / "invalid"
-    old = os.getcwd()
-    os.chdir(ROOT)
-    try:
+    with chdir(ROOT):  # paths in the examples relative to the repo root
         for c in CODES.values():
             out += [f"## {c.code}", "", f"**{c.severity}** — {c.title}", ""]
             for ex in sorted(invalid.glob(f"{c.code}_*.net")):
@@ -97,8 +95,6 @@ def diagnostics_md() -> str:
                 result = compile_file(rel)
                 text = "\n\n".join(render_text(d, result.sources) for d in result.diagnostics)
                 out += [f"`{rel}`:", "", "```", src, "```", "", "```", text, "```", ""]
-    finally:
-        os.chdir(old)
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-import os
-from contextlib import contextmanager
+from contextlib import chdir
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,15 +30,9 @@ def extra_net_files() -> list[str]:
     return sorted(p.relative_to(ROOT).as_posix() for p in (SPECS / "lib").glob("*.net"))
 
 
-@contextmanager
 def at_root():
     """Run from the repository root (imports and file paths resolve as with the CLI there)."""
-    old = os.getcwd()
-    os.chdir(ROOT)
-    try:
-        yield
-    finally:
-        os.chdir(old)
+    return chdir(ROOT)
 
 
 @functools.lru_cache(maxsize=None)

@@ -2,7 +2,7 @@
 (`pytest tests/test_invalid.py --update-goldens` rewrites the .expected files)."""
 from __future__ import annotations
 
-import os
+from contextlib import chdir
 from pathlib import Path
 
 import pytest
@@ -16,12 +16,8 @@ FILES = sorted(p.name for p in INVALID.glob("*.net"))
 
 
 def rendered(name: str) -> tuple[list[str], str]:
-    old = os.getcwd()
-    os.chdir(ROOT)  # paths in diagnostics relative to the repo root, as users run it
-    try:
+    with chdir(ROOT):  # paths in diagnostics relative to the repo root, as users run it
         result = compile_file(f"specs/invalid/{name}")
-    finally:
-        os.chdir(old)
     text = "\n\n".join(render_text(d, result.sources) for d in result.diagnostics) + "\n"
     return [d.code for d in result.diagnostics], text
 

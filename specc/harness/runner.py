@@ -11,7 +11,7 @@ import os
 import re
 import time
 import traceback
-from contextlib import contextmanager
+from contextlib import chdir
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -107,16 +107,6 @@ def project_root(path: str) -> str:
         d = parent
 
 
-@contextmanager
-def _cwd(d: str):
-    old = os.getcwd()
-    os.chdir(d)
-    try:
-        yield
-    finally:
-        os.chdir(old)
-
-
 def compile_spec(path: str):
     """(result, root, rel): compile_file(rel) from the project root, so file paths in the IR
     are root-relative exactly as in the goldens."""
@@ -125,7 +115,7 @@ def compile_spec(path: str):
     rel = os.path.relpath(os.path.abspath(path), root).replace(os.sep, "/")
     if rel.startswith(".."):
         root, rel = os.path.dirname(os.path.abspath(path)), os.path.basename(path)
-    with _cwd(root):
+    with chdir(root):
         return compile_file(rel), root, rel
 
 
@@ -201,7 +191,7 @@ class Spec:
                 return CheckResult(name, "skipped", "blocked: the spec does not compile (see static)")
         t0 = time.perf_counter()
         try:
-            with _cwd(self.root):
+            with chdir(self.root):
                 if self.ctx is None:  # static on a spec without a network
                     from .checks import Context
                     ctx = Context(self.path, self.result, cfg, self.root, self.rel)
