@@ -89,7 +89,7 @@ class Network(_Model):
     layers: dict[str, AnyLayer]
     nodes: list[Node]
     weights: dict[str, list[WeightInfo]] = Field({}, description="per layer, PyTorch layout")
-    params: ParamCounts = ParamCounts()
+    params: ParamCounts = Field(default_factory=ParamCounts)
     layer_params: dict[str, ParamCounts] = {}
     train: Optional[TrainConfig] = None
     expect: Optional[Expect] = None

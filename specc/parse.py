@@ -7,7 +7,6 @@ the identical tree), so Lark is imported only when a file needs it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Union
 
 from .errors import SpecError, Span
@@ -15,177 +14,241 @@ from .errors import SpecError, Span
 # ---------------------------------------------------------------- syntax tree
 
 
-@dataclass
-class Name:
+class Node:
+    """Base of the syntax tree: plain classes with __slots__ and hand-written __init__
+    (cheaper to define than dataclasses: `specc check` start-up, and a 10,000-layer spec
+    makes a node per token). Equality and repr follow the slots, as a dataclass's would."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and all(getattr(self, f) == getattr(other, f) for f in self.__slots__)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{f}={getattr(self, f)!r}' for f in self.__slots__)})"
+
+    __hash__ = None  # mutable, like a dataclass with eq=True
+
+
+class Name(Node):
     """A bare identifier used as a value: relu, same, true, a block parameter..."""
-    id: str
-    span: Span
+    __slots__ = ("id", "span")
+
+    def __init__(self, id: str, span: Span):
+        self.id = id
+        self.span = span
 
 
-@dataclass
-class Str:
-    value: str
-    span: Span
+class Str(Node):
+    __slots__ = ("value", "span")
+
+    def __init__(self, value: str, span: Span):
+        self.value = value
+        self.span = span
 
 
-@dataclass
-class Num:
-    value: int | float
-    text: str
-    span: Span
+class Num(Node):
+    __slots__ = ("value", "text", "span")
+
+    def __init__(self, value: int | float, text: str, span: Span):
+        self.value = value
+        self.text = text
+        self.span = span
 
 
-@dataclass
-class ListV:
-    items: list
-    span: Span
+class ListV(Node):
+    __slots__ = ("items", "span")
+
+    def __init__(self, items: list, span: Span):
+        self.items = items
+        self.span = span
 
 
-@dataclass
-class TupleV:
-    items: list
-    span: Span
+class TupleV(Node):
+    __slots__ = ("items", "span")
+
+    def __init__(self, items: list, span: Span):
+        self.items = items
+        self.span = span
 
 
-@dataclass
-class Arg:
-    name: str | None  # None for positional
-    value: "Value"
-    span: Span
+class Arg(Node):
+    __slots__ = ("name", "value", "span")
+
+    def __init__(self, name: str | None, value: "Value", span: Span):  # name None: positional
+        self.name = name
+        self.value = value
+        self.span = span
 
 
-@dataclass
-class Call:
-    func: str
-    args: list[Arg]
-    span: Span
-    name_span: Span
+class Call(Node):
+    __slots__ = ("func", "args", "span", "name_span")
+
+    def __init__(self, func: str, args: list[Arg], span: Span, name_span: Span):
+        self.func = func
+        self.args = args
+        self.span = span
+        self.name_span = name_span
 
 
 Value = Union[Name, Str, Num, ListV, TupleV, Call]
 
 
-@dataclass
-class StepCall:
-    call: Call
-    span: Span
+class StepCall(Node):
+    __slots__ = ("call", "span")
+
+    def __init__(self, call: Call, span: Span):
+        self.call = call
+        self.span = span
 
 
-@dataclass
-class StepRef:
-    name: str
-    span: Span
+class StepRef(Node):
+    __slots__ = ("name", "span")
+
+    def __init__(self, name: str, span: Span):
+        self.name = name
+        self.span = span
 
 
-@dataclass
-class StepRepeat:
-    times: int
-    steps: list
-    span: Span
+class StepRepeat(Node):
+    __slots__ = ("times", "steps", "span")
+
+    def __init__(self, times: int, steps: list, span: Span):
+        self.times = times
+        self.steps = steps
+        self.span = span
 
 
-@dataclass
-class StepOutput:
-    name: str
-    span: Span
+class StepOutput(Node):
+    __slots__ = ("name", "span")
+
+    def __init__(self, name: str, span: Span):
+        self.name = name
+        self.span = span
 
 
 Step = Union[StepCall, StepRef, StepRepeat, StepOutput]
 
 
-@dataclass
-class Chain:
-    sources: list[tuple[str, Span]]
-    steps: list[Step]
-    span: Span
+class Chain(Node):
+    __slots__ = ("sources", "steps", "span")
+
+    def __init__(self, sources: list[tuple[str, Span]], steps: list[Step], span: Span):
+        self.sources = sources
+        self.steps = steps
+        self.span = span
 
 
-@dataclass
-class InputDecl:
-    name: str
-    dtype: str | None
-    shape: list[tuple[int | str, Span]] | None
-    span: Span
+class InputDecl(Node):
+    __slots__ = ("name", "dtype", "shape", "span")
+
+    def __init__(self, name: str, dtype: str | None, shape: list[tuple[int | str, Span]] | None, span: Span):
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+        self.span = span
 
 
-@dataclass
-class Assign:
-    target: str
-    chain: Chain
-    span: Span
+class Assign(Node):
+    __slots__ = ("target", "chain", "span")
+
+    def __init__(self, target: str, chain: Chain, span: Span):
+        self.target = target
+        self.chain = chain
+        self.span = span
 
 
-@dataclass
-class ChainStmt:
-    chain: Chain
-    span: Span
+class ChainStmt(Node):
+    __slots__ = ("chain", "span")
+
+    def __init__(self, chain: Chain, span: Span):
+        self.chain = chain
+        self.span = span
 
 
-@dataclass
-class LayerDecl:
-    name: str
-    call: Call
-    span: Span
+class LayerDecl(Node):
+    __slots__ = ("name", "call", "span")
+
+    def __init__(self, name: str, call: Call, span: Span):
+        self.name = name
+        self.call = call
+        self.span = span
 
 
-@dataclass
-class OutputStmt:
-    names: list[tuple[str, Span]]
-    span: Span
+class OutputStmt(Node):
+    __slots__ = ("names", "span")
+
+    def __init__(self, names: list[tuple[str, Span]], span: Span):
+        self.names = names
+        self.span = span
 
 
-@dataclass
-class Setting:
-    key: str
-    value: Value
-    span: Span
-    sep: str = "="
+class Setting(Node):
+    __slots__ = ("key", "value", "span", "sep")
+
+    def __init__(self, key: str, value: Value, span: Span, sep: str = "="):
+        self.key = key
+        self.value = value
+        self.span = span
+        self.sep = sep
 
 
-@dataclass
-class Section:
-    name: str
-    settings: list[Setting]
-    span: Span
+class Section(Node):
+    __slots__ = ("name", "settings", "span")
+
+    def __init__(self, name: str, settings: list[Setting], span: Span):
+        self.name = name
+        self.settings = settings
+        self.span = span
 
 
 Stmt = Union[InputDecl, Assign, ChainStmt, LayerDecl, OutputStmt, Section]
 
 
-@dataclass
-class Param:
-    name: str
-    default: Value | None
-    span: Span
+class Param(Node):
+    __slots__ = ("name", "default", "span")
+
+    def __init__(self, name: str, default: Value | None, span: Span):
+        self.name = name
+        self.default = default
+        self.span = span
 
 
-@dataclass
-class BlockDef:
-    name: str
-    params: list[Param]
-    body: list[Stmt]
-    span: Span
+class BlockDef(Node):
+    __slots__ = ("name", "params", "body", "span")
+
+    def __init__(self, name: str, params: list[Param], body: list[Stmt], span: Span):
+        self.name = name
+        self.params = params
+        self.body = body
+        self.span = span
 
 
-@dataclass
-class NetworkDef:
-    name: str
-    body: list[Stmt]
-    span: Span
+class NetworkDef(Node):
+    __slots__ = ("name", "body", "span")
+
+    def __init__(self, name: str, body: list[Stmt], span: Span):
+        self.name = name
+        self.body = body
+        self.span = span
 
 
-@dataclass
-class Import:
-    path: str
-    names: list[tuple[str, Span]]
-    span: Span
+class Import(Node):
+    __slots__ = ("path", "names", "span")
+
+    def __init__(self, path: str, names: list[tuple[str, Span]], span: Span):
+        self.path = path
+        self.names = names
+        self.span = span
 
 
-@dataclass
-class Module:
-    file: str
-    items: list = field(default_factory=list)
-    comments: list[tuple[int, int, str]] = field(default_factory=list)  # (line, col, text)
+class Module(Node):
+    __slots__ = ("file", "items", "comments")
+
+    def __init__(self, file: str, items: list | None = None, comments: list[tuple[int, int, str]] | None = None):
+        self.file = file
+        self.items = [] if items is None else items
+        self.comments = [] if comments is None else comments  # (line, col, text)
 
 
 # ---------------------------------------------------------------- numbers

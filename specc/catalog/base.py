@@ -7,11 +7,11 @@ default and returns an `Fn`, the IR form of the reference.
 """
 from __future__ import annotations
 
-import functools
+import types
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from ..errors import SpecError, Span, did_you_mean
 
@@ -72,19 +72,40 @@ class Entry:
         return None
 
 
-@functools.lru_cache(maxsize=None)
-def _adapter(tp: Any) -> TypeAdapter:
-    return TypeAdapter(tp)
+_TYPE_WORDS = {bool: "a boolean (true or false)", int: "an integer", float: "a number", str: "a name or a string",
+               list: "a list", tuple: "a tuple"}
 
 
 def coerce(value: Any, tp: Any) -> Any:
-    """Validate a plain value against a type (pydantic lax mode); raises ValueError."""
-    if tp is float and isinstance(value, bool):
-        raise ValueError("expected a number, got a boolean")
-    try:
-        return _adapter(tp).validate_python(value)
-    except ValidationError as e:
-        raise ValueError(e.errors()[0]["msg"].lower()) from None
+    """Check a plain spec value against a parameter type (bool, int, float, str, or one of
+    them | None); raises ValueError. Hand-written rather than a pydantic TypeAdapter: the
+    types are this simple, and building adapters cost `specc check` a third of its time."""
+    if isinstance(tp, types.UnionType):
+        if value is None:
+            return None
+        tp = next(t for t in tp.__args__ if t is not type(None))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if type(value) is int and value in (0, 1):
+            return bool(value)
+    elif tp is int:
+        if type(value) is int:
+            return value
+        if type(value) is float and value.is_integer():
+            return int(value)
+        if type(value) is float:
+            raise ValueError(f"expected an integer, got {value!r} (it has a fractional part)")
+    elif tp is float:
+        if type(value) in (int, float):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    else:
+        raise TypeError(f"catalogue parameters are bool, int, float or str (optionally | None), not {tp!r}")
+    got = "nothing (none)" if value is None else _TYPE_WORDS.get(type(value), f"a {type(value).__name__}")
+    raise ValueError(f"expected {_TYPE_WORDS[tp]}, got {got}")
 
 
 class Catalog:

@@ -7,14 +7,16 @@ counts are derived from `weights`, so the summary cannot disagree with the backe
 Nothing here imports torch or onnx.
 """
 
+import importlib
 import math
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler
 
 from ..catalog import CATALOGS, Fn
 from ..errors import SpecError, Span
+from .index import INDEX
 
 Dim = int | str  # an int, or a symbolic name such as "batch" or "seq"
 
@@ -192,26 +194,57 @@ def fan(shape: tuple[int, ...]) -> tuple[int, int]:
     return shape[1] * receptive, shape[0] * receptive
 
 
-@dataclass
 class Registry:
-    kinds: dict[str, type[Layer]] = field(default_factory=dict)
-    lookup: dict[str, type[Layer]] = field(default_factory=dict)
+    """Every layer kind, loaded on demand: `index` names the module that defines each kind
+    and alias, so a spec that uses Dense and Dropout imports two layer modules, not all of
+    them (start-up time of `specc check`)."""
+
+    def __init__(self, package: str, index: dict[str, str]):
+        self.package = package
+        self.index = index                         # kind or alias -> module in the package
+        self._by_lower = {k.lower(): m for k, m in index.items()}
+        self._kinds: dict[str, type[Layer]] = {}   # registered so far, by kind
+        self._lookup: dict[str, type[Layer]] = {}  # lower-cased kind or alias -> class
 
     def add(self, cls: type[Layer]) -> type[Layer]:
         kind = cls.model_fields["kind"].default
-        self.kinds[kind] = cls
+        self._kinds[kind] = cls
         for key in (kind, *cls.aliases):
-            self.lookup[key.lower()] = cls
+            self._lookup[key.lower()] = cls
         return cls
 
     def get(self, name: str) -> type[Layer] | None:
-        return self.lookup.get(name.lower())
+        key = name.lower()
+        cls = self._lookup.get(key)
+        if cls is None and key in self._by_lower:
+            importlib.import_module(f"{self.package}.{self._by_lower[key]}")
+            cls = self._lookup.get(key)
+        return cls
 
     def all_names(self) -> list[str]:
-        return [n for k, c in self.kinds.items() for n in (k, *c.aliases)]
+        """Every kind and alias (without importing anything)."""
+        return list(self.index)
+
+    @property
+    def kinds(self) -> dict[str, type[Layer]]:
+        """kind -> class for every kind (imports every layer module)."""
+        for module in sorted(set(self.index.values())):
+            importlib.import_module(f"{self.package}.{module}")
+        return dict(sorted(self._kinds.items()))
 
 
-REGISTRY = Registry()
+REGISTRY = Registry(__package__, INDEX)
+
+
+class AnyLayer:
+    """Field type 'a layer of any kind' (Network.layers, wrapped layers): the union of every
+    kind, discriminated by `kind`. It is built when pydantic first needs the schema, which
+    imports every layer module; constructing IR objects for `specc check` never does."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        union = Union[tuple(REGISTRY.kinds.values())]  # noqa: UP007 (a runtime tuple of classes)
+        return handler.generate_schema(Annotated[union, Field(discriminator="kind")])
 
 
 def register(cls: type[Layer]) -> type[Layer]:

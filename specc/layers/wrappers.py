@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from .base import Layer, T, layer_field, register
+from .base import AnyLayer, Layer, T, layer_field, register
 from .recurrent import _Recurrent
 
 
@@ -10,7 +10,7 @@ from .recurrent import _Recurrent
 class Bidirectional(Layer):
     """Run a recurrent layer forwards and backwards; merge_mode combines the two outputs."""
     kind: Literal["Bidirectional"] = "Bidirectional"
-    layer: "AnyLayer" = layer_field(description="the recurrent layer to run both ways")
+    layer: AnyLayer = layer_field(description="the recurrent layer to run both ways")
     merge_mode: Literal["concat", "sum", "mul", "ave"] = "concat"
     positional = ("layer",)
     category = "recurrent"
@@ -42,7 +42,7 @@ class Bidirectional(Layer):
 class TimeDistributed(Layer):
     """Apply a layer to every time step: [T, ...] -> [T, ...out]."""
     kind: Literal["TimeDistributed"] = "TimeDistributed"
-    layer: "AnyLayer" = layer_field(description="the layer applied per time step")
+    layer: AnyLayer = layer_field(description="the layer applied per time step")
     positional = ("layer",)
     category = "recurrent"
 
