@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 the spec (or check) failed, 2 usage or I/O error.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import sys
@@ -79,5 +80,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+# Commands that only compile specs and print: they run with the cyclic garbage collector
+# off and end without interpreter teardown (flushing first), like mypy's hard exit.
+# Freeing pydantic's many objects one by one took ~30 ms, a tenth of `specc check`.
+QUICK_EXIT = {"check", "summary", "fmt", "ir", "schema"}
+
+
+def entry() -> None:
+    """The `specc` console script."""
+    chosen = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
+    if chosen not in QUICK_EXIT:
+        sys.exit(main())
+    gc.disable()
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed pipe: nothing left to deliver
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -4,7 +4,6 @@ The table CODES is the one home of every diagnostic code; docs/diagnostics.md is
 generated from it and tests/test_invalid.py checks that each code has an example in
 specs/invalid/.
 """
-from __future__ import annotations
 
 import difflib
 import json

@@ -5,7 +5,6 @@ topological order, with every default resolved, every shape inferred, every weig
 listed, and source spans kept for diagnostics. It round-trips through JSON exactly
 (`Network.model_validate_json(net.model_dump_json()) == net`).
 """
-from __future__ import annotations
 
 from typing import Any, Optional
 

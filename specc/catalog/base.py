@@ -5,7 +5,6 @@ Every catalogue (activations, initializers, optimizers, losses, data sets, ...) 
 (`leaky_relu(alpha=0.1)`); `Catalog.resolve` validates the arguments, fills in every
 default and returns an `Fn`, the IR form of the reference.
 """
-from __future__ import annotations
 
 import types
 from dataclasses import dataclass, field
