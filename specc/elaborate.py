@@ -6,6 +6,7 @@ so one run reports every error of a file.
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections import defaultdict
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 
 from . import parse as ast
 from .catalog import CATALOGS, UNAVAILABLE, Fn
+from .catalog.base import construct
 from .errors import Diagnostic, Source, SpecError, Span, did_you_mean
 from .layers import REGISTRY, Layer
 
@@ -58,6 +60,7 @@ class Env:
     outputs: list[str] = field(default_factory=list)
 
 
+@functools.lru_cache(maxsize=None)
 def snake(kind: str) -> str:
     """Keras-style default layer names: Dense -> dense, Conv2DTranspose -> conv2d_transpose."""
     s = re.sub(r"(?<=[a-z])([A-Z])", r"_\1", kind)
@@ -78,6 +81,7 @@ class Elaborator:
         self.applications: dict[str, int] = defaultdict(int)
         self.counters: dict[str, int] = defaultdict(int)
         self.user_names: set[str] = set()
+        self.built: dict[tuple, Layer] = {}  # call key -> first layer built from it (build_layer)
         self.sections: dict[str, ast.Section] = {}
         self.import_stack: list[str] = []
         self.failed_imports: set[str] = set()  # names promised by imports that failed
@@ -425,6 +429,8 @@ class Elaborator:
 
     # ------------------------------------------------------------ values and layers
     def to_python(self, v, env: Env) -> Any:
+        if type(v) is ast.Num:  # the common case first
+            return v.value
         if isinstance(v, ast.Name) and v.id in env.params:
             return env.params[v.id]
         if isinstance(v, (ast.ListV, ast.TupleV)):
@@ -498,9 +504,23 @@ class Elaborator:
         if cls is None:
             raise SpecError("E200", f"unknown layer '{call.func}'", call.span,
                             hint=did_you_mean(call.func, REGISTRY.all_names()))
-        kind = cls.model_fields["kind"].default
-        fields = {k: f for k, f in cls.model_fields.items() if k not in ("kind", "span", "name")}
-        aliases = {**cls.arg_aliases}
+        kind, fields, roles = _arg_fields(cls)
+        # Identical calls (a `repeat` body, a generated spec) validate once; later ones
+        # copy the first layer with their own span (pydantic validation is most of the
+        # cost of a layer). Calls holding a nested layer are built afresh each time.
+        key = None if "layer" in roles.values() else _call_key(call)
+        if key is not None:
+            first = self.built.get(key)
+            if first is not None:
+                return construct(cls, set(first.__pydantic_fields_set__),
+                                 **{**first.__dict__, "span": call.span, "name": ""})
+        layer = self._build_layer(call, cls, kind, fields, roles, prefix)
+        if key is not None:
+            self.built[key] = layer
+        return layer
+
+    def _build_layer(self, call: PyCall, cls, kind: str, fields: dict, roles: dict, prefix: str) -> Layer:
+        aliases = cls.arg_aliases
         data: dict[str, Any] = {}
         spans: dict[str, Span] = {}
         if len(call.args) > len(cls.positional):
@@ -524,11 +544,11 @@ class Elaborator:
             data[key] = v
             spans[key] = call.arg_spans.get(k, call.span)
         for key, v in list(data.items()):
-            extra = fields[key].json_schema_extra or {}
+            role = roles[key]
             span = spans[key]
-            if "catalog" in extra:
-                data[key] = self.resolve_fn(extra["catalog"], v, span)
-            elif extra.get("layer"):
+            if role is not None and role != "layer":  # a catalogue name: activation, initializer...
+                data[key] = self.resolve_fn(role, v, span)
+            elif role == "layer":
                 if not isinstance(v, PyCall):
                     raise SpecError("E203", f"'{key}' of {kind} must be a layer, e.g. LSTM(32)", span)
                 inner = self.build_layer(v, prefix)
@@ -569,6 +589,40 @@ def _expansion(step) -> int:
     if isinstance(step, ast.StepRepeat):
         return step.times * sum(_expansion(s) for s in step.steps)
     return 0 if isinstance(step, ast.StepOutput) else 1
+
+
+def _call_key(call: PyCall) -> tuple | None:
+    """A hashable key for a call's arguments (types included: 1, 1.0 and True differ),
+    or None when an argument cannot be hashed."""
+    key = _frozen(call)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _frozen(v: Any) -> Any:
+    t = type(v)
+    if t is str:
+        return v
+    if t is list:
+        return (list, *map(_frozen, v))
+    if t is PyCall:
+        return (PyCall, v.func, *map(_frozen, v.args), *[(k, _frozen(x)) for k, x in v.kwargs.items()])
+    return (t, v)  # numbers and booleans: 1, 1.0 and True are equal in Python
+
+
+@functools.lru_cache(maxsize=None)
+def _arg_fields(cls) -> tuple[str, dict[str, Any], dict[str, str | None]]:
+    """(kind, argument fields, role of each: a catalogue name, "layer", or None for a plain
+    value) of a layer class, computed once per class rather than once per layer."""
+    fields = {k: f for k, f in cls.model_fields.items() if k not in ("kind", "span", "name")}
+    roles = {}
+    for k, f in fields.items():
+        extra = f.json_schema_extra or {}
+        roles[k] = extra.get("catalog") or ("layer" if extra.get("layer") else None)
+    return cls.model_fields["kind"].default, fields, roles
 
 
 def _layer_sig(cls) -> str:

@@ -14,15 +14,17 @@ import re
 from . import parse as ast
 from .errors import Span
 
-_TOKEN = re.compile(r"""
-    (?P<ws>[ \t\f\r\n]+|\#[^\n]*)
+# One token per match, leading blanks included (a line never holds a newline, and no
+# token spans lines, so the tokenizer runs line by line with exact columns).
+_TOKEN = re.compile(r"""[ \t\f\r]*(?:
+    (?P<COMMENT>\#[^\n]*)
   | (?P<STRING>"[^"\n]*")
   | (?P<NUM>[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
   | (?P<FUNC>[A-Za-z_][A-Za-z0-9_.]*(?=\())
   | (?P<NAME>[A-Za-z_][A-Za-z0-9_.]*)
   | (?P<ARROW>->)
   | (?P<P>[{}()\[\],:=])
-""", re.VERBOSE)
+  | (?P<OTHER>[^ \t\f\r]))""", re.VERBOSE)
 _INT = re.compile(r"[0-9]+\Z")
 KEYWORDS = {"network", "block", "input", "output", "layer", "repeat", "from", "import"}
 
@@ -31,102 +33,121 @@ class Bail(Exception):
     """Not handled here: the caller falls back to Lark (which explains the error)."""
 
 
-class _Tok:
-    __slots__ = ("kind", "text", "line", "col")
-
-    def __init__(self, kind, text, line, col):
-        self.kind, self.text, self.line, self.col = kind, text, line, col
-
-
-def _tokens(text: str) -> list[_Tok]:
-    out = []
-    line, line_start = 1, 0
-    pos, n = 0, len(text)
-    match = _TOKEN.match
-    while pos < n:
-        m = match(text, pos)
-        if m is None:
-            raise Bail
+def _line_tokens(line: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...]]:
+    """(kinds, texts, columns) of one line's tokens; punctuation is its own kind ("(", "{")."""
+    kinds, texts, cols = [], [], []
+    for m in _TOKEN.finditer(line):
         kind = m.lastgroup
-        end = m.end()
-        if kind == "ws":
-            nl = text.count("\n", pos, end)
-            if nl:
-                line += nl
-                line_start = text.rindex("\n", pos, end) + 1
-        else:
-            t = m.group()
-            out.append(_Tok(t if kind == "P" else kind, t, line, pos - line_start + 1))
-        pos = end
-    out.append(_Tok("$END", "", line, pos - line_start + 1))
-    return out
+        if kind == "COMMENT":
+            continue
+        if kind == "OTHER":
+            raise Bail
+        text = m.group(kind)
+        kinds.append(text if kind == "P" else kind)
+        texts.append(text)
+        cols.append(m.start(kind) + 1)
+    return tuple(kinds), tuple(texts), tuple(cols)
+
+
+class _Tokens:
+    """The token stream as four parallel lists (kind, text, line, column), filled line by
+    line from a cache: specs repeat lines (a generated 10,000-layer spec has a handful of
+    distinct ones), and extending lists costs far less than an object per token."""
+
+    def __init__(self, text: str):
+        self.kinds: list[str] = []
+        self.texts: list[str] = []
+        self.lines: list[int] = []
+        self.cols: list[int] = []
+        cache: dict[str, tuple] = {}
+        lineno, line = 0, ""
+        for lineno, line in enumerate(text.split("\n"), 1):
+            toks = cache.get(line)
+            if toks is None:
+                toks = cache[line] = _line_tokens(line)
+            kinds, texts, cols = toks
+            if kinds:
+                self.kinds += kinds
+                self.texts += texts
+                self.cols += cols
+                self.lines += [lineno] * len(kinds)
+        self.kinds.append("$END")
+        self.texts.append("")
+        self.lines.append(lineno)
+        self.cols.append(len(line) + 1)
 
 
 class _Parser:
+    """Recursive descent over token indices (an int names a token of the stream)."""
+
     def __init__(self, text: str, file: str):
-        self.toks = _tokens(text)
+        toks = _Tokens(text)
+        self.kinds, self.texts, self.lines, self.cols = toks.kinds, toks.texts, toks.lines, toks.cols
         self.i = 0
         self.file = file
 
     # ---------------------------------------------------------------- helpers
-    def peek(self, k: int = 0) -> _Tok:
-        return self.toks[self.i + k]
+    def kind(self, k: int = 0) -> str:
+        return self.kinds[self.i + k]
 
-    def next(self) -> _Tok:
-        t = self.toks[self.i]
+    def next(self) -> int:
         self.i += 1
-        return t
+        return self.i - 1
 
-    def expect(self, kind: str) -> _Tok:
-        t = self.toks[self.i]
-        if t.kind != kind:
+    def expect(self, kind: str) -> int:
+        i = self.i
+        if self.kinds[i] != kind:
             raise Bail
-        self.i += 1
-        return t
+        self.i = i + 1
+        return i
 
     def is_kw(self, word: str) -> bool:
-        t = self.toks[self.i]
-        return t.kind == "NAME" and t.text == word
+        return self.kinds[self.i] == "NAME" and self.texts[self.i] == word
 
-    def kw(self, word: str) -> _Tok:
+    def kw(self, word: str) -> int:
         if not self.is_kw(word):
             raise Bail
         return self.next()
 
-    def name(self) -> _Tok:
+    def name(self) -> int:
         """A NAME where the grammar accepts only a name (keywords allowed, as in Lark)."""
         return self.expect("NAME")
 
-    def plain_name(self) -> _Tok:
+    def plain_name(self) -> int:
         """A NAME where a keyword would also fit: a keyword here is not a name."""
         t = self.expect("NAME")
-        if t.text in KEYWORDS:
+        if self.texts[t] in KEYWORDS:
             raise Bail
         return t
 
     def comma_list(self, item, close: str | None = None) -> list:
         """item ("," item)*, or nothing when the next token is `close` (an empty list)."""
-        if close is not None and self.peek().kind == close:
+        if close is not None and self.kinds[self.i] == close:
             return []
         out = [item()]
-        while self.peek().kind == ",":
-            self.next()
+        while self.kinds[self.i] == ",":
+            self.i += 1
             out.append(item())
         return out
 
-    def span(self, first: _Tok, last: _Tok) -> Span:
-        return Span(self.file, first.line, first.col, last.line, last.col + len(last.text))
+    def span(self, first: int, last: int) -> Span:
+        return Span(self.file, self.lines[first], self.cols[first], self.lines[last],
+                    self.cols[last] + len(self.texts[last]))
 
-    def tspan(self, t: _Tok) -> Span:
-        return Span(self.file, t.line, t.col, t.line, t.col + len(t.text))
+    def tspan(self, t: int) -> Span:
+        line, col = self.lines[t], self.cols[t]
+        return Span(self.file, line, col, line, col + len(self.texts[t]))
 
-    def last(self) -> _Tok:
-        return self.toks[self.i - 1]
+    def named(self, t: int) -> tuple[str, Span]:
+        return (self.texts[t], self.tspan(t))
+
+    def last(self) -> int:
+        return self.i - 1
 
     # ---------------------------------------------------------------- grammar
     def module(self) -> list:
         items = []
-        while self.peek().kind != "$END":
+        while self.kinds[self.i] != "$END":
             if self.is_kw("from"):
                 items.append(self.import_stmt())
             elif self.is_kw("network"):
@@ -142,7 +163,7 @@ class _Parser:
         path = self.expect("STRING")
         self.kw("import")
         names = self.comma_list(self.name)
-        return ast.Import(path.text[1:-1], [(t.text, self.tspan(t)) for t in names], self.span(first, self.last()))
+        return ast.Import(self.texts[path][1:-1], [self.named(t) for t in names], self.span(first, self.last()))
 
     def network(self):
         first = self.kw("network")
@@ -150,12 +171,12 @@ class _Parser:
         self.expect("{")
         body = self.stmts()
         self.expect("}")
-        return ast.NetworkDef(name.text, body, self.span(first, self.last()))
+        return ast.NetworkDef(self.texts[name], body, self.span(first, self.last()))
 
     def block(self):
         first = self.kw("block")
         name = self.next()  # `mlp(` lexes as a call name; Lark's lexer expects a NAME here
-        if name.kind not in ("NAME", "FUNC") or name.text in KEYWORDS:
+        if self.kinds[name] not in ("NAME", "FUNC") or self.texts[name] in KEYWORDS:
             raise Bail
         self.expect("(")
         params = self.comma_list(self.param, close=")")
@@ -163,49 +184,50 @@ class _Parser:
         self.expect("{")
         body = self.stmts()
         self.expect("}")
-        return ast.BlockDef(name.text, params, body, self.span(first, self.last()))
+        return ast.BlockDef(self.texts[name], params, body, self.span(first, self.last()))
 
     def param(self):
         n = self.name()
         default = None
-        if self.peek().kind == "=":
-            self.next()
+        if self.kinds[self.i] == "=":
+            self.i += 1
             default = self.value()
-        return ast.Param(n.text, default, self.span(n, self.last()))
+        return ast.Param(self.texts[n], default, self.span(n, self.last()))
 
     def stmts(self) -> list:
         out = []
-        while self.peek().kind != "}":
+        while self.kinds[self.i] != "}":
             out.append(self.stmt())
         return out
 
     def stmt(self):
-        t = self.peek()
-        if t.kind == "(":
+        t = self.i
+        kind, text = self.kinds[t], self.texts[t]
+        if kind == "(":
             chain = self.chain()
             return ast.ChainStmt(chain, chain.span)
-        if t.kind != "NAME":
+        if kind != "NAME":
             raise Bail
-        if t.text == "input":
+        if text == "input":
             return self.input_decl()
-        if t.text == "layer":
+        if text == "layer":
             first = self.next()
             n = self.name()
             self.expect("=")
             call = self.call()
-            return ast.LayerDecl(n.text, call, self.span(first, self.last()))
-        if t.text == "output":
+            return ast.LayerDecl(self.texts[n], call, self.span(first, self.last()))
+        if text == "output":
             first = self.next()
             names = self.comma_list(self.name)
-            return ast.OutputStmt([(x.text, self.tspan(x)) for x in names], self.span(first, self.last()))
-        if t.text in KEYWORDS:
+            return ast.OutputStmt([self.named(x) for x in names], self.span(first, self.last()))
+        if text in KEYWORDS:
             raise Bail
-        nxt = self.peek(1).kind
+        nxt = self.kinds[t + 1]
         if nxt == "=":
             first = self.next()
             self.next()
             chain = self.chain()
-            return ast.Assign(first.text, chain, self.span(first, self.last()))
+            return ast.Assign(text, chain, self.span(first, self.last()))
         if nxt == "{":
             return self.section()
         chain = self.chain()
@@ -215,130 +237,132 @@ class _Parser:
         first = self.kw("input")
         n = self.name()
         dtype = shape = None
-        if self.peek().kind == ":":
-            self.next()
-            if self.peek().kind == "NAME":
-                dtype = self.name().text
+        if self.kinds[self.i] == ":":
+            self.i += 1
+            if self.kinds[self.i] == "NAME":
+                dtype = self.texts[self.name()]
             self.expect("[")
             shape = self.comma_list(self.dim, close="]")
             self.expect("]")
-        return ast.InputDecl(n.text, dtype, shape, self.span(first, self.last()))
+        return ast.InputDecl(self.texts[n], dtype, shape, self.span(first, self.last()))
 
     def dim(self):
         t = self.next()
-        if t.kind == "NUM" and _INT.match(t.text):
-            return (ast._num(t.text, self.tspan(t)), self.tspan(t))
-        if t.kind == "NAME":
-            return (t.text, self.tspan(t))
+        kind, text = self.kinds[t], self.texts[t]
+        if kind == "NUM" and _INT.match(text):
+            return (ast._num(text, self.tspan(t)), self.tspan(t))
+        if kind == "NAME":
+            return (text, self.tspan(t))
         raise Bail
 
     def chain(self):
-        t = self.peek()
-        if t.kind == "(":
+        if self.kinds[self.i] == "(":
             first = self.next()
             names = self.comma_list(self.name)
             self.expect(")")
             if len(names) < 2:
                 raise Bail
-            sources = [(x.text, self.tspan(x)) for x in names]
+            sources = [self.named(x) for x in names]
         else:
             first = self.plain_name()
-            sources = [(first.text, self.tspan(first))]
+            sources = [self.named(first)]
         steps = []
-        while self.peek().kind == "ARROW":
-            self.next()
+        kinds = self.kinds
+        while kinds[self.i] == "ARROW":
+            self.i += 1
             steps.append(self.step())
         if not steps:
             raise Bail
         return ast.Chain(sources, steps, self.span(first, self.last()))
 
     def step(self):
-        t = self.peek()
-        if t.kind == "FUNC":
+        t = self.i
+        kind, text = self.kinds[t], self.texts[t]
+        if kind == "FUNC":
             call = self.call()
             return ast.StepCall(call, call.span)
-        if t.kind != "NAME":
+        if kind != "NAME":
             raise Bail
-        if t.text == "repeat":
+        if text == "repeat":
             first = self.next()
             count = self.expect("NUM")
-            if not _INT.match(count.text):
+            if not _INT.match(self.texts[count]):
                 raise Bail
             self.expect("{")
             steps = [self.step()]
-            while self.peek().kind == "ARROW":
-                self.next()
+            while self.kinds[self.i] == "ARROW":
+                self.i += 1
                 steps.append(self.step())
             self.expect("}")
-            return ast.StepRepeat(ast._num(count.text, self.tspan(count)), steps, self.span(first, self.last()))
-        if t.text == "output":
+            return ast.StepRepeat(ast._num(self.texts[count], self.tspan(count)), steps,
+                                  self.span(first, self.last()))
+        if text == "output":
             first = self.next()
             n = self.name()
-            return ast.StepOutput(n.text, self.span(first, n))
-        if t.text in KEYWORDS:
+            return ast.StepOutput(self.texts[n], self.span(first, n))
+        if text in KEYWORDS:
             raise Bail
-        self.next()
-        return ast.StepRef(t.text, self.tspan(t))
+        self.i += 1
+        return ast.StepRef(text, self.tspan(t))
 
     def section(self):
         first = self.name()
         self.expect("{")
         settings = []
-        while self.peek().kind != "}":
+        while self.kinds[self.i] != "}":
             key = self.name()
-            if self.peek().kind not in (":", "="):
+            if self.kinds[self.i] not in (":", "="):
                 raise Bail
-            self.next()
+            self.i += 1
             value = self.value()
-            settings.append(ast.Setting(key.text, value, self.span(key, self.last())))
+            settings.append(ast.Setting(self.texts[key], value, self.span(key, self.last())))
         self.expect("}")
-        return ast.Section(first.text, settings, self.span(first, self.last()))
+        return ast.Section(self.texts[first], settings, self.span(first, self.last()))
 
     def call(self):
         f = self.expect("FUNC")
         self.expect("(")
         args = self.comma_list(self.arg, close=")")
         self.expect(")")
-        return ast.Call(f.text, args, self.span(f, self.last()), self.tspan(f))
+        return ast.Call(self.texts[f], args, self.span(f, self.i - 1), self.tspan(f))
 
     def arg(self):
-        t = self.peek()
-        if t.kind == "NAME" and self.peek(1).kind == "=":
-            self.next()
-            self.next()
+        t = self.i
+        if self.kinds[t] == "NAME" and self.kinds[t + 1] == "=":
+            self.i = t + 2
             v = self.value()
-            return ast.Arg(t.text, v, self.span(t, self.last()))
-        start = self.i
+            return ast.Arg(self.texts[t], v, self.span(t, self.i - 1))
         v = self.value()
-        return ast.Arg(None, v, self.span(self.toks[start], self.last()))
+        return ast.Arg(None, v, self.span(t, self.i - 1))
 
     def value(self):
-        t = self.peek()
-        k = t.kind
+        t = self.i
+        k = self.kinds[t]
         if k == "NUM":
-            self.next()
+            self.i = t + 1
             sp = self.tspan(t)
-            return ast.Num(ast._num(t.text, sp), t.text, sp)
+            text = self.texts[t]
+            return ast.Num(ast._num(text, sp), text, sp)
         if k == "STRING":
-            self.next()
-            return ast.Str(t.text[1:-1], self.tspan(t))
+            self.i = t + 1
+            return ast.Str(self.texts[t][1:-1], self.tspan(t))
         if k == "NAME":
-            self.next()
-            return ast.Name(t.text, self.tspan(t))
+            self.i = t + 1
+            return ast.Name(self.texts[t], self.tspan(t))
         if k == "FUNC":
             return self.call()
         if k == "[":
-            first = self.next()
+            self.i = t + 1
             items = self.comma_list(self.value, close="]")
             self.expect("]")
-            return ast.ListV(items, self.span(first, self.last()))
+            return ast.ListV(items, self.span(t, self.i - 1))
         if k == "(":
-            first = self.next()
+            self.i = t + 1
             items = self.comma_list(self.value)
             self.expect(")")
             if len(items) < 2:
                 raise Bail
-            return ast.TupleV(items, self.span(first, self.last()))
+            return ast.TupleV(items, self.span(t, self.i - 1))
         raise Bail
 
 

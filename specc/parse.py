@@ -296,6 +296,9 @@ def scan_comments(text: str) -> list[tuple[int, int, str]]:
     return out
 
 
+_CONSTANTS = {"true": True, "True": True, "false": False, "False": False, "none": None, "None": None, "null": None}
+
+
 def value_to_python(v: Value) -> Any:
     """Plain Python for a value (names become strings, calls stay Call)."""
     if isinstance(v, Num):
@@ -303,8 +306,7 @@ def value_to_python(v: Value) -> Any:
     if isinstance(v, Str):
         return v.value
     if isinstance(v, Name):
-        return {"true": True, "True": True, "false": False, "False": False,
-                "none": None, "None": None, "null": None}.get(v.id, v.id)
+        return _CONSTANTS.get(v.id, v.id)
     if isinstance(v, (ListV, TupleV)):
         return [value_to_python(i) for i in v.items]
     return v

@@ -114,6 +114,7 @@ class Catalog:
         self.entries: dict[str, Entry] = {}
         self._lookup: dict[str, Entry] = {}
         self._defaults: dict[str, Fn] = {}
+        self._resolved: dict[tuple, Fn] = {}
         for e in entries:
             self.entries[e.name] = e
             for key in (e.name, *e.aliases):
@@ -139,7 +140,25 @@ class Catalog:
 
     def resolve(self, name: str, args: list[Any] = (), kwargs: dict[str, Any] | None = None,
                 span: Span | None = None) -> Fn:
-        """Name + positional/keyword arguments -> Fn with every default filled in."""
+        """Name + positional/keyword arguments -> Fn with every default filled in.
+
+        Results are memoized (Fn is frozen, so equal references share one instance): a
+        10,000-layer spec names the same few activations and initializers over and over."""
+        try:
+            # types in the key: 1, 1.0 and True are equal in Python but not here
+            key = (name, tuple((type(a), a) for a in args),
+                   tuple((k, type(v), v) for k, v in kwargs.items()) if kwargs else ())
+            cached = self._resolved.get(key)
+        except TypeError:  # an unhashable argument (a list): resolve without the memo
+            key = cached = None
+        if cached is not None:
+            return cached
+        fn = self._resolve(name, args, kwargs, span)
+        if key is not None:
+            self._resolved[key] = fn
+        return fn
+
+    def _resolve(self, name: str, args, kwargs, span: Span | None) -> Fn:
         e = self.entry(name, span)
         kwargs = dict(kwargs or {})
         out: dict[str, Any] = {}

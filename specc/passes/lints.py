@@ -5,6 +5,7 @@ plus derived facts) and yields diagnostics. Adding a lint = adding one function.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -17,6 +18,7 @@ RULES: list[Callable[["Context"], Iterable[Diagnostic]]] = []
 
 # Layers that pass a tensor through without changing what it "is" (for walking back to a producer).
 PASS_THROUGH = {"Dropout", "AlphaDropout", "GaussianNoise", "BatchNormalization", "Identity"}
+PASS_OR_ACTIVATION = PASS_THROUGH | {"Activation"}
 WEIGHTED = {"Dense", "Conv1D", "Conv2D", "Conv2DTranspose", "Maxout", "SimpleRNN", "LSTM", "GRU",
             "Bidirectional", "TimeDistributed"}
 
@@ -32,11 +34,15 @@ class Context:
     node_of: dict[str, Node] = field(default_factory=dict)       # tensor -> producing node
     consumers: dict[str, list[Node]] = field(default_factory=dict)
     output_nodes: set[str] = field(default_factory=set)          # nodes producing a network output
+    nodes_of: dict[str, list[Node]] = field(default_factory=dict)  # layer -> its applications
+    acts: dict[str, Fn | None] = field(default_factory=dict)      # layer -> its activation
 
     @classmethod
     def of(cls, net: Network) -> "Context":
         ctx = cls(net)
+        ctx.acts = {name: _activation_of(layer) for name, layer in net.layers.items()}
         for node in net.nodes:
+            ctx.nodes_of.setdefault(node.layer, []).append(node)
             for o in node.outputs:
                 ctx.node_of[o] = node
             for i in node.inputs:
@@ -45,7 +51,7 @@ class Context:
             node = ctx.node_of.get(out)
             while node is not None:
                 ctx.output_nodes.add(node.name)
-                if net.layers[node.layer].kind not in PASS_THROUGH | {"Activation"}:
+                if net.layers[node.layer].kind not in PASS_OR_ACTIVATION:
                     break
                 node = ctx.node_of.get(node.inputs[0])
         return ctx
@@ -54,7 +60,7 @@ class Context:
         return self.net.layers[node.layer]
 
     def activation(self, node: Node) -> Fn | None:
-        return _activation_of(self.layer(node))
+        return self.acts[node.layer]
 
     def head_activation(self, output: str) -> tuple[Fn | None, Node | None]:
         """The activation that produces a network output (looking through Dropout & co)."""
@@ -62,9 +68,9 @@ class Context:
         while node is not None:
             layer = self.layer(node)
             act = _activation_of(layer)
-            if act is not None and (act.name != "linear" or layer.kind not in PASS_THROUGH | {"Activation"}):
+            if act is not None and (act.name != "linear" or layer.kind not in PASS_OR_ACTIVATION):
                 return act, node
-            if layer.kind not in PASS_THROUGH | {"Activation"}:
+            if layer.kind not in PASS_OR_ACTIVATION:
                 return act, node
             node = self.node_of.get(node.inputs[0])
         return None, None
@@ -85,15 +91,23 @@ def _activation_of(layer) -> Fn | None:
 def _info(act: Fn | None, key: str, default=None):
     if act is None:
         return default
-    e = ACTIVATIONS.get(act.name)
-    return e.info.get(key, default) if e else default
+    return _activation_facts(act.name).get(key, default)
+
+
+@functools.lru_cache(maxsize=None)
+def _activation_facts(name: str) -> dict:
+    e = ACTIVATIONS.get(name)
+    return e.info if e else {}
 
 
 def _init_family(init: Fn | None) -> str | None:
-    if init is None:
-        return None
-    e = INITIALIZERS.get(init.name)
-    return e.info.get("family") if e else None
+    return None if init is None else _initializer_facts(init.name).get("family")
+
+
+@functools.lru_cache(maxsize=None)
+def _initializer_facts(name: str) -> dict:
+    e = INITIALIZERS.get(name)
+    return e.info if e else {}
 
 
 def run(net: Network, has_errors: bool = False) -> list[Diagnostic]:
@@ -122,7 +136,7 @@ def init_pairing(ctx: Context):
     for lname, layer in ctx.net.layers.items():
         target = layer.layer if layer.kind in ("TimeDistributed", "Bidirectional") else layer
         init = _field(target, "kernel_initializer")
-        act = _downstream_activation(ctx, lname, _activation_of(target))
+        act = _downstream_activation(ctx, lname, ctx.acts[lname] if target is layer else _activation_of(target))
         fam = _init_family(init)
         if init is None or act is None or fam not in ("glorot", "he", "lecun"):
             continue
@@ -142,7 +156,7 @@ def _downstream_activation(ctx: Context, lname: str, act: Fn | None) -> Fn | Non
     is paired with that activation: Dense -> BatchNormalization -> Activation(relu) wants He."""
     if act is None or act.name != "linear":
         return act
-    nodes = [n for n in ctx.net.nodes if n.layer == lname]
+    nodes = ctx.nodes_of.get(lname, [])
     if len(nodes) != 1:
         return act
     node = nodes[0]
@@ -167,7 +181,7 @@ def constant_kernel(ctx: Context):
         target = layer.layer if layer.kind in ("TimeDistributed", "Bidirectional") else layer
         for fname in ("kernel_initializer", "recurrent_initializer", "embeddings_initializer"):
             init = _field(target, fname)
-            if init is not None and INITIALIZERS.get(init.name).info.get("constant"):
+            if init is not None and _initializer_facts(init.name).get("constant"):
                 yield diag("E402", f"{layer.kind} '{lname}': {fname}={init.name} gives every unit the same "
                            "weights, so they all learn the same thing (symmetry is never broken)", layer.span,
                            hint="use a random initializer: he_normal for ReLU, glorot_uniform for sigmoid/tanh")
@@ -184,7 +198,7 @@ def normal_std(ctx: Context):
         if init is None or init.name not in ("random_normal", "truncated_normal"):
             continue
         std = init.args.get("stddev", 0.05)
-        act = _activation_of(layer)
+        act = ctx.acts[lname]
         if std >= 1 and _info(act, "saturating"):
             yield diag("W603", f"{layer.kind} '{lname}': {init.name}(stddev={std}) with {act.name} saturates "
                        "the units (outputs pinned near their limits, gradients near zero)", layer.span,
@@ -203,12 +217,14 @@ def saturating_depth(ctx: Context):
     """W602: more than 4 hidden sigmoid/tanh layers in a row (0.25^5 ~ 0.001 gradient)."""
     depth: dict[str, int] = {n: 0 for n in ctx.net.inputs}
     warned = False
+    layers, acts = ctx.net.layers, ctx.acts
     for node in ctx.net.nodes:
-        layer = ctx.layer(node)
-        before = max((depth.get(i, 0) for i in node.inputs), default=0)
+        layer = layers[node.layer]
+        ins = node.inputs
+        before = depth.get(ins[0], 0) if len(ins) == 1 else max((depth.get(i, 0) for i in ins), default=0)
         if layer.kind in PASS_THROUGH:
             d = before
-        elif _info(ctx.activation(node), "saturating") and node.name not in ctx.output_nodes:
+        elif _info(acts[node.layer], "saturating") and node.name not in ctx.output_nodes:
             d = before + 1
         elif layer.kind in WEIGHTED or layer.kind == "Activation":
             d = 0
@@ -229,7 +245,7 @@ def saturating_depth(ctx: Context):
 @rule
 def selu_with_dropout(ctx: Context):
     """W606: SELU self-normalization is broken by plain Dropout."""
-    uses_selu = any(_activation_of(l) is not None and _activation_of(l).name == "selu" for l in ctx.net.layers.values())
+    uses_selu = any(act is not None and act.name == "selu" for act in ctx.acts.values())
     if not uses_selu:
         return
     for lname, layer in ctx.net.layers.items():
@@ -244,7 +260,7 @@ def no_gradient(ctx: Context):
     if ctx.net.train is None:
         return
     for lname, layer in ctx.net.layers.items():
-        act = _activation_of(layer)
+        act = ctx.acts[lname]
         if act is not None and _info(act, "gradient", True) is False:
             yield diag("W609", f"{layer.kind} '{lname}' uses {act.name}, which has no gradient (forward-only); "
                        "nothing before it can learn", layer.span,
@@ -301,7 +317,7 @@ def dense_after_1d_conv(ctx: Context):
         if layer.kind not in ("Dense", "Maxout"):
             continue
         src = ctx.node_of.get(node.inputs[0])
-        while src is not None and ctx.layer(src).kind in PASS_THROUGH | {"Activation"}:
+        while src is not None and ctx.layer(src).kind in PASS_OR_ACTIVATION:
             src = ctx.node_of.get(src.inputs[0])
         # 2-D producers give [C, H, W], which Dense's own shape rule rejects (E303 there).
         if src is not None and ctx.layer(src).kind in ("Conv1D", "MaxPool1D", "AvgPool1D"):

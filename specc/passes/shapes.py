@@ -15,52 +15,71 @@ def infer(net: Network) -> list[Diagnostic]:
         if info.shape is not None:
             types[name] = T(tuple(info.shape), info.dtype)
     seen_weights: dict[str, list] = {}
+    # (layer arguments, input types) -> (output type, weight infos, param counts). Layers
+    # with the same arguments on the same inputs (a `repeat` body) are worked out once.
+    memo: dict[tuple, tuple[T, list[WeightInfo], ParamCounts]] = {}
+    layers, tensors, weights, layer_params = net.layers, net.tensors, net.weights, net.layer_params
     for node in net.nodes:
-        layer = net.layers[node.layer]
-        ins = [types.get(i) for i in node.inputs]
-        if any(t is None for t in ins):
-            continue  # an upstream error was already reported
+        layer = layers[node.layer]
         try:
-            out = layer.output(ins)
-            ws = layer.all_weights(ins, out)
-        except SpecError as e:
-            d = e.diagnostic
-            if node.span is not None:
-                d.span = node.span
-            chain = _chain(net, node.inputs[0], types)
-            if chain:
-                d.notes.append("input shape came from: " + chain)
-            diags.append(d)
-            continue
-        shapes = [(w.name, w.shape) for w in ws]
-        if node.layer in seen_weights and seen_weights[node.layer] != shapes:
-            d = layer.error("E300", f"shared layer applied to an input {ins[0]} whose weights would "
-                            "differ from its first application",
-                            hint="a shared layer needs inputs of the same shape every time").diagnostic
-            d.span = node.span or d.span
-            diags.append(d)
-            continue
-        seen_weights.setdefault(node.layer, shapes)
-        if node.layer not in net.weights:
-            net.weights[node.layer] = [construct(WeightInfo, name=w.name, shape=list(w.shape),
-                                                 trainable=w.trainable) for w in ws]
+            ins = [types[i] for i in node.inputs]
+        except KeyError:
+            continue  # an upstream error was already reported
+        key = (_identity(layer), *ins)
+        known = memo.get(key)
+        if known is None:
+            try:
+                out = layer.output(ins)
+                ws = layer.all_weights(ins, out)
+            except SpecError as e:
+                d = e.diagnostic
+                if node.span is not None:
+                    d.span = node.span
+                chain = _chain(net, node.inputs[0], types)
+                if chain:
+                    d.notes.append("input shape came from: " + chain)
+                diags.append(d)
+                continue
+            infos = [construct(WeightInfo, name=w.name, shape=list(w.shape), trainable=w.trainable) for w in ws]
+            known = memo[key] = (out, infos, _counts(infos))
+        out, infos, counts = known
+        if node.layer in seen_weights:  # a shared layer, applied again
+            if seen_weights[node.layer] != [(w.name, w.shape) for w in infos]:
+                d = layer.error("E300", f"shared layer applied to an input {ins[0]} whose weights would "
+                                "differ from its first application",
+                                hint="a shared layer needs inputs of the same shape every time").diagnostic
+                d.span = node.span or d.span
+                diags.append(d)
+                continue
+        else:
+            seen_weights[node.layer] = [(w.name, w.shape) for w in infos]
+            weights[node.layer] = list(infos)  # IR values are never mutated once built: sharing is safe
+            layer_params[node.layer] = counts
         for o in node.outputs:
             types[o] = out
-            net.tensors[o].shape = list(out.shape)
-            net.tensors[o].dtype = out.dtype
-    total = trainable = 0
-    for lname, ws in net.weights.items():
-        t = n = 0
-        for w in ws:
-            if w.trainable:
-                t += _size(w.shape)
-            else:
-                n += _size(w.shape)
-        net.layer_params[lname] = construct(ParamCounts, total=t + n, trainable=t, non_trainable=n)
-        total += t + n
-        trainable += t
+            # IR objects built with construct(): fill in the inferred fields directly (no
+            # per-assignment pydantic machinery; 10,000-layer specs)
+            tensors[o].__dict__.update(shape=list(out.shape), dtype=out.dtype)
+    total = sum(c.total for c in layer_params.values())
+    trainable = sum(c.trainable for c in layer_params.values())
     net.params = construct(ParamCounts, total=total, trainable=trainable, non_trainable=total - trainable)
     return diags
+
+
+def _identity(layer) -> tuple:
+    """A key equal for layers whose arguments are the very same objects (copies of one
+    layer: see Elaborator.build_layer); argument values are immutable once validated."""
+    return (type(layer), *[id(v) for k, v in layer.__dict__.items() if k != "name" and k != "span"])
+
+
+def _counts(infos: list[WeightInfo]) -> ParamCounts:
+    t = n = 0
+    for w in infos:
+        if w.trainable:
+            t += _size(w.shape)
+        else:
+            n += _size(w.shape)
+    return construct(ParamCounts, total=t + n, trainable=t, non_trainable=n)
 
 
 def _size(shape) -> int:
