@@ -298,6 +298,8 @@ class Elaborator:
         return name
 
     def step(self, step, current: list[str], env: Env) -> list[str] | None:
+        if type(step) is ast.StepCall:  # by far the most common step
+            return self.call_step(step.call, current, env)
         if isinstance(step, ast.StepOutput):
             if len(current) != 1:
                 raise SpecError("E207", f"output '{step.name}' would name {len(current)} tensors", step.span,
@@ -329,8 +331,10 @@ class Elaborator:
                 raise SpecError("E200", f"'{step.name}' is a tensor, not a layer", step.span,
                                 hint="a chain applies layers; to merge tensors write `(a, b) -> Add()`")
             raise self.unknown_callable(step.name, step.span, env)
-        # a call: a block or a layer kind
-        call = step.call
+        raise AssertionError(f"unknown step {step!r}")
+
+    def call_step(self, call: ast.Call, current: list[str], env: Env) -> list[str] | None:
+        """`-> Name(...)`: expand a block or apply a new layer."""
         pycall = self.to_pycall(call, env)
         if call.func in env.blocks:
             return self.expand_block(env.blocks[call.func], pycall, current, env)
@@ -485,7 +489,8 @@ class Elaborator:
             base = name_hint or snake(layer.kind)
             base = f"{env.prefix}_{base}" if env.prefix else base
             name = self.unique_layer_name(base)
-        layer.name = name
+        layer.__dict__["name"] = name  # (pydantic's __setattr__ is slow for 10,000 layers)
+        layer.__pydantic_fields_set__.add("name")
         self.layers[name] = layer
         return layer
 
