@@ -1,18 +1,36 @@
-"""Training throughput: `specc train`'s loop vs a hand-written PyTorch loop (and Keras 3
-`fit` on the torch backend when keras is installed), same model, same optimizer, same data.
+"""Training throughput (issue 4, section 6): `specc train`'s loop vs hand-written PyTorch
+loops and Keras 3 `fit` on the torch backend (when keras is installed). One command:
 
-    python bench/bench_train.py [--device cpu|cuda] [--epochs 3] [--repeats 3]
+    python bench/bench_train.py [--threads 1] [--repeats 8] [--epochs 1] [--no-keras] [--device cpu|cuda]
 
-Both loops run the module `specc.backends.torch.build_module` makes from the same spec
-(so the model cost is identical) on in-memory tensors indexed by a randperm per epoch; the
-hand-written loop keeps running loss/accuracy sums on the device like specc does. Runs are
-interleaved and the best of `--repeats` is kept (robust to a busy machine). Prints
-samples/s and the ratio specc / hand-written (target >= 0.95).
+Contenders, same data (in-memory float32 tensors, integer labels), same architecture, Adam
+lr 1e-3, one shuffled pass per epoch, running loss + accuracy summed on the device:
+  specc       specc's Trainer.train_epoch (what `specc train` runs per epoch)
+  hand        a hand-written loop as it is usually written: the same module
+              (specc.backends.torch.build_module), torch.optim.Adam with its defaults,
+              batches X[idx] with idx from a randperm; specc / hand target >= 0.95
+  tuned       the same loop with specc's two loop-level choices (torch's fused Adam kernel,
+              X.index_select(0, idx)): specc / tuned is the overhead of specc's loop alone
+  keras       keras.Sequential(...).fit(x, y, batch_size, epochs) on the torch backend,
+              channels_first (its faster layout here); specc / keras target >= 2
+
+Fairness: all contenders run in this process with the same torch thread count (one by
+default: on a shared machine a second OpenMP thread waits on a busy core and timings swing
+by 3x; --threads 0 keeps torch's default) and the same allocator setting (glibc keeps freed
+memory, as `specc train` sets it: specc.backends.torch.train.keep_freed_memory). Each
+contender is built and warmed up once; then `--repeats` rounds, each timing `--epochs`
+epochs of every contender, in orders where each follows every other equally often. Printed:
+best (median) samples/s per contender by wall clock; ratios specc/other as best/best and,
+the verdict's measure, the median over rounds of the ratio within a round (contenders of a
+round run seconds apart, so slow phases of the machine cancel). With one thread the ratios
+are also given by process CPU time, which other processes' load does not inflate (only
+their cache and memory traffic does).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 
@@ -49,25 +67,29 @@ def data(net, n, seed=0):
     return rng.normal(size=(n, *shape)).astype(np.float32), rng.integers(0, 10, n).astype(np.int64)
 
 
-def specc_loop(net, x, y, bs, epochs, device):
+def sync(device):
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+# Each contender: make(...) -> run(epochs) that trains `epochs` epochs (warmed up already).
+def specc_contender(net, x, y, bs, device):
     from specc.backends.torch.train import Options, Trainer
-    opts = Options(epochs=epochs, batch_size=bs, seed=0, validation_split=0.0, device=device,
+    opts = Options(epochs=1, batch_size=bs, seed=0, validation_split=0.0, device=device,
                    write_files=False, quiet=True)
     tr = Trainer(net, net.train, [x], y, 10, opts)
-    tr.train_epoch()  # warm-up
-    sync(device)
-    t0 = time.perf_counter()
-    for _ in range(epochs):
-        tr.train_epoch()
-    sync(device)
-    return len(y) * epochs / (time.perf_counter() - t0)
+
+    def run(epochs):
+        for _ in range(epochs):
+            tr.train_epoch()
+    return run
 
 
-def hand_loop(net, x, y, bs, epochs, device):
+def hand_contender(net, x, y, bs, device, tuned):
     from specc.backends.torch import build_module
     torch.manual_seed(0)
     model = build_module(net, seed=0).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-8)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-8, fused=True if tuned else None)
     X, Y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
     gen = torch.Generator().manual_seed(0)
 
@@ -78,7 +100,7 @@ def hand_loop(net, x, y, bs, epochs, device):
         correct = torch.zeros((), device=device, dtype=torch.long)
         for s in range(0, len(Y), bs):
             idx = perm[s:s + bs]
-            xb, yb = X[idx], Y[idx]
+            xb, yb = (X.index_select(0, idx), Y.index_select(0, idx)) if tuned else (X[idx], Y[idx])
             p = model(xb)
             loss = torch.nn.functional.nll_loss(torch.log(p.clamp(1e-7, 1 - 1e-7)), yb)
             opt.zero_grad(set_to_none=True)
@@ -89,78 +111,143 @@ def hand_loop(net, x, y, bs, epochs, device):
                 correct += (p.argmax(-1) == yb).sum()
         return (loss_sum / len(Y)).item(), correct.item()
 
-    epoch()
-    sync(device)
-    t0 = time.perf_counter()
-    for _ in range(epochs):
-        epoch()
-    sync(device)
-    return len(Y) * epochs / (time.perf_counter() - t0)
+    def run(epochs):
+        for _ in range(epochs):
+            epoch()
+    return run
 
 
-def keras_fit(kind, x, y, bs, epochs):
-    os.environ.setdefault("KERAS_BACKEND", "torch")
+def keras_contender(kind, x, y, bs):
     import keras
     layers = keras.layers
+    cf = "channels_first"
     if kind == "mlp":
         model = keras.Sequential([keras.Input((784,)), layers.Dense(256, activation="relu"),
                                   layers.Dense(256, activation="relu"), layers.Dense(10, activation="softmax")])
     else:
-        model = keras.Sequential([keras.Input((3, 32, 32)), layers.Conv2D(16, 3, activation="relu", padding="same",
-                                                                          data_format="channels_first"),
-                                  layers.MaxPooling2D(2, data_format="channels_first"),
-                                  layers.Conv2D(32, 3, activation="relu", padding="same", data_format="channels_first"),
-                                  layers.MaxPooling2D(2, data_format="channels_first"), layers.Flatten(),
+        model = keras.Sequential([keras.Input((3, 32, 32)),
+                                  layers.Conv2D(16, 3, activation="relu", padding="same", data_format=cf),
+                                  layers.MaxPooling2D(2, data_format=cf),
+                                  layers.Conv2D(32, 3, activation="relu", padding="same", data_format=cf),
+                                  layers.MaxPooling2D(2, data_format=cf), layers.Flatten(),
                                   layers.Dense(64, activation="relu"), layers.Dense(10, activation="softmax")])
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x, y, batch_size=bs, epochs=1, verbose=0)
-    t0 = time.perf_counter()
-    model.fit(x, y, batch_size=bs, epochs=epochs, verbose=0)
-    return len(y) * epochs / (time.perf_counter() - t0)
+
+    def run(epochs):
+        model.fit(x, y, batch_size=bs, epochs=epochs, verbose=0)
+    return run
 
 
-def sync(device):
-    if str(device).startswith("cuda"):
-        torch.cuda.synchronize()
+def balanced_orders(n: int) -> list[list[int]]:
+    """Round orders in which every contender runs right after every other one equally often
+    (a Williams design): running after Keras' fit measurably slows the next contender
+    for a while, so a fixed rotation would favour whoever never follows it."""
+    base = [0] + [(k + 1) // 2 if k % 2 else n - k // 2 for k in range(1, n)]  # 0, 1, n-1, 2, n-2, ...
+    rows = [[(b + r) % n for b in base] for r in range(n)]
+    return rows if n % 2 == 0 else rows + [row[::-1] for row in rows]
+
+
+def measure(contenders: dict, n: int, epochs: int, repeats: int, device) -> tuple[dict, dict]:
+    """samples/s of every contender in each of `repeats` interleaved rounds, by wall clock
+    and by process CPU time."""
+    for run in contenders.values():  # warm-up: first-call costs, allocator, caches
+        run(1)
+    names = list(contenders)
+    orders = balanced_orders(len(names))
+    wall: dict[str, list[float]] = {k: [] for k in names}
+    cpu: dict[str, list[float]] = {k: [] for k in names}
+    for r in range(repeats):
+        for name in [names[i] for i in orders[r % len(orders)]]:
+            sync(device)
+            t0, c0 = time.perf_counter(), time.process_time()
+            contenders[name](epochs)
+            sync(device)
+            wall[name].append(n * epochs / (time.perf_counter() - t0))
+            cpu[name].append(n * epochs / (time.process_time() - c0))
+    return wall, cpu
+
+
+def keras_available() -> str | None:
+    """None when Keras 3 can run on the torch backend here, else why not."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")  # before the import: Keras reads it once
+    if os.environ["KERAS_BACKEND"] != "torch":
+        return f"KERAS_BACKEND={os.environ['KERAS_BACKEND']} (this benchmark needs torch)"
+    try:
+        import keras  # noqa: F401
+    except Exception as e:  # ImportError, or a backend that fails to load
+        return f"keras is not importable ({type(e).__name__}: {e}); pip install keras to compare"
+    return None
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=0,
-                    help="torch threads (default: torch's choice; 1 gives stable numbers on a busy machine)")
-    ap.add_argument("--n", type=int, default=0, help="samples (default: 8192 MLP, 2048 CNN on CPU)")
+    ap.add_argument("--epochs", type=int, default=1, help="epochs per timed run")
+    ap.add_argument("--repeats", type=int, default=8, help="interleaved rounds (best and median are reported)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for every contender (0: torch's default)")
+    ap.add_argument("--n", type=int, default=0, help="samples (default: 8192 MLP, 4096 CNN on CPU)")
+    ap.add_argument("--no-keras", action="store_true", help="skip the Keras column")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
-    os.environ.setdefault("KERAS_BACKEND", "torch")  # before the import: Keras reads it once
-    try:
-        import keras  # noqa: F401
-        have_keras = os.environ.get("KERAS_BACKEND", "torch") == "torch"
-    except ImportError:
-        have_keras = False
-        print("keras is not installed: Keras 3 column skipped (pip install keras to compare)")
-    print(f"device {a.device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"{a.epochs} epochs, best of {a.repeats}")
+    from specc.backends.torch.train import keep_freed_memory
+    alloc = "glibc keeps freed memory" if a.device == "cpu" and keep_freed_memory() else "default allocator"
+    why_no_keras = "--no-keras" if a.no_keras else keras_available()
     gpu = a.device.startswith("cuda")
-    rows = []
-    for kind, src, n in (("mlp", MLP, a.n or (65536 if gpu else 8192)), ("cnn", CNN, a.n or (16384 if gpu else 2048))):
+
+    # With one thread, CPU time is what the run would take on an idle core: other processes'
+    # load does not count (their cache and memory traffic still does).
+    by_cpu = a.device == "cpu" and torch.get_num_threads() == 1
+    print(f"device {a.device}, torch {torch.__version__}, {torch.get_num_threads()} thread(s), {alloc}; "
+          f"all contenders alike")
+    if why_no_keras:
+        print(f"Keras 3 column skipped: {why_no_keras}")
+    cols = ["specc", "hand", "tuned"] + ([] if why_no_keras else ["keras"])
+    vs = [c for c in cols if c != "specc"]
+    head = f"{'model':5s} {'bs':>4s} {'n':>6s}"
+    print(f"\n{a.repeats} interleaved rounds of {a.epochs} epoch(s). samples/s (wall clock): best (median); "
+          "ratios: best/best (median of the per-round ratios)")
+    print(head + "".join(f"{c:>16s}" for c in cols) + "".join(f"{'specc/' + c:>14s}" for c in vs), flush=True)
+    wall_r: dict[str, list[tuple[float, float]]] = {c: [] for c in vs}
+    cpu_r: dict[str, list[tuple[float, float]]] = {c: [] for c in vs}
+    cpu_rows = []
+    for kind, src, n in (("mlp", MLP, a.n or (65536 if gpu else 8192)), ("cnn", CNN, a.n or (16384 if gpu else 4096))):
         net = network(src)
         x, y = data(net, n)
         for bs in (64, 256):
-            s_best = h_best = 0.0
-            for _ in range(a.repeats):  # interleaved: a busy machine hurts both alike
-                s_best = max(s_best, specc_loop(net, x, y, bs, a.epochs, a.device))
-                h_best = max(h_best, hand_loop(net, x, y, bs, a.epochs, a.device))
-            k = keras_fit(kind, x, y, bs, a.epochs) if have_keras else None
-            rows.append((kind, bs, s_best, h_best, k))
-            ks = f"  keras {k:10.0f}/s  specc/keras {s_best / k:5.2f}x" if k else ""
-            print(f"{kind} bs {bs:3d}: specc {s_best:10.0f} samples/s  hand-written {h_best:10.0f} samples/s  "
-                  f"ratio {s_best / h_best:5.3f}{ks}", flush=True)
-    worst = min(r[2] / r[3] for r in rows)
-    print(f"worst ratio specc / hand-written: {worst:.3f} (target >= 0.95)")
+            contenders = {"specc": specc_contender(net, x, y, bs, a.device),
+                          "hand": hand_contender(net, x, y, bs, a.device, tuned=False),
+                          "tuned": hand_contender(net, x, y, bs, a.device, tuned=True)}
+            if not why_no_keras:
+                contenders["keras"] = keras_contender(kind, x, y, bs)
+            wall, cpu = measure(contenders, n, a.epochs, a.repeats, a.device)
+            row = f"{kind:5s} {bs:4d} {n:6d}"
+            line = row + "".join(f"{f'{max(wall[c]):.0f} ({statistics.median(wall[c]):.0f})':>16s}" for c in cols)
+            cline = row
+            for c in vs:
+                for rates, out in ((wall, wall_r), (cpu, cpu_r)):
+                    out[c].append((max(rates["specc"]) / max(rates[c]),
+                                   statistics.median(s / o for s, o in zip(rates["specc"], rates[c]))))
+                line += f"{'%.2f (%.2f)' % wall_r[c][-1]:>14s}"
+                cline += f"{'%.2f (%.2f)' % cpu_r[c][-1]:>14s}"
+            print(line, flush=True)
+            cpu_rows.append(cline)
+    if by_cpu:
+        print("\nratios by process CPU time (one thread: the rates of an idle core), best/best (per-round median)")
+        print(head + "".join(f"{'specc/' + c:>14s}" for c in vs))
+        print("\n".join(cpu_rows))
+
+    print()
+    for c, target in (("hand", 0.95), ("tuned", None), ("keras", 2.0)):
+        if c not in wall_r:
+            continue
+        worst = min(r[1] for r in wall_r[c])
+        msg = f"specc/{c}: worst per-round median {worst:.2f}, worst best/best {min(r[0] for r in wall_r[c]):.2f}"
+        if by_cpu:
+            msg += f" (CPU time: {min(r[1] for r in cpu_r[c]):.2f}, {min(r[0] for r in cpu_r[c]):.2f})"
+        if target is not None:
+            msg += f"; target >= {target}: " + ("met" if worst >= target else "NOT met")
+        print(msg)
     return 0
 
 

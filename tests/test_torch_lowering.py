@@ -491,3 +491,96 @@ def test_trainable_false_inside_wrapper():
     m = build_module(net)
     assert all(not p.requires_grad for p in m.parameters())
     assert net.params.trainable == 0
+
+
+# ------------------------------------------------------------------ speed-ups that must not change results
+
+
+def test_relu_before_max_pool_runs_as_pool_then_relu_with_identical_values_and_gradients():
+    net = net_of("""network p { input x: [2, 6, 6]
+      x -> Conv2D(3, 3, activation=relu, padding=same) -> MaxPool2D(2)
+        -> Conv2D(4, 2, activation=relu) -> MaxPool2D(2, padding=same) -> Flatten() -> output y }""")
+    m = build_module(net, seed=3).train()
+    assert len(m._merged) == 4  # both conv -> pool pairs merged
+    x = torch.randn(5, 2, 6, 6)
+    x[:, :, :3] = 0.0  # constant regions: ties inside pooling windows (same conv output)
+
+    def run(plain: bool):
+        merged = m._merged
+        if plain:
+            m._merged = []
+        try:
+            xi = x.clone().requires_grad_(True)
+            y = m(xi)
+            (y * torch.linspace(-1, 2, y.shape[1])).sum().backward()
+            grads = [xi.grad] + [p.grad.clone() for p in m.parameters()]
+            m.zero_grad(set_to_none=True)
+            return y.detach(), grads
+        finally:
+            m._merged = merged
+
+    (y0, g0), (y1, g1) = run(plain=True), run(plain=False)
+    assert torch.equal(y0, y1)
+    assert all(torch.equal(a, b) for a, b in zip(g0, g1))
+
+
+def test_merged_layers_still_show_their_own_output_to_hooks():
+    net = net_of("""network p { input x: [1, 4, 4]
+      x -> Conv2D(2, 3, activation=relu, padding=same) -> MaxPool2D(2) -> output y }""")
+    m = build_module(net, seed=1).eval()
+    conv = m.layer_module(lname(net, "Conv2D"))
+    seen = []
+    h = conv.register_forward_hook(lambda _m, _i, o: seen.append(o))
+    with torch.no_grad():
+        y = m(torch.randn(3, 1, 4, 4))
+    h.remove()
+    assert len(seen) == 1 and seen[0].shape == (3, 2, 4, 4) and float(seen[0].min()) >= 0
+    assert torch.equal(y, F.max_pool2d(seen[0], 2))
+
+
+def test_not_merged_when_the_relu_output_is_used_elsewhere():
+    net = net_of("""network p { input x: [1, 4, 4]
+      a = x -> Conv2D(2, 3, activation=relu, padding=same)
+      a -> MaxPool2D(2) -> output y
+      a -> output z }""")
+    assert build_module(net)._merged == []
+
+
+@pytest.mark.parametrize("kind,arg", [("Dropout", "0.4"), ("AlphaDropout", "0.4"), ("GaussianNoise", "0.7")])
+def test_seeded_noise_layers_use_their_own_generator(kind, arg):
+    def module(seed):
+        extra = f", seed={seed}" if seed is not None else ""
+        return build_module(net_of(f"network n {{ input x: [6, 5] x -> {kind}({arg}{extra}) -> output y }}")).train()
+    x = torch.randn(4, 6, 5)
+    torch.manual_seed(0)
+    a = module(11)(x)
+    torch.manual_seed(1)  # the global RNG does not matter once the layer has a seed
+    b = module(11)(x)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, module(12)(x))
+    m = module(11)
+    assert not torch.equal(m(x), m(x))  # a stream, not the same mask every step
+    # same distribution as torch's own: a generator seeded 11 draws what the global RNG seeded 11 draws
+    torch.manual_seed(11)
+    ref = {"Dropout": lambda: F.dropout(x, 0.4, True), "AlphaDropout": lambda: F.alpha_dropout(x, 0.4, True),
+           "GaussianNoise": lambda: x + torch.randn(x.shape) * 0.7}[kind]()
+    assert torch.allclose(a, ref, atol=1e-6)
+    assert torch.equal(module(11).eval()(x), x)
+    # unseeded: torch's global RNG, as before
+    torch.manual_seed(5)
+    c = module(None)(x)
+    torch.manual_seed(5)
+    assert torch.equal(c, module(None)(x))
+
+
+def test_seeded_noise_generator_state_round_trips():
+    net = net_of("network n { input x: [8] x -> Dropout(0.5, seed=3) -> output y }")
+    m = build_module(net).train()
+    x = torch.ones(2, 8)
+    m(x)
+    states = m.rng_states()
+    assert list(states) == ["layers." + lname(net, "Dropout")]
+    want = m(x)
+    other = build_module(net).train()
+    other.load_rng_states(states, "cpu")
+    assert torch.equal(other(x), want)

@@ -1,5 +1,6 @@
 """specc train: losses, metrics, optimizers, schedules, callbacks, run folder, determinism,
 resume after SIGKILL, NaN handling, CLI errors, DDP with two CPU processes."""
+import inspect
 import json
 import math
 import os
@@ -257,3 +258,54 @@ def test_ddp_two_cpu_processes(tmp_path):
     lines = [json.loads(l) for l in r.stdout.strip().splitlines() if l.startswith("{")]
     assert [l["epoch"] for l in lines] == [1, 2]  # rank 0 only reports
     assert len(_history(out)["epochs"]) == 2 and os.path.exists(os.path.join(out, "model.safetensors"))
+
+
+SEEDED = """network seeded {
+  input xy: [2]
+  xy -> Dense(8, activation=tanh) -> Dropout(0.3, seed=5) -> GaussianNoise(0.1, seed=6) -> Dense(1, activation=sigmoid) -> output p
+  train { loss = binary_crossentropy  optimizer = Adam(lr=0.01)  metrics = [accuracy]  batch_size = 16  data = xor(n=64) }
+}"""
+
+
+def _seeded_trainer():
+    from specc.backends.torch.train import Options, Trainer
+    from specc.compile import compile_source
+    from specc.data import fit_to_network, load
+    net = compile_source(SEEDED).network
+    xs, y = fit_to_network(load(net.train.data), net)
+    return Trainer(net, net.train, xs, y, 2, Options(epochs=2, batch_size=16, seed=0, validation_split=0.0,
+                                                     write_files=False, quiet=True))
+
+
+def test_checkpoint_keeps_seeded_layer_generators():
+    full = _seeded_trainer()
+    for _ in range(2):
+        full.train_epoch()
+    part = _seeded_trainer()
+    part.train_epoch()
+    st = part.state()
+    assert st["layer_rng"]  # the two seeded layers' generators
+    resumed = _seeded_trainer()
+    resumed.load_state(st)
+    resumed.train_epoch()
+    a, b = full.weight_arrays(), resumed.weight_arrays()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_fused_optimizers_follow_the_reference_update():
+    for name, args in (("Adam", {}), ("AdamW", {}), ("SGD", {"momentum": 0.9}), ("Adagrad", {}), ("RMSprop", {})):
+        fn = OPTIMIZERS.resolve(name, [], args)
+        w = [torch.nn.Parameter(torch.linspace(-1, 1, 12).reshape(3, 4)) for _ in range(2)]
+        opt = make_optimizer(fn, [w[0]])
+        ref = {"Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW, "SGD": torch.optim.SGD,
+               "Adagrad": torch.optim.Adagrad, "RMSprop": torch.optim.RMSprop}[name]
+        allowed = set(inspect.signature(ref).parameters) - {"params", "fused", "foreach"}
+        kw = {k: v for k, v in opt.param_groups[0].items() if k in allowed}
+        ref_opt = ref([w[1]], **kw, foreach=False)
+        g = torch.Generator().manual_seed(0)
+        for _ in range(5):
+            grad = torch.randn(3, 4, generator=g)
+            for p, o in zip(w, (opt, ref_opt)):
+                p.grad = grad.clone()
+                o.step()
+        assert torch.allclose(w[0], w[1], atol=1e-6), name

@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ...catalog import Fn
@@ -133,6 +134,16 @@ def _pool(layer, ins, out):
     return Ctor(layer.kind, {**kw, **_base(layer, ins, out)})
 
 
+def _noise(arg: str):
+    """Builder of Dropout, AlphaDropout, GaussianNoise: `seed` passed only when set."""
+    def build(layer, ins, out):
+        kw = {arg: getattr(layer, arg)}
+        if layer.seed is not None:
+            kw["seed"] = layer.seed
+        return Ctor(layer.kind, {**kw, **_base(layer, ins, out)})
+    return build
+
+
 def _recurrent(layer, ins, out, go_backwards: bool | None = None):
     kw: dict[str, Any] = {"units": layer.units}
     if layer.activation.name != "tanh":
@@ -185,9 +196,9 @@ LOWERINGS: dict[str, Callable[[Any, list[T], T], Ctor]] = {
     "RepeatVector": _simple(n=lambda l: l.n),
     "ZeroPadding2D": _simple(pads=lambda l: l.pads()),
     "UpSampling2D": _simple(size=lambda l: pair(l.size), interpolation=lambda l: l.interpolation),
-    "Dropout": _simple(rate=lambda l: l.rate),
-    "AlphaDropout": _simple(rate=lambda l: l.rate),
-    "GaussianNoise": _simple(stddev=lambda l: l.stddev),
+    "Dropout": _noise("rate"),
+    "AlphaDropout": _noise("rate"),
+    "GaussianNoise": _noise("stddev"),
     "BatchNormalization": _simple(momentum=lambda l: l.momentum, epsilon=lambda l: l.epsilon),
     "Activation": _simple(),
     "LeakyReLU": _simple(negative_slope=lambda l: l.alpha),
@@ -256,6 +267,40 @@ def constrain(w: torch.Tensor, c: tuple[str, dict], unit_axis: int = 0) -> torch
     return w * (desired / (_EPS + norms))
 
 
+_MODULE_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+_GLOBAL_HOOKS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+                 "_global_backward_pre_hooks")
+
+
+def _pool_before_relu(net: Network, plan: list, mods) -> tuple[list, list[str]]:
+    """(plan with merged steps, attributes of the merged modules).
+
+    A node whose activation is relu and whose output only feeds a max pool is merged
+    with the pool into relu(pool(z)): max(relu(z)) == relu(max(z)) exactly (relu is
+    monotone; gradients route to the same cells, ties included), and the relu and its
+    backward run on the pooled tensor (4x smaller for a 2x2 pool)."""
+    uses: dict[str, int] = {}
+    for name in [i for n in net.nodes for i in n.inputs] + list(net.outputs):
+        uses[name] = uses.get(name, 0) + 1
+    producer = {out: k for k, (_, _, out, _) in enumerate(plan)}
+    fast, drop, merged = list(plan), set(), []
+    for k, (attr, ins, out, _) in enumerate(plan):
+        pool = mods[attr]
+        if not (isinstance(pool, M._PoolND) and pool.op == "max" and pool.activation[0] == "linear"
+                and pool.activity_regularizer is None and len(ins) == 1 and uses.get(ins[0]) == 1):
+            continue
+        j = producer.get(ins[0])
+        if j is None:
+            continue
+        src, src_ins = plan[j][0], plan[j][1]
+        m = mods[src]
+        if isinstance(m, M.Layer) and m.activation[0] == "relu" and m.activity_regularizer is None:
+            fast[k] = (src, src_ins, out, attr)
+            drop.add(j)
+            merged += [src, attr]
+    return [s for k, s in enumerate(fast) if k not in drop], merged
+
+
 class _Layers(nn.Module):
     """Container of the layer modules (attribute names: layer names, suffixed with '_'
     where a name would clash with nn.Module's own attributes)."""
@@ -286,7 +331,8 @@ class SpeccModule(nn.Module):
             a = attr_name(lname, set(self._attr.values()))
             self._attr[lname] = a
             self.layers.add_module(a, ctor.build())
-        self._plan = [(self._attr[n.layer], list(n.inputs), n.outputs[0]) for n in net.nodes]
+        self._plan = [(self._attr[n.layer], list(n.inputs), n.outputs[0], None) for n in net.nodes]
+        self._fast_plan, self._merged = _pool_before_relu(net, self._plan, self.layers._modules)
         self._single = len(net.outputs) == 1
 
         self._keys: dict[str, torch.Tensor] = {}
@@ -321,11 +367,24 @@ class SpeccModule(nn.Module):
         inputs = [x.float() if x.is_floating_point() and x.dtype != torch.float32 else x for x in inputs]
         env = dict(zip(self.input_names, inputs))
         layers = self.layers._modules
-        for attr, ins, out in self._plan:
-            env[out] = layers[attr](*[env[i] for i in ins])
+        plan = self._fast_plan if self._merged and not self._hooked() else self._plan
+        for attr, ins, out, pool in plan:
+            if pool is None:
+                env[out] = layers[attr](*[env[i] for i in ins])
+            else:  # a relu layer feeding a max pool: pool first (see _pool_before_relu)
+                env[out] = F.relu(layers[pool].compute(layers[attr].compute(*[env[i] for i in ins])))
         if self._single:
             return env[self.output_names[0]]
         return tuple(env[o] for o in self.output_names)
+
+    def _hooked(self) -> bool:
+        """True while hooks watch a merged layer: they must see its own output, so the
+        plain plan runs."""
+        g = nn.modules.module
+        if any(getattr(g, h, None) for h in _GLOBAL_HOOKS):
+            return True
+        layers = self.layers._modules
+        return any(getattr(layers[a], h) for a in self._merged for h in _MODULE_HOOKS)
 
     def layer_module(self, name: str) -> nn.Module:
         """The module of a layer, by its spec name."""
@@ -394,6 +453,19 @@ class SpeccModule(nn.Module):
 
     def has_constraints(self) -> bool:
         return bool(self._cons)
+
+    def rng_states(self) -> dict[str, torch.Tensor]:
+        """Generator states of the seeded random layers (Dropout(seed=...)) that have drawn,
+        by module path: a checkpoint keeps them so a resumed run draws the same masks."""
+        return {name: m.generator.get_state() for name, m in self.named_modules()
+                if isinstance(m, M._Noise) and m.generator is not None}
+
+    def load_rng_states(self, states: dict, device) -> None:
+        mods = dict(self.named_modules())
+        for name, state in states.items():
+            m = mods[name]
+            m.generator = torch.Generator(device=device)
+            m.generator.set_state(state.cpu())
 
 
 def build_module(net: Network, weights: dict | None = None, seed: int = 0) -> SpeccModule:

@@ -180,6 +180,10 @@ class _ConvND(Layer):
                 sym = tuple(b for b, _ in pads)  # symmetric: let the conv pad
             else:
                 x = F.pad(x, [p for b, e in reversed(pads) for p in (b, e)])
+        if self.rank == 2 and x.device.type == "cpu":
+            # channels-last: oneDNN's fastest conv layout on CPU, and it carries over to the
+            # following pooling/activation kernels (about 1.5x per conv block); same values
+            x = x.contiguous(memory_format=torch.channels_last)
         return conv(x, self.weight, self.param("bias"), self.strides, sym, self.dilation)
 
 
@@ -320,25 +324,56 @@ class UpSampling2D(Layer):
         return F.interpolate(x, scale_factor=self.size, mode="bilinear", align_corners=False)
 
 
-class Dropout(Layer):
+class _Noise(Layer):
+    """Base of the training-only random layers. With a spec `seed` the layer draws from a
+    generator of its own (Keras: its masks then do not depend on the global RNG or on other
+    layers), else from torch's global RNG."""
+
+    def __init__(self, seed=None, **kw):
+        super().__init__(**kw)
+        self.seed = seed
+        self.generator = None  # made on first use, on the input's device
+
+    def gen(self, x):
+        if self.seed is None:
+            return None
+        if self.generator is None or self.generator.device != x.device:
+            self.generator = torch.Generator(device=x.device).manual_seed(self.seed)
+        return self.generator
+
+    def keep_mask(self, x, keep):
+        """1.0 with probability `keep`, else 0.0 (torch's dropout draws it the same way)."""
+        return torch.empty_like(x).bernoulli_(keep, generator=self.gen(x))
+
+
+class Dropout(_Noise):
     def __init__(self, rate, **kw):
         super().__init__(**kw)
         self.rate = rate
 
     def compute(self, x):
-        return F.dropout(x, self.rate, self.training)
+        if self.seed is None or not self.training or self.rate == 0:
+            return F.dropout(x, self.rate, self.training)
+        return x * self.keep_mask(x, 1 - self.rate).div_(1 - self.rate)
 
 
-class AlphaDropout(Layer):
+class AlphaDropout(_Noise):
     def __init__(self, rate, **kw):
         super().__init__(**kw)
         self.rate = rate
 
     def compute(self, x):
-        return F.alpha_dropout(x, self.rate, self.training)
+        if self.seed is None or not self.training or self.rate == 0:
+            return F.alpha_dropout(x, self.rate, self.training)
+        # torch's alpha_dropout with our generator: keep x*a + shift, dropped -> SELU's floor
+        p, alpha = self.rate, 1.7580993408473766
+        a = 1.0 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
+        noise = self.keep_mask(x, 1 - p)
+        b = noise.add(-1).mul_(alpha * a).add_(alpha * a * p)
+        return (x * noise.mul_(a)).add_(b)
 
 
-class GaussianNoise(Layer):
+class GaussianNoise(_Noise):
     def __init__(self, stddev, **kw):
         super().__init__(**kw)
         self.stddev = stddev
@@ -346,7 +381,9 @@ class GaussianNoise(Layer):
     def compute(self, x):
         if not self.training or self.stddev == 0:
             return x
-        return x + torch.randn_like(x) * self.stddev
+        if self.seed is None:
+            return x + torch.randn_like(x) * self.stddev
+        return x + torch.randn(x.shape, generator=self.gen(x), dtype=x.dtype, device=x.device) * self.stddev
 
 
 class BatchNormalization(Layer):

@@ -50,6 +50,31 @@ def _dist():
     return dist.get_rank(), dist.get_world_size()
 
 
+def keep_freed_memory() -> bool:
+    """Tell glibc's malloc to keep freed memory in the process (no-op elsewhere; True if set).
+
+    A training step allocates and frees the same large activation buffers every time; with
+    glibc's defaults those go back to the OS and are faulted in again, page by page, on the
+    next step (a third of a small CNN's step on CPU). Process-wide, like MALLOC_MMAP_THRESHOLD_
+    and MALLOC_TRIM_THRESHOLD_; the price is that the process keeps its peak memory."""
+    global _KEPT
+    if _KEPT is None:
+        _KEPT = False
+        try:
+            import ctypes
+            libc = ctypes.CDLL("libc.so.6")
+            M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+            # 32 MiB is the largest mmap threshold every glibc accepts; newer ones take 1 GiB
+            mmap = libc.mallopt(M_MMAP_THRESHOLD, 1 << 30) or libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
+            _KEPT = bool(mmap and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
+        except (OSError, AttributeError):  # not glibc (macOS, Windows, musl without mallopt)
+            pass
+    return _KEPT
+
+
+_KEPT: bool | None = None
+
+
 def _write_atomic(path: str, data: bytes) -> None:
     from ...commands._common import write_atomic
     write_atomic(path, data)
@@ -62,6 +87,8 @@ class Trainer:
         self.net, self.cfg, self.opts = net, cfg, opts
         self.rank, self.world = _dist()
         self.device = torch.device(opts.device)
+        if self.device.type == "cpu":
+            keep_freed_memory()
         if cfg.loss is None:
             raise TrainError("the train block has no loss")
         out_shape = net.output_infos()[0].shape
@@ -83,8 +110,11 @@ class Trainer:
         t, labels = prepare_targets(cfg.loss, torch.from_numpy(np.ascontiguousarray(y)).to(dev), classes, out_shape)
         self.train_x, self.val_x = [x[:split] for x in xt], [x[split:] for x in xt]
         self.train_t, self.val_t = t[:split], t[split:]
-        self.train_l = labels[:split] if labels is not None else None
-        self.val_l = labels[split:] if labels is not None else None
+        if labels is t:  # sparse targets are the labels: keep one tensor (one gather per step)
+            self.train_l, self.val_l = self.train_t, self.val_t
+        else:
+            self.train_l = labels[:split] if labels is not None else None
+            self.val_l = labels[split:] if labels is not None else None
         self.n_train, self.n_val = split, n - split
         self.loss_fn = make_loss(cfg.loss, classes)
         self.plan = metric_plan(cfg.metrics, cfg.loss, classes, out_shape)
@@ -147,7 +177,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ one epoch
     def train_epoch(self, progress: Callable[[int, dict], None] | None = None) -> dict:
-        """One pass over the training data; returns the epoch's logs (loss + metrics)."""
+        """One pass over the training data; returns the epoch's logs (loss + metrics).
+
+        The step does what a hand-written loop does plus only what the spec asks for: the
+        learning rate is set per step only under a schedule or decay, regularization,
+        clipping, weight decay and constraints only when configured, metrics accumulate on
+        the device (no sync until the epoch ends, or a progress report)."""
         self.model.train()
         bs = self.opts.batch_size
         n = self.n_train
@@ -157,12 +192,19 @@ class Trainer:
         loss_sum = torch.zeros((), device=dev)
         msums = [torch.zeros((), device=dev) for _ in self.plan]
         count = 0
-        opt, params, model, loss_fn = self.optimizer, self.params, self.model, self.loss_fn
+        opt, params, model, loss_fn, module = self.optimizer, self.params, self.model, self.loss_fn, self.module
+        groups = opt.param_groups
         xs, ts, ls = self.train_x, self.train_t, self.train_l
         plan, need_labels = self.plan, self.need_labels
         ls_is_t = ls is ts
         clipnorm, clipvalue, wd = self.clipnorm, self.clipvalue, self.weight_decay
+        has_reg, has_cons = self.has_reg, self.has_cons
         rank, world = self.rank, self.world
+        it = self.iteration
+        per_step_lr = self.cfg.schedule.name != "constant" or bool(self.decay)
+        lr = self.lr_at(it)
+        for g in groups:
+            g["lr"] = lr
         last_report = time.perf_counter()
         for start in range(0, n, bs):
             idx = perm[start:start + bs]
@@ -170,17 +212,18 @@ class Trainer:
                 if len(idx) < world:
                     continue
                 idx = idx[rank::world]
-            lr = self.lr_at(self.iteration)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            xb = [x[idx] for x in xs]
-            tb = ts[idx]
-            out = model(*xb)
+            if per_step_lr:
+                lr = self.lr_at(it)
+                for g in groups:
+                    g["lr"] = lr
+            # index_select: the same rows as x[idx], 3-4x faster than advanced indexing on CPU
+            tb = ts.index_select(0, idx)
+            out = model(*[x.index_select(0, idx) for x in xs])
             if isinstance(out, tuple):
                 out = out[0]
             loss = loss_fn(out, tb)
-            if self.has_reg:
-                loss = loss + self.module.regularization_loss()
+            if has_reg:
+                loss = loss + module.regularization_loss()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if clipvalue:
@@ -194,17 +237,18 @@ class Trainer:
                 with torch.no_grad():
                     torch._foreach_mul_(params, 1.0 - lr * wd)
             opt.step()
-            if self.has_cons:
-                self.module.apply_constraints()
-            self.iteration += 1
+            if has_cons:
+                module.apply_constraints()
+            it += 1
+            self.iteration = it
             k = len(idx)
             count += k
             with torch.no_grad():
-                loss_sum += loss.detach() * k
+                loss_sum.add_(loss, alpha=k)
                 if plan:
-                    lb = (tb if ls_is_t else ls[idx]) if need_labels and ls is not None else None
+                    lb = (tb if ls_is_t else ls.index_select(0, idx)) if need_labels and ls is not None else None
                     for j, (_, kind) in enumerate(plan):
-                        msums[j] += metric_sum(kind, out.detach(), tb, lb)
+                        msums[j] += metric_sum(kind, out, tb, lb)
             if progress is not None and (time.perf_counter() - last_report > 0.1 or start + bs >= n):
                 last_report = time.perf_counter()
                 logs = {"loss": loss_sum.item() / count}
@@ -269,7 +313,7 @@ class Trainer:
                 best.update({f"{i}/{k}": v for k, v in c.tensors().items()})
         st = {"model": self.module.state_dict(), "optimizer": self.optimizer.state_dict(),
               "torch_rng": torch.get_rng_state(), "shuffle_rng": self.shuffle_gen.get_state(),
-              "callback_tensors": best, "meta": json.dumps(meta)}
+              "layer_rng": self.module.rng_states(), "callback_tensors": best, "meta": json.dumps(meta)}
         if self.device.type == "cuda":
             st["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         return st
@@ -282,6 +326,7 @@ class Trainer:
         self.optimizer.load_state_dict(st["optimizer"])
         torch.set_rng_state(st["torch_rng"])
         self.shuffle_gen.set_state(st["shuffle_rng"])
+        self.module.load_rng_states(st.get("layer_rng", {}), self.device)
         if "cuda_rng" in st and self.device.type == "cuda":
             torch.cuda.set_rng_state(st["cuda_rng"], self.device)
         self.epoch, self.iteration, self.lr_scale = meta["epoch"], meta["iteration"], meta["lr_scale"]

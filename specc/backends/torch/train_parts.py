@@ -106,9 +106,11 @@ def make_loss(loss: Fn, classes: int | None):
             return -(t * torch.log(q.clamp(EPS, 1 - EPS))).sum(-1).mean()
         return cce
     if name == "sparse_categorical_crossentropy":
-        if logits:
-            return lambda p, t: F.cross_entropy(p.reshape(-1, p.shape[-1]), t.reshape(-1))
-        return lambda p, t: F.nll_loss(torch.log(p.clamp(EPS, 1 - EPS)).reshape(-1, p.shape[-1]), t.reshape(-1))
+        def scce(p, t):
+            if p.dim() != 2:  # classes on the last axis: flatten the rest (torch wants them on axis 1)
+                p, t = p.reshape(-1, p.shape[-1]), t.reshape(-1)
+            return F.cross_entropy(p, t) if logits else F.nll_loss(torch.log(p.clamp(EPS, 1 - EPS)), t)
+        return scce
     raise TrainError(f"no training rule for loss '{name}'")
 
 
@@ -155,24 +157,36 @@ def metric_sum(kind: str, p: torch.Tensor, t: torch.Tensor, labels: torch.Tensor
 
 
 # ----------------------------------------------------------------------------- optimizers
+def _fast(cls, params, **kw):
+    """`cls` with torch's fused kernel where this torch and device have one (one pass per
+    weight instead of about ten ops: 2-3x faster steps on CPU), else the multi-tensor one.
+    Same update rule; the fused kernels agree with the per-tensor ones to float32 rounding."""
+    try:
+        return cls(params, fused=True, **kw)
+    except (RuntimeError, TypeError, ValueError):  # no fused kernel here (RMSprop; Adagrad on GPU)
+        return cls(params, foreach=True, **kw)
+
+
 def make_optimizer(opt: Fn, params):
     a = opt.args
     lr = a["lr"]
     name = opt.name
+    params = list(params)
     if name == "SGD":
-        return torch.optim.SGD(params, lr=lr, momentum=a["momentum"], nesterov=a["nesterov"] and a["momentum"] > 0)
+        return _fast(torch.optim.SGD, params, lr=lr, momentum=a["momentum"],
+                     nesterov=a["nesterov"] and a["momentum"] > 0)
     if name == "Adagrad":
-        return torch.optim.Adagrad(params, lr=lr, eps=a["epsilon"],
-                                   initial_accumulator_value=a["initial_accumulator_value"])
+        return _fast(torch.optim.Adagrad, params, lr=lr, eps=a["epsilon"],
+                     initial_accumulator_value=a["initial_accumulator_value"])
     if name == "RMSprop":
-        return torch.optim.RMSprop(params, lr=lr, alpha=a["rho"], eps=a["epsilon"], momentum=a["momentum"],
-                                   centered=a["centered"])
+        return _fast(torch.optim.RMSprop, params, lr=lr, alpha=a["rho"], eps=a["epsilon"], momentum=a["momentum"],
+                     centered=a["centered"])
     if name == "Adam":
-        return torch.optim.Adam(params, lr=lr, betas=(a["beta_1"], a["beta_2"]), eps=a["epsilon"],
-                                amsgrad=a["amsgrad"])
+        return _fast(torch.optim.Adam, params, lr=lr, betas=(a["beta_1"], a["beta_2"]), eps=a["epsilon"],
+                     amsgrad=a["amsgrad"])
     if name == "AdamW":
-        return torch.optim.AdamW(params, lr=lr, betas=(a["beta_1"], a["beta_2"]), eps=a["epsilon"],
-                                 amsgrad=a["amsgrad"], weight_decay=a["weight_decay"])
+        return _fast(torch.optim.AdamW, params, lr=lr, betas=(a["beta_1"], a["beta_2"]), eps=a["epsilon"],
+                     amsgrad=a["amsgrad"], weight_decay=a["weight_decay"])
     raise TrainError(f"no training rule for optimizer '{name}'")
 
 
