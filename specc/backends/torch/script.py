@@ -25,7 +25,7 @@ import re
 
 from ...ir import Network
 from . import modules as M
-from .lower import Ctor, attr_name, layer_ctors
+from .lower import attr_name, layer_ctors
 
 _RESERVED = {"self", "torch", "F", "nn", "math", "Model"}
 

@@ -17,7 +17,6 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ...catalog import Fn
 from .train_parts import (CALLBACK_CLASSES, TrainError, make_loss, make_optimizer, metric_plan, metric_sum,
                           prepare_targets, schedule_factor)
 
