@@ -36,6 +36,8 @@ class Dataset:
     task: str                           # "classes" | "regression"
     classes: int | None = None
     x_names: list[str] = field(default_factory=list)  # names from an .npz, when given
+    missing_y: str = ""                 # why there are no targets (an .npz without 'y'), else ""
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # every array of an .npz, by name
 
     def __len__(self) -> int:
         return len(self.y)
@@ -309,10 +311,14 @@ def _load_file(path: str, target: str | None, base_dir: str | None, autoencode: 
         if not xs:
             raise DataError(f"'{path}' holds no input array (keys: {', '.join(arrays) or 'none'}); "
                             "expected arrays 'x' and 'y'")
+        missing_y = ""
         if ykey not in arrays:
-            if not autoencode:
-                raise DataError(f"'{path}' has no target array '{ykey}' (keys: {', '.join(arrays)}); "
-                                "expected arrays 'x' and 'y' (or autoencode=true)")
+            if target is not None:
+                raise DataError(f"'{path}' has no target array '{ykey}' (keys: {', '.join(arrays)})")
+            if not autoencode:  # an error only if the network needs 'y' (several outputs name their own)
+                missing_y = (f"'{path}' has no target array '{ykey}' (keys: {', '.join(arrays)}); "
+                             "expected arrays 'x' and 'y' (or autoencode=true, or one array per output "
+                             "named after it)")
             y = np.zeros(len(next(iter(xs.values()))), np.float32)
         else:
             y = arrays[ykey]
@@ -363,7 +369,8 @@ def _load_file(path: str, target: str | None, base_dir: str | None, autoencode: 
             raise DataError(f"'{path}': input '{k}' has {x.shape[0] if x.ndim else 0} samples but the targets "
                             f"have {n}")
     yy, task, classes = _to_target(y, path)
-    return Dataset(name, [np.asarray(x) for x in x_list], yy, task, classes, x_names)
+    return Dataset(name, [np.asarray(x) for x in x_list], yy, task, classes, x_names,
+                   missing_y=missing_y if ext == ".npz" else "", arrays=arrays if ext == ".npz" else {})
 
 
 def shape_str(shape) -> str:
@@ -402,40 +409,78 @@ def _fit(arr: np.ndarray, want: list, dtype: str, what: str, spec_what: str) -> 
     return np.ascontiguousarray(arr)
 
 
+def _inputs(ds: Dataset, net: Any) -> list[np.ndarray]:
+    """The data set's input arrays, in the spec's input order (by name when an .npz names them)."""
+    infos = net.input_infos()
+    x = ds.x
+    if len(x) > 1 and set(ds.x_names) >= set(net.inputs):
+        x = [x[ds.x_names.index(n)] for n in net.inputs]
+    if len(x) != len(infos):
+        raise DataError(f"data set '{ds.name}' provides {len(x)} input array(s) but the spec has "
+                        f"{len(infos)} input(s) ({', '.join(net.inputs)}); for several inputs use an .npz "
+                        "with one array per input name and 'y'")
+    return [_fit(a, info.shape, info.dtype, f"data set '{ds.name}' input", f"input '{info.name}'")
+            for a, info in zip(x, infos)]
+
+
+def _target(name: str, y: np.ndarray, task: str, classes: int | None, out: Any) -> np.ndarray:
+    """Targets checked against one output: class labels stay int64 [n] (the loss makes one-hot
+    or +-1 rows from them); regression targets are reshaped to the output's shape."""
+    oshape = out.shape
+    if task == "classes":
+        per = [d for d in oshape[1:]]
+        k = classes or 0
+        last = per[-1] if per else 1
+        if isinstance(last, int) and len(per) == 1:
+            binary_ok = last == 1 and k <= 2
+            if not binary_ok and last != k:
+                raise DataError(f"{name} has {k} classes (targets {shape_str(['batch'])} labels "
+                                f"0..{k - 1}) but the spec's output '{out.name}' is {shape_str(oshape)}; "
+                                f"use Dense({k}) for {k} classes" + (" or Dense(1, activation=sigmoid) for two"
+                                                                    if k == 2 else ""))
+        elif y.ndim == 1:
+            raise DataError(f"{name} has one class label per sample but the spec's output "
+                            f"'{out.name}' is {shape_str(oshape)}")
+        return y
+    return _fit(np.asarray(y, dtype=np.float32).reshape(len(y), -1) if y.ndim == 1 else y,
+                oshape, "float32", f"{name} target", f"output '{out.name}'")
+
+
 def fit_to_network(ds: Dataset, net: Any, loss: Fn | None = None) -> tuple[list[np.ndarray], np.ndarray]:
     """Inputs reshaped/cast to the spec's inputs; targets checked against the first output.
 
     Classification targets stay int64 labels [n] (the loss makes one-hot or +-1 from them);
     regression targets are reshaped to the output shape. Raises DataError naming both shapes."""
-    infos = net.input_infos()
-    if len(ds.x) != len(infos):
-        if len(ds.x) > 1 and set(ds.x_names) >= set(net.inputs):
-            ds.x = [ds.x[ds.x_names.index(n)] for n in net.inputs]
-        else:
-            raise DataError(f"data set '{ds.name}' provides {len(ds.x)} input array(s) but the spec has "
-                            f"{len(infos)} input(s) ({', '.join(net.inputs)}); for several inputs use an .npz "
-                            "with one array per input name and 'y'")
-    elif len(ds.x) > 1 and set(ds.x_names) >= set(net.inputs):
-        ds.x = [ds.x[ds.x_names.index(n)] for n in net.inputs]
-    xs = [_fit(x, info.shape, info.dtype, f"data set '{ds.name}' input", f"input '{info.name}'")
-          for x, info in zip(ds.x, infos)]
-    out = net.output_infos()[0]
-    oshape = out.shape
-    y = ds.y
-    if ds.task == "classes":
-        per = [d for d in oshape[1:]]
-        k = ds.classes or 0
-        last = per[-1] if per else 1
-        if isinstance(last, int) and len(per) == 1:
-            binary_ok = last == 1 and k <= 2
-            if not binary_ok and last != k:
-                raise DataError(f"data set '{ds.name}' has {k} classes (targets {shape_str(['batch'])} labels "
-                                f"0..{k - 1}) but the spec's output '{out.name}' is {shape_str(oshape)}; "
-                                f"use Dense({k}) for {k} classes" + (" or Dense(1, activation=sigmoid) for two"
-                                                                    if k == 2 else ""))
-        elif y.ndim == 1:
-            raise DataError(f"data set '{ds.name}' has one class label per sample but the spec's output "
-                            f"'{out.name}' is {shape_str(oshape)}")
-        return xs, y
-    return xs, _fit(np.asarray(y, dtype=np.float32).reshape(len(y), -1) if y.ndim == 1 else y,
-                    oshape, "float32", f"data set '{ds.name}' target", f"output '{out.name}'")
+    xs = _inputs(ds, net)
+    if ds.missing_y:
+        raise DataError(ds.missing_y)
+    return xs, _target(f"data set '{ds.name}'", ds.y, ds.task, ds.classes, net.output_infos()[0])
+
+
+def fit_outputs(ds: Dataset, net: Any) -> tuple[list[np.ndarray], list[tuple[np.ndarray, int | None]]]:
+    """Inputs as in fit_to_network, and one (targets, classes or None) per output.
+
+    A single-output network takes the data set's targets; several outputs take the arrays
+    of an .npz named after them (Keras' dict of targets), each a class-label vector or a
+    regression array of that output's shape."""
+    if len(net.outputs) == 1:
+        xs, y = fit_to_network(ds, net)
+        return xs, [(y, ds.classes if ds.task == "classes" else None)]
+    named = ds.arrays
+    missing = [o for o in net.outputs if o not in named]
+    if missing:
+        have = ", ".join(named) or "none"
+        raise DataError(f"data set '{ds.name}' has no targets for output(s) {', '.join(missing)}: the spec has "
+                        f"{len(net.outputs)} outputs ({', '.join(net.outputs)}), so the data must be an .npz "
+                        f"with one array per input and one per output, named after them (arrays here: {have})")
+    if all(n in named for n in net.inputs):
+        ds = Dataset(ds.name, [named[n] for n in net.inputs], ds.y, ds.task, ds.classes, list(net.inputs))
+    xs = _inputs(ds, net)
+    targets = []
+    for out in net.output_infos():
+        y, task, classes = _to_target(named[out.name], ds.name)
+        if len(y) != len(xs[0]):
+            raise DataError(f"data set '{ds.name}': targets '{out.name}' have {len(y)} samples but the inputs "
+                            f"have {len(xs[0])}")
+        targets.append((_target(f"data set '{ds.name}' array '{out.name}'", y, task, classes, out), classes))
+    return xs, targets

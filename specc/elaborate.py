@@ -667,7 +667,7 @@ def _scan_user_names(body) -> set[str]:
 
 # ---------------------------------------------------------------- train / expect / test sections
 
-TRAIN_KEYS = {"loss", "optimizer", "schedule", "batch_size", "epochs", "metrics", "data", "validation_split",
+TRAIN_KEYS = {"loss", "loss_weights", "optimizer", "schedule", "batch_size", "epochs", "metrics", "data", "validation_split",
               "shuffle", "seed", "callbacks", "clipnorm", "clipvalue", "lr", "learning_rate"}
 TRAIN_ALIASES = {"lr_schedule": "schedule", "learning_rate_schedule": "schedule", "dataset": "data",
                  "batch": "batch_size"}
@@ -720,10 +720,7 @@ def build_train(section: ast.Section, elab: Elaborator) -> dict | None:
             return default
         return v
 
-    out["loss"] = fn("loss", "loss", None)
-    if "loss" not in raw:
-        elab.report(SpecError("E400", "the train block needs a loss", section.span,
-                              hint="e.g. `loss = categorical_crossentropy` or `loss = mse`"))
+    out.update(_losses(raw, elab, section.span))
     optimizer = fn("optimizer", "optimizer", "Adam")
     if optimizer is not None:
         for key, arg in (("clipnorm", "clipnorm"), ("clipvalue", "clipvalue"), ("lr", "lr"), ("learning_rate", "lr")):
@@ -762,6 +759,41 @@ def build_train(section: ast.Section, elab: Elaborator) -> dict | None:
     out["data"] = data
     out["validation_split"] = split or 0.0
     return out
+
+
+def _losses(raw: dict, elab: Elaborator, span: Span) -> dict:
+    """loss / losses / loss_weights: one loss for every output, or a list in output order
+    (Keras' `loss=[...]`, `loss_weights=[...]`); the total is the weighted sum."""
+    outputs = elab.outputs
+    if "loss" not in raw:
+        elab.report(SpecError("E400", "the train block needs a loss", span,
+                              hint="e.g. `loss = categorical_crossentropy` or `loss = mse`"))
+        return {"loss": None, "losses": {}, "loss_weights": {}}
+    v, lspan = raw["loss"]
+    if isinstance(v, list):
+        if len(v) != len(outputs):
+            elab.report(SpecError(
+                "E400", f"{len(v)} loss{'es' if len(v) != 1 else ''} for {len(outputs)} output(s) ({', '.join(outputs) or 'none'})", lspan,
+                hint="give one loss per output, in the order the outputs are declared, or one loss for all"))
+            return {"loss": None, "losses": {}, "loss_weights": {}}
+        resolved = [elab.guard(elab.resolve_fn, "loss", item, lspan) for item in v]
+    else:
+        resolved = [elab.guard(elab.resolve_fn, "loss", v, lspan)] * max(len(outputs), 1)
+    losses = {o: f for o, f in zip(outputs, resolved) if f is not None}
+    weights = dict.fromkeys(outputs, 1.0)
+    if "loss_weights" in raw:
+        w, wspan = raw["loss_weights"]
+        items = w if isinstance(w, list) else [w]
+        if len(items) != len(outputs):
+            elab.report(SpecError("E400", f"{len(items)} loss weight(s) for {len(outputs)} output(s) "
+                                  f"({', '.join(outputs) or 'none'})", wspan,
+                                  hint="give one weight per output, in the order the outputs are declared"))
+        elif not all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in items):
+            elab.report(SpecError("E400", f"loss weights must be numbers >= 0, got {w!r}", wspan,
+                                  hint="e.g. `loss_weights = [1.0, 0.2]`"))
+        else:
+            weights = {o: float(x) for o, x in zip(outputs, items)}
+    return {"loss": resolved[0] if resolved else None, "losses": losses, "loss_weights": weights}
 
 
 def build_expect(section: ast.Section, elab: Elaborator) -> dict:

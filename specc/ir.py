@@ -52,7 +52,9 @@ class ParamCounts(_Model):
 
 
 class TrainConfig(_Model):
-    loss: Optional[Fn] = None
+    loss: Optional[Fn] = Field(None, description="the first output's loss (every output's is in `losses`)")
+    losses: dict[str, Fn] = Field({}, description="per output: its loss (one written loss applies to every output)")
+    loss_weights: dict[str, float] = Field({}, description="per output: its weight in the total loss (default 1)")
     optimizer: Fn
     schedule: Fn
     batch_size: int = 32
@@ -68,6 +70,12 @@ class TrainConfig(_Model):
 
     def span_of(self, key: str) -> Optional[Span]:
         return self.spans.get(key, self.span)
+
+    def loss_for(self, output: str) -> Optional[Fn]:
+        return self.losses.get(output) if self.losses else self.loss
+
+    def weight_for(self, output: str) -> float:
+        return self.loss_weights.get(output, 1.0)
 
 
 class Expect(_Model):

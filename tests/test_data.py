@@ -85,7 +85,7 @@ def test_files(tmp_path):
     (None, ("missing.npz",), "no such data file"),
     ("csv", ("d.csv",), "name the target column"),
     ("csv", ("d.csv", "nope"), "no column 'nope'"),
-    ("npz_noy", ("d.npz",), "no target array 'y'"),
+    ("npz_noy", ("d.npz", "y"), "no target array 'y'"),  # without target=: an error when fitted (test_multi_output)
     ("npy", ("x.npy",), "second .npy"),
     ("txt", ("d.txt",), "unsupported data file"),
     ("badcsv", ("d.csv", "label"), "non-numeric"),

@@ -96,7 +96,7 @@ def run(args) -> int:
     import torch
 
     from ..backends.torch.train import Options, Trainer, TrainError
-    from ..data import DataError, fit_to_network, load
+    from ..data import DataError, fit_outputs, load
 
     dist = int(os.environ.get("WORLD_SIZE", "1")) > 1
     device = args.device
@@ -120,13 +120,10 @@ def run(args) -> int:
         base = os.path.dirname(os.path.abspath(args.spec)) if args.spec != "-" else None
         try:
             ds = load(data_fn, base)
-            xs, y = fit_to_network(ds, net, cfg.loss)
+            xs, targets = fit_outputs(ds, net)
         except DataError as e:
             eprint(f"error: {e}")
             return 1
-        if len(net.outputs) > 1 and rank == 0:
-            eprint(f"note: '{net.name}' has {len(net.outputs)} outputs; the loss trains the first, "
-                   f"'{net.outputs[0]}'")
         out = args.out or os.path.join("runs", net.name)
         tty = sys.stdout.isatty()
         opts = Options(epochs=args.epochs or cfg.epochs, batch_size=args.batch_size or cfg.batch_size,
@@ -134,7 +131,7 @@ def run(args) -> int:
                        shuffle=cfg.shuffle, out=out, resume=args.resume, device=device, json=args.json,
                        progress=tty and not args.json and not args.quiet, quiet=args.quiet)
         try:
-            trainer = Trainer(net, cfg, xs, y, ds.classes if ds.task == "classes" else None, opts)
+            trainer = Trainer(net, cfg, xs, [y for y, _ in targets], [c for _, c in targets], opts)
             if rank == 0 and not args.json and not args.quiet:
                 print(f"training {net.name} on {ds.name}: {trainer.n_train} samples"
                       + (f", {trainer.n_val} for validation" if trainer.n_val else "")

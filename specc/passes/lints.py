@@ -271,9 +271,9 @@ def no_gradient(ctx: Context):
 def output_heads(ctx: Context):
     """W601 / W607 / W610: the output activation must suit the loss."""
     train = ctx.net.train
-    loss = train.loss if train else None
-    entry = LOSSES.get(loss.name) if loss else None
     for out in ctx.net.outputs:
+        loss = train.loss_for(out) if train else None
+        entry = LOSSES.get(loss.name) if loss else None
         act, node = ctx.head_activation(out)
         if node is None:
             continue
@@ -377,6 +377,12 @@ def _data_fit(ctx: Context):
     if len(ctx.net.inputs) != 1:
         yield diag("E400", f"data set {data.name} provides one input, the network has {len(ctx.net.inputs)}",
                    train.span_of("data"), hint="use data = file(path=\"x.npz\") with one array per input")
+        return
+    if len(ctx.net.outputs) > 1:
+        yield diag("E400", f"data set {data.name} provides one target, the network has {len(ctx.net.outputs)} "
+                   f"outputs ({', '.join(ctx.net.outputs)})", train.span_of("data"),
+                   hint="use data = file(path=\"data.npz\") with one array per input and per output, "
+                        "named after them")
         return
     inp = ctx.net.tensors[ctx.net.inputs[0]]
     feats = inp.shape[1:] if inp.shape else []

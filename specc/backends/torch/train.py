@@ -17,8 +17,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .train_parts import (CALLBACK_CLASSES, TrainError, make_loss, make_optimizer, metric_plan, metric_sum,
-                          prepare_targets, schedule_factor)
+from .train_parts import (CALLBACK_CLASSES, SHORT, TrainError, make_loss, make_optimizer, metric_plan,
+                          metric_sum, prepare_targets, schedule_factor)
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -79,18 +79,46 @@ def _write_atomic(path: str, data: bytes) -> None:
     write_atomic(path, data)
 
 
-class Trainer:
-    """One training run of a network on in-memory data (numpy arrays from specc.data)."""
+@dataclass
+class Head:
+    """One trained output: its loss, weight in the total, metrics and targets."""
+    output: str
+    index: int                      # position in the module's output tuple
+    loss_fn: Callable
+    weight: float
+    plan: list[tuple[str, str]]     # (history name, metric kind); names carry the output's prefix
+    train_t: torch.Tensor           # loss targets (one-hot rows, labels, or regression values)
+    val_t: torch.Tensor
+    train_l: torch.Tensor | None    # integer labels for accuracy, or None
+    val_l: torch.Tensor | None
 
-    def __init__(self, net, cfg, xs: list[np.ndarray], y: np.ndarray, classes: int | None, opts: Options):
+    @property
+    def need_labels(self) -> bool:
+        return self.train_l is not None and any(k in ("categorical", "binary", "binary0") for _, k in self.plan)
+
+
+class Trainer:
+    """One training run of a network on in-memory data (numpy arrays from specc.data).
+
+    `y` and `classes` are the targets and class count (None: regression) of the single
+    output, or lists with one entry per output (`specc.data.fit_outputs`). Several outputs
+    train on the sum of their losses times `loss_weights` (Keras); the history then holds
+    `loss` (the weighted total), `<output>_loss` and `<output>_<metric>` for each output."""
+
+    def __init__(self, net, cfg, xs: list[np.ndarray], y, classes, opts: Options):
         self.net, self.cfg, self.opts = net, cfg, opts
         self.rank, self.world = _dist()
         self.device = torch.device(opts.device)
         if self.device.type == "cpu":
             keep_freed_memory()
-        if cfg.loss is None:
-            raise TrainError("the train block has no loss")
-        out_shape = net.output_infos()[0].shape
+        ys = y if isinstance(y, list) else [y]
+        cls = classes if isinstance(classes, list) else [classes] * len(ys)
+        if len(ys) != len(net.outputs) or len(cls) != len(ys):
+            raise TrainError(f"{len(ys)} target array(s) for {len(net.outputs)} output(s) "
+                             f"({', '.join(net.outputs)}); give one per output")
+        for out in net.outputs:
+            if cfg.loss_for(out) is None:
+                raise TrainError("the train block has no loss" + (f" for output '{out}'" if len(ys) > 1 else ""))
         torch.manual_seed(opts.seed)
         from . import build_module
         self.module = build_module(net, seed=opts.seed).to(self.device)
@@ -100,24 +128,47 @@ class Trainer:
             self.model = DDP(self.module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
         # data: Keras takes the LAST fraction as validation, before any shuffling
-        n = len(y)
+        n = len(ys[0])
         split = int(n * (1 - opts.validation_split)) if opts.validation_split > 0 else n
         if split <= 0:
             raise TrainError(f"validation_split={opts.validation_split} leaves no training samples out of {n}")
         dev = self.device
         xt = [torch.from_numpy(np.ascontiguousarray(x)).to(dev) for x in xs]
-        t, labels = prepare_targets(cfg.loss, torch.from_numpy(np.ascontiguousarray(y)).to(dev), classes, out_shape)
         self.train_x, self.val_x = [x[:split] for x in xt], [x[split:] for x in xt]
-        self.train_t, self.val_t = t[:split], t[split:]
-        if labels is t:  # sparse targets are the labels: keep one tensor (one gather per step)
-            self.train_l, self.val_l = self.train_t, self.val_t
-        else:
-            self.train_l = labels[:split] if labels is not None else None
-            self.val_l = labels[split:] if labels is not None else None
         self.n_train, self.n_val = split, n - split
-        self.loss_fn = make_loss(cfg.loss, classes)
-        self.plan = metric_plan(cfg.metrics, cfg.loss, classes, out_shape)
-        self.need_labels = any(k in ("categorical", "binary", "binary0") for _, k in self.plan)
+        several = len(ys) > 1
+        self.heads: list[Head] = []
+        fitted: set[str] = set()
+        unfit: dict[str, str] = {}
+        for i, (out, yi, ci) in enumerate(zip(net.outputs, ys, cls)):
+            loss = cfg.loss_for(out)
+            out_shape = net.tensors[out].shape
+            t, labels = prepare_targets(loss, torch.from_numpy(np.ascontiguousarray(yi)).to(dev), ci, out_shape)
+            # sparse targets are the labels: keep one tensor (one gather per step)
+            lt = (t[:split], t[split:]) if labels is t else \
+                (labels[:split], labels[split:]) if labels is not None else (None, None)
+            prefix = f"{out}_" if several else ""
+            plan = []
+            for m in cfg.metrics:  # with several outputs, each metric goes to the outputs it fits
+                try:
+                    plan += [(prefix + name, kind) for name, kind in metric_plan([m], loss, ci, out_shape)]
+                    fitted.add(m.name)
+                except TrainError as e:
+                    if not several:
+                        raise
+                    unfit[m.name] = str(e)
+            self.heads.append(Head(out, i, make_loss(loss, ci), cfg.weight_for(out), plan,
+                                   t[:split], t[split:], lt[0], lt[1]))
+        for name, why in unfit.items():
+            if name not in fitted:
+                raise TrainError(f"metric '{name}' fits none of the outputs ({', '.join(net.outputs)}): {why}")
+        # history names, in the order _reduce returns them
+        self.log_names = ["loss", *([f"{h.output}_loss" for h in self.heads] if several else []),
+                          *[name for h in self.heads for name, _ in h.plan]]
+        # single-output shorthands (tests and tools read them)
+        first = self.heads[0]
+        self.loss_fn, self.plan = first.loss_fn, first.plan
+        self.train_t, self.val_t, self.train_l, self.val_l = first.train_t, first.val_t, first.train_l, first.val_l
 
         # optimizer, schedule, clipping, Keras-2 decay, decoupled weight decay
         o = cfg.optimizer
@@ -187,15 +238,14 @@ class Trainer:
         n = self.n_train
         perm = torch.randperm(n, generator=self.shuffle_gen) if self.opts.shuffle else torch.arange(n)
         perm = perm.to(self.device)
-        dev = self.device
-        loss_sum = torch.zeros((), device=dev)
-        msums = [torch.zeros((), device=dev) for _ in self.plan]
+        sums = self._zero_sums()
         count = 0
-        opt, params, model, loss_fn, module = self.optimizer, self.params, self.model, self.loss_fn, self.module
+        opt, params, model, module = self.optimizer, self.params, self.model, self.module
         groups = opt.param_groups
-        xs, ts, ls = self.train_x, self.train_t, self.train_l
-        plan, need_labels = self.plan, self.need_labels
-        ls_is_t = ls is ts
+        xs = self.train_x
+        heads = [(h.index, h.loss_fn, h.weight, h.train_t, h.train_l, h.plan, h.need_labels) for h in self.heads]
+        # one output with weight 1 (the usual case): its loss is the total, nothing to add up
+        plain = len(heads) == 1 and heads[0][2] == 1.0
         clipnorm, clipvalue, wd = self.clipnorm, self.clipvalue, self.weight_decay
         has_reg, has_cons = self.has_reg, self.has_cons
         rank, world = self.rank, self.world
@@ -216,11 +266,12 @@ class Trainer:
                 for g in groups:
                     g["lr"] = lr
             # index_select: the same rows as x[idx], 3-4x faster than advanced indexing on CPU
-            tb = ts.index_select(0, idx)
-            out = model(*[x.index_select(0, idx) for x in xs])
-            if isinstance(out, tuple):
-                out = out[0]
-            loss = loss_fn(out, tb)
+            outs = model(*[x.index_select(0, idx) for x in xs])
+            if not isinstance(outs, tuple):
+                outs = (outs,)
+            tbs = [ts.index_select(0, idx) for _, _, _, ts, _, _, _ in heads]
+            parts = [fn(outs[i], tb) for (i, fn, _, _, _, _, _), tb in zip(heads, tbs)]
+            loss = parts[0] if plain else sum(w * p for (_, _, w, _, _, _, _), p in zip(heads, parts))
             if has_reg:
                 loss = loss + module.regularization_loss()
             opt.zero_grad(set_to_none=True)
@@ -243,62 +294,86 @@ class Trainer:
             k = len(idx)
             count += k
             with torch.no_grad():
-                loss_sum.add_(loss, alpha=k)
-                if plan:
-                    lb = (tb if ls_is_t else ls.index_select(0, idx)) if need_labels and ls is not None else None
-                    for j, (_, kind) in enumerate(plan):
-                        msums[j] += metric_sum(kind, out, tb, lb)
+                self._accumulate(sums, k, loss, parts, outs, tbs, idx, heads)
             if progress is not None and (time.perf_counter() - last_report > 0.1 or start + bs >= n):
                 last_report = time.perf_counter()
-                logs = {"loss": loss_sum.item() / count}
-                for (name, _), s in zip(plan, msums):
-                    logs[name] = s.item() / count
-                progress(min(start + bs, n), logs)
-        return self._reduce(loss_sum, msums, count, "")
+                progress(min(start + bs, n), {name: v.item() / count for name, v in zip(self.log_names, sums)})
+        return self._reduce(sums, count, "")
 
-    def _reduce(self, loss_sum, msums, count, prefix: str) -> dict:
-        vals = torch.stack([loss_sum.float(), *[m.float() for m in msums],
-                            torch.tensor(float(count), device=self.device)])
+    def _zero_sums(self) -> list[torch.Tensor]:
+        """One running sum per history name (see log_names), on the device."""
+        return [torch.zeros((), device=self.device) for _ in self.log_names]
+
+    def _accumulate(self, sums, k, loss, parts, outs, tbs, idx, heads) -> None:
+        """Add one batch's loss (unless None), per-output losses and metric sums (k samples) to
+        `sums`. `idx` selects the batch's labels from the heads' label tensors (None: `heads`
+        already hold the batch's labels)."""
+        if loss is not None:
+            sums[0].add_(loss.detach(), alpha=k)
+        j = 1
+        if len(heads) > 1:
+            for p in parts:
+                sums[j].add_(p.detach(), alpha=k)
+                j += 1
+        for (i, _, _, ts, ls, plan, need_labels), tb in zip(heads, tbs):
+            if not plan:
+                continue
+            lb = None
+            if need_labels:
+                lb = tb if ls is ts else ls if idx is None else ls.index_select(0, idx)
+            for _, kind in plan:
+                sums[j] += metric_sum(kind, outs[i], tb, lb)
+                j += 1
+
+    def _reduce(self, sums, count, prefix: str) -> dict:
+        vals = torch.stack([*[v.float() for v in sums], torch.tensor(float(count), device=self.device)])
         if self.world > 1:
             import torch.distributed as dist
             dist.all_reduce(vals)
         vals = vals.double().cpu().tolist()
         total = vals[-1] or 1.0
-        logs = {prefix + "loss": vals[0] / total}
-        for (name, _), v in zip(self.plan, vals[1:-1]):
-            logs[prefix + name] = v / total
-        return logs
+        return {prefix + name: v / total for name, v in zip(self.log_names, vals)}
 
     @torch.no_grad()
-    def evaluate(self, xs, ts, ls, prefix: str = "val_") -> dict:
+    def evaluate(self, xs, ts=None, ls=None, prefix: str = "val_") -> dict:
+        """Loss and metrics on held-out data: the validation split by default, or (one output)
+        the given inputs, targets `ts` and labels `ls`."""
         self.model.eval()
+        if ts is None or ts is self.val_t:
+            heads = [(h.index, h.loss_fn, h.weight, h.val_t, h.val_l, h.plan, h.need_labels) for h in self.heads]
+        else:
+            h = self.heads[0]
+            heads = [(h.index, h.loss_fn, h.weight, ts, ls, h.plan, h.need_labels and ls is not None)]
+        plain = len(heads) == 1 and heads[0][2] == 1.0
         dev = self.device
-        loss_sum = torch.zeros((), device=dev, dtype=torch.float64)
-        msums = [torch.zeros((), device=dev) for _ in self.plan]
-        n = len(ts)
+        sums = self._zero_sums()
+        sums[0] = sums[0].double()
+        n = len(heads[0][3])
         count = 0
         bs = max(self.opts.batch_size, 256)
         for start in range(0, n, bs):
-            sl = slice(start, start + bs)
             if self.world > 1:
                 idx = torch.arange(start, min(start + bs, n), device=dev)[self.rank::self.world]
-                xb, tb, lb = [x[idx] for x in xs], ts[idx], ls[idx] if ls is not None else None
+                take = lambda a: a.index_select(0, idx)  # noqa: E731
             else:
-                xb, tb, lb = [x[sl] for x in xs], ts[sl], ls[sl] if ls is not None else None
-            if len(tb) == 0:
+                take = lambda a: a[start:start + bs]  # noqa: E731
+            sel = [(i, fn, w, take(t), take(lb) if lb is not None else None, plan, nl)
+                   for i, fn, w, t, lb, plan, nl in heads]
+            tbs = [t for _, _, _, t, _, _, _ in sel]
+            if len(tbs[0]) == 0:
                 continue
-            out = self.module(*xb)
-            if isinstance(out, tuple):
-                out = out[0]
-            loss = self.loss_fn(out, tb)
+            outs = self.module(*[take(x) for x in xs])
+            if not isinstance(outs, tuple):
+                outs = (outs,)
+            parts = [fn(outs[i], tb) for (i, fn, _, _, _, _, _), tb in zip(sel, tbs)]
+            loss = parts[0] if plain else sum(w * p for (_, _, w, _, _, _, _), p in zip(sel, parts))
             if self.has_reg:
                 loss = loss + self.module.regularization_loss()
-            k = len(tb)
+            k = len(tbs[0])
             count += k
-            loss_sum += loss.double() * k
-            for j, (_, kind) in enumerate(self.plan):
-                msums[j] += metric_sum(kind, out, tb, lb)
-        return self._reduce(loss_sum, msums, count, prefix)
+            sums[0] += loss.double() * k
+            self._accumulate(sums, k, None, parts, outs, tbs, None, sel)
+        return self._reduce(sums, count, prefix)
 
     # ------------------------------------------------------------------ state
     def state(self) -> dict:
