@@ -144,9 +144,9 @@ class Trainer:
             loss = cfg.loss_for(out)
             out_shape = net.tensors[out].shape
             t, labels = prepare_targets(loss, torch.from_numpy(np.ascontiguousarray(yi)).to(dev), ci, out_shape)
-            # sparse targets are the labels: keep one tensor (one gather per step)
-            lt = (t[:split], t[split:]) if labels is t else \
-                (labels[:split], labels[split:]) if labels is not None else (None, None)
+            tt = (t[:split], t[split:])
+            # sparse targets are the labels: the same tensor objects (one gather per step)
+            lt = tt if labels is t else (labels[:split], labels[split:]) if labels is not None else (None, None)
             prefix = f"{out}_" if several else ""
             plan = []
             for m in cfg.metrics:  # with several outputs, each metric goes to the outputs it fits
@@ -157,8 +157,7 @@ class Trainer:
                     if not several:
                         raise
                     unfit[m.name] = str(e)
-            self.heads.append(Head(out, i, make_loss(loss, ci), cfg.weight_for(out), plan,
-                                   t[:split], t[split:], lt[0], lt[1]))
+            self.heads.append(Head(out, i, make_loss(loss, ci), cfg.weight_for(out), plan, *tt, *lt))
         for name, why in unfit.items():
             if name not in fitted:
                 raise TrainError(f"metric '{name}' fits none of the outputs ({', '.join(net.outputs)}): {why}")
