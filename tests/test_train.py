@@ -179,6 +179,12 @@ def test_flags_override_and_json_lines(tmp_path, capsys):
     assert _run(TINY, "--out", out, "--epochs", "1", "--validation-split", "0", "--json") == 0
     assert "val_loss" not in json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert _run(TINY, "--out", out, "--epochs", "1", "--data", "gauss(n=100, validation_split=0.5)", "-q") == 0
+    before = torch.get_num_threads()
+    try:
+        assert _run(TINY, "--out", out, "--epochs", "1", "--threads", "2", "-q") == 0
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_data_file_flag(tmp_path):
@@ -195,6 +201,7 @@ def test_data_file_flag(tmp_path):
     ([TINY, "--data", "nosuchset(n=3)"], 2, "unknown data set"),
     ([TINY, "--data", "spiral(n=-3)"], 2, "must be > 0"),
     ([TINY, "--epochs", "0"], 2, "--epochs"),
+    ([TINY, "--threads", "-1"], 2, "--threads must be > 0"),
     ([os.path.join(FIX, "missing.net")], 2, "no such file"),
 ])
 def test_cli_errors(tmp_path, capsys, argv, code, needle):

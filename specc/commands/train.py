@@ -18,6 +18,8 @@ def add_arguments(p) -> None:
     p.add_argument("--out", help="run folder (default: runs/<spec name>/)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto", help="default: auto (cuda if available)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's, one per core; on a "
+                                               "busy shared machine 1 can be many times faster)")
     p.add_argument("--json", action="store_true", help="one JSON line per epoch on stdout")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-epoch output")
 
@@ -70,7 +72,7 @@ def run(args) -> int:
         eprint(f"error: {args.spec}: spec '{net.name}' has no train block; add one, e.g.\n"
                "  train { loss = categorical_crossentropy  optimizer = Adam(lr=1e-3)  epochs = 10  data = digits }")
         return 1
-    for flag, v in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
+    for flag, v in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--threads", args.threads)):
         if v is not None and v <= 0:
             eprint(f"error: {flag} must be > 0, got {v}")
             return 2
@@ -114,8 +116,10 @@ def run(args) -> int:
             device = f"cuda:{local}"
         tdist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
         rank = tdist.get_rank()
-        if device == "cpu":
+        if device == "cpu" and not args.threads:
             torch.set_num_threads(max(1, (os.cpu_count() or 2) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+    if args.threads:
+        torch.set_num_threads(args.threads)
     try:
         base = os.path.dirname(os.path.abspath(args.spec)) if args.spec != "-" else None
         try:
