@@ -95,6 +95,29 @@ def test_every_check_passes_on_a_small_classifier(tmp_path):
     assert nums["parity"]["max_abs"] <= 1e-5
 
 
+TWO_HEADS = """network heads {
+  input x: [4]
+  input hint: [4]
+  x -> Dense(8, activation=tanh) -> Dense(3, activation=softmax) -> output p
+  hint -> %s -> output q
+  train { loss = [categorical_crossentropy, binary_crossentropy]  loss_weights = [1.0, 2.0]  optimizer = Adam(lr=1e-2) }
+}
+"""
+
+
+def test_overfit_batch_trains_every_output(tmp_path):
+    # q = mean(sigmoid(hint)) has no weights: its random targets cannot be memorized, so
+    # the weighted total stays high even when p is learned perfectly
+    stuck = run_spec(write_spec(tmp_path / "a", TWO_HEADS % "Activation(sigmoid) -> Reshape([1, 4]) -> GlobalAvgPool()"),
+                     checks=["overfit_batch"])
+    check = stuck.checks[0]
+    assert check.status == "failed" and "weighted sum over outputs p, q" in check.message, check.message
+    learns = run_spec(write_spec(tmp_path / "b", TWO_HEADS % "Dense(32, activation=tanh) -> Dense(1, activation=sigmoid)"), checks=["overfit_batch"])
+    check = learns.checks[0]
+    assert check.status == "passed", check.message
+    assert check.numbers["outputs"] == ["p", "q"] and check.numbers["loss"] <= check.numbers["threshold"]
+
+
 def test_skip_and_checks_filter(tmp_path):
     p = write_spec(tmp_path / "s", SMALL % "  test { skip = [overfit_batch, parity] }\n")
     st = statuses(run_spec(p, checks=["static", "overfit_batch", "parity", "finite"]))

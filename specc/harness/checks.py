@@ -36,6 +36,13 @@ def _g(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _loss_task(loss: Fn | None) -> str:
+    if loss is None:
+        return "none"
+    from ..catalog.losses import LOSSES
+    return LOSSES.entry(loss.name).info.get("task", "regression")
+
+
 # ----------------------------------------------------------------------------- context
 _DATA_CACHE: dict[tuple, Any] = {}
 _THREADS_SET = False
@@ -74,10 +81,7 @@ class Context:
         return self.net.train.loss if self.net.train is not None else None
 
     def task(self) -> str:
-        if self.loss is None:
-            return "none"
-        from ..catalog.losses import LOSSES
-        return LOSSES.entry(self.loss.name).info.get("task", "regression")
+        return _loss_task(self.loss)
 
     def head_activation(self, tensor: str) -> Fn | None:
         """The activation that produces an output tensor (through shape-only/noise layers)."""
@@ -122,7 +126,8 @@ class Context:
         return random_inputs(self.net, n, rng)
 
     def _data(self):
-        """(xs, y, classes, source) of the data set, or None when there is none to load."""
+        """(xs, [(targets, classes) per output], source) of the data set, or None when there
+        is none to load."""
         fn = self.config.data
         if fn == "random":
             return None
@@ -130,14 +135,14 @@ class Context:
             fn = self.net.train.data if self.net.train is not None else None
         if fn is None:
             return None
-        from ..data import DataError, fit_to_network, load
+        from ..data import DataError, fit_outputs, load
         base = os.path.dirname(os.path.abspath(self.path))
         key = (fn.model_dump_json(), base, self.net.model_dump_json(include={"inputs", "outputs", "tensors"}))
         if key not in _DATA_CACHE:
             try:
                 ds = load(fn, base)
-                xs, y = fit_to_network(ds, self.net, self.loss)
-                _DATA_CACHE[key] = (xs, y, ds.classes if ds.task == "classes" else None, ds.name)
+                xs, targets = fit_outputs(ds, self.net)
+                _DATA_CACHE[key] = (xs, targets, ds.name)
             except (DataError, OSError, ValueError) as e:
                 _DATA_CACHE[key] = str(e)
         got = _DATA_CACHE[key]
@@ -147,47 +152,62 @@ class Context:
         return got
 
     def batch(self, n: int | None = None):
-        """(inputs [np], targets [torch] or None, classes, source): the first n samples of the
-        spec's data set when it loads, else random inputs and random targets that fit the
-        loss and the output's range."""
+        """(inputs [np], targets [torch] or None, classes, source) for the first output: the
+        first n samples of the spec's data set when it loads, else random inputs and random
+        targets that fit the loss and the output's range."""
+        xs, heads, src = self.heads_batch(n)
+        if not heads or heads[0][0] != 0:
+            return xs, None, None, src
+        _, _, _, t, classes = heads[0]
+        return xs, t, classes, src
+
+    def heads_batch(self, n: int | None = None):
+        """(inputs [np], [(output index, loss Fn, weight, targets [torch], classes) per output
+        with a loss], source): what `specc train` trains on, for n samples (see batch())."""
         n = n or self.config.batch
         import torch
         data = self._data()
-        if data is not None and len(data[1]) >= n:
-            xs, y, classes, name = data
+        if data is not None and len(data[1][0][0]) >= n:
+            xs, targets, name = data
             xs = [x[:n] for x in xs]
-            y = y[:n]
+            targets = [(y[:n], c) for y, c in targets]
             src = f"{name} (first {n} samples)"
         else:
             rng = np.random.default_rng(self.seed + 1)
             xs = self.random_inputs(n, rng)
-            y, classes = self._random_targets(xs, rng)
+            with torch.no_grad():
+                outs = _outs(self.module("eval")(*[torch.from_numpy(x) for x in xs]))
+            targets = [self._random_targets(tuple(o.shape), out, rng) for o, out in zip(outs, self.net.outputs)]
             src = "random"
-        if self.loss is None:
-            return xs, None, None, src
+        train = self.net.train
+        if train is None or self.loss is None:
+            return xs, [], src
         from ..backends.torch.train_parts import prepare_targets
-        out_shape = self.net.output_infos()[0].shape
-        if classes is None and y is not None:
-            t = torch.from_numpy(np.ascontiguousarray(y)).float()
-            return xs, t, None, src
-        t, _ = prepare_targets(self.loss, torch.from_numpy(np.ascontiguousarray(y)), classes, out_shape)
-        return xs, t, classes, src
+        heads = []
+        for i, (out, (y, classes)) in enumerate(zip(self.net.outputs, targets)):
+            loss = train.loss_for(out)
+            if loss is None:
+                continue
+            y = torch.from_numpy(np.ascontiguousarray(y))
+            if classes is None and y is not None:
+                t = y.float()
+            else:
+                t, _ = prepare_targets(loss, y, classes, self.net.tensors[out].shape)
+            heads.append((i, loss, train.weight_for(out), t, classes))
+        return xs, heads, src
 
-    def _random_targets(self, xs, rng):
-        import torch
-        task = self.task()
-        with torch.no_grad():
-            out = self.module("eval")(*[torch.from_numpy(x) for x in xs])
-        out = out[0] if isinstance(out, tuple) else out
-        shape = tuple(out.shape)
+    def _random_targets(self, shape: tuple, output: str, rng):
+        """Random (targets, classes) for one output of this shape that fit its loss and range."""
+        loss = self.net.train.loss_for(output) if self.net.train is not None else None
+        task = _loss_task(loss)
         if task in ("categorical", "binary", "binary_pm1"):
             units = shape[-1] if len(shape) > 1 else 1
             classes = units if units > 1 else 2
             lab_shape = shape[:-1] if units > 1 else shape[:1]
-            if self.loss is not None and self.loss.name == "sparse_categorical_crossentropy":
+            if loss is not None and loss.name == "sparse_categorical_crossentropy":
                 lab_shape = shape[:-1]
             return rng.integers(0, classes, size=lab_shape).astype(np.int64), classes
-        rng_ = self._output_range(self.net.outputs[0])
+        rng_ = self._output_range(output)
         lo, hi = rng_ if rng_ else (None, None)
         if lo is not None and hi is not None:
             y = rng.uniform(lo, hi, size=shape)
@@ -195,8 +215,7 @@ class Context:
             y = lo + np.abs(rng.standard_normal(size=shape))
         else:
             y = rng.standard_normal(size=shape)
-        if self.loss is not None and self.loss.name in ("mean_absolute_percentage_error",
-                                                        "mean_squared_logarithmic_error"):
+        if loss is not None and loss.name in ("mean_absolute_percentage_error", "mean_squared_logarithmic_error"):
             y = np.abs(y) + 0.5
         return y.astype(np.float32), None
 
@@ -618,21 +637,20 @@ def check_output_range(ctx: Context) -> dict:
     return {"outputs": checked}
 
 
-def _overfit_run(ctx: Context, xs, t, classes, lr: float, threshold: float, steps_max: int, init: float):
-    """Adam on the fixed batch until the loss is <= threshold (or clearly diverges);
-    (final loss, best, steps)."""
+def _overfit_run(ctx: Context, xs, total, lr: float, threshold: float, steps_max: int, init: float):
+    """Adam on the fixed batch until the loss `total(outputs)` is <= threshold (or clearly
+    diverges); (final loss, best, steps)."""
     import torch
     m = ctx.module("train")
     for mod in m.modules():  # noise off: the batch is fixed, the question is capacity and wiring
         if type(mod).__name__ in NOISE_KINDS:
             mod.eval()
-    loss_fn = ctx.loss_fn(classes)
     inputs = _tensors(xs)
     opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=lr)
     best = math.inf
     loss_v = math.inf
     for step in range(steps_max + 1):
-        loss = loss_fn(_outs(m(*inputs))[0], t)
+        loss = total(_outs(m(*inputs)))
         loss_v = float(loss.detach())
         best = min(best, loss_v)
         if loss_v <= threshold or not math.isfinite(loss_v) or step == steps_max \
@@ -646,41 +664,57 @@ def _overfit_run(ctx: Context, xs, t, classes, lr: float, threshold: float, step
 
 
 def check_overfit_batch(ctx: Context) -> dict:
+    """Every output with a loss is trained, on the weighted sum of their losses (as in
+    `specc train`); baseline, floor and threshold are the same weighted sums."""
     import torch
     if ctx.loss is None:
         raise CheckSkipped("no loss in the train block")
     cfg = ctx.config
-    xs, t, classes, src = ctx.batch(cfg.overfit_samples)
-    loss_fn = ctx.loss_fn(classes)
-    regression = ctx.task() == "regression"
+    xs, heads, src = ctx.heads_batch(cfg.overfit_samples)
+    from ..backends.torch.train_parts import make_loss
+    terms = [(i, loss, w, make_loss(loss, classes), t) for i, loss, w, t, classes in heads]
+
+    def total(outs):
+        return sum(w * fn(outs[i], t) for i, _, w, fn, t in terms)
+
+    regression = any(_loss_task(loss) == "regression" for _, loss, _, _, _ in terms)
     with torch.no_grad():
         m = ctx.module("eval")
-        init = float(loss_fn(_outs(m(*_tensors(xs)))[0], t))
-        floor = _floor_loss(ctx, loss_fn, t)
-        if regression:
-            mean = t.mean(0, keepdim=True).expand_as(t)
-            baseline, bname = float(loss_fn(mean, t)), "the loss of predicting the batch mean"
-        else:
-            baseline, bname = init, "the loss at init"
+        outs = _outs(m(*_tensors(xs)))
+        init = float(total(outs))
+        floor = sum(w * _floor_loss(loss, fn, t) for _, loss, w, fn, t in terms)
+        baseline = 0.0
+        for i, loss, w, fn, t in terms:  # regression: predicting the batch mean; classes: the init
+            if _loss_task(loss) == "regression":
+                baseline += w * float(fn(t.mean(0, keepdim=True).expand_as(t), t))
+            else:
+                baseline += w * float(fn(outs[i], t))
+    bname = ("the loss of predicting the batch mean" if len(terms) == 1 and regression else
+             "the loss at init" if not regression else
+             "the loss of predicting the batch mean (regression outputs) or at init (others)")
     ratio = cfg.overfit_ratio if cfg.overfit_ratio is not None else (0.2 if regression else 0.05)
     threshold = cfg.overfit_loss if cfg.overfit_loss is not None else floor + ratio * max(baseline - floor, 0.0)
     lr = cfg.overfit_lr
-    loss_v, best, steps = _overfit_run(ctx, xs, t, classes, lr, threshold, cfg.overfit_steps, init)
+    loss_v, best, steps = _overfit_run(ctx, xs, total, lr, threshold, cfg.overfit_steps, init)
     tried = [lr]
     if not loss_v <= threshold and (not math.isfinite(loss_v) or loss_v > init):  # diverged: once more, gentler
         lr = lr / 10
         tried.append(lr)
-        loss_v, best2, steps = _overfit_run(ctx, xs, t, classes, lr, threshold, cfg.overfit_steps, init)
+        loss_v, best2, steps = _overfit_run(ctx, xs, total, lr, threshold, cfg.overfit_steps, init)
         best = min(best, best2)
+    n = len(terms[0][4])
     nums = {"loss": loss_v, "init_loss": init, "floor": floor, "threshold": threshold, "steps": steps,
-            "lr": lr, "samples": len(t), "data": src}
+            "lr": lr, "samples": n, "data": src}
+    if len(terms) > 1:
+        nums["outputs"] = [ctx.net.outputs[i] for i, *_ in terms]
     if not loss_v <= threshold:
         how = (f"overfit_loss {_g(threshold)}" if cfg.overfit_loss is not None else
                (f"{_g(floor)} (the floor: loss of a perfect prediction) + " if floor else "")
                + f"{_g(ratio)} x ({bname} {_g(baseline)}" + (f" - {_g(floor)}" if floor else "")
                + f") = {_g(threshold)}")
         lrs = " then ".join(f"{x:g}" for x in tried)
-        raise CheckFailed(f"could not overfit {len(t)} samples ({src}): loss {_g(init)} -> {_g(loss_v)} "
+        what = "" if len(terms) == 1 else f" (weighted sum over outputs {', '.join(nums['outputs'])})"
+        raise CheckFailed(f"could not overfit {n} samples ({src}): loss{what} {_g(init)} -> {_g(loss_v)} "
                           f"(best {_g(best)}) after {steps} Adam steps at lr {lrs}; wanted <= {how}. "
                           "A model that cannot memorize one small batch has a wiring, capacity or loss/head "
                           "problem (if not, tune overfit_steps / overfit_lr / overfit_ratio in the test block)",
@@ -688,11 +722,10 @@ def check_overfit_batch(ctx: Context) -> dict:
     return nums
 
 
-def _floor_loss(ctx: Context, loss_fn, t) -> float:
+def _floor_loss(loss: Fn, loss_fn, t) -> float:
     """The loss of a perfect prediction of the targets (not 0 with label smoothing or soft
     targets under cross-entropy): the level overfit_batch measures progress towards."""
     import torch
-    loss = ctx.loss
     if not t.is_floating_point():  # sparse labels
         return 0.0
     p = t
