@@ -11,9 +11,8 @@ import re
 from dataclasses import dataclass, field
 
 from . import parse as ast
-from .catalog.base import construct
 from .errors import Diagnostic, Source, SpecError, Span
-from .ir import Expect, Network, Node, TensorInfo, TrainConfig
+from .ir import Expect, Network, TrainConfig
 
 MAX_BYTES = 16 * 1024 * 1024
 SUPPRESS = re.compile(r"#\s*specc:\s*ignore\[([A-Z0-9_, ]+)\]")
@@ -116,13 +115,9 @@ def _compile_source(text: str, file: str) -> Result:
     expect = build_expect(sections["expect"], elab) if "expect" in sections else None
     test = build_test(sections["test"], elab) if "test" in sections else {}
 
-    tensors = {}
-    for name, t in elab.tensors.items():
-        tensors[name] = construct(TensorInfo, name=name, shape=t.get("declared"), dtype=t["dtype"],
-                                  producer=t["producer"], span=t["span"])
     net = Network.model_construct(
-        name=info["name"], file=file, inputs=elab.inputs, outputs=elab.outputs, tensors=tensors,
-        layers=elab.layers, nodes=[construct(Node, **n) for n in elab.nodes], weights={},
+        name=info["name"], file=file, inputs=elab.inputs, outputs=elab.outputs, tensors=elab.tensors,
+        layers=elab.layers, nodes=elab.nodes, weights={},
         layer_params={}, train=TrainConfig.model_construct(**train) if train else None,
         expect=Expect.model_construct(**expect) if expect else None, test=test, span=info["span"])
     diags = list(elab.diags)

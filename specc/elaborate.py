@@ -17,8 +17,9 @@ from pydantic import ValidationError
 
 from . import parse as ast
 from .catalog import CATALOGS, UNAVAILABLE, Fn
-from .catalog.base import construct
+from .catalog.base import construct, construct_from
 from .errors import Diagnostic, Source, SpecError, Span, did_you_mean
+from .ir import Node, TensorInfo
 from .layers import REGISTRY, Layer
 
 KNOWN_DTYPES = {"float32", "float16", "float64", "int64", "int32", "bool"}
@@ -73,15 +74,19 @@ class Elaborator:
         self.loader = loader
         self.diags: list[Diagnostic] = []
         self.layers: dict[str, Layer] = {}
-        self.nodes: list[dict] = []
-        self.node_by_name: dict[str, dict] = {}
-        self.tensors: dict[str, dict] = {}
+        # The IR's nodes and tensors, built here with construct() (cheap for 10,000 layers)
+        # and completed in place until the Network is made: renames, spans, then shapes.
+        self.nodes: list[Node] = []
+        self.node_by_name: dict[str, Node] = {}
+        self.tensors: dict[str, TensorInfo] = {}
+        self.unnamed: set[str] = set()  # tensors just made by a step, which bind() may rename
         self.inputs: list[str] = []
         self.outputs: list[str] = []
         self.applications: dict[str, int] = defaultdict(int)
         self.counters: dict[str, int] = defaultdict(int)
         self.user_names: set[str] = set()
         self.built: dict[tuple, Layer] = {}  # call key -> first layer built from it (build_layer)
+        self.by_syntax: dict[tuple, Layer] = {}  # call as written -> the same first layer (call_step)
         self.sections: dict[str, ast.Section] = {}
         self.import_stack: list[str] = []
         self.failed_imports: set[str] = set()  # names promised by imports that failed
@@ -223,8 +228,8 @@ class Elaborator:
                 shape = None
                 break
             shape.append(d)
-        self.tensors[stmt.name] = {"name": stmt.name, "shape": None, "dtype": dtype, "producer": None,
-                                   "span": stmt.span, "declared": shape}
+        self.tensors[stmt.name] = construct(TensorInfo, name=stmt.name, shape=shape, dtype=dtype, producer=None,
+                                            span=stmt.span)
         self.inputs.append(stmt.name)
         env.tensors[stmt.name] = stmt.name
 
@@ -244,27 +249,25 @@ class Elaborator:
         glob = f"{env.prefix}_{local}" if env.prefix else local
         if env.prefix and glob in self.tensors:
             glob = self.fresh_name(glob)
-        info = self.tensors[tensor]
-        if info.get("auto") and glob not in self.tensors:
+        if tensor in self.unnamed and glob not in self.tensors:
             self.rename_tensor(tensor, glob)
-            info["auto"] = False
-            info["span"] = span
+            self.tensors[glob].__dict__["span"] = span
         else:
             layer = self.new_layer("Identity", span, env, name_hint=f"{local}_alias")
             [out] = self.apply(layer, [tensor], span, env)
             self.rename_tensor(out, glob)
-            self.tensors[glob]["auto"] = False
         env.tensors[local] = glob
         return glob
 
     def rename_tensor(self, old: str, new: str) -> None:
-        """Rename a tensor that was just produced (nothing consumes it yet)."""
+        """Give a tensor that was just produced (nothing consumes it yet) its user name."""
         info = self.tensors.pop(old)
-        info["name"] = new
+        info.__dict__["name"] = new
         self.tensors[new] = info
-        node = self.node_by_name.get(info["producer"])
+        self.unnamed.discard(old)
+        node = self.node_by_name.get(info.producer)
         if node is not None:
-            node["outputs"] = [new if o == old else o for o in node["outputs"]]
+            node.__dict__["outputs"] = [new if o == old else o for o in node.outputs]
 
     def mark_output(self, tensor: str, local: str, env: Env, span: Span) -> None:
         if env.in_block:
@@ -293,8 +296,8 @@ class Elaborator:
     def placeholder(self, span: Span) -> str:
         """A tensor of unknown shape standing for the result of a step that failed."""
         name = self.fresh_name("error")
-        self.tensors[name] = {"name": name, "shape": None, "dtype": "float32", "producer": None, "span": span,
-                              "auto": True}
+        self.tensors[name] = construct(TensorInfo, name=name, shape=None, dtype="float32", producer=None, span=span)
+        self.unnamed.add(name)
         return name
 
     def step(self, step, current: list[str], env: Env) -> list[str] | None:
@@ -335,6 +338,17 @@ class Elaborator:
 
     def call_step(self, call: ast.Call, current: list[str], env: Env) -> list[str] | None:
         """`-> Name(...)`: expand a block or apply a new layer."""
+        # A call written like an earlier one (a generated spec, a `repeat` body) copies the
+        # layer built from it, skipping the conversion of its arguments (see build_layer).
+        # Inside a block with parameters a name may stand for a value: no shortcut there.
+        skey = None if env.params else _syntax_key(call)
+        first = self.by_syntax.get(skey) if skey is not None else None
+        if first is not None and call.func not in env.blocks and call.func not in env.layers:
+            self.check_room(call.span)
+            layer = _copy_layer(first, call.span)
+            base = f"{env.prefix}_{snake(layer.kind)}" if env.prefix else snake(layer.kind)
+            self.add_layer(layer, self.unique_layer_name(base))
+            return self.apply(layer, current, call.span, env)
         pycall = self.to_pycall(call, env)
         if call.func in env.blocks:
             return self.expand_block(env.blocks[call.func], pycall, current, env)
@@ -343,7 +357,7 @@ class Elaborator:
                             hint=f"write `-> {call.func}`")
         if REGISTRY.get(call.func) is None:
             raise self.unknown_callable(call.func, call.name_span, env)
-        layer = self.new_layer(call.func, call.span, env, pycall=pycall)
+        layer = self.new_layer(call.func, call.span, env, pycall=pycall, syntax_key=skey)
         if layer is None:
             return None
         return self.apply(layer, current, call.span, env)
@@ -370,14 +384,15 @@ class Elaborator:
             hint = ("merge the tensors first, e.g. `(a, b) -> Concatenate()`" if n > 1 else
                     f"give it several tensors: `(a, b) -> {layer.kind}()`")
             raise SpecError("E207", f"{layer.kind} '{layer.name}' takes {want} input(s), got {n}", span, hint=hint)
-        k = self.applications[layer.name]
-        self.applications[layer.name] += 1
-        node = layer.name if k == 0 else f"{layer.name}_call{k}"
+        lname = layer.name
+        k = self.applications[lname]
+        self.applications[lname] = k + 1
+        node = lname if k == 0 else f"{lname}_call{k}"
         out = self.fresh_name(node)
-        self.nodes.append({"name": node, "layer": layer.name, "inputs": list(inputs), "outputs": [out], "span": span})
+        self.nodes.append(construct(Node, name=node, layer=lname, inputs=list(inputs), outputs=[out], span=span))
         self.node_by_name[node] = self.nodes[-1]
-        self.tensors[out] = {"name": out, "shape": None, "dtype": "float32", "producer": node, "span": span,
-                             "auto": True}
+        self.tensors[out] = construct(TensorInfo, name=out, shape=None, dtype="float32", producer=node, span=span)
+        self.unnamed.add(out)
         return [out]
 
     def fresh_name(self, base: str) -> str:
@@ -467,13 +482,17 @@ class Elaborator:
         return self.new_layer(call.func, call.span, env, pycall=self.to_pycall(call, env),
                               name_hint=name_hint, explicit_name=explicit_name)
 
-    def new_layer(self, kind: str, span: Span, env: Env, pycall: PyCall | None = None,
-                  name_hint: str | None = None, explicit_name: str | None = None) -> Layer | None:
+    def check_room(self, span: Span) -> None:
         if len(self.layers) >= MAX_LAYERS:
             raise TooLarge("E203", f"the network expands to more than {MAX_LAYERS:,} layers", span,
                            hint="check nested `repeat` counts and recursive blocks")
+
+    def new_layer(self, kind: str, span: Span, env: Env, pycall: PyCall | None = None,
+                  name_hint: str | None = None, explicit_name: str | None = None,
+                  syntax_key: tuple | None = None) -> Layer | None:
+        self.check_room(span)
         pycall = pycall or PyCall(kind, [], {}, span)
-        layer = self.build_layer(pycall, env.prefix)
+        layer = self.build_layer(pycall, env.prefix, syntax_key)
         name = pycall.kwargs.get("name")
         if name is not None:
             if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
@@ -489,6 +508,9 @@ class Elaborator:
             base = name_hint or snake(layer.kind)
             base = f"{env.prefix}_{base}" if env.prefix else base
             name = self.unique_layer_name(base)
+        return self.add_layer(layer, name)
+
+    def add_layer(self, layer: Layer, name: str) -> Layer:
         layer.__dict__["name"] = name  # (pydantic's __setattr__ is slow for 10,000 layers)
         layer.__pydantic_fields_set__.add("name")
         self.layers[name] = layer
@@ -503,8 +525,9 @@ class Elaborator:
                 self.counters[f"layer:{base}"] = k
                 return name
 
-    def build_layer(self, call: PyCall, prefix: str = "") -> Layer:
-        """PyCall -> validated Layer instance (name left for the caller)."""
+    def build_layer(self, call: PyCall, prefix: str = "", syntax_key: tuple | None = None) -> Layer:
+        """PyCall -> validated Layer instance (name left for the caller). `syntax_key`: the
+        call as written (_syntax_key), remembered for call_step's shortcut."""
         cls = REGISTRY.get(call.func)
         if cls is None:
             raise SpecError("E200", f"unknown layer '{call.func}'", call.span,
@@ -514,14 +537,15 @@ class Elaborator:
         # copy the first layer with their own span (pydantic validation is most of the
         # cost of a layer). Calls holding a nested layer are built afresh each time.
         key = None if "layer" in roles.values() else _call_key(call)
-        if key is not None:
-            first = self.built.get(key)
-            if first is not None:
-                return construct(cls, set(first.__pydantic_fields_set__),
-                                 **{**first.__dict__, "span": call.span, "name": ""})
-        layer = self._build_layer(call, cls, kind, fields, roles, prefix)
-        if key is not None:
-            self.built[key] = layer
+        if key is None:
+            return self._build_layer(call, cls, kind, fields, roles, prefix)
+        first = self.built.get(key)
+        if first is None:
+            layer = first = self.built[key] = self._build_layer(call, cls, kind, fields, roles, prefix)
+        else:
+            layer = _copy_layer(first, call.span)
+        if syntax_key is not None:
+            self.by_syntax[syntax_key] = first
         return layer
 
     def _build_layer(self, call: PyCall, cls, kind: str, fields: dict, roles: dict, prefix: str) -> Layer:
@@ -594,6 +618,51 @@ def _expansion(step) -> int:
     if isinstance(step, ast.StepRepeat):
         return step.times * sum(_expansion(s) for s in step.steps)
     return 0 if isinstance(step, ast.StepOutput) else 1
+
+
+def _copy_layer(first: Layer, span: Span) -> Layer:
+    """A layer equal to `first` but written at `span` (name left for the caller); the
+    argument values are shared, never mutated once validated."""
+    return construct_from(type(first), {**first.__dict__, "span": span, "name": ""}, set(first.__pydantic_fields_set__))
+
+
+def _syntax_key(call: ast.Call) -> tuple | None:
+    """A call's function and arguments as written, spans aside: calls with equal keys
+    convert to equal PyCalls (outside blocks with parameters). None for a `name=`
+    argument (each layer has its own) or a value too rare to bother with."""
+    key: list = [call.func]
+    for a in call.args:
+        v = a.value
+        t = type(v)
+        if t is ast.Num:  # the common cases inline: the key costs little when it misses
+            key += (a.name, t, v.text)  # equal texts give equal numbers (1 and 1.0 differ)
+        elif t is ast.Name:
+            key += (a.name, t, v.id)
+        else:
+            item = _value_key(v)
+            if item is None:
+                return None
+            key += (a.name, item)
+        if a.name == "name":
+            return None
+    return tuple(key)
+
+
+def _value_key(v) -> tuple | None:
+    t = type(v)
+    if t is ast.Num:
+        return (t, v.text)
+    if t is ast.Name:
+        return (t, v.id)
+    if t is ast.Str:
+        return (t, v.value)
+    if t is ast.Call:
+        inner = _syntax_key(v)
+        return None if inner is None else (t, *inner)
+    if t is ast.ListV or t is ast.TupleV:
+        items = [_value_key(i) for i in v.items]
+        return None if None in items else (t, *items)
+    return None
 
 
 def _call_key(call: PyCall) -> tuple | None:

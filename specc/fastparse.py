@@ -85,6 +85,7 @@ class _Parser:
         self.kinds, self.texts, self.lines, self.cols = toks.kinds, toks.texts, toks.lines, toks.cols
         self.i = 0
         self.file = file
+        self.numbers: dict[str, int | float] = {}  # number literal -> value (specs repeat them)
 
     # ---------------------------------------------------------------- helpers
     def kind(self, k: int = 0) -> str:
@@ -333,6 +334,8 @@ class _Parser:
             v = self.value()
             return ast.Arg(self.texts[t], v, self.span(t, self.i - 1))
         v = self.value()
+        if self.i == t + 1:  # a one-token value: the argument's span is the value's
+            return ast.Arg(None, v, v.span)
         return ast.Arg(None, v, self.span(t, self.i - 1))
 
     def value(self):
@@ -342,7 +345,10 @@ class _Parser:
             self.i = t + 1
             sp = self.tspan(t)
             text = self.texts[t]
-            return ast.Num(ast._num(text, sp), text, sp)
+            value = self.numbers.get(text)
+            if value is None:
+                value = self.numbers[text] = ast._num(text, sp)
+            return ast.Num(value, text, sp)
         if k == "STRING":
             self.i = t + 1
             return ast.Str(self.texts[t][1:-1], self.tspan(t))

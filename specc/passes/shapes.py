@@ -1,6 +1,9 @@
 """Shape inference and parameter counting over the IR, in topological order."""
 from __future__ import annotations
 
+import functools
+import operator
+
 from ..catalog.base import construct
 from ..errors import Diagnostic, SpecError
 from ..ir import Network, ParamCounts, WeightInfo
@@ -15,9 +18,10 @@ def infer(net: Network) -> list[Diagnostic]:
         if info.shape is not None:
             types[name] = T(tuple(info.shape), info.dtype)
     seen_weights: dict[str, list] = {}
-    # (layer arguments, input types) -> (output type, weight infos, param counts). Layers
-    # with the same arguments on the same inputs (a `repeat` body) are worked out once.
-    memo: dict[tuple, tuple[T, list[WeightInfo], ParamCounts]] = {}
+    # (layer arguments, input types) -> (output type, weight infos, param counts, weight
+    # signature). Layers with the same arguments on the same inputs (a `repeat` body) are
+    # worked out once.
+    memo: dict[tuple, tuple[T, list[WeightInfo], ParamCounts, list]] = {}
     layers, tensors, weights, layer_params = net.layers, net.tensors, net.weights, net.layer_params
     for node in net.nodes:
         layer = layers[node.layer]
@@ -41,10 +45,10 @@ def infer(net: Network) -> list[Diagnostic]:
                 diags.append(d)
                 continue
             infos = [construct(WeightInfo, name=w.name, shape=list(w.shape), trainable=w.trainable) for w in ws]
-            known = memo[key] = (out, infos, _counts(infos))
-        out, infos, counts = known
+            known = memo[key] = (out, infos, _counts(infos), [(w.name, w.shape) for w in infos])
+        out, infos, counts, signature = known
         if node.layer in seen_weights:  # a shared layer, applied again
-            if seen_weights[node.layer] != [(w.name, w.shape) for w in infos]:
+            if seen_weights[node.layer] != signature:
                 d = layer.error("E300", f"shared layer applied to an input {ins[0]} whose weights would "
                                 "differ from its first application",
                                 hint="a shared layer needs inputs of the same shape every time").diagnostic
@@ -52,7 +56,7 @@ def infer(net: Network) -> list[Diagnostic]:
                 diags.append(d)
                 continue
         else:
-            seen_weights[node.layer] = [(w.name, w.shape) for w in infos]
+            seen_weights[node.layer] = signature
             weights[node.layer] = list(infos)  # IR values are never mutated once built: sharing is safe
             layer_params[node.layer] = counts
         for o in node.outputs:
@@ -69,7 +73,15 @@ def infer(net: Network) -> list[Diagnostic]:
 def _identity(layer) -> tuple:
     """A key equal for layers whose arguments are the very same objects (copies of one
     layer: see Elaborator.build_layer); argument values are immutable once validated."""
-    return (type(layer), *[id(v) for k, v in layer.__dict__.items() if k != "name" and k != "span"])
+    cls = type(layer)
+    return (cls, *map(id, _arguments(cls)(layer.__dict__)))
+
+
+@functools.lru_cache(maxsize=None)
+def _arguments(cls) -> operator.itemgetter:
+    """The argument values of a layer's __dict__ (every field but name and span; `kind` and
+    `trainable` are always among them, so the getter returns a tuple)."""
+    return operator.itemgetter(*[k for k in cls.model_fields if k != "name" and k != "span"])
 
 
 def _counts(infos: list[WeightInfo]) -> ParamCounts:
