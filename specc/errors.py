@@ -5,8 +5,6 @@ generated from it and tests/test_invalid.py checks that each code has an example
 specs/invalid/.
 """
 
-import difflib
-import json
 from dataclasses import dataclass, field
 from typing import Iterable, Literal
 
@@ -131,6 +129,8 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
     lowered = {c.lower(): c for c in choices}
     if name.lower() in lowered:
         return f"did you mean '{lowered[name.lower()]}'?"
+    import difflib  # here, not at the top: only misspelt names need it (start-up of `specc check`)
+
     close = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)
     if close:
         return "did you mean " + " or ".join(f"'{lowered[c]}'" for c in close) + "?"
@@ -179,6 +179,8 @@ def render_text(d: Diagnostic, sources: dict[str, Source] | None = None, color: 
 
 
 def render_json(diags: list[Diagnostic]) -> str:
+    import json  # here, not at the top: text output, the default, does without it
+
     return json.dumps([d.model_dump(mode="json") for d in diags], indent=2)
 
 

@@ -136,6 +136,19 @@ def test_check_does_not_import_heavy_libraries():
     assert p.returncode == 0, p.stdout + p.stderr
 
 
+def test_pydantic_plugin_loader_stand_in_answers_no_plugins_and_defers_the_rest():
+    # specc.cli replaces pydantic's plugin loader (importlib.metadata and friends) while
+    # plugins are disabled; any other name must still come from the real module
+    code = ("import sys; from specc.cli import _skip_pydantic_plugin_loader as skip; skip(); "
+            "import pydantic.plugin; from pydantic.plugin._loader import get_plugins; assert tuple(get_plugins()) == (); "
+            "from pydantic import BaseModel\nclass M(BaseModel):\n    x: int\n"
+            "assert M(x=1).x == 1\n"
+            "from pydantic.plugin._loader import _plugins\n"
+            "assert sys.modules['pydantic.plugin._loader'].__file__.endswith('_loader.py')")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
 @pytest.mark.parametrize("spec", LIBRARY, ids=lambda p: Path(p).parent.name)
 def test_fmt_idempotent_and_preserves_ir(spec):
     from specc.compile import compile_source

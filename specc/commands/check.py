@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 import sys
 
@@ -57,6 +56,8 @@ def run(args) -> int:
     n_err = sum(len(r.errors) for _, r in results)
     n_warn = sum(1 for _, r in results for d in r.diagnostics if d.severity == "warning")
     if args.format == "json":
+        import json  # here, not at the top: text output, the default, does without it
+
         out = [{"file": f, "ok": r.ok, "diagnostics": [d.model_dump(mode="json") for d in r.diagnostics]}
                for f, r in results]
         print(json.dumps({"files": out, "errors": n_err, "warnings": n_warn}, indent=2))

@@ -41,12 +41,14 @@ class Context:
     def of(cls, net: Network) -> "Context":
         ctx = cls(net)
         ctx.acts = {name: _activation_of(layer) for name, layer in net.layers.items()}
+        # local names: this loop runs once per node (tens of thousands in a large spec)
+        nodes_of, node_of, consumers = ctx.nodes_of, ctx.node_of, ctx.consumers
         for node in net.nodes:
-            ctx.nodes_of.setdefault(node.layer, []).append(node)
+            nodes_of.setdefault(node.layer, []).append(node)
             for o in node.outputs:
-                ctx.node_of[o] = node
+                node_of[o] = node
             for i in node.inputs:
-                ctx.consumers.setdefault(i, []).append(node)
+                consumers.setdefault(i, []).append(node)
         for out in net.outputs:
             node = ctx.node_of.get(out)
             while node is not None:
@@ -76,15 +78,10 @@ class Context:
         return None, None
 
 
-def _field(layer, name: str):
-    """A layer argument or None (cheaper than getattr on pydantic models for absent fields)."""
-    return layer.__dict__.get(name)
-
-
 def _activation_of(layer) -> Fn | None:
     if layer.kind == "TimeDistributed":
         layer = layer.layer
-    act = _field(layer, "activation")
+    act = layer.__dict__.get("activation")  # an argument or None; cheaper than getattr
     return act if isinstance(act, Fn) else None
 
 
@@ -135,10 +132,14 @@ def init_pairing(ctx: Context):
     """W600: He for the ReLU family, Glorot for sigmoid/tanh/softmax/linear, LeCun for SELU."""
     for lname, layer in ctx.net.layers.items():
         target = layer.layer if layer.kind in ("TimeDistributed", "Bidirectional") else layer
-        init = _field(target, "kernel_initializer")
-        act = _downstream_activation(ctx, lname, ctx.acts[lname] if target is layer else _activation_of(target))
+        init = target.__dict__.get("kernel_initializer")  # an argument or None; cheaper than getattr
         fam = _init_family(init)
-        if init is None or act is None or fam not in ("glorot", "he", "lecun"):
+        if fam not in ("glorot", "he", "lecun"):  # also when init is None
+            continue
+        act = ctx.acts[lname] if target is layer else _activation_of(target)
+        if act is not None and act.name == "linear":  # only linear layers look downstream
+            act = _downstream_activation(ctx, lname, act)
+        if act is None:
             continue
         want = _PAIRING.get(_info(act, "family"))
         if want and want != fam:
@@ -179,8 +180,9 @@ def constant_kernel(ctx: Context):
     """E402: a kernel of identical values never breaks symmetry."""
     for lname, layer in ctx.net.layers.items():
         target = layer.layer if layer.kind in ("TimeDistributed", "Bidirectional") else layer
+        args = target.__dict__  # arguments by name; cheaper than getattr
         for fname in ("kernel_initializer", "recurrent_initializer", "embeddings_initializer"):
-            init = _field(target, fname)
+            init = args.get(fname)
             if init is not None and _initializer_facts(init.name).get("constant"):
                 yield diag("E402", f"{layer.kind} '{lname}': {fname}={init.name} gives every unit the same "
                            "weights, so they all learn the same thing (symmetry is never broken)", layer.span,
@@ -194,7 +196,7 @@ def normal_std(ctx: Context):
     deep = len(weighted) >= 4
     small_reported = False
     for lname, layer in ctx.net.layers.items():
-        init = _field(layer, "kernel_initializer")
+        init = layer.__dict__.get("kernel_initializer")  # an argument or None; cheaper than getattr
         if init is None or init.name not in ("random_normal", "truncated_normal"):
             continue
         std = init.args.get("stddev", 0.05)
@@ -217,16 +219,19 @@ def saturating_depth(ctx: Context):
     """W602: more than 4 hidden sigmoid/tanh layers in a row (0.25^5 ~ 0.001 gradient)."""
     depth: dict[str, int] = {n: 0 for n in ctx.net.inputs}
     warned = False
-    layers, acts = ctx.net.layers, ctx.acts
+    layers, acts, output_nodes = ctx.net.layers, ctx.acts, ctx.output_nodes
+    # layer -> saturating?, once per layer (_info per node costs a tenth of the lints in a large spec)
+    saturating = {lname: bool(_info(act, "saturating")) for lname, act in acts.items()}
     for node in ctx.net.nodes:
-        layer = layers[node.layer]
+        lname = node.layer
+        kind = layers[lname].kind
         ins = node.inputs
         before = depth.get(ins[0], 0) if len(ins) == 1 else max((depth.get(i, 0) for i in ins), default=0)
-        if layer.kind in PASS_THROUGH:
+        if kind in PASS_THROUGH:
             d = before
-        elif _info(acts[node.layer], "saturating") and node.name not in ctx.output_nodes:
+        elif saturating[lname] and node.name not in output_nodes:
             d = before + 1
-        elif layer.kind in WEIGHTED or layer.kind == "Activation":
+        elif kind in WEIGHTED or kind == "Activation":
             d = 0
         else:
             d = before
@@ -238,7 +243,7 @@ def saturating_depth(ctx: Context):
             yield diag("W602", f"'{node.layer}' is the 5th {act.name if act else 'saturating'} hidden layer in a "
                        "row; saturating units shrink gradients layer by layer (sigmoid's slope is at most "
                        "0.25: 0.25^5 ~ 0.001) until they vanish",
-                       layer.span, hint="use relu (with He initialization) in hidden layers, or add "
+                       layers[lname].span, hint="use relu (with He initialization) in hidden layers, or add "
                                         "BatchNormalization / residual connections")
 
 
@@ -312,12 +317,16 @@ def output_heads(ctx: Context):
 @rule
 def dense_after_1d_conv(ctx: Context):
     """E303: Dense straight after a Conv1D/pool output acts on the length axis, not the channels."""
+    layers = ctx.net.layers
+    # without a 1-D producer in the network there is nothing to find: skip the walk per node
+    if not any(layer.kind in ("Conv1D", "MaxPool1D", "AvgPool1D") for layer in layers.values()):
+        return
     for node in ctx.net.nodes:
-        layer = ctx.layer(node)
+        layer = layers[node.layer]
         if layer.kind not in ("Dense", "Maxout"):
             continue
         src = ctx.node_of.get(node.inputs[0])
-        while src is not None and ctx.layer(src).kind in PASS_OR_ACTIVATION:
+        while src is not None and layers[src.layer].kind in PASS_OR_ACTIVATION:
             src = ctx.node_of.get(src.inputs[0])
         # 2-D producers give [C, H, W], which Dense's own shape rule rejects (E303 there).
         if src is not None and ctx.layer(src).kind in ("Conv1D", "MaxPool1D", "AvgPool1D"):
