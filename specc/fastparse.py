@@ -311,7 +311,10 @@ class _Parser:
         self.expect("{")
         settings = []
         while self.kinds[self.i] != "}":
-            key = self.name()
+            # A keyword as a setting key: Lark's contextual lexer takes `input`, `output` and
+            # `layer` for keywords after a call value (and rejects them), but not elsewhere.
+            # No real setting is named so: let Lark decide, whatever the position.
+            key = self.plain_name()
             if self.kinds[self.i] not in (":", "="):
                 raise Bail
             self.i += 1

@@ -71,3 +71,13 @@ def test_agree_on_mutations(index, edits):
     slow, fast = both(text)
     if fast != "bail":
         assert fast == slow, "fast parser accepted text differently from Lark"
+
+
+def test_keyword_setting_keys_follow_lark():
+    # found by test_agree_on_mutations: after a call value, Lark lexes `input` / `output` /
+    # `layer` as keywords and rejects them as setting keys; elsewhere it takes them as names
+    base = "network n {\n input x: [2]\n x -> Dense(1) -> output y\n train {\n %s\n }\n}\n"
+    for body in ("optimizer = SGD(lr=0.05)\n input = 32", "optimizer = SGD()\n layer = 1",
+                 "loss = mse\n input = 32", "repeat = 2"):
+        slow, fast = both(base % body)
+        assert fast == "bail" or fast == slow, body
