@@ -91,10 +91,11 @@ class Head:
     val_t: torch.Tensor
     train_l: torch.Tensor | None    # integer labels for accuracy, or None
     val_l: torch.Tensor | None
+    need_labels: bool = False       # a metric reads the labels (set from plan)
 
-    @property
-    def need_labels(self) -> bool:
-        return self.train_l is not None and any(k in ("categorical", "binary", "binary0") for _, k in self.plan)
+    def __post_init__(self):
+        self.need_labels = self.train_l is not None and any(
+            k in ("categorical", "binary", "binary0") for _, k in self.plan)
 
 
 class Trainer:
@@ -164,6 +165,8 @@ class Trainer:
         # history names, in the order _reduce returns them
         self.log_names = ["loss", *([f"{h.output}_loss" for h in self.heads] if several else []),
                           *[name for h in self.heads for name, _ in h.plan]]
+        # one output with weight 1 (the usual case): its loss is the total, nothing to add up
+        self.plain = len(self.heads) == 1 and self.heads[0].weight == 1.0
         # single-output shorthands (tests and tools read them)
         first = self.heads[0]
         self.loss_fn, self.plan = first.loss_fn, first.plan
@@ -241,10 +244,7 @@ class Trainer:
         count = 0
         opt, params, model, module = self.optimizer, self.params, self.model, self.module
         groups = opt.param_groups
-        xs = self.train_x
-        heads = [(h.index, h.loss_fn, h.weight, h.train_t, h.train_l, h.plan, h.need_labels) for h in self.heads]
-        # one output with weight 1 (the usual case): its loss is the total, nothing to add up
-        plain = len(heads) == 1 and heads[0][2] == 1.0
+        xs, heads = self.train_x, self.heads
         clipnorm, clipvalue, wd = self.clipnorm, self.clipvalue, self.weight_decay
         has_reg, has_cons = self.has_reg, self.has_cons
         rank, world = self.rank, self.world
@@ -268,9 +268,8 @@ class Trainer:
             outs = model(*[x.index_select(0, idx) for x in xs])
             if not isinstance(outs, tuple):
                 outs = (outs,)
-            tbs = [ts.index_select(0, idx) for _, _, _, ts, _, _, _ in heads]
-            parts = [fn(outs[i], tb) for (i, fn, _, _, _, _, _), tb in zip(heads, tbs)]
-            loss = parts[0] if plain else sum(w * p for (_, _, w, _, _, _, _), p in zip(heads, parts))
+            tbs = [h.train_t.index_select(0, idx) for h in heads]
+            parts, loss = self._losses(outs, tbs)
             if has_reg:
                 loss = loss + module.regularization_loss()
             opt.zero_grad(set_to_none=True)
@@ -293,7 +292,10 @@ class Trainer:
             k = len(idx)
             count += k
             with torch.no_grad():
-                self._accumulate(sums, k, loss, parts, outs, tbs, idx, heads)
+                sums[0].add_(loss.detach(), alpha=k)
+                lbs = [(tb if h.train_l is h.train_t else h.train_l.index_select(0, idx)) if h.need_labels else None
+                       for h, tb in zip(heads, tbs)]
+                self._accumulate(sums, k, outs, parts, tbs, lbs)
             if progress is not None and (time.perf_counter() - last_report > 0.1 or start + bs >= n):
                 last_report = time.perf_counter()
                 progress(min(start + bs, n), {name: v.item() / count for name, v in zip(self.log_names, sums)})
@@ -303,25 +305,22 @@ class Trainer:
         """One running sum per history name (see log_names), on the device."""
         return [torch.zeros((), device=self.device) for _ in self.log_names]
 
-    def _accumulate(self, sums, k, loss, parts, outs, tbs, idx, heads) -> None:
-        """Add one batch's loss (unless None), per-output losses and metric sums (k samples) to
-        `sums`. `idx` selects the batch's labels from the heads' label tensors (None: `heads`
-        already hold the batch's labels)."""
-        if loss is not None:
-            sums[0].add_(loss.detach(), alpha=k)
+    def _losses(self, outs, tbs) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Each output's loss on its batch targets `tbs`, and their weighted total."""
+        parts = [h.loss_fn(outs[h.index], tb) for h, tb in zip(self.heads, tbs)]
+        return parts, parts[0] if self.plain else sum(h.weight * p for h, p in zip(self.heads, parts))
+
+    def _accumulate(self, sums, k, outs, parts, tbs, lbs) -> None:
+        """Add one batch's per-output losses and metric sums (k samples) to `sums` (the total
+        loss, sums[0], is the caller's); `tbs` / `lbs`: each output's batch targets / labels."""
         j = 1
-        if len(heads) > 1:
+        if len(self.heads) > 1:
             for p in parts:
                 sums[j].add_(p.detach(), alpha=k)
                 j += 1
-        for (i, _, _, ts, ls, plan, need_labels), tb in zip(heads, tbs):
-            if not plan:
-                continue
-            lb = None
-            if need_labels:
-                lb = tb if ls is ts else ls if idx is None else ls.index_select(0, idx)
-            for _, kind in plan:
-                sums[j] += metric_sum(kind, outs[i], tb, lb)
+        for h, tb, lb in zip(self.heads, tbs, lbs):
+            for _, kind in h.plan:
+                sums[j] += metric_sum(kind, outs[h.index], tb, lb)
                 j += 1
 
     def _reduce(self, sums, count, prefix: str) -> dict:
@@ -339,15 +338,13 @@ class Trainer:
         the given inputs, targets `ts` and labels `ls`."""
         self.model.eval()
         if ts is None or ts is self.val_t:
-            heads = [(h.index, h.loss_fn, h.weight, h.val_t, h.val_l, h.plan, h.need_labels) for h in self.heads]
+            sets = [(h.val_t, h.val_l if h.need_labels else None) for h in self.heads]
         else:
-            h = self.heads[0]
-            heads = [(h.index, h.loss_fn, h.weight, ts, ls, h.plan, h.need_labels and ls is not None)]
-        plain = len(heads) == 1 and heads[0][2] == 1.0
+            sets = [(ts, ls if self.heads[0].need_labels else None)]
         dev = self.device
         sums = self._zero_sums()
         sums[0] = sums[0].double()
-        n = len(heads[0][3])
+        n = len(sets[0][0])
         count = 0
         bs = max(self.opts.batch_size, 256)
         for start in range(0, n, bs):
@@ -356,22 +353,20 @@ class Trainer:
                 take = lambda a: a.index_select(0, idx)  # noqa: E731
             else:
                 take = lambda a: a[start:start + bs]  # noqa: E731
-            sel = [(i, fn, w, take(t), take(lb) if lb is not None else None, plan, nl)
-                   for i, fn, w, t, lb, plan, nl in heads]
-            tbs = [t for _, _, _, t, _, _, _ in sel]
+            tbs = [take(t) for t, _ in sets]
             if len(tbs[0]) == 0:
                 continue
+            lbs = [take(lb) if lb is not None else None for _, lb in sets]
             outs = self.module(*[take(x) for x in xs])
             if not isinstance(outs, tuple):
                 outs = (outs,)
-            parts = [fn(outs[i], tb) for (i, fn, _, _, _, _, _), tb in zip(sel, tbs)]
-            loss = parts[0] if plain else sum(w * p for (_, _, w, _, _, _, _), p in zip(sel, parts))
+            parts, loss = self._losses(outs, tbs)
             if self.has_reg:
                 loss = loss + self.module.regularization_loss()
             k = len(tbs[0])
             count += k
             sums[0] += loss.double() * k
-            self._accumulate(sums, k, None, parts, outs, tbs, None, sel)
+            self._accumulate(sums, k, outs, parts, tbs, lbs)
         return self._reduce(sums, count, prefix)
 
     # ------------------------------------------------------------------ state
