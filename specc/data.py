@@ -298,6 +298,8 @@ def _load_file(path: str, target: str | None, base_dir: str | None, autoencode: 
         raise DataError(f"no such data file: '{path}'")
     ext = os.path.splitext(path)[1].lower()
     name = os.path.basename(path)
+    arrays: dict[str, np.ndarray] = {}  # an .npz's arrays by name
+    missing_y = ""  # an .npz without targets: an error only if the network needs them
     if ext == ".npz":
         try:
             with np.load(path, allow_pickle=False) as z:
@@ -311,11 +313,10 @@ def _load_file(path: str, target: str | None, base_dir: str | None, autoencode: 
         if not xs:
             raise DataError(f"'{path}' holds no input array (keys: {', '.join(arrays) or 'none'}); "
                             "expected arrays 'x' and 'y'")
-        missing_y = ""
         if ykey not in arrays:
             if target is not None:
                 raise DataError(f"'{path}' has no target array '{ykey}' (keys: {', '.join(arrays)})")
-            if not autoencode:  # an error only if the network needs 'y' (several outputs name their own)
+            if not autoencode:  # several outputs name their own targets
                 missing_y = (f"'{path}' has no target array '{ykey}' (keys: {', '.join(arrays)}); "
                              "expected arrays 'x' and 'y' (or autoencode=true, or one array per output "
                              "named after it)")
@@ -369,8 +370,7 @@ def _load_file(path: str, target: str | None, base_dir: str | None, autoencode: 
             raise DataError(f"'{path}': input '{k}' has {x.shape[0] if x.ndim else 0} samples but the targets "
                             f"have {n}")
     yy, task, classes = _to_target(y, path)
-    return Dataset(name, [np.asarray(x) for x in x_list], yy, task, classes, x_names,
-                   missing_y=missing_y if ext == ".npz" else "", arrays=arrays if ext == ".npz" else {})
+    return Dataset(name, [np.asarray(x) for x in x_list], yy, task, classes, x_names, missing_y, arrays)
 
 
 def shape_str(shape) -> str:

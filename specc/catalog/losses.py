@@ -26,3 +26,9 @@ LOSSES = Catalog("loss", [
           info={"task": "regression"},
           doc="squared error weighted by 'over' when the prediction is too high, 'under' when too low (cost/profit loss)"),
 ])
+
+
+def loss_task(loss) -> str:
+    """The task a loss Fn trains (its info "task": binary, binary_pm1, categorical,
+    regression); "none" for no loss."""
+    return "none" if loss is None else LOSSES.entry(loss.name).info.get("task", "regression")

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..catalog import Fn
+from ..catalog.losses import loss_task
 from .config import Config
 
 SYMBOLIC_SIZE = 7
@@ -34,13 +35,6 @@ class CheckSkipped(Exception):
 
 def _g(x: float) -> str:
     return f"{x:.4g}"
-
-
-def _loss_task(loss: Fn | None) -> str:
-    if loss is None:
-        return "none"
-    from ..catalog.losses import LOSSES
-    return LOSSES.entry(loss.name).info.get("task", "regression")
 
 
 # ----------------------------------------------------------------------------- context
@@ -81,7 +75,7 @@ class Context:
         return self.net.train.loss if self.net.train is not None else None
 
     def task(self) -> str:
-        return _loss_task(self.loss)
+        return loss_task(self.loss)
 
     def head_activation(self, tensor: str) -> Fn | None:
         """The activation that produces an output tensor (through shape-only/noise layers)."""
@@ -199,7 +193,7 @@ class Context:
     def _random_targets(self, shape: tuple, output: str, rng):
         """Random (targets, classes) for one output of this shape that fit its loss and range."""
         loss = self.net.train.loss_for(output) if self.net.train is not None else None
-        task = _loss_task(loss)
+        task = loss_task(loss)
         if task in ("categorical", "binary", "binary_pm1"):
             units = shape[-1] if len(shape) > 1 else 1
             classes = units if units > 1 else 2
@@ -677,7 +671,7 @@ def check_overfit_batch(ctx: Context) -> dict:
     def total(outs):
         return sum(w * fn(outs[i], t) for i, _, w, fn, t in terms)
 
-    regression = any(_loss_task(loss) == "regression" for _, loss, _, _, _ in terms)
+    regression = any(loss_task(loss) == "regression" for _, loss, _, _, _ in terms)
     with torch.no_grad():
         m = ctx.module("eval")
         outs = _outs(m(*_tensors(xs)))
@@ -685,7 +679,7 @@ def check_overfit_batch(ctx: Context) -> dict:
         floor = sum(w * _floor_loss(loss, fn, t) for _, loss, w, fn, t in terms)
         baseline = 0.0
         for i, loss, w, fn, t in terms:  # regression: predicting the batch mean; classes: the init
-            if _loss_task(loss) == "regression":
+            if loss_task(loss) == "regression":
                 baseline += w * float(fn(t.mean(0, keepdim=True).expand_as(t), t))
             else:
                 baseline += w * float(fn(outs[i], t))

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ...catalog import Fn
-from ...catalog.losses import LOSSES
+from ...catalog.losses import loss_task
 
 EPS = 1e-7  # Keras' backend epsilon (clamping of probabilities)
 
@@ -19,10 +19,6 @@ class TrainError(Exception):
 
 
 # ----------------------------------------------------------------------------- targets
-def loss_task(loss: Fn) -> str:
-    return LOSSES.entry(loss.name).info.get("task", "regression")
-
-
 def prepare_targets(loss: Fn, y: torch.Tensor, classes: int | None, out_shape: list) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(loss target, integer labels for accuracy or None) from the data set's targets.
 
