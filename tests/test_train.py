@@ -14,6 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from specc.backends.torch.checkpoint import pack, read as read_checkpoint, unpack
 from specc.backends.torch.train_parts import (make_loss, make_optimizer, metric_plan, metric_sum,
                                               prepare_targets, schedule_factor)
 from specc.catalog import Fn
@@ -132,7 +133,7 @@ def test_train_writes_run_folder_and_is_deterministic(tmp_path, capsys):
     assert _run(TINY, "--out", a, "--device", "cpu") == 0
     out = capsys.readouterr().out
     assert "epoch 4/4" in out and "model.safetensors" in out and "curves.png" in out
-    for f in ("model.safetensors", "history.json", "curves.png", "summary.txt", "ir.json", "checkpoint.pt"):
+    for f in ("model.safetensors", "history.json", "curves.png", "summary.txt", "ir.json", "checkpoint.safetensors"):
         assert os.path.getsize(os.path.join(a, f)) > 0, f
     assert not [f for f in os.listdir(a) if f.startswith(".tmp")]
     h = _history(a)["epochs"]
@@ -140,8 +141,10 @@ def test_train_writes_run_folder_and_is_deterministic(tmp_path, capsys):
     assert {"epoch", "loss", "accuracy", "mse", "val_loss", "val_accuracy", "val_mse", "lr", "time"} <= set(h[0])
     assert h[-1]["lr"] < 0.01  # inverse time decay
     assert h[-1]["loss"] < h[0]["loss"]
-    ck = torch.load(os.path.join(a, "checkpoint.pt"), weights_only=True)  # no pickle of objects
-    assert json.loads(ck["meta"])["epoch"] == 4
+    from safetensors import safe_open
+    with safe_open(os.path.join(a, "checkpoint.safetensors"), "pt") as f:  # no pickle anywhere
+        assert f.metadata()["format"].startswith("specc-checkpoint")
+    assert json.loads(read_checkpoint(os.path.join(a, "checkpoint.safetensors"))["meta"])["epoch"] == 4
     w = _weights(a)
     assert set(w) == {"dense.weight", "dense.bias", "dense_1.weight", "dense_1.bias", "dense_2.weight", "dense_2.bias"}
     assert _run(TINY, "--out", b, "--device", "cpu", "--quiet") == 0
@@ -240,13 +243,13 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     p = subprocess.Popen([sys.executable, "-m", "specc.cli", "train", *args, "--out", killed], env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ck = os.path.join(killed, "checkpoint.pt")
+    ck = os.path.join(killed, "checkpoint.safetensors")
     deadline = time.time() + 120
     while not os.path.exists(ck) and p.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     p.send_signal(signal.SIGKILL)
     p.wait()
-    done = json.loads(torch.load(ck, weights_only=True)["meta"])["epoch"]
+    done = json.loads(read_checkpoint(ck)["meta"])["epoch"]
     assert 1 <= done < 15, "the run should have been killed mid-way"
     assert _run(*args, "--out", killed, "--resume") == 0
     a, b = _weights(full), _weights(killed)
@@ -316,3 +319,84 @@ def test_fused_optimizers_follow_the_reference_update():
                 p.grad = grad.clone()
                 o.step()
         assert torch.allclose(w[0], w[1], atol=1e-6), name
+
+
+CONV = """network conv_resume {
+  input img: [3, 8, 8]
+  img -> Conv2D(4, 3, activation=relu, padding=same) -> MaxPool2D(2) -> BatchNormalization()
+      -> Flatten() -> Dense(3, activation=softmax) -> output p
+  train {
+    loss = sparse_categorical_crossentropy  optimizer = Adam(lr=0.01)  metrics = [accuracy]
+    batch_size = 16  data = images(height=8, width=8, classes=3, n=96, validation_split=0.25)
+    callbacks = [EarlyStopping(patience=5, restore_best_weights=true), ReduceLROnPlateau(patience=1)]
+  }
+}"""
+
+
+def _conv_trainer(out, epochs, resume=False):
+    from specc.backends.torch.train import Options, Trainer
+    from specc.compile import compile_source
+    from specc.data import fit_to_network, load
+    net = compile_source(CONV).network
+    xs, y = fit_to_network(load(net.train.data), net)
+    return Trainer(net, net.train, xs, y, 3, Options(epochs=epochs, batch_size=16, seed=0, validation_split=0.25,
+                                                     out=str(out), resume=resume, quiet=True))
+
+
+def test_checkpoint_file_resumes_a_cnn_bitwise(tmp_path):
+    """Through the safetensors file: conv kernels and their Adam moments, BatchNorm running
+    stats, EarlyStopping's best weights, ReduceLROnPlateau's state."""
+    full = _conv_trainer(tmp_path / "full", 4)
+    assert full.fit() == 0
+    assert _conv_trainer(tmp_path / "part", 2).fit() == 0
+    assert sorted(f for f in os.listdir(tmp_path / "part") if "checkpoint" in f) == ["checkpoint.safetensors"]
+    resumed = _conv_trainer(tmp_path / "part", 4, resume=True)
+    assert resumed.try_resume() and resumed.epoch == 2
+    assert resumed.fit() == 0
+    a, b = full.weight_arrays(), resumed.weight_arrays()
+    assert set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)
+    strip = lambda hs: [{k: v for k, v in e.items() if k != "time"} for e in hs]
+    assert strip(full.history) == strip(resumed.history)
+
+
+def test_checkpoint_format_round_trips_structure():
+    t = torch.arange(6.0).reshape(2, 3).t()  # non-contiguous
+    st = {"meta": "{}", "optimizer": {"state": {0: {"step": torch.tensor(3.0), "m": t}},
+                                      "param_groups": [{"betas": (0.9, 0.999), "lr": 0.1, "fused": None,
+                                                        "params": [0], "best": float("inf")}]},
+          "rng": torch.zeros(4, dtype=torch.uint8), "shared": [t, t]}
+    from safetensors.torch import load
+    data = pack(st)
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "c.safetensors")
+        with open(path, "wb") as f:
+            f.write(data)
+        back = read_checkpoint(path)
+    g = back["optimizer"]["param_groups"][0]
+    assert list(back["optimizer"]["state"]) == [0] and g["betas"] == (0.9, 0.999) and g["fused"] is None
+    assert g["best"] == float("inf") and g["params"] == [0]
+    assert torch.equal(back["optimizer"]["state"][0]["m"], t) and back["optimizer"]["state"][0]["step"].shape == ()
+    assert back["rng"].dtype == torch.uint8 and torch.equal(back["shared"][1], t)
+    assert set(load(data)) == {"0", "1", "2", "3", "4"}
+    with pytest.raises(ValueError, match="not a specc checkpoint"):
+        unpack({}, {"format": "other"})
+    with pytest.raises(TypeError, match="cannot hold"):
+        pack({"x": object()})
+
+
+def test_resume_reads_an_older_checkpoint_pt_and_reports_a_corrupt_file(tmp_path, capsys):
+    out = tmp_path / "r"
+    tr = _conv_trainer(out, 1)
+    assert tr.fit() == 0
+    st = read_checkpoint(os.path.join(out, "checkpoint.safetensors"))
+    os.remove(os.path.join(out, "checkpoint.safetensors"))
+    torch.save(st, os.path.join(out, "checkpoint.pt"))  # what specc wrote before the safetensors format
+    resumed = _conv_trainer(out, 2, resume=True)
+    assert resumed.fit() == 0 and [h["epoch"] for h in resumed.history] == [1, 2]
+    assert sorted(f for f in os.listdir(out) if "checkpoint" in f) == ["checkpoint.safetensors"]
+    with open(os.path.join(out, "checkpoint.safetensors"), "wb") as f:
+        f.write(b"not a checkpoint")
+    from specc.backends.torch.train import TrainError
+    with pytest.raises(TrainError, match="cannot read the checkpoint .*delete it"):
+        _conv_trainer(out, 3, resume=True).fit()

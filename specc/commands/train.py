@@ -97,7 +97,7 @@ def run(args) -> int:
 
     import torch
 
-    from ..backends.torch.train import Options, Trainer, TrainError
+    from ..backends.torch.train import CHECKPOINT, Options, Trainer, TrainError
     from ..data import DataError, fit_outputs, load
 
     dist = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -152,7 +152,7 @@ def run(args) -> int:
                 say(f"weights:    {os.path.join(out, 'model.safetensors')}\n"
                     f"curves:     {os.path.join(out, 'curves.png')}\n"
                     f"history:    {os.path.join(out, 'history.json')}\n"
-                    f"checkpoint: {os.path.join(out, 'checkpoint.pt')} (resume with --resume)")
+                    f"checkpoint: {os.path.join(out, CHECKPOINT)} (resume with --resume)")
         return code
     except OSError as e:
         eprint(f"error: cannot write the run folder: {e}")

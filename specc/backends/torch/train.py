@@ -1,7 +1,7 @@
 """The training loop behind `specc train`: in-memory tensors indexed by a seeded randperm,
 metrics accumulated on the device (one sync per epoch), an atomic checkpoint at the end of
-every epoch (weights + optimizer + schedule + callbacks + RNG, loadable with
-`torch.load(weights_only=True)`), bitwise-identical resume, DistributedDataParallel when
+every epoch (weights + optimizer + schedule + callbacks + RNG in a safetensors file, no
+pickle: see checkpoint.py), bitwise-identical resume, DistributedDataParallel when
 started by torchrun. Files go to a run folder (see docs/training.md)."""
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from . import checkpoint
 from .train_parts import (CALLBACK_CLASSES, SHORT, TrainError, make_loss, make_optimizer, metric_plan,
                           metric_sum, prepare_targets, schedule_factor)
 
-CHECKPOINT = "checkpoint.pt"
+CHECKPOINT = checkpoint.FILE
 
 
 @dataclass
@@ -371,7 +372,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ state
     def state(self) -> dict:
-        """Everything --resume needs, as tensors + one JSON string (weights_only-safe)."""
+        """Everything --resume needs: tensors, plain values and one JSON string (checkpoint.pack)."""
         meta = {"epoch": self.epoch, "iteration": self.iteration, "lr_scale": self.lr_scale,
                 "history": self.history, "stop": self.stop, "seed": self.opts.seed,
                 "spec": self.net.name, "callbacks": [[n, c.state()] for n, c in self.callbacks]}
@@ -411,19 +412,28 @@ class Trainer:
     def save_checkpoint(self) -> None:
         if self.rank != 0 or not self.opts.write_files:
             return
-        buf = io.BytesIO()
-        torch.save(self.state(), buf)
-        _write_atomic(self._path(CHECKPOINT), buf.getvalue())
+        _write_atomic(self._path(CHECKPOINT), checkpoint.pack(self.state()))
+        legacy = self._path(checkpoint.LEGACY_FILE)
+        if os.path.exists(legacy):  # superseded (an older specc's format, resumed from)
+            os.remove(legacy)
+
+    def _read_checkpoint(self) -> tuple[str, dict] | None:
+        """(path, state) of the run folder's checkpoint, None without one."""
+        path = checkpoint.find(self.opts.out)
+        if path is None:
+            return None
+        try:
+            return path, checkpoint.read(path)
+        except Exception as e:  # a corrupt file: atomic writes make this unlikely
+            raise TrainError(f"cannot read the checkpoint '{path}': {e}; "
+                             "delete it to start a fresh run") from None
 
     def try_resume(self) -> bool:
-        path = self._path(CHECKPOINT)
-        if not os.path.exists(path):
+        found = self._read_checkpoint()
+        if found is None:
             return False
-        try:
-            st = torch.load(path, map_location=self.device, weights_only=True)
-        except Exception as e:  # a corrupt file: atomic writes make this unlikely
-            raise TrainError(f"cannot read the checkpoint '{path}': {e}") from None
-        self.load_state(st)
+        self.load_state(found[1])
+        self.resumed_from = found[0]
         return True
 
     # ------------------------------------------------------------------ files
@@ -462,7 +472,7 @@ class Trainer:
             os.makedirs(opts.out, exist_ok=True)
         if opts.resume and self.try_resume():
             if self.rank == 0 and not opts.quiet:
-                self.note(f"resuming from {self._path(CHECKPOINT)} after epoch {self.epoch}")
+                self.note(f"resuming from {self.resumed_from} after epoch {self.epoch}")
         elif opts.resume and self.rank == 0:
             self.note(f"no checkpoint in {opts.out}; starting a fresh run")
         code = 0
@@ -498,10 +508,9 @@ class Trainer:
         return code
 
     def _restore_last_good(self) -> None:
-        path = self._path(CHECKPOINT)
-        if self.epoch and os.path.exists(path):
-            st = torch.load(path, map_location=self.device, weights_only=True)
-            self.module.load_state_dict(st["model"])
+        found = self._read_checkpoint() if self.epoch else None
+        if found is not None:
+            self.module.load_state_dict(found[1]["model"])
         else:  # diverged in the first epoch: back to the initial weights
             from ...weights import init_weights
             self.module.load_weight_dict(init_weights(self.net, self.opts.seed))
