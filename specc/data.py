@@ -423,27 +423,34 @@ def _inputs(ds: Dataset, net: Any) -> list[np.ndarray]:
             for a, info in zip(x, infos)]
 
 
-def _target(name: str, y: np.ndarray, task: str, classes: int | None, out: Any) -> np.ndarray:
-    """Targets checked against one output: class labels stay int64 [n] (the loss makes one-hot
-    or +-1 rows from them); regression targets are reshaped to the output's shape."""
+def _target(name: str, y: np.ndarray, task: str, classes: int | None, out: Any) -> tuple[np.ndarray, int | None]:
+    """(targets, classes) checked against one output: class labels stay int64 [n] (the loss
+    makes one-hot or +-1 rows from them); regression targets are reshaped to the output's
+    shape. A softmax output of N units takes labels 0..N-1, so classes is N even when the
+    labels at hand miss the highest ones (a small or filtered sample)."""
     oshape = out.shape
     if task == "classes":
+        if len(y) and int(y.min()) < 0:
+            raise DataError(f"{name} has negative class label(s) (smallest {int(y.min())}); class labels "
+                            "must be 0, 1, 2, ...")
         per = [d for d in oshape[1:]]
         k = classes or 0
         last = per[-1] if per else 1
         if isinstance(last, int) and len(per) == 1:
-            binary_ok = last == 1 and k <= 2
-            if not binary_ok and last != k:
+            if last == 1 and k <= 2:  # one sigmoid/tanh unit: binary labels
+                return y, k
+            if last < k or (last == 1 and k > 2):
                 raise DataError(f"{name} has {k} classes (targets {shape_str(['batch'])} labels "
                                 f"0..{k - 1}) but the spec's output '{out.name}' is {shape_str(oshape)}; "
                                 f"use Dense({k}) for {k} classes" + (" or Dense(1, activation=sigmoid) for two"
                                                                     if k == 2 else ""))
-        elif y.ndim == 1:
+            return y, last
+        if y.ndim == 1:
             raise DataError(f"{name} has one class label per sample but the spec's output "
                             f"'{out.name}' is {shape_str(oshape)}")
-        return y
+        return y, classes
     return _fit(np.asarray(y, dtype=np.float32).reshape(len(y), -1) if y.ndim == 1 else y,
-                oshape, "float32", f"{name} target", f"output '{out.name}'")
+                oshape, "float32", f"{name} target", f"output '{out.name}'"), None
 
 
 def fit_to_network(ds: Dataset, net: Any, loss: Fn | None = None) -> tuple[list[np.ndarray], np.ndarray]:
@@ -451,6 +458,11 @@ def fit_to_network(ds: Dataset, net: Any, loss: Fn | None = None) -> tuple[list[
 
     Classification targets stay int64 labels [n] (the loss makes one-hot or +-1 from them);
     regression targets are reshaped to the output shape. Raises DataError naming both shapes."""
+    xs, (y, _) = _first_output(ds, net)
+    return xs, y
+
+
+def _first_output(ds: Dataset, net: Any) -> tuple[list[np.ndarray], tuple[np.ndarray, int | None]]:
     xs = _inputs(ds, net)
     if ds.missing_y:
         raise DataError(ds.missing_y)
@@ -464,8 +476,8 @@ def fit_outputs(ds: Dataset, net: Any) -> tuple[list[np.ndarray], list[tuple[np.
     of an .npz named after them (Keras' dict of targets), each a class-label vector or a
     regression array of that output's shape."""
     if len(net.outputs) == 1:
-        xs, y = fit_to_network(ds, net)
-        return xs, [(y, ds.classes if ds.task == "classes" else None)]
+        xs, target = _first_output(ds, net)
+        return xs, [target]
     named = ds.arrays
     missing = [o for o in net.outputs if o not in named]
     if missing:
@@ -482,5 +494,5 @@ def fit_outputs(ds: Dataset, net: Any) -> tuple[list[np.ndarray], list[tuple[np.
         if len(y) != len(xs[0]):
             raise DataError(f"data set '{ds.name}': targets '{out.name}' have {len(y)} samples but the inputs "
                             f"have {len(xs[0])}")
-        targets.append((_target(f"data set '{ds.name}' array '{out.name}'", y, task, classes, out), classes))
+        targets.append(_target(f"data set '{ds.name}' array '{out.name}'", y, task, classes, out))
     return xs, targets

@@ -3,6 +3,7 @@ declared shapes; user files; fitting data to a spec with clear errors."""
 import numpy as np
 import pytest
 
+from specc.catalog import Fn
 from specc.catalog.datasets import DATASETS
 from specc.compile import compile_source
 from specc.data import DataError, fit_to_network, load
@@ -131,6 +132,20 @@ def test_fit_classes_vs_output_units():
         fit_to_network(load(DATASETS.resolve("digits")), net)
     one = _net("input x: [2]\n x -> Dense(1, activation=sigmoid) -> output p")
     fit_to_network(load(DATASETS.resolve("spiral", [], {"n": 20})), one)  # binary: one unit is fine
+
+
+def test_labels_missing_the_highest_classes_take_the_output_units(tmp_path):
+    """A sample whose labels happen to stop below the output's last class (Keras accepts it):
+    classes come from the softmax output, so one-hot rows and accuracy use all its units."""
+    from specc.data import fit_outputs
+    net = _net("input x: [2]\n x -> Dense(4, activation=softmax) -> output p")
+    x = np.zeros((6, 2), np.float32)
+    np.savez(tmp_path / "d.npz", x=x, y=np.array([0, 1, 2, 0, 1, 2]))
+    _, [(y, classes)] = fit_outputs(load(Fn(name="file", args={"path": str(tmp_path / "d.npz")})), net)
+    assert classes == 4 and y.tolist() == [0, 1, 2, 0, 1, 2]
+    np.savez(tmp_path / "neg.npz", x=x, y=np.array([0, 1, -1, 0, 1, 2]))
+    with pytest.raises(DataError, match="negative class label.*smallest -1"):
+        fit_outputs(load(Fn(name="file", args={"path": str(tmp_path / "neg.npz")})), net)
 
 
 def test_fit_dtypes():
