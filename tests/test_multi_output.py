@@ -203,3 +203,139 @@ def test_specc_train_runs_the_shipped_multi_output_spec(tmp_path, capsys):
         assert key in last, key
     assert last["loss"] == pytest.approx(last["digit_loss"] + 0.5 * last["parity_loss"], rel=1e-4)
     assert last["val_digit_accuracy"] > 0.3  # 10 classes: chance is 0.1
+
+
+# ------------------------------------------------------------------ specc test: every output is checked
+HARNESS_HEADS = """network heads {
+  input x: [4]
+  x -> Dense(8, activation=tanh) -> Dense(3, activation=softmax) -> output p
+  x -> Dense(8, activation=tanh) -> Q_HEAD -> output q
+  train { loss = [categorical_crossentropy, Q_LOSS]  loss_weights = [1.0, Q_WEIGHT]  optimizer = Adam(lr=1e-2) }
+}
+"""
+
+
+def _harness_spec(tmp_path, q_head, q_loss, q_weight="0.5"):
+    """A two-output spec (random batch: no data set) whose first output 'p' is a healthy
+    softmax classifier; the second output 'q' is what the test varies."""
+    from specc.harness.runner import Spec
+    folder = tmp_path / "spec"
+    folder.mkdir()
+    (folder / "pyproject.toml").write_text("")  # the project root of the spec
+    text = HARNESS_HEADS.replace("Q_HEAD", q_head).replace("Q_LOSS", q_loss).replace("Q_WEIGHT", q_weight)
+    (folder / "model.net").write_text(text)
+    spec = Spec(str(folder / "model.net"))
+    assert spec.result.ok, [d.message for d in spec.result.errors]
+    return spec
+
+
+def _layer_of(net, output):
+    return next(n.layer for n in net.nodes if n.name == net.tensors[output].producer)
+
+
+def test_init_loss_catches_a_double_softmax_on_the_second_output(tmp_path):
+    spec = _harness_spec(tmp_path, "Dense(4, activation=softmax)", "categorical_crossentropy(from_logits=true)")
+    r = spec.run_check("init_loss")
+    assert r.status == "failed", r.message
+    assert r.message.startswith("output 'q': categorical_crossentropy(from_logits=true) is fed softmax outputs")
+    assert "double softmax" in r.message and "output 'p'" not in r.message
+    assert r.numbers["outputs"]["q"] == {"head": "softmax"}
+    assert r.numbers["outputs"]["p"]["expected"] == pytest.approx(np.log(3))  # p is still checked
+
+
+def test_init_loss_checks_the_second_outputs_own_loss_and_expected_value(tmp_path):
+    spec = _harness_spec(tmp_path, "Dense(4, activation=softmax, init=random_normal(stddev=100))",
+                         "categorical_crossentropy")
+    r = spec.run_check("init_loss")
+    assert r.status == "failed", r.message
+    assert r.message.startswith("output 'q': loss at init ")
+    assert "expected ln(4) = 1.3863 for softmax + categorical_crossentropy over 4 classes" in r.message
+    q = r.numbers["outputs"]["q"]
+    assert q["expected"] == pytest.approx(np.log(4)) and q["relative_error"] > 1.5
+
+
+def test_a_second_output_without_its_sigmoid_fails_output_range_and_init_loss(tmp_path):
+    # binary_crossentropy (from_logits=false) reads probabilities; the linear 'q' gives any value
+    spec = _harness_spec(tmp_path, "Dense(1)", "binary_crossentropy")
+    r = spec.run_check("output_range")
+    assert r.status == "failed", r.message
+    assert r.message.startswith("output 'q' takes values in") and "outside [0, 1]" in r.message
+    assert "binary_crossentropy (from_logits=false) reads probabilities" in r.message
+    assert r.numbers["outputs"] == ["p", "q"]
+    r = spec.run_check("init_loss")
+    assert r.status == "failed" and r.message.startswith("output 'q': loss at init "), r.message
+    assert "expected ln 2 = 0.6931 for sigmoid + binary_crossentropy" in r.message
+
+
+def test_finite_computes_the_second_outputs_own_loss(tmp_path):
+    # every ReLU of 'q' is dead, so q is all zeros (finite) and its categorical_crossentropy
+    # (from_logits=false, which renormalizes by the row sum) is 0/0: NaN
+    spec = _harness_spec(tmp_path, "Dense(3, activation=relu, bias_initializer=constant(-100))",
+                         "categorical_crossentropy")
+    r = spec.run_check("finite")
+    assert r.status == "failed", r.message
+    assert "loss is nan (output 'q': 0.5 x categorical_crossentropy = nan)" in r.message
+    assert np.isnan(r.numbers["outputs"]["q"]) and np.isfinite(r.numbers["outputs"]["p"])
+
+
+def test_weights_feeding_only_the_second_output_get_its_weighted_loss_gradient(tmp_path):
+    import torch
+
+    from specc.backends.torch.train_parts import make_loss
+    from specc.harness import checks
+    spec = _harness_spec(tmp_path, "Dense(1, activation=sigmoid)", "binary_crossentropy", q_weight="2.0")
+    ctx, net = spec.ctx, spec.result.network
+    assert spec.run_check("grads_flow").status == "passed"
+    m = checks._forward_backward(ctx)[0]
+    # by hand: 2.0 x binary_crossentropy of q on the same targets, from the same initial weights
+    xs, heads, _ = ctx.heads_batch()
+    (_, loss, w, t, classes), = [h for h in heads if h[0] == 1]
+    ref = ctx.module("train")
+    outs = ref(*[torch.from_numpy(x) for x in xs])
+    (w * make_loss(loss, classes)(outs[1], t)).backward()
+    head = _layer_of(net, "q")
+    hidden = next(n.inputs[0] for n in net.nodes if n.layer == head)
+    q_only = {head, _layer_of(net, hidden)}  # q's Dense(1) and the tanh layer before it
+    got = {k: p.grad for k, p in ctx.keys(m).items() if k.split(".")[0] in q_only}
+    want = {k: p.grad for k, p in ctx.keys(ref).items() if k.split(".")[0] in q_only}
+    assert len(got) == 4 and got.keys() == want.keys()
+    for k in got:
+        assert torch.allclose(got[k], want[k], rtol=1e-5, atol=1e-8), k
+
+
+def test_a_zero_loss_weight_output_keeps_the_random_projection(tmp_path):
+    # 0 x its loss would give q's weights exactly zero gradients: grads_flow and vars_change
+    # would then flag weights that `specc train` leaves alone on purpose
+    spec = _harness_spec(tmp_path, "Dense(2)", "mse", q_weight="0.0")
+    for name in ("finite", "grads_flow", "vars_change"):
+        r = spec.run_check(name)
+        assert r.status == "passed", (name, r.message)
+        assert r.numbers.get("no_gradient", 0) == 0 and r.numbers.get("unchanged", 0) == 0
+
+
+def test_init_loss_skips_only_when_no_output_has_a_cross_entropy_loss(tmp_path):
+    spec = _harness_spec(tmp_path, "Dense(2)", "mse")
+    r = spec.run_check("init_loss")  # p (categorical_crossentropy) is checked, q (mse) is not
+    assert r.status == "passed" and list(r.numbers["outputs"]) == ["p"], r.message
+    (tmp_path / "spec" / "model.net").write_text(
+        (tmp_path / "spec" / "model.net").read_text().replace("[categorical_crossentropy, mse]", "[mse, mse]"))
+    from specc.harness.runner import Spec
+    r = Spec(str(tmp_path / "spec" / "model.net")).run_check("init_loss")
+    assert r.status == "skipped"
+    assert r.message == ("no output has a cross-entropy classification loss: 'p' (mean_squared_error), "
+                         "'q' (mean_squared_error)")
+
+
+def test_specc_test_checks_both_outputs_of_the_shipped_multi_output_spec():
+    from specc.harness.runner import run_spec
+    r = run_spec(MULTI_IO, checks=["init_loss", "finite", "grads_flow", "vars_change", "output_range"])
+    got = {c.name: c for c in r.checks}
+    assert all(c.status == "passed" for c in r.checks), [(c.name, c.message) for c in r.checks]
+    init = got["init_loss"].numbers["outputs"]
+    assert init["digit"]["expected"] == pytest.approx(np.log(10))
+    assert init["parity"]["expected"] == pytest.approx(np.log(2))
+    assert got["init_loss"].message.startswith("digit: loss ") and "; parity: loss " in got["init_loss"].message
+    finite = got["finite"].numbers
+    # the probe is the training total: digit's loss + 0.5 x parity's (no regularization here)
+    assert finite["loss"] == pytest.approx(finite["outputs"]["digit"] + finite["outputs"]["parity"], rel=1e-5)
+    assert got["output_range"].numbers["outputs"] == ["digit", "parity"]

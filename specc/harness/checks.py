@@ -146,9 +146,10 @@ class Context:
         return got
 
     def batch(self, n: int | None = None):
-        """(inputs [np], targets [torch] or None, classes, source) for the first output: the
-        first n samples of the spec's data set when it loads, else random inputs and random
-        targets that fit the loss and the output's range."""
+        """(inputs [np], targets [torch] or None, classes, source) for the first output only
+        (the checks use heads_batch(); kept for one-output callers such as
+        bench/bench_test.py): the first n samples of the spec's data set when it loads, else
+        random inputs and random targets that fit the loss and the output's range."""
         xs, heads, src = self.heads_batch(n)
         if not heads or heads[0][0] != 0:
             return xs, None, None, src
@@ -157,7 +158,9 @@ class Context:
 
     def heads_batch(self, n: int | None = None):
         """(inputs [np], [(output index, loss Fn, weight, targets [torch], classes) per output
-        with a loss], source): what `specc train` trains on, for n samples (see batch())."""
+        with a loss], source): what `specc train` trains on, for n samples: the first n
+        samples of the spec's data set when it loads, else random inputs and random targets
+        that fit each output's loss and range."""
         n = n or self.config.batch
         import torch
         data = self._data()
@@ -220,23 +223,31 @@ class Context:
         from ..catalog.activations import ACTIVATIONS
         return ACTIVATIONS.entry(act.name).info.get("range")
 
-    def loss_fn(self, classes):
+    def probe_loss(self, outs, heads, projections, terms: dict | None = None):
+        """Every output's spec loss times its loss weight (the total `specc train` minimizes),
+        on its targets from heads_batch(); an output without a loss or with loss weight 0
+        gets a fixed random projection instead (a zero weight would make its gradients
+        exactly zero), so every output and every weight that feeds one gets a gradient.
+        `terms`, when given, receives {output name: (what, term)} for each output."""
         from ..backends.torch.train_parts import make_loss
-        return make_loss(self.loss, classes)
-
-    def probe_loss(self, outs, t, classes, projections):
-        """Spec loss on the first output + a fixed random projection of every other output
-        (every output and every weight that feeds one gets a gradient)."""
-        outs = outs if isinstance(outs, tuple) else (outs,)
+        outs = _outs(outs)
+        spec = {i: (loss, w, t, classes) for i, loss, w, t, classes in heads if w > 0}
         total = None
-        start = 0
-        if self.loss is not None and t is not None:
-            total = self.loss_fn(classes)(outs[0], t)
-            start = 1
-        for i in range(start, len(outs)):
-            o = outs[i].float()
-            r = projections.setdefault(i, _projection(o.shape, self.seed + i))
-            term = (o * r).mean()
+        for i, o in enumerate(outs):
+            if i in spec:
+                loss, w, t, classes = spec[i]
+                term = make_loss(loss, classes)(o, t)
+                what = loss.name
+                if w != 1.0:
+                    term = w * term
+                    what = f"{w:g} x {loss.name}"
+            else:
+                o = o.float()
+                r = projections.setdefault(i, _projection(o.shape, self.seed + i))
+                term = (o * r).mean()
+                what = "random projection"
+            if terms is not None:
+                terms[self.net.outputs[i]] = (what, term)
             total = term if total is None else total + term
         return total
 
@@ -336,8 +347,8 @@ def check_golden(ctx: Context) -> dict:
     return {"files": len(outputs)}
 
 
-def _expected_init_loss(ctx: Context, out_shape) -> tuple[float, str] | None:
-    loss = ctx.loss
+def _expected_init_loss(loss: Fn | None, out_shape) -> tuple[float, str] | None:
+    """(expected loss at init, why) for a cross-entropy classification head, else None."""
     if loss is None:
         return None
     units = out_shape[-1] if len(out_shape) > 1 else 1
@@ -349,45 +360,71 @@ def _expected_init_loss(ctx: Context, out_shape) -> tuple[float, str] | None:
     return None
 
 
-def check_init_loss(ctx: Context) -> dict:
-    import torch
-    loss = ctx.loss
-    if loss is None:
-        raise CheckSkipped("no loss in the train block")
-    xs, t, classes, src = ctx.batch(max(ctx.config.batch, 32))
-    m = ctx.module("eval")
-    with torch.no_grad():
-        out = _outs(m(*_tensors(xs)))[0]
-    exp = _expected_init_loss(ctx, tuple(out.shape))
-    if exp is None:
-        raise CheckSkipped(f"not a cross-entropy classification head (loss {loss.name})")
-    expected, why = exp
-    head = ctx.head_activation(ctx.net.outputs[0])
-    logits = loss.args.get("from_logits", False)
+def _init_loss_problem(ctx: Context, oname: str, loss: Fn, out, t, classes, expected: float, why: str):
+    """(numbers, problem or None) of one output's loss at init."""
+    from ..backends.torch.train_parts import make_loss
+    head = ctx.head_activation(oname)
     units = out.shape[-1] if out.dim() > 1 else 1
-    if logits:
+    if loss.args.get("from_logits", False):
         looks_prob = bool(((out >= 0) & (out <= 1)).all())
         if units > 1:
             looks_prob = looks_prob and bool(((out.sum(-1) - 1).abs() < 1e-4).all())
         if (head is not None and head.name in ("softmax", "sigmoid")) or looks_prob:
             kind = head.name if head is not None else "probability"
-            raise CheckFailed(
+            return {"head": kind}, (
                 f"{loss.name}(from_logits=true) is fed {kind} outputs (every value in [0, 1]"
                 + (", rows summing to 1" if units > 1 else "") + "): a double "
                 f"{'softmax' if units > 1 else 'sigmoid'}; the loss cannot go below "
-                f"{_floor(units):.3g} and trains badly. Drop the output activation or use from_logits=false",
-                {"head": kind})
-    value = float(ctx.loss_fn(classes)(out, t))
+                f"{_floor(units):.3g} and trains badly. Drop the output activation or use from_logits=false")
+    value = float(make_loss(loss, classes)(out, t))
     rel = abs(value - expected) / expected
-    nums = {"loss": value, "expected": expected, "relative_error": rel, "data": src}
+    nums = {"loss": value, "expected": expected, "relative_error": rel}
     if not math.isfinite(value) or rel > ctx.config.init_loss_tolerance:
         hint = ("the loss is not finite (see the finite check)" if not math.isfinite(value) else
                 "the initial predictions are far too confident (an init scale that is too large, or outputs that "
                 "are not the probabilities the loss expects)"
                 if value > expected else "the loss is lower than chance at init: labels leaking or a broken loss")
-        raise CheckFailed(f"loss at init {_g(value)}, expected {why}; |{_g(value)} - {expected:.4f}| / "
-                          f"{expected:.4f} = {_g(rel)} > init_loss_tolerance {_g(ctx.config.init_loss_tolerance)}: "
-                          f"{hint}", nums)
+        return nums, (f"loss at init {_g(value)}, expected {why}; |{_g(value)} - {expected:.4f}| / "
+                      f"{expected:.4f} = {_g(rel)} > init_loss_tolerance {_g(ctx.config.init_loss_tolerance)}: "
+                      f"{hint}")
+    return nums, None
+
+
+def check_init_loss(ctx: Context) -> dict:
+    """Every output with a cross-entropy classification loss: its own loss at init against
+    its own expected value (and no double softmax/sigmoid)."""
+    import torch
+    if ctx.loss is None:
+        raise CheckSkipped("no loss in the train block")
+    xs, heads, src = ctx.heads_batch(max(ctx.config.batch, 32))
+    m = ctx.module("eval")
+    with torch.no_grad():
+        outs = _outs(m(*_tensors(xs)))
+    several = len(ctx.net.outputs) > 1
+    per_output, problems = {}, []
+    for i, loss, _, t, classes in heads:
+        oname, out = ctx.net.outputs[i], outs[i]
+        exp = _expected_init_loss(loss, tuple(out.shape))
+        if exp is None:
+            continue
+        nums, problem = _init_loss_problem(ctx, oname, loss, out, t, classes, *exp)
+        per_output[oname] = nums
+        if problem is not None:
+            problems.append(f"output '{oname}': {problem}" if several else problem)
+    if not per_output:
+        if not several:
+            raise CheckSkipped(f"not a cross-entropy classification head (loss {ctx.loss.name})")
+        losses = {ctx.net.outputs[i]: loss.name for i, loss, *_ in heads}
+        raise CheckSkipped("no output has a cross-entropy classification loss: "
+                           + ", ".join(f"'{o}' ({losses.get(o, 'no loss')})" for o in ctx.net.outputs))
+    if several:
+        nums = {"outputs": per_output, "data": src}
+    else:
+        nums = dict(next(iter(per_output.values())))
+        if "loss" in nums:
+            nums["data"] = src
+    if problems:
+        raise CheckFailed("\n".join(problems), nums)
     return nums
 
 
@@ -399,29 +436,37 @@ def _floor(units: int) -> float:
 
 
 def _forward_backward(ctx: Context):
-    import torch
-    xs, t, classes, src = ctx.batch()
+    """One train-mode forward + backward of probe_loss (every output's own loss on its
+    targets, weighted) plus regularization."""
+    xs, heads, src = ctx.heads_batch()
     m = ctx.module("train")
     outs = _outs(m(*_tensors(xs)))
-    loss = ctx.probe_loss(outs, t, classes, {}) + m.regularization_loss()
+    terms: dict = {}
+    loss = ctx.probe_loss(outs, heads, {}, terms) + m.regularization_loss()
     loss.backward()
-    return m, outs, loss, src
+    return m, outs, loss, src, terms
 
 
 def check_finite(ctx: Context) -> dict:
     import torch
-    m, outs, loss, src = _forward_backward(ctx)
+    m, outs, loss, src, terms = _forward_backward(ctx)
+    several = len(ctx.net.outputs) > 1
     bad = []
     for name, o in zip(ctx.net.outputs, outs):
         if o.is_floating_point() and not torch.isfinite(o).all():
             bad.append(f"output '{name}' has {int((~torch.isfinite(o)).sum())} non-finite value(s) "
                        f"(max |finite| {_g(float(o[torch.isfinite(o)].abs().max())) if torch.isfinite(o).any() else '-'})")
     if not torch.isfinite(loss):
-        bad.append(f"loss is {float(loss.detach())}")
+        culprits = [f"output '{o}': {what} = {float(v.detach())}" for o, (what, v) in terms.items()
+                    if not torch.isfinite(v)]
+        bad.append(f"loss is {float(loss.detach())}" + ("" if not several else
+                   f" ({', '.join(culprits)})" if culprits else " (the regularization term)"))
     for k, p in ctx.keys(m).items():
         if isinstance(p, torch.nn.Parameter) and p.grad is not None and not torch.isfinite(p.grad).all():
             bad.append(f"gradient of {k} has {int((~torch.isfinite(p.grad)).sum())} non-finite value(s)")
     nums = {"loss": float(loss.detach()), "data": src}
+    if several:
+        nums["outputs"] = {o: float(v.detach()) for o, (_, v) in terms.items()}
     if bad:
         raise CheckFailed("forward/backward on one batch produced NaN/Inf: " + "; ".join(bad[:6])
                           + ("; ..." if len(bad) > 6 else ""), nums)
@@ -442,7 +487,7 @@ def no_gradient_layers(ctx: Context) -> set[str]:
 
 def check_grads_flow(ctx: Context) -> dict:
     import torch
-    m, outs, loss, src = _forward_backward(ctx)
+    m, outs, loss, src, _ = _forward_backward(ctx)
     eps = ctx.config.grad_eps
     dead, nonfinite, frozen_got = [], [], []
     count = 0
@@ -481,12 +526,12 @@ def _optimizer(ctx: Context, params):
     return make_optimizer(opt, params), opt
 
 
-def _one_step(ctx: Context, m, xs, t, classes):
+def _one_step(ctx: Context, m, xs, heads):
     import torch
     params = [p for p in m.parameters() if p.requires_grad]
     opt, fn = _optimizer(ctx, params)
     opt.zero_grad()
-    loss = ctx.probe_loss(_outs(m(*_tensors(xs))), t, classes, {}) + m.regularization_loss()
+    loss = ctx.probe_loss(_outs(m(*_tensors(xs))), heads, {}) + m.regularization_loss()
     loss.backward()
     clip = fn.args.get("clipnorm")
     if clip:
@@ -499,11 +544,11 @@ def _one_step(ctx: Context, m, xs, t, classes):
 
 def check_vars_change(ctx: Context) -> dict:
     import torch
-    xs, t, classes, src = ctx.batch()
+    xs, heads, src = ctx.heads_batch()
     m = ctx.module("train")
     keys = ctx.keys(m)
     before = {k: v.detach().clone() for k, v in keys.items() if isinstance(v, torch.nn.Parameter)}
-    fn, grads = _one_step(ctx, m, xs, t, classes)
+    fn, grads = _one_step(ctx, m, xs, heads)
     same, moved_frozen = [], []
     count = 0
     exempt = no_gradient_layers(ctx)
@@ -597,15 +642,17 @@ def check_output_range(ctx: Context) -> dict:
         if data is not None:
             outs = [torch.cat([a, b]) for a, b in zip(outs, _outs(m(*_tensors([x[:16] for x in data[0]]))))]
     atol = ctx.config.range_atol
+    from ..catalog.activations import ACTIVATIONS
+    train = ctx.net.train
     checked, problems = [], []
-    for i, (oname, o) in enumerate(zip(ctx.net.outputs, outs)):
+    for oname, o in zip(ctx.net.outputs, outs):
         act = ctx.head_activation(oname)
-        from ..catalog.activations import ACTIVATIONS
         bounds = ACTIVATIONS.entry(act.name).info.get("range") if act is not None else None
         why = f"a {act.name} output" if bounds else None
-        if i == 0 and ctx.loss is not None and not ctx.loss.args.get("from_logits", False) and \
-                ctx.loss.name in ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"):
-            bounds, why = (0.0, 1.0), f"{ctx.loss.name} (from_logits=false) reads probabilities, which"
+        loss = train.loss_for(oname) if train is not None else None  # each output's own loss
+        if loss is not None and not loss.args.get("from_logits", False) and \
+                loss.name in ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"):
+            bounds, why = (0.0, 1.0), f"{loss.name} (from_logits=false) reads probabilities, which"
         if not bounds:
             continue
         lo, hi = bounds
@@ -751,7 +798,7 @@ def _same(a, b) -> bool:
 def check_deterministic(ctx: Context) -> dict:
     import torch
     from ..weights import init_weights
-    xs, t, classes, src = ctx.batch()
+    xs, heads, src = ctx.heads_batch()
     runs = []
     for _ in range(2):
         from ..backends.torch import build_module
@@ -762,7 +809,7 @@ def check_deterministic(ctx: Context) -> dict:
         with torch.no_grad():
             outs = [o.detach().clone() for o in _outs(m(*_tensors(xs)))]
         torch.manual_seed(ctx.seed)
-        _one_step(ctx, m, xs, t, classes)
+        _one_step(ctx, m, xs, heads)
         runs.append((w, outs, {k: v.detach().clone() for k, v in m.weight_dict().items()}))
     (w1, o1, s1), (w2, o2, s2) = runs
     bad = [f"initial weight {k}" for k in w1 if not np.array_equal(w1[k], w2[k])]

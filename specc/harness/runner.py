@@ -233,6 +233,9 @@ def _summary(name: str, n: dict) -> str:
             "parity": ("max_abs", "max_rel"), "finite": ("loss",), "grads_flow": ("trainable",),
             "vars_change": ("trainable",), "export": ("nodes", "bytes"), "golden": ("files", "updated"),
             "batch_independent": ("max_cross",), "output_range": ("outputs",)}.get(name, ())
+    if name == "init_loss" and isinstance(n.get("outputs"), dict):  # several outputs: one part each
+        return "; ".join(f"{o}: " + ", ".join(f"{k} {g(v[k])}" for k in keys if k in v)
+                         for o, v in n["outputs"].items())
     return ", ".join(f"{k} {g(n[k])}" for k in keys if k in n)
 
 
