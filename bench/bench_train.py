@@ -68,8 +68,11 @@ def data(net, n, seed=0):
 
 
 def sync(device):
+    """Wait for the device's queued kernels (CUDA launches are asynchronous): before and after
+    every timed run, so each run's time is its own work. torch.cuda.synchronize() with no
+    argument waits on the current device only, which is cuda:0 unless set otherwise."""
     if str(device).startswith("cuda"):
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
 
 
 # Each contender: make(...) -> run(epochs) that trains `epochs` epochs (warmed up already).
@@ -190,7 +193,12 @@ def main() -> int:
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
-    from specc.backends.torch.train import keep_freed_memory
+    from specc.backends.torch.train import TrainError, keep_freed_memory, resolve_device
+    try:
+        a.device = str(resolve_device(a.device))  # "cuda" -> "cuda:0": every contender on that device
+    except TrainError as e:
+        print(f"error: --device {a.device}: {e}", file=sys.stderr)
+        return 2
     alloc = "glibc keeps freed memory" if a.device == "cpu" and keep_freed_memory() else "default allocator"
     why_no_keras = "--no-keras" if a.no_keras else keras_available()
     gpu = a.device.startswith("cuda")

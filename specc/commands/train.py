@@ -64,8 +64,30 @@ def parse_data(expr: str):
         raise ValueError("expected a data set name or call, e.g. spiral(n=500)") from None
 
 
+def deterministic_cuda():
+    """Same seed, same weights on CUDA too (a killed-and-resumed run must match an uninterrupted
+    one bitwise): cuBLAS with a fixed workspace (read when its first handle is made, so before
+    any CUDA work), cuDNN and torch kernels restricted to deterministic algorithms. An op with
+    none only warns (warn_only) instead of stopping the run. Uninitialized memory is not filled
+    (that is a debugging aid, one extra kernel per torch.empty). Returns a function that puts
+    torch's previous settings back (the process may go on, e.g. tests calling main())."""
+    import torch
+    import torch.utils.deterministic as det
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+              torch.backends.cudnn.benchmark, det.fill_uninitialized_memory)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    det.fill_uninitialized_memory = False
+
+    def restore() -> None:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.backends.cudnn.benchmark, det.fill_uninitialized_memory = before[2], before[3]
+    return restore
+
+
 def run(args) -> int:
-    from ._common import Exit, eprint, load_network
+    from ._common import eprint, load_network
     net = load_network(args.spec)
     cfg = net.train
     if cfg is None:
@@ -95,24 +117,40 @@ def run(args) -> int:
                "or pass --data")
         return 1
 
+    from ..backends.torch.train import TrainError, resolve_device
+
+    dist = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    try:
+        device = resolve_device(args.device, index=False).type  # "cpu" or "cuda"; clear error without CUDA
+    except TrainError as e:
+        eprint(f"error: --device {args.device}: {e}")
+        return 2
+    restore = deterministic_cuda() if device == "cuda" else None
+    try:
+        return _train(args, net, cfg, data_fn, split, device, dist)
+    finally:
+        if restore is not None:
+            restore()
+
+
+def _train(args, net, cfg, data_fn, split, device: str, dist: bool) -> int:
     import torch
 
     from ..backends.torch.train import CHECKPOINT, Options, Trainer, TrainError
     from ..data import DataError, fit_outputs, load
-
-    dist = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        eprint("error: --device cuda: no CUDA device is available")
-        return 2
+    from ._common import Exit, eprint
     rank = 0
     if dist:
         import torch.distributed as tdist
         local = int(os.environ.get("LOCAL_RANK", "0"))
         if device == "cuda":
-            torch.cuda.set_device(local)
+            count = torch.cuda.device_count()
+            per_node = int(os.environ.get("LOCAL_WORLD_SIZE", local + 1))
+            if max(local + 1, per_node) > count:  # set_device would fail: "invalid device ordinal"
+                eprint(f"error: torchrun started {per_node} processes on this node, but only {count} CUDA "
+                       f"device(s) are visible: use --nproc_per_node={count} (one process per GPU) or --device cpu")
+                return 2
+            torch.cuda.set_device(local)  # before NCCL's init: each rank owns its GPU
             device = f"cuda:{local}"
         tdist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
         rank = tdist.get_rank()

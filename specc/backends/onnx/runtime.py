@@ -4,7 +4,9 @@
   when onnxruntime has the CUDA provider AND a CUDA device really exists, so CPU-only
   machines never see onnxruntime's red "failed to load CUDA" lines.
 - `make_session(model, provider, threads, spinning)`: an InferenceSession tuned for
-  latency (intra-op threads = physical cores, all graph optimizations).
+  latency (intra-op threads = physical cores, all graph optimizations). CUDA only when its
+  provider library really loads (`cuda_provider_problem()`), in full float32 (no TF32); an
+  explicit `cuda` that onnxruntime cannot start is an error, never a silent CPU run.
 - `ModelInfo` / `TensorSpec`: the model's inputs/outputs (names, shapes with symbolic
   dims as strings, numpy dtypes) and metadata_props.
 - `validate_inputs(info, values)`: names, dtypes (safe casts only), ranks, fixed and
@@ -101,11 +103,14 @@ _GPU: bool | None = None
 
 
 def gpu_present() -> bool:
-    """True when a CUDA device exists (driver loaded and `nvidia-smi -L` lists a GPU)."""
+    """True when a CUDA device is usable here: a GPU device node (/dev/nvidia<N>) or `nvidia-smi -L`
+    listing one. Not /proc/driver/nvidia: a container on a GPU host sees the host's driver
+    there even when no GPU was passed in, and onnxruntime would then fail to start CUDA."""
     global _GPU
     if _GPU is None:
         found = False
-        if os.path.exists("/proc/driver/nvidia") or os.path.exists("/dev/nvidia0"):
+        import glob
+        if glob.glob("/dev/nvidia[0-9]*"):
             found = True
         else:
             try:
@@ -140,6 +145,51 @@ def choose_providers(provider: str = "auto") -> list[str]:
     return [CUDA, CPU] if cuda_ok else [CPU]
 
 
+_CUDA_LIB_PROBLEM: dict[str, str | None] = {}
+
+
+def cuda_provider_problem() -> str | None:
+    """None when onnxruntime's CUDA provider library loads in this process, else why not.
+
+    onnxruntime lists CUDAExecutionProvider whenever the onnxruntime-gpu package is installed,
+    but the provider library needs the CUDA and cuDNN libraries of the CUDA major version it
+    was built for (`onnxruntime.cuda_version`; libcublasLt.so.<major> ...). When they cannot be found,
+    InferenceSession prints red "[E:onnxruntime...] Failed to load library" lines and silently
+    runs on the CPU. Loading the library here first (as onnxruntime would: dlopen, local
+    symbols) finds that out quietly; if it fails, onnxruntime.preload_dlls() gets a chance to
+    load the libraries from the nvidia-* pip packages (its messages swallowed), then one retry."""
+    if "v" in _CUDA_LIB_PROBLEM:
+        return _CUDA_LIB_PROBLEM["v"]
+    import contextlib
+    import ctypes
+    import io
+
+    import onnxruntime as ort
+    lib = os.path.join(os.path.dirname(ort.__file__), "capi", "libonnxruntime_providers_cuda.so")
+    problem = None
+    if os.path.exists(lib):  # elsewhere (Windows, other layouts) onnxruntime itself has to try
+        try:
+            ctypes.CDLL(lib)
+        except OSError:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                try:
+                    ort.preload_dlls()
+                except Exception:  # noqa: BLE001 - best effort, the retry below decides
+                    pass
+            try:
+                ctypes.CDLL(lib)
+            except OSError as e:
+                problem = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    _CUDA_LIB_PROBLEM["v"] = problem
+    return problem
+
+
+# onnxruntime's CUDA provider uses TF32 for float32 MatMul/Gemm/Conv by default on Ampere and
+# newer GPUs (10-bit mantissa: errors ~1e-3 relative), so the ONNX model would no longer compute
+# the spec's float32 function (`specc verify` compares at rtol 1e-4). Full float32 it is.
+CUDA_OPTIONS = {"use_tf32": "0"}
+
+
 def session_options(threads: int | None = None, spinning: bool = True):
     import onnxruntime as ort
     so = ort.SessionOptions()
@@ -163,13 +213,34 @@ def make_session(model: str | bytes, provider: str = "auto", threads: int | None
             raise RuntimeSetupError(f"no such file: '{model}'", code=2)
         if os.path.isdir(model):
             raise RuntimeSetupError(f"'{model}' is a folder, not an .onnx model file", code=2)
-    providers = choose_providers(provider)
+    providers: list = choose_providers(provider)
+    if CUDA in providers:
+        problem = cuda_provider_problem()
+        if problem is not None:
+            if provider == "cuda":
+                raise RuntimeSetupError(f"--provider cuda requested but onnxruntime's CUDA provider cannot load "
+                                        f"({problem}); install the CUDA {_ort_cuda_version()} and cuDNN libraries "
+                                        "it needs, or use --provider cpu or auto")
+            providers = [p for p in providers if p != CUDA]
+        else:
+            providers = [(CUDA, dict(CUDA_OPTIONS)) if p == CUDA else p for p in providers]
     try:
-        return ort.InferenceSession(model, sess_options=session_options(threads, spinning), providers=providers)
+        sess = ort.InferenceSession(model, sess_options=session_options(threads, spinning), providers=providers)
     except Exception as e:  # onnxruntime raises its own exception types (InvalidProtobuf, Fail, ...)
         name = model if isinstance(model, str) else "<model bytes>"
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise RuntimeSetupError(f"cannot load ONNX model '{name}': {msg}", code=1) from None
+    if provider == "cuda" and CUDA not in sess.get_providers():
+        # onnxruntime falls back to the CPU (with a warning) when the CUDA provider fails to start
+        raise RuntimeSetupError("--provider cuda requested but onnxruntime could not start its CUDA provider "
+                                "(see its messages above); use --provider cpu or auto")
+    return sess
+
+
+def _ort_cuda_version() -> str:
+    import onnxruntime as ort
+    v = getattr(ort, "cuda_version", "") or ""
+    return v.split(".")[0] + ".x" if v else "(its build's)"
 
 
 # ---------------------------------------------------------------- model description

@@ -50,6 +50,35 @@ def _dist():
     return dist.get_rank(), dist.get_world_size()
 
 
+def resolve_device(name: str | torch.device, index: bool = True) -> torch.device:
+    """`name` ("cpu", "cuda", "cuda:1", "auto") as a torch.device; TrainError if it cannot run here.
+
+    "auto" is CUDA when torch sees a GPU. A CUDA device always gets its index (the current
+    device for plain "cuda"): torch.Generator(device="cuda") reports a device without one,
+    which never equals its tensors' "cuda:0" (a seeded Dropout restored on resume would be
+    thrown away and re-seeded), and DistributedDataParallel needs device_ids=[index].
+    `index=False` leaves plain "cuda" as it is: asking for the current device initializes CUDA,
+    which under torchrun must wait for torch.cuda.set_device(LOCAL_RANK)."""
+    if str(name) == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError) as e:
+        raise TrainError(f"unknown device '{name}': {e}") from None
+    if dev.type != "cuda":
+        return dev
+    if not torch.cuda.is_available():
+        why = (f"this torch {torch.__version__} is a CPU-only build" if torch.version.cuda is None
+               else f"torch {torch.__version__} (CUDA {torch.version.cuda}) finds no usable GPU or driver")
+        raise TrainError(f"no CUDA device is available ({why}); use --device cpu or auto")
+    count = torch.cuda.device_count()
+    if dev.index is None:
+        return torch.device("cuda", torch.cuda.current_device()) if index else dev
+    if dev.index >= count:
+        raise TrainError(f"device '{name}': only {count} CUDA device(s) are visible (cuda:0..cuda:{count - 1})")
+    return dev
+
+
 def keep_freed_memory() -> bool:
     """Tell glibc's malloc to keep freed memory in the process (no-op elsewhere; True if set).
 
@@ -78,6 +107,26 @@ _KEPT: bool | None = None
 def _write_atomic(path: str, data: bytes) -> None:
     from ...commands._common import write_atomic
     write_atomic(path, data)
+
+
+def _check_embedding_ids(net, xs: list[np.ndarray]) -> None:
+    """Integer inputs read by an Embedding must be ids in [0, input_dim): an id out of range is an
+    IndexError in the CPU forward pass, and on CUDA a device-side assert that poisons the
+    process's CUDA context and surfaces later, at some unrelated call."""
+    for name, x in zip(net.inputs, xs):
+        if x.dtype.kind not in "iu" or not x.size:
+            continue
+        for node in net.nodes:
+            if name not in node.inputs:
+                continue
+            layer = net.layers[node.layer]
+            for cand in (layer, getattr(layer, "layer", None)):
+                if cand is not None and cand.kind == "Embedding":
+                    lo, hi, dim = int(x.min()), int(x.max()), int(cand.input_dim)
+                    if lo < 0 or hi >= dim:
+                        raise TrainError(f"input '{name}' holds token id {lo if lo < 0 else hi}, but "
+                                         f"Embedding '{node.layer}' takes ids 0..{dim - 1} (input_dim={dim}); "
+                                         "re-index the data or raise input_dim")
 
 
 @dataclass
@@ -110,7 +159,7 @@ class Trainer:
     def __init__(self, net, cfg, xs: list[np.ndarray], y, classes, opts: Options):
         self.net, self.cfg, self.opts = net, cfg, opts
         self.rank, self.world = _dist()
-        self.device = torch.device(opts.device)
+        self.device = resolve_device(opts.device)
         if self.device.type == "cpu":
             keep_freed_memory()
         ys = y if isinstance(y, list) else [y]
@@ -134,6 +183,7 @@ class Trainer:
         split = int(n * (1 - opts.validation_split)) if opts.validation_split > 0 else n
         if split <= 0:
             raise TrainError(f"validation_split={opts.validation_split} leaves no training samples out of {n}")
+        _check_embedding_ids(net, xs)
         dev = self.device
         xt = [torch.from_numpy(np.ascontiguousarray(x)).to(dev) for x in xs]
         self.train_x, self.val_x = [x[:split] for x in xt], [x[split:] for x in xt]
@@ -239,7 +289,9 @@ class Trainer:
         self.model.train()
         bs = self.opts.batch_size
         n = self.n_train
-        perm = torch.randperm(n, generator=self.shuffle_gen) if self.opts.shuffle else torch.arange(n)
+        # drawn on the CPU from a CPU generator (the same order on every device and rank), then moved
+        perm = (torch.randperm(n, generator=self.shuffle_gen, device="cpu") if self.opts.shuffle
+                else torch.arange(n, device="cpu"))
         perm = perm.to(self.device)
         sums = self._zero_sums()
         count = 0
@@ -395,7 +447,7 @@ class Trainer:
         self.optimizer.load_state_dict(st["optimizer"])
         torch.set_rng_state(st["torch_rng"])
         self.shuffle_gen.set_state(st["shuffle_rng"])
-        self.module.load_rng_states(st.get("layer_rng", {}), self.device)
+        self.module.load_rng_states(self._fitting_layer_rng(st.get("layer_rng", {})), self.device)
         if "cuda_rng" in st and self.device.type == "cuda":
             torch.cuda.set_rng_state(st["cuda_rng"], self.device)
         self.epoch, self.iteration, self.lr_scale = meta["epoch"], meta["iteration"], meta["lr_scale"]
@@ -408,6 +460,21 @@ class Trainer:
             if hasattr(c, "load_tensors"):
                 prefix = f"{i}/"
                 c.load_tensors({k[len(prefix):]: v for k, v in st["callback_tensors"].items() if k.startswith(prefix)})
+
+    def _fitting_layer_rng(self, states: dict) -> dict:
+        """The seeded noise layers' generator states that fit this device's generators: a
+        checkpoint written on CUDA holds 16-byte Philox states, one written on the CPU
+        5056-byte Mersenne Twister states; either kind makes the other's set_state raise.
+        Resuming on another kind of device restarts those layers' streams (with a warning)."""
+        if not states:
+            return {}
+        size = torch.Generator(device=self.device).get_state().numel()
+        fit = {k: v for k, v in states.items() if v.numel() == size}
+        if len(fit) < len(states):
+            self.warn(f"warning: the checkpoint's seeded Dropout/noise generators are from another kind of "
+                      f"device than {self.device.type}; those layers restart their random streams from "
+                      "their seeds (the resumed run will not match an uninterrupted one bitwise)")
+        return fit
 
     def save_checkpoint(self) -> None:
         if self.rank != 0 or not self.opts.write_files:
