@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         p.print_help()
         return 2
-    from .commands._common import Exit
+    from .commands._common import Exit, OutputError
     try:
         return int(args._run(args) or 0)
     except Exit as e:
@@ -92,6 +92,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OutputError as e:  # an output path that cannot be written (atomic_output): I/O, exit 2
+        print(f"error: cannot write '{e.filename}': {e.strerror}", file=sys.stderr)
+        return 2
+    except OSError as e:  # any other file the command could not read or write: I/O, exit 2
+        where = f"'{e.filename}': " if e.filename else ""
+        print(f"error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
     except Exception as e:  # a bug in specc: say so plainly, without a traceback wall
         import traceback
         if os.environ.get("SPECC_DEBUG"):

@@ -213,8 +213,14 @@ def _sklearn(name: str):
     return x, y
 
 
+def _rng(seed: int) -> np.random.Generator:
+    """numpy's generator for a data set's `seed` (any integer: numpy alone refuses negative ones)."""
+    from .weights import seed_entropy
+    return np.random.default_rng(seed_entropy(seed))
+
+
 def _shuffled(x, y, seed=0):
-    order = np.random.default_rng(seed).permutation(len(y))
+    order = _rng(seed).permutation(len(y))
     return x[order], y[order]
 
 
@@ -231,7 +237,7 @@ def load(fn: Fn, base_dir: str | None = None) -> Dataset:
         raise DataError(f"data set '{name}' needs a download, which specc never does; "
                         f"use {UNAVAILABLE[name.lower()]}")
     if name in _PLAYGROUND:
-        rng = np.random.default_rng(a["seed"])
+        rng = _rng(a["seed"])
         x, y = _PLAYGROUND[name](a["n"], a["noise"], rng)
         x = (x / 6.0).astype(np.float32)
         x, y = _shuffled(x, y, a["seed"] + 1)
@@ -248,13 +254,13 @@ def load(fn: Fn, base_dir: str | None = None) -> Dataset:
             labels, k = _classes(y)
             ds = Dataset(name, [x.astype(np.float32)], labels, "classes", k)
     elif name == "housing":
-        x, y = _housing(a["n"], a["noise"], np.random.default_rng(a["seed"]))
+        x, y = _housing(a["n"], a["noise"], _rng(a["seed"]))
         ds = Dataset(name, [x.astype(np.float32)], y.astype(np.float32).reshape(-1, 1), "regression")
     elif name == "images":
-        x, y = _images(a, np.random.default_rng(a["seed"]))
+        x, y = _images(a, _rng(a["seed"]))
         ds = Dataset(name, [x], y.astype(np.int64), "classes", a["classes"])
     elif name == "sequences":
-        x, y = _sequences(a, np.random.default_rng(a["seed"]))
+        x, y = _sequences(a, _rng(a["seed"]))
         ds = Dataset(name, [x], y.astype(np.int64), "classes", a["classes"])
     elif name == "file":
         ds = _load_file(a["path"], a.get("target"), base_dir, autoencode=a.get("autoencode", False))
@@ -274,17 +280,61 @@ def _find(path: str, base_dir: str | None) -> str:
     return alt if os.path.exists(alt) else path
 
 
-def _read_npy(path: str) -> np.ndarray:
+_MAGIC = {".npy": (b"\x93NUMPY",), ".npz": (b"PK\x03\x04", b"PK\x05\x06")}  # numpy's header; a zip archive
+
+
+def _open_array_file(path: str, ext: str):
+    """np.load of an .npy or .npz file, or DataError saying what is wrong with the file.
+
+    The first bytes are checked first: numpy reads anything else as a pickle and would
+    answer 'contains pickled data' for a text file or an .npz named .npy."""
+    if os.path.isdir(path):
+        raise DataError(f"'{path}' is a folder, not a {ext} file")
     try:
-        return np.load(path, allow_pickle=False)
+        with open(path, "rb") as f:
+            head = f.read(6)
     except FileNotFoundError:
         raise DataError(f"no such data file: '{path}'") from None
-    except (ValueError, OSError) as e:
-        raise DataError(f"cannot read '{path}' as .npy: {e}") from None
+    except OSError as e:
+        raise DataError(f"cannot read '{path}': {e.strerror or e}") from None
+    if not head.startswith(_MAGIC[ext]):
+        other = next((o for o, m in _MAGIC.items() if head.startswith(m)), None)
+        writer = "numpy.save" if ext == ".npy" else "numpy.savez"
+        what = (f"it is an {other} file" if other else "the file is empty" if not head
+                else f"it does not start like one ({writer} writes them)")
+        raise DataError(f"'{path}' is not an {ext} file: {what}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as e:  # a damaged file: numpy and zipfile raise many error types
+        raise DataError(f"cannot read '{path}' as {ext}: {e}") from None
+
+
+def _read_npy(path: str) -> np.ndarray:
+    return _open_array_file(path, ".npy")
+
+
+def _read_npz(path: str) -> dict[str, np.ndarray]:
+    z = _open_array_file(path, ".npz")
+    try:
+        with z:
+            return {k: z[k] for k in z.files}
+    except Exception as e:  # a damaged or pickled member
+        raise DataError(f"cannot read '{path}' as .npz: {e}") from None
+
+
+def _nonfinite_sample(a: np.ndarray) -> int | None:
+    """The first sample (row, batch first) holding NaN or Inf, or None."""
+    if a.dtype.kind not in "fc" or not a.size or np.isfinite(a).all():
+        return None
+    return int(np.argwhere(~np.isfinite(a.reshape(len(a), -1)))[0][0])
 
 
 def _to_target(y: np.ndarray, path: str) -> tuple[np.ndarray, str, int | None]:
     y = np.asarray(y)
+    bad = _nonfinite_sample(y)
+    if bad is not None:
+        raise DataError(f"targets in '{path}' hold NaN or Inf values (the first in sample {bad}, counting from 0); "
+                        "specc trains on finite numbers only: drop or fill in those samples")
     if y.dtype.kind in "iub" and y.ndim == 1:
         return _classes(y)[0], "classes", _classes(y)[1]
     if y.dtype.kind in "iufb":
@@ -292,20 +342,63 @@ def _to_target(y: np.ndarray, path: str) -> tuple[np.ndarray, str, int | None]:
     raise DataError(f"targets in '{path}' have dtype {y.dtype}; expected numbers")
 
 
+def _one_row_per_sample(a: np.ndarray, what: str) -> None:
+    if np.ndim(a) == 0:
+        raise DataError(f"{what} is a single value (shape []); expected one row per sample, batch first")
+
+
+def _read_csv(path: str) -> tuple[list[str], np.ndarray]:
+    """(header, table) of a csv of numbers; DataError with path:line and the column for a bad cell."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = [h.strip() for h in next(reader, [])]
+            rows = []
+            for r in reader:
+                if not any(c.strip() for c in r):
+                    continue  # a blank line
+                line = reader.line_num
+                if len(r) != len(header):
+                    raise DataError(f"{path}:{line}: this row has {len(r)} values but the header names "
+                                    f"{len(header)} columns")
+                row = []
+                for name, v in zip(header, r):
+                    try:
+                        number = float(v)
+                    except ValueError:
+                        what = "an empty value" if not v.strip() else f"a non-numeric value {v.strip()!r}"
+                        raise DataError(f"{path}:{line}: {what} in column '{name}'; every cell must be a "
+                                        "number (encode categories as numbers)") from None
+                    if not math.isfinite(number):
+                        raise DataError(f"{path}:{line}: column '{name}' is {v.strip()}; specc trains on finite "
+                                        "numbers only (drop or fill in such rows)")
+                    row.append(number)
+                rows.append(row)
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"cannot read '{path}' as csv text: {e}") from None
+    if not header or not rows:
+        raise DataError(f"'{path}' needs a header row and at least one data row")
+    twice = sorted({h for h in header if header.count(h) > 1})
+    if twice:
+        raise DataError(f"'{path}': column(s) {', '.join(repr(h) for h in twice)} appear more than once in the "
+                        "header; give every column its own name")
+    return header, np.array(rows, dtype=np.float64)
+
+
 def _load_file(path: str, target: str | None, base_dir: str | None, autoencode: bool = False) -> Dataset:
     path = _find(path, base_dir)
     if not os.path.exists(path):
         raise DataError(f"no such data file: '{path}'")
     ext = os.path.splitext(path)[1].lower()
+    if os.path.isdir(path):
+        raise DataError(f"'{path}' is a folder; give a data file: .npz (x, y), .npy (+ target=.npy) or "
+                        ".csv (+ target=column)")
     name = os.path.basename(path)
     arrays: dict[str, np.ndarray] = {}  # an .npz's arrays by name
     missing_y = ""  # an .npz without targets: an error only if the network needs them
+    ypath = path  # the file the targets come from
     if ext == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except (ValueError, OSError) as e:
-            raise DataError(f"cannot read '{path}' as .npz: {e}") from None
+        arrays = _read_npz(path)
         ykey = target or "y"
         xs = {k: v for k, v in arrays.items() if k != ykey}
         if "x" in xs:
@@ -313,6 +406,8 @@ def _load_file(path: str, target: str | None, base_dir: str | None, autoencode: 
         if not xs:
             raise DataError(f"'{path}' holds no input array (keys: {', '.join(arrays) or 'none'}); "
                             "expected arrays 'x' and 'y'")
+        for k, v in xs.items():
+            _one_row_per_sample(v, f"'{path}': array '{k}'")
         if ykey not in arrays:
             if target is not None:
                 raise DataError(f"'{path}' has no target array '{ykey}' (keys: {', '.join(arrays)})")
@@ -323,36 +418,27 @@ def _load_file(path: str, target: str | None, base_dir: str | None, autoencode: 
             y = np.zeros(len(next(iter(xs.values()))), np.float32)
         else:
             y = arrays[ykey]
+            _one_row_per_sample(y, f"'{path}': target array '{ykey}'")
         x_list, x_names = list(xs.values()), list(xs)
     elif ext == ".npy":
         x = _read_npy(path)
+        _one_row_per_sample(x, f"'{path}'")
         if target is None:
             if not autoencode:
                 raise DataError(f"'{path}' holds only inputs; give the targets as a second .npy: "
                                 f"file(\"{path}\", target=\"targets.npy\")")
             y = np.zeros(len(x), np.float32)
         else:
-            y = _read_npy(_find(target, base_dir))
+            ypath = _find(target, base_dir)
+            y = _read_npy(ypath)
+            _one_row_per_sample(y, f"'{ypath}'")
         x_list, x_names = [x], ["x"]
     elif ext == ".csv":
         if target is None and not autoencode:
             raise DataError(f"'{path}': name the target column: file(\"{path}\", target=\"COLUMN\")")
-        try:
-            with open(path, newline="", encoding="utf-8-sig") as f:
-                rows = list(csv.reader(f))
-        except (OSError, UnicodeDecodeError) as e:
-            raise DataError(f"cannot read '{path}': {e}") from None
-        if len(rows) < 2:
-            raise DataError(f"'{path}' needs a header row and at least one data row")
-        header = [h.strip() for h in rows[0]]
+        header, table = _read_csv(path)
         if target is not None and target not in header:
             raise DataError(f"'{path}' has no column '{target}' (columns: {', '.join(header)})")
-        try:
-            table = np.array([[float(v) for v in r] for r in rows[1:] if r], dtype=np.float64)
-        except ValueError as e:
-            raise DataError(f"'{path}' has a non-numeric value: {e}") from None
-        if table.shape[1] != len(header):
-            raise DataError(f"'{path}': rows have {table.shape[1]} values but the header names {len(header)} columns")
         if target is not None:
             t = header.index(target)
             col = table[:, t]
@@ -366,10 +452,11 @@ def _load_file(path: str, target: str | None, base_dir: str | None, autoencode: 
         raise DataError(f"unsupported data file '{path}': use .npz (x, y), .npy (+ target=.npy) or .csv (+ target=column)")
     n = len(y)
     for k, x in zip(x_names, x_list):
-        if x.ndim == 0 or len(x) != n:
-            raise DataError(f"'{path}': input '{k}' has {x.shape[0] if x.ndim else 0} samples but the targets "
-                            f"have {n}")
-    yy, task, classes = _to_target(y, path)
+        if len(x) != n:
+            raise DataError(f"'{path}': input '{k}' has {len(x)} samples but the targets have {n}")
+    if n == 0:
+        raise DataError(f"'{path}' holds no samples (its arrays have 0 rows)")
+    yy, task, classes = _to_target(y, ypath)
     return Dataset(name, [np.asarray(x) for x in x_list], yy, task, classes, x_names, missing_y, arrays)
 
 
@@ -394,6 +481,10 @@ def _fit(arr: np.ndarray, want: list, dtype: str, what: str, spec_what: str) -> 
         if not ok:
             raise DataError(f"{what} has shape {shape_str(['batch', *got])} but the spec's {spec_what} is "
                             f"{shape_str(['batch', *per])}")
+    bad = _nonfinite_sample(arr)
+    if bad is not None:
+        raise DataError(f"{what} holds NaN or Inf values (the first in sample {bad}, counting from 0); specc "
+                        "trains on finite numbers only: drop or fill in those samples")
     if dtype.startswith("int"):
         if arr.dtype.kind == "f":
             if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
@@ -490,6 +581,7 @@ def fit_outputs(ds: Dataset, net: Any) -> tuple[list[np.ndarray], list[tuple[np.
     xs = _inputs(ds, net)
     targets = []
     for out in net.output_infos():
+        _one_row_per_sample(named[out.name], f"data set '{ds.name}': array '{out.name}'")
         y, task, classes = _to_target(named[out.name], ds.name)
         if len(y) != len(xs[0]):
             raise DataError(f"data set '{ds.name}': targets '{out.name}' have {len(y)} samples but the inputs "

@@ -141,7 +141,8 @@ class Formatter:
             self.out.extend(rest)
         while self.out and self.out[-1] == "":
             self.out.pop()
-        return "\n".join(self._squeeze(self.out)) + "\n"
+        lines = self._squeeze(self.out)
+        return "\n".join(lines) + "\n" if lines else ""  # an empty file stays empty
 
     @staticmethod
     def _squeeze(lines: list[str]) -> list[str]:

@@ -19,34 +19,54 @@ from .layers import T, Weight
 _TRUNC = 0.87962566103423978  # stddev of a unit normal truncated at +-2 (Keras' correction)
 
 
-def layer_weights(net: Network, layer_name: str) -> list[Weight]:
-    """Full Weight specs (initializer, regularizer, constraint) of one layer."""
+def layer_weights(net: Network, layer_name: str, node=None) -> list[Weight]:
+    """Full Weight specs (initializer, regularizer, constraint) of one layer (`node`: its
+    first call, when the caller has it; else looked up)."""
     layer = net.layers[layer_name]
-    node = next(n for n in net.nodes if n.layer == layer_name)
+    if node is None:
+        node = next(n for n in net.nodes if n.layer == layer_name)
     ins = [T(tuple(net.tensors[i].shape), net.tensors[i].dtype) for i in node.inputs]
     out = net.tensors[node.outputs[0]]
     return layer.all_weights(ins, T(tuple(out.shape), out.dtype))
 
 
+def _first_calls(net: Network) -> dict:
+    """Layer name -> its first node, in one pass over the nodes (a search per layer is
+    quadratic: minutes for a 50,000-layer chain)."""
+    first: dict = {}
+    for n in net.nodes:
+        first.setdefault(n.layer, n)
+    return first
+
+
 def weight_specs(net: Network) -> dict[str, Weight]:
     """Every weight of the network by key "<layer>.<weight>", in layer order."""
     out: dict[str, Weight] = {}
+    first = _first_calls(net)
     for lname in net.weights:
-        for w in layer_weights(net, lname):
+        for w in layer_weights(net, lname, first.get(lname)):
             out[f"{lname}.{w.name}"] = w
     return out
+
+
+def seed_entropy(seed: int) -> int:
+    """A seed for numpy's SeedSequence, which takes only non-negative integers: negative
+    seeds (accepted by the language and by torch) map to distinct non-negative ones."""
+    seed = int(seed)
+    return seed if seed >= 0 else 2 ** 64 + ~seed
 
 
 def init_weights(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
     """Initial values (float32) of every weight, deterministic in (seed, key)."""
     values: dict[str, np.ndarray] = {}
+    first = _first_calls(net)
     for lname in net.weights:
         layer = net.layers[lname]
-        for w in layer_weights(net, lname):
+        for w in layer_weights(net, lname, first.get(lname)):
             key = f"{lname}.{w.name}"
             init = w.initializer or Fn(name="zeros", args={})
             own = init.args.get("seed")
-            rng = np.random.default_rng([seed if own is None else own, zlib.crc32(key.encode())])
+            rng = np.random.default_rng([seed_entropy(seed if own is None else own), zlib.crc32(key.encode())])
             arr = draw(init, w.shape, w.fan or _default_fan(w.shape), rng)
             values[key] = layer.adjust_initial(w.name, arr)
     return values
@@ -119,6 +139,16 @@ def save_weights(path: str, arrays: dict[str, np.ndarray], net: Network | None =
     write_atomic(path, data)
 
 
+def _saved_for(path: str) -> str | None:
+    """The spec name save_weights wrote into a file's metadata, if any."""
+    try:
+        from safetensors import safe_open
+        with safe_open(path, "numpy") as f:
+            return (f.metadata() or {}).get("spec")
+    except Exception:  # metadata is only a hint
+        return None
+
+
 def load_weights(path: str, net: Network | None = None) -> dict[str, np.ndarray]:
     """Read a safetensors file; with `net`, check every key and shape against the spec."""
     from safetensors.numpy import load_file
@@ -139,5 +169,17 @@ def load_weights(path: str, net: Network | None = None) -> dict[str, np.ndarray]
         if missing or extra or wrong:
             parts = ([f"missing {', '.join(missing[:5])}"] if missing else []) + \
                     ([f"unexpected {', '.join(extra[:5])}"] if extra else []) + wrong[:5]
-            raise SpecError("E100", f"weights in '{path}' do not fit spec '{net.name}': " + "; ".join(parts))
+            saved_for = _saved_for(path)
+            raise SpecError("E100", f"weights in '{path}' do not fit spec '{net.name}': " + "; ".join(parts)
+                            + (f" (the file holds the weights of spec '{saved_for}')"
+                               if saved_for and saved_for != net.name else ""))
+    not_float = [f"{k} ({a.dtype})" for k, a in arrays.items() if a.dtype.kind != "f"]
+    if not_float:
+        raise SpecError("E100", f"weights in '{path}' are not floating-point numbers: {', '.join(not_float[:5])}")
+    bad = [k for k, a in arrays.items() if not np.isfinite(a).all()]
+    if bad:
+        raise SpecError("E100", f"weights in '{path}' hold NaN or Inf values: {', '.join(bad[:5])}"
+                        + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+                        + "; they come from a diverged run or a damaged file (specc train keeps the last "
+                          "good weights in model.safetensors)")
     return arrays

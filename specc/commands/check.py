@@ -36,8 +36,8 @@ def collect(paths: list[str], exclude: list[str]) -> tuple[list[str], list[str]]
 
 
 def run(args) -> int:
-    from ..compile import compile_file, compile_source, decode
     from ..errors import render_github, render_text
+    from ._common import compile_path
 
     files, missing = collect(args.paths, args.exclude)
     for m in missing:
@@ -49,10 +49,7 @@ def run(args) -> int:
         return 2
     results = []
     for f in files:
-        if f == "-":
-            results.append(("<stdin>", compile_source(decode(sys.stdin.buffer.read(), "<stdin>"), "<stdin>")))
-        else:
-            results.append((f, compile_file(f)))
+        results.append(("<stdin>" if f == "-" else f, compile_path(f)))
     n_err = sum(len(r.errors) for _, r in results)
     n_warn = sum(1 for _, r in results for d in r.diagnostics if d.severity == "warning")
     if args.format == "json":

@@ -24,7 +24,10 @@ def run(args) -> int:
     files, missing = collect(args.paths, [])
     for m in missing:
         print(f"error: no such file or folder: '{m}'", file=sys.stderr)
-    if missing or not files:
+    if missing:
+        return 2
+    if not files:
+        print("error: no .net files found in " + ", ".join(args.paths), file=sys.stderr)
         return 2
     changed, failed = [], 0
     for f in files:

@@ -13,8 +13,11 @@ def add_arguments(p) -> None:
 
 def summary_data(net) -> dict:
     layers = []
+    calls: dict[str, list] = {}  # layer -> its nodes, in one pass (a lookup per layer was quadratic)
+    for n in net.nodes:
+        calls.setdefault(n.layer, []).append(n)
     for lname, layer in net.layers.items():
-        nodes = [n for n in net.nodes if n.layer == lname]
+        nodes = calls.get(lname, [])
         shape = net.tensors[nodes[0].outputs[0]].shape if nodes else None
         counts = net.layer_params.get(lname)
         layers.append({"name": lname, "kind": layer.kind, "output_shape": shape,

@@ -93,13 +93,19 @@ def run(args) -> int:
     from ._common import eprint
 
     checks = None
-    if args.checks:
+    if args.checks is not None:
         checks = [c.strip() for c in args.checks.split(",") if c.strip()]
+        if not checks:
+            eprint(f"error: --checks {args.checks!r} names no check; give some of " + ", ".join(CHECK_NAMES))
+            return 2
         for c in checks:
             if c not in CHECK_NAMES:
                 eprint(f"error: --checks: unknown check '{c}'; "
                        + (did_you_mean(c, CHECK_NAMES) or "checks are " + ", ".join(CHECK_NAMES)))
                 return 2
+    if args.jobs < 1:
+        eprint(f"error: --jobs must be >= 1, got {args.jobs}")
+        return 2
     try:
         select = make_selector(args.keyword)
     except ValueError as e:
@@ -115,9 +121,6 @@ def run(args) -> int:
         eprint(f"error: no model specs (*.net with a network) under {', '.join(args.paths)}")
         return 2
 
-    if args.jobs < 1:
-        eprint("error: --jobs must be >= 1")
-        return 2
     from ..harness import report
     from ..harness.runner import warm_up
     fmt = args.format

@@ -89,11 +89,14 @@ def compare(a, b, atol: float, rtol: float) -> tuple[float, float, bool]:
 def run(args) -> int:
     import numpy as np
 
+    import math
+
     from ._common import load_network
+    for flag, value in (("--atol", args.atol), ("--rtol", args.rtol)):
+        if not (math.isfinite(value) and value >= 0):  # NaN compares False: it would fail every output
+            _eprint(f"error: {flag} must be a finite number >= 0, got {value:g}")
+            return 2
     net = load_network(args.spec)
-    if args.atol < 0 or args.rtol < 0:
-        _eprint("error: --atol and --rtol must be >= 0")
-        return 2
 
     from ..backends.onnx.export import load_weights_arg, model_for
     weights = load_weights_arg(net, args.weights)
@@ -122,7 +125,8 @@ def run(args) -> int:
     src = f"weights {args.weights}" if args.weights else f"initial weights, seed {args.seed}"
     print(f"verify {net.name}: torch {torch.__version__} (cpu, eval) vs onnxruntime ({provider}), "
           f"opset {model.opset_import[0].version}; {src}")
-    rng = np.random.default_rng(args.seed)
+    from ..weights import seed_entropy
+    rng = np.random.default_rng(seed_entropy(args.seed))
     failed = []
     width = max(len(n) for n in out_names)
     for batch in BATCH_SIZES:
