@@ -205,6 +205,10 @@ def test_data_file_flag(tmp_path):
     ([TINY, "--data", "spiral(n=-3)"], 2, "must be > 0"),
     ([TINY, "--epochs", "0"], 2, "--epochs"),
     ([TINY, "--threads", "-1"], 2, "--threads must be > 0"),
+    ([TINY, "--seed", str(2 ** 64)], 2, "--seed must be a 64-bit integer"),   # torch.manual_seed's range
+    ([TINY, "--data", ""], 2, "empty; expected a data set name"),
+    ([TINY, "--data", "spiral(n=5"], 2, "the expression ends early"),        # not the wrapper spec's '}'
+    ([TINY, "--data", "spiral(n=5))"], 2, "unexpected ')' (at character 12)"),
     ([os.path.join(FIX, "missing.net")], 2, "no such file"),
 ])
 def test_cli_errors(tmp_path, capsys, argv, code, needle):
@@ -212,6 +216,20 @@ def test_cli_errors(tmp_path, capsys, argv, code, needle):
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
     assert not os.path.exists(tmp_path / "r" / "model.safetensors")
+
+
+def test_run_folder_under_a_file_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "f").write_text("")
+    assert _run(TINY, "--out", str(tmp_path / "f" / "run"), "-q") == 2
+    err = capsys.readouterr().err
+    assert "is a file, not a folder" in err and "Errno" not in err
+
+
+def test_negative_seed_trains_deterministically(tmp_path):
+    for name in ("a", "b"):
+        assert _run(TINY, "--out", str(tmp_path / name), "--seed", "-3", "--epochs", "1", "-q") == 0
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
 def test_nan_loss_stops_and_keeps_finite_weights(tmp_path, capsys):

@@ -64,7 +64,7 @@ def load_network(path: str, strict: bool = False):
     return result.network
 
 
-def _why(e: OSError, path: str) -> str:
+def why_unwritable(e: OSError, path: str) -> str:
     """Why `path` cannot be written, in words (the parent that is a file, not 'File exists')."""
     if e.errno in (errno.EEXIST, errno.ENOTDIR):
         parent = os.path.dirname(os.path.normpath(path))
@@ -105,7 +105,7 @@ def atomic_output(path: str, mode: str = "wb"):
         os.makedirs(folder, exist_ok=True)
         fd, tmp = _create_beside(folder)
     except OSError as e:
-        raise OutputError(path, _why(e, target), e.errno) from None
+        raise OutputError(path, why_unwritable(e, target), e.errno) from None
     try:
         with os.fdopen(fd, mode) as f:
             if os.path.exists(target):  # rewriting a file (specc fmt): keep its permissions
@@ -120,7 +120,7 @@ def atomic_output(path: str, mode: str = "wb"):
         except OSError:
             pass
         if isinstance(e, OSError) and not isinstance(e, OutputError):
-            raise OutputError(path, _why(e, target), e.errno) from e
+            raise OutputError(path, why_unwritable(e, target), e.errno) from e
         raise
 
 

@@ -33,9 +33,22 @@ def parse_data(expr: str):
     from .. import parse as ast
     from ..catalog.datasets import UNAVAILABLE
     from ..errors import SpecError
-    src = f"network _data {{\n input x: [1]\n x -> Dense(1) -> output y\n train {{\n data = {text}\n }}\n}}\n"
+    if not text:
+        raise ValueError("empty; expected a data set name or call, e.g. spiral(n=500), or a .npz/.npy/.csv file")
+    prefix = " data = "  # the expression is parsed as the data setting of a small wrapper spec
+    src = f"network _data {{\n input x: [1]\n x -> Dense(1) -> output y\n train {{\n{prefix}{text}\n }}\n}}\n"
     try:
-        module = ast.parse(src, "--data")
+        try:
+            module = ast.parse(src, "--data")
+        except SpecError as e:
+            sp = e.diagnostic.span
+            if sp.line != 5 or sp.column > len(prefix) + len(text):  # past the expression: it ended early
+                raise ValueError("the expression ends early (an unclosed '(' or a missing value?); "
+                                 "expected e.g. spiral(n=500, noise=0.1)") from None
+            msg = e.diagnostic.message
+            if "'}'" in msg:  # "expected ... '}'" speaks of the wrapper, not of what was typed
+                msg = msg.split(";")[0]
+            raise ValueError(f"{msg} (at character {sp.column - len(prefix)})") from None
         section = next(i for item in module.items for i in getattr(item, "body", []) if isinstance(i, ast.Section))
         value = section.settings[0].value
         if isinstance(value, ast.Call):
@@ -98,6 +111,9 @@ def run(args) -> int:
         if v is not None and v <= 0:
             eprint(f"error: {flag} must be > 0, got {v}")
             return 2
+    if args.seed is not None and not -2 ** 63 <= args.seed < 2 ** 64:  # what torch.manual_seed takes
+        eprint(f"error: --seed must be a 64-bit integer, in [-2**63, 2**64), got {args.seed}")
+        return 2
     if args.validation_split is not None and not 0 <= args.validation_split < 1:
         eprint(f"error: --validation-split must be in [0, 1), got {args.validation_split}")
         return 2
@@ -193,7 +209,9 @@ def _train(args, net, cfg, data_fn, split, device: str, dist: bool) -> int:
                     f"checkpoint: {os.path.join(out, CHECKPOINT)} (resume with --resume)")
         return code
     except OSError as e:
-        eprint(f"error: cannot write the run folder: {e}")
+        from ._common import why_unwritable
+        where = e.filename or args.out or os.path.join("runs", net.name)
+        eprint(f"error: cannot write the run folder: '{where}': {why_unwritable(e, str(where))}")
         raise Exit(2)
     finally:
         if dist:
