@@ -110,9 +110,12 @@ def test_json_file_input(files, capsys):
     (lambda d: np.save(d / "bad.npy", np.ones((10, 5))) or "bad.npy", ["expected shape [batch, 4]", "received shape [10, 5]"]),
     (lambda d: np.save(d / "nan.npy", np.full((1, 4), np.nan)) or "nan.npy", ["NaN"]),
     (lambda d: np.savez(d / "wrong.npz", z=np.ones((1, 4))) or "wrong.npz", ["missing input(s) 'x'", "unknown input(s) 'z'"]),
-    (lambda d: (d / "ragged.csv").write_text("1,2,3,4\n1,2\n") and "ragged.csv", ["row 2 has 2 values"]),
+    (lambda d: (d / "ragged.csv").write_text("1,2,3,4\n1,2\n") and "ragged.csv", ["ragged.csv:2: this row has 2 values"]),
     (lambda d: (d / "empty.csv").write_text("a,b,c,d\n") and "empty.csv", ["no data rows"]),
-    (lambda d: (d / "words.csv").write_text("1,2,3,4\nx,y,z,w\n") and "words.csv", ["non-numeric"]),
+    (lambda d: (d / "words.csv").write_text("1,2,3,4\nx,y,z,w\n") and "words.csv", ["words.csv:2: value 'x' in column 1 is not a number"]),
+    # one row with a bad cell is a data row, not a header
+    (lambda d: (d / "one.csv").write_text("1,2,x,4\n") and "one.csv", ["one.csv:1: value 'x' in column 3 is not a number"]),
+    (lambda d: np.save(d / "zero.npy", np.ones((0, 4), np.float32)) or "zero.npy", ["no samples"]),
     (lambda d: (d / "junk.npy").write_bytes(b"junk") is not None and "junk.npy", ["not a readable .npy"]),
     (lambda d: (d / "junk.json").write_text("{") and "junk.json", ["not valid JSON"]),
 ])

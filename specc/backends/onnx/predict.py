@@ -72,26 +72,36 @@ def _parse_json(data: bytes, info: ModelInfo, source: str) -> dict[str, Any]:
     return _from_json(obj, info, source)
 
 
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+        return True
+    except ValueError:
+        return False
+
+
 def _parse_csv(text: str, info: ModelInfo, source: str) -> dict[str, np.ndarray]:
     name = _single_input(info, source)
     spec = info.inputs[0]
-    rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
+    rows = [(n, r) for n, r in enumerate(csv.reader(io.StringIO(text)), 1) if r and any(c.strip() for c in r)]
     if rows:
-        try:
-            [float(c) for c in rows[0]]
-        except ValueError:
-            rows = rows[1:]  # a header line
+        numeric = [_is_number(c) for c in rows[0][1]]
+        # a header names columns: no cell of it is a number (one bad cell in a lone row is a data error)
+        if not any(numeric) or (not all(numeric) and len(rows) > 1):
+            rows = rows[1:]
     if not rows:
-        raise InputError(f"{source}: no data rows", info.expected())
-    width = len(rows[0])
-    for i, r in enumerate(rows):
+        raise InputError(f"{source}: no data rows (only a header line)" if text.strip() else f"{source}: empty",
+                         info.expected())
+    width = len(rows[0][1])
+    for n, r in rows:
         if len(r) != width:
-            raise InputError(f"{source}: row {i + 1} has {len(r)} values but the first row has {width}",
+            raise InputError(f"{source}:{n}: this row has {len(r)} values but the first data row has {width}",
                              info.expected())
-    try:
-        arr = np.array([[float(c) for c in r] for r in rows], dtype=np.float64)
-    except ValueError as e:
-        raise InputError(f"{source}: non-numeric value ({e})", info.expected()) from None
+        for col, c in enumerate(r, 1):
+            if not _is_number(c):
+                raise InputError(f"{source}:{n}: value {c.strip()!r} in column {col} is not a number",
+                                 info.expected())
+    arr = np.array([[float(c) for c in r] for _, r in rows], dtype=np.float64)
     rest = spec.shape[1:]
     if len(rest) > 1 and all(isinstance(d, int) for d in rest):
         if int(np.prod(rest)) != width:

@@ -430,6 +430,9 @@ def validate_inputs(info: ModelInfo, values: Mapping[str, Any], allow_nonfinite:
             hint = ""
             if arr.ndim == len(spec.shape) - 1 and spec.shape and not isinstance(spec.shape[0], int):
                 hint = " (missing the batch dimension? wrap a single example in a list)"
+            elif len(shape) == len(spec.shape) and 0 in shape and any(shape[i] == 0 for i in spec.free):
+                hint = " (no samples: a '" + "', '".join(str(spec.shape[i]) for i in spec.free if shape[i] == 0) \
+                       + "' dimension of 0; give at least one)"
             raise InputError(f"input '{spec.name}': expected shape {spec.shape_str()}, received shape "
                              f"{_shape_str(arr.shape)}{hint}", expected, received, spec.name)
         for i, want in spec.symbolic:
