@@ -262,5 +262,41 @@ def parse_items(text: str, file: str) -> list:
             raise e.orig_exc from None
         raise
     except RecursionError:
+        line, col = _deep_nesting_start(text)
         raise SpecError("E101", "the file is nested too deeply to parse",
-                        Span(file=file), hint="flatten the nesting of lists and calls") from None
+                        Span(file=file, line=line, column=col, end_line=line, end_column=col + 1),
+                        hint="flatten the nesting of lists and calls") from None
+
+
+def _deep_nesting_start(text: str, depth_limit: int = 50) -> tuple[int, int]:
+    """(line, column) of the first bracket that opens more than `depth_limit` levels deep
+    (comments and strings skipped), else of the deepest one: where a RecursionError came from."""
+    depth, best, where = 0, 0, (1, 1)
+    line, col, i, n = 1, 1, 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "#":  # a comment runs to the end of the line
+            while i < n and text[i] != "\n":
+                i, col = i + 1, col + 1
+            continue
+        if ch in "\"'":  # a string: skip to its closing quote on the same line
+            j = i + 1
+            while j < n and text[j] not in (ch, "\n"):
+                j += 1
+            col += j - i + (1 if j < n and text[j] == ch else 0)
+            i = j + 1 if j < n and text[j] == ch else j
+            continue
+        if ch in "([{":
+            depth += 1
+            if depth > best:
+                best, where = depth, (line, col)
+                if depth > depth_limit:
+                    return where
+        elif ch in ")]}":
+            depth -= 1
+        if ch == "\n":
+            line, col = line + 1, 1
+        else:
+            col += 1
+        i += 1
+    return where

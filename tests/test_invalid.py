@@ -44,3 +44,15 @@ def test_invalid_spec(name, request):
         expected.write_text(text)
         return
     assert text == expected.read_text(), f"diagnostics of {name} drifted from {expected.name}"
+
+
+@pytest.mark.parametrize("opening, closing", [("[", "]"), ("f(", ")")])
+def test_nesting_too_deep_points_at_the_nesting(opening, closing):
+    """A RecursionError in the parser becomes E101 at the deep nesting, not at 1:1."""
+    from specc.compile import compile_source
+    deep = opening * 2000 + "1" + closing * 2000
+    src = f"network n {{\n  input x: [4]  # a comment with ((((\n  x -> Dense(3, foo={deep}) -> output y\n}}\n"
+    res = compile_source(src, "deep.net")
+    [d] = res.errors
+    assert d.code == "E101" and "nested too deeply" in d.message
+    assert (d.span.line, d.span.column) != (1, 1) and d.span.line == 3 and d.span.column > len("  x -> Dense(3, foo=")
