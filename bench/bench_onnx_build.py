@@ -10,6 +10,12 @@ For each spec (MLP, CNN, LSTM by default), with the same weights (init_weights s
 Building the torch module and drawing the weights are outside the timed region on both
 sides. The best of --repeats runs is kept for each (after one warm-up run). Printed per
 spec: milliseconds and the ratio direct / torch (target <= 0.5x).
+
+Large graphs: with --chain N (default 2000; 0 skips it) a generated chain of N
+Dense(8, relu) layers is timed the same way (best of --chain-repeats), as row chain_N, and
+the direct build of a chain of N/4 layers too: the line "scaling" gives the direct build's
+time per layer at N over that at N/4 (linear lowering: about 1x or less; the old quadratic
+Graph.rename gave ~4x at N=2000, whose direct build took 10 s where legacy takes ~7 s).
 """
 from __future__ import annotations
 
@@ -39,6 +45,13 @@ def _quiet_torch_logs() -> None:
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
 
 
+def chain_network(n: int):
+    """A generated spec: input x: [8] then n Dense(8, activation=relu) layers."""
+    from specc.compile import compile_source
+    src = f"network chain_{n} {{\n  input x: [8]\n  x -> repeat {n} {{ Dense(8, activation=relu) }} -> output y\n}}\n"
+    return compile_source(src, f"chain_{n}.net").network
+
+
 def best_of(fn, repeats: int) -> float:
     fn()  # warm-up (first-call imports and caches)
     times = []
@@ -53,6 +66,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--specs", nargs="+", default=DEFAULT_SPECS)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--chain", type=int, default=2000,
+                    help="also time a generated chain of this many Dense layers, and the scaling from N/4 "
+                         "to N (0: skip)")
+    ap.add_argument("--chain-repeats", type=int, default=1, help="best of this many runs for the chain")
     ap.add_argument("--dynamo", action="store_true",
                     help="also time torch.onnx.export(dynamo=True) (slow: seconds to a minute per spec, one run)")
     a = ap.parse_args()
@@ -81,9 +98,12 @@ def main() -> int:
         header += f" {'dynamo ms':>10} {'ratio':>7}"
     print(header)
     worst = 0.0
-    for name in a.specs:
-        path = os.path.join(ROOT, "specs", name, "model.net")
-        net = compile_file(path).network
+    cases = [(name, a.repeats) for name in a.specs] + ([(f"chain_{a.chain}", a.chain_repeats)] if a.chain > 0 else [])
+    for name, repeats in cases:
+        if name.startswith("chain_") and a.chain > 0 and name == f"chain_{a.chain}":
+            net = chain_network(a.chain)
+        else:
+            net = compile_file(os.path.join(ROOT, "specs", name, "model.net")).network
         if net is None:
             print(f"{name}: does not compile; skipped")
             continue
@@ -111,10 +131,10 @@ def main() -> int:
                                          opset_version=18, dynamo=True, verbose=False)
             return prog.model_proto.SerializeToString()
 
-        t_direct = best_of(direct, a.repeats)
+        t_direct = best_of(direct, repeats)
         row = f"{name:<14} {t_direct:>10.2f}"
         try:
-            t_legacy = best_of(legacy, a.repeats)
+            t_legacy = best_of(legacy, repeats)
             row += f" {t_legacy:>10.2f} {t_direct / t_legacy:>6.2f}x"
             worst = max(worst, t_direct / t_legacy)
         except Exception as e:  # the legacy exporter may be gone in a future torch
@@ -132,6 +152,17 @@ def main() -> int:
         print(row, flush=True)
     if worst:
         print(f"worst direct/legacy ratio {worst:.2f}x (target <= 0.5x): {'met' if worst <= 0.5 else 'NOT met'}")
+    if a.chain >= 4:
+        # the direct build's time per layer at N over that at N/4, both measured here, now
+        times = {}
+        for n in (a.chain // 4, a.chain):
+            net = chain_network(n)
+            weights = init_weights(net, 0)
+            times[n] = best_of(lambda: build_model(net, weights).SerializeToString(), a.chain_repeats)
+        small, large = a.chain // 4, a.chain
+        per_layer = (times[large] / large) / (times[small] / small)
+        print(f"scaling: direct build {small} layers {times[small]:.1f} ms, {large} layers {times[large]:.1f} ms; "
+              f"time per layer {per_layer:.2f}x (linear: <= 1.5x): {'met' if per_layer <= 1.5 else 'NOT met'}")
     return 0
 
 

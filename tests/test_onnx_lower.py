@@ -206,3 +206,74 @@ def test_float64_inputs_and_input_as_output():
     np.testing.assert_array_equal(outs["x"], x)
     for name in net.outputs:
         assert outs[name].dtype == np.dtype(net.tensors[name].dtype), name
+
+
+# ----------------------------------------------------------------------------- work grows linearly
+# Deterministic measures of work (never wall time): Python lines run inside lower.py.
+
+
+def _lines_run(fn, files: set[str]) -> int:
+    """How many Python lines of `files` run while fn() runs (line events of sys.settrace)."""
+    count = 0
+
+    def local(frame, event, arg):
+        nonlocal count
+        if event == "line":
+            count += 1
+        return local
+
+    def calls(frame, event, arg):
+        return local if frame.f_code.co_filename in files else None
+
+    old = sys.gettrace()
+    sys.settrace(calls)
+    try:
+        fn()
+    finally:
+        sys.settrace(old)
+    return count
+
+
+def _dense_chain(n: int):
+    src = f"network big {{\n  input x: [8]\n  x -> repeat {n} {{ Dense(8, activation=relu) }} -> output y\n}}\n"
+    return compile_source(src, "big.net").network
+
+
+def _pool_fan(n: int):
+    """n MaxPools all reading the network input: each asks who produced its input."""
+    lines = [f"  m{i} = x -> MaxPool1D(2)" for i in range(n)]
+    src = ("network fan {\n  input x: [1, 16]\n" + "\n".join(lines) + "\n  ("
+           + ", ".join(f"m{i}" for i in range(n)) + ") -> Add() -> output y\n}\n")
+    return compile_source(src, "fan.net").network
+
+
+@pytest.mark.parametrize("make", [_dense_chain, _pool_fan], ids=["dense_chain", "maxpool_fan"])
+def test_lowering_work_is_linear_in_layers(make):
+    # Graph.rename rescanned every node for each layer (and produced_by every node for each
+    # MaxPool): quadratic, an hour for a 50,000-layer chain. The lines run in lower.py for
+    # 4n layers must stay about 4x those for n (they were ~15x for the chain, ~10x for the fan).
+    from specc.backends.onnx import lower
+    from specc.weights import init_weights
+    small, large = make(150), make(600)
+    ws, wl = init_weights(small, 0), init_weights(large, 0)
+    n_small = _lines_run(lambda: build_model(small, ws), {lower.__file__})
+    n_large = _lines_run(lambda: build_model(large, wl), {lower.__file__})
+    assert n_large < 4.5 * n_small, (n_small, n_large, n_large / n_small)
+
+
+def test_graph_rename_and_produced_by():
+    from specc.backends.onnx.lower import Graph
+    g = Graph(OPSET)
+    g.scope = "l"
+    a = g.op("Relu", ["x"])
+    b = g.op("Mul", [a, a])
+    c = g.op("Add", [b, a])
+    g.rename(a, "t")  # a fresh tensor: renamed in place where it is produced and read
+    assert [list(n.input) for n in g.nodes] == [["x"], ["t", "t"], [b, "t"]]
+    assert list(g.nodes[0].output) == ["t"] and g.nodes[0].name == a  # node names stay
+    assert g.produced_by("t") == "Relu" and g.produced_by(a) is None and g.produced_by("x") is None
+    g.rename("x", "x2")  # not fresh (an input): an Identity
+    assert g.nodes[-1].op_type == "Identity" and list(g.nodes[-1].input) == ["x"]
+    assert g.produced_by("x2") == "Identity" and g.produced_by(c) == "Add"
+    g.rename("t", "t")
+    assert len(g.nodes) == 4

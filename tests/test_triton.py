@@ -66,3 +66,11 @@ def test_triton_output_is_a_file(tmp_path, capsys):
 def test_parser_rejects_a_broken_config():
     with pytest.raises(text_format.ParseError):
         text_format.Parse('name: "x"\nmax_batch_size: "many"\n', config_message_class()())
+
+
+def test_triton_empty_output_is_refused(tmp_path, capsys, monkeypatch):
+    # -o '' used to write conv/config.pbtxt and conv/1/model.onnx into the current folder
+    monkeypatch.chdir(tmp_path)
+    assert main(["build", os.path.join(FIX, "conv.net"), "--emit", "triton", "-o", ""]) == 2
+    assert "the output folder name is empty" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []

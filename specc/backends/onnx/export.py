@@ -9,7 +9,10 @@ def _eprint(*a) -> None:
 
 
 def load_weights_arg(net, path: str | None):
-    """The --weights file checked against the spec (exit 2 if unreadable, 1 if it does not fit)."""
+    """The --weights file checked against the spec. A file that cannot be read (missing, a
+    folder, no permission) is an I/O error: exit 2. A file whose content is wrong (not a
+    safetensors file, keys or shapes that do not fit the spec, NaN/Inf) is exit 1, as for
+    any other invalid input (specc/cli.py: 1 the input failed, 2 usage or I/O)."""
     if not path:
         return None
     import os
@@ -17,9 +20,18 @@ def load_weights_arg(net, path: str | None):
     from ...commands._common import Exit
     from ...errors import SpecError
     from ...weights import load_weights
+    if os.path.isdir(path):
+        _eprint(f"error: --weights '{path}' is a folder, not a weights file (give its model.safetensors)")
+        raise Exit(2)
     if not os.path.isfile(path):
         _eprint(f"error: no such weights file: '{path}'")
         raise Exit(2)
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        _eprint(f"error: cannot read weights file '{path}': {e.strerror or e}")
+        raise Exit(2) from None
     try:
         return load_weights(path, net)
     except SpecError as e:
@@ -32,7 +44,9 @@ def model_for(net, args, weights=None):
     `weights` (already loaded) take the place of args.weights."""
     from ...commands._common import Exit
     from .lower import MAX_OPSET, MIN_OPSET, OPSET, LoweringError, build_model
-    opset = getattr(args, "opset", None) or OPSET
+    opset = getattr(args, "opset", None)
+    if opset is None:  # not given (0 is a value, and not a supported one)
+        opset = OPSET
     if not MIN_OPSET <= opset <= MAX_OPSET:
         _eprint(f"error: --opset {opset} is not supported; use {MIN_OPSET}..{MAX_OPSET} (default {OPSET})")
         raise Exit(2)
@@ -56,8 +70,18 @@ def serialize(model) -> bytes:
         raise Exit(1) from None
 
 
+def check_output_arg(path: str, what: str = "file") -> bool:
+    """False (after a message) when -o is empty, before any lowering work is spent."""
+    if path:
+        return True
+    _eprint(f"error: the output {what} name is empty (-o ''); give a {what} name")
+    return False
+
+
 def emit(net, args) -> int:
     from ...commands._common import write_atomic
+    if not check_output_arg(args.output):
+        return 2
     model = model_for(net, args)
     data = serialize(model)
     try:

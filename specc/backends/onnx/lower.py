@@ -12,6 +12,7 @@ PyTorch weight layout; the Keras 'same' padding puts the extra cell at the end.
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import math
@@ -77,6 +78,11 @@ class Graph:
         self.inits: dict[str, onnx.TensorProto] = {}
         self._n = 0
         self._fresh: set[str] = set()
+        # indexes kept as nodes are added, so rename/produced_by never rescan the graph
+        # (a rescan per layer made lowering quadratic in the number of layers):
+        # fresh tensor name -> the nodes that read or write it; tensor -> its producer
+        self._uses: dict[str, list[onnx.NodeProto]] = {}
+        self._producer: dict[str, onnx.NodeProto] = {}
         self.scope = ""
 
     def fresh(self, hint: str) -> str:
@@ -88,15 +94,22 @@ class Graph:
     def op(self, op_type: str, inputs: list[str], n_out: int = 1, **attrs) -> str | list[str]:
         outs = [self.fresh(op_type) for _ in range(n_out)]
         attrs = {k: v for k, v in attrs.items() if v is not None}
-        self.nodes.append(helper.make_node(op_type, inputs, outs, name=outs[0], **attrs))
+        self._add(helper.make_node(op_type, inputs, outs, name=outs[0], **attrs))
         return outs[0] if n_out == 1 else outs
+
+    def _add(self, node: onnx.NodeProto) -> None:
+        """Append a node and index it (its fresh tensors' uses, the producer of its outputs)."""
+        self.nodes.append(node)
+        for name in dict.fromkeys([*node.input, *node.output]):
+            if name in self._fresh:
+                self._uses.setdefault(name, []).append(node)
+        for name in node.output:
+            self._producer[name] = node
 
     def produced_by(self, tensor: str) -> str | None:
         """The op type of the node that produces `tensor` (None for inputs/initializers)."""
-        for node in reversed(self.nodes):
-            if tensor in node.output:
-                return node.op_type
-        return None
+        node = self._producer.get(tensor)
+        return None if node is None else node.op_type
 
     def const(self, array, name: str | None = None) -> str:
         """An initializer; named ones (weights) are shared between the nodes of a shared layer."""
@@ -119,16 +132,21 @@ class Graph:
         if x == target:
             return
         if x in self._fresh:
-            for node in self.nodes:
+            users = self._uses.pop(x, [])
+            for node in users:  # only the nodes that mention x (indexed by _add), in graph order
                 for i, o in enumerate(node.output):
                     if o == x:
                         node.output[i] = target
+                        self._producer[target] = node
                 for i, o in enumerate(node.input):
                     if o == x:
                         node.input[i] = target
+            self._producer.pop(x, None)
             self._fresh.discard(x)
+            if target in self._fresh:
+                self._uses.setdefault(target, []).extend(users)
         else:
-            self.nodes.append(helper.make_node("Identity", [x], [target], name=target))
+            self._add(helper.make_node("Identity", [x], [target], name=target))
 
     # reductions changed from attribute to input axes in opset 18
     def reduce(self, op_type: str, x: str, axes: list[int], keepdims: int) -> str:
@@ -644,6 +662,20 @@ def build_model(net: Network, weights: dict[str, np.ndarray] | None = None, seed
     """Lower a network to an ONNX model (inference form), with `weights` or seeded initial values."""
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"opset {opset} is not supported (use {MIN_OPSET}..{MAX_OPSET})")
+    # Lowering makes many small acyclic objects (the IR as JSON for spec_hash, arrays, node
+    # lists); the cyclic garbage collector's full passes over the whole heap grew the time
+    # per layer with the size of the network (~1/3 of a 32,000-layer build). As in
+    # compile_source, it is off while the model is built.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _build_model(net, weights, seed, opset)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build_model(net: Network, weights: dict[str, np.ndarray] | None, seed: int, opset: int) -> onnx.ModelProto:
     if weights is None:
         from ...weights import init_weights
         weights = init_weights(net, seed)

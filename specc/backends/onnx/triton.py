@@ -59,7 +59,9 @@ def config_text(net, max_batch_size: int = MAX_BATCH_SIZE) -> str:
 
 def emit(net, args) -> int:
     from ...commands._common import write_atomic
-    from .export import model_for, serialize
+    from .export import check_output_arg, model_for, serialize
+    if not check_output_arg(args.output, "folder"):  # '' would write <name>/ into the current folder
+        return 2
     for t in [*net.input_infos(), *net.output_infos()]:
         if t.dtype not in TRITON_TYPES:
             print(f"error: tensor '{t.name}' has dtype {t.dtype}, which Triton cannot serve", file=sys.stderr)

@@ -327,8 +327,10 @@ class SpeccModule(nn.Module):
         self.layers = _Layers()
         self._attr: dict[str, str] = {}
         self.ctors = layer_ctors(net)
+        taken: set[str] = set()  # self._attr's values, kept as we go (a fresh set per layer is quadratic)
         for lname, ctor in self.ctors.items():
-            a = attr_name(lname, set(self._attr.values()))
+            a = attr_name(lname, taken)
+            taken.add(a)
             self._attr[lname] = a
             self.layers.add_module(a, ctor.build())
         self._plan = [(self._attr[n.layer], list(n.inputs), n.outputs[0], None) for n in net.nodes]

@@ -101,8 +101,10 @@ def _init_lines(net: Network, attrs: dict[str, str]) -> list[str]:
 def render(net: Network) -> str:
     ctors = layer_ctors(net)
     attrs: dict[str, str] = {}
+    taken: set[str] = set()  # attrs.values(), kept as we go (rebuilding it per layer was quadratic)
     for lname in ctors:
-        attrs[lname] = attr_name(lname, set(attrs.values()))
+        attrs[lname] = attr_name(lname, taken)
+        taken.add(attrs[lname])
     renamed = {l: a for l, a in attrs.items() if l != a}
     var = _var_names(net)
     used = {c for ctor in ctors.values() for c in ctor.classes()}
@@ -177,6 +179,9 @@ def render(net: Network) -> str:
 def emit(net: Network, args) -> int:
     """Entry point of `specc build --emit torch -o FILE`."""
     from ...commands._common import eprint, write_atomic
+    if not args.output:
+        eprint("error: the output file name is empty (-o ''); give a file name")
+        return 2
     try:
         text = render(net)
     except Exception as e:  # a spec feature the emitter cannot express
