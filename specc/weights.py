@@ -159,7 +159,7 @@ def load_weights(path: str, net: Network | None = None) -> dict[str, np.ndarray]
     except FileNotFoundError:
         raise SpecError("E100", f"no such weights file: '{path}'") from None
     except Exception as e:  # safetensors raises its own error types for corrupt files
-        raise SpecError("E100", f"'{path}' is not a readable safetensors file: {e}") from None
+        raise SpecError("E100", f"'{path}' is not a valid safetensors file (damaged, or another format): {e}") from None
     if net is not None:
         want = {f"{l}.{w.name}": tuple(w.shape) for l, ws in net.weights.items() for w in ws}
         missing = sorted(set(want) - set(arrays))

@@ -53,7 +53,7 @@ def test_build_onnx_errors(tmp_path, capsys):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a safetensors file")
     assert main(["build", SPEC, "--emit", "onnx", "-o", out, "--weights", str(bad)]) == 1
-    assert "not a readable safetensors file" in capsys.readouterr().err
+    assert "not a valid safetensors file" in capsys.readouterr().err
     assert main(["build", SPEC, "--emit", "onnx", "-o", str(tmp_path / "missing" / "x" / "m.onnx")]) == 0
     blocker = tmp_path / "blocker"
     blocker.write_text("")
@@ -91,7 +91,7 @@ def test_weights_file_errors(tmp_path, capsys, monkeypatch):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a safetensors file")
     assert main(["verify", SPEC, "--weights", str(bad)]) == 1
-    assert "not a readable safetensors file" in capsys.readouterr().err
+    assert "not a valid safetensors file" in capsys.readouterr().err
     from specc.backends.onnx import export
     real_open = open
 
