@@ -16,6 +16,7 @@ from specc.backends.onnx import LOWERINGS, OPSET, build_model, spec_hash
 from specc.backends.onnx.lower import LoweringError, ir_version_for
 from specc.compile import compile_file, compile_source
 from specc.layers import REGISTRY
+from work_count import dense_chain_source, lines_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = sorted(glob.glob(os.path.join(ROOT, "tests", "onnx_fixtures", "*.net")))
@@ -212,31 +213,8 @@ def test_float64_inputs_and_input_as_output():
 # Deterministic measures of work (never wall time): Python lines run inside lower.py.
 
 
-def _lines_run(fn, files: set[str]) -> int:
-    """How many Python lines of `files` run while fn() runs (line events of sys.settrace)."""
-    count = 0
-
-    def local(frame, event, arg):
-        nonlocal count
-        if event == "line":
-            count += 1
-        return local
-
-    def calls(frame, event, arg):
-        return local if frame.f_code.co_filename in files else None
-
-    old = sys.gettrace()
-    sys.settrace(calls)
-    try:
-        fn()
-    finally:
-        sys.settrace(old)
-    return count
-
-
 def _dense_chain(n: int):
-    src = f"network big {{\n  input x: [8]\n  x -> repeat {n} {{ Dense(8, activation=relu) }} -> output y\n}}\n"
-    return compile_source(src, "big.net").network
+    return compile_source(dense_chain_source(n), "big.net").network
 
 
 def _pool_fan(n: int):
@@ -256,8 +234,8 @@ def test_lowering_work_is_linear_in_layers(make):
     from specc.weights import init_weights
     small, large = make(150), make(600)
     ws, wl = init_weights(small, 0), init_weights(large, 0)
-    n_small = _lines_run(lambda: build_model(small, ws), {lower.__file__})
-    n_large = _lines_run(lambda: build_model(large, wl), {lower.__file__})
+    n_small = lines_run(lambda: build_model(small, ws), {lower.__file__})
+    n_large = lines_run(lambda: build_model(large, wl), {lower.__file__})
     assert n_large < 4.5 * n_small, (n_small, n_large, n_large / n_small)
 
 

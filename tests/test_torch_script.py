@@ -20,6 +20,7 @@ from specc.backends.torch.script import render
 from specc.cli import main
 
 from test_torch_lowering import ALL_SPECS, ROOT, as_tuple, compiled, example_inputs, net_of, spec_id
+from work_count import dense_chain_source, lines_run
 
 
 def load_emitted(path: str):
@@ -148,29 +149,7 @@ def test_empty_output_path(tmp_path, capsys, monkeypatch):
 
 
 def _dense_chain(n: int):
-    return net_of(f"network big {{\n  input x: [8]\n  x -> repeat {n} {{ Dense(8, activation=relu) }} -> output y\n}}\n")
-
-
-def _lines_run(fn, files: set[str]) -> int:
-    """How many Python lines of `files` run while fn() runs (line events of sys.settrace)."""
-    count = 0
-
-    def local(frame, event, arg):
-        nonlocal count
-        if event == "line":
-            count += 1
-        return local
-
-    def calls(frame, event, arg):
-        return local if frame.f_code.co_filename in files else None
-
-    old = sys.gettrace()
-    sys.settrace(calls)
-    try:
-        fn()
-    finally:
-        sys.settrace(old)
-    return count
+    return net_of(dense_chain_source(n))
 
 
 def test_render_work_is_linear_in_layers(monkeypatch):
@@ -194,6 +173,6 @@ def test_render_work_is_linear_in_layers(monkeypatch):
     handed.clear()
     files = {script.__file__, torch_lower.__file__}
     small, large = _dense_chain(150), _dense_chain(600)
-    n_small = _lines_run(lambda: render(small), files)
-    n_large = _lines_run(lambda: render(large), files)
+    n_small = lines_run(lambda: render(small), files)
+    n_large = lines_run(lambda: render(large), files)
     assert n_large < 4.5 * n_small, (n_small, n_large, n_large / n_small)
