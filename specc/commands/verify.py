@@ -87,9 +87,9 @@ def compare(a, b, atol: float, rtol: float) -> tuple[float, float, bool]:
 
 
 def run(args) -> int:
-    import numpy as np
-
     import math
+
+    import numpy as np
 
     from ._common import load_network
     for flag, value in (("--atol", args.atol), ("--rtol", args.rtol)):
