@@ -53,7 +53,7 @@ def compile_text(text: str, rel: str):
 def render(net) -> dict[str, str]:
     """The three golden outputs, exactly as `specc summary`, `specc summary --format json`
     and `specc ir` print them (run from the repo root on specs/<name>/model.net)."""
-    from specc.commands.summary import summary_data, summary_text
+    from specc.summary import summary_data, summary_text
     return {
         "summary.txt": summary_text(net) + "\n",
         "summary.json": json.dumps(summary_data(net), indent=2) + "\n",

@@ -264,7 +264,7 @@ def _chain(n: int):
 
 
 def test_summary_and_weights_of_a_long_chain_walk_the_nodes_once():
-    from specc.commands.summary import summary_data
+    from specc.summary import summary_data
     from specc.weights import init_weights, weight_specs
     net = _chain(300)
     assert len(summary_data(net)["layers"]) == 300 and net.nodes.passes == 1

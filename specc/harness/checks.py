@@ -302,7 +302,7 @@ def golden_dir(path: str) -> str:
 def render_goldens(net) -> dict[str, str]:
     """summary.txt, summary.json and ir.json exactly as `specc summary [--format json]` / `specc ir` print them."""
     import json
-    from ..commands.summary import summary_data, summary_text
+    from ..summary import summary_data, summary_text
     return {"summary.txt": summary_text(net) + "\n",
             "summary.json": json.dumps(summary_data(net), indent=2) + "\n",
             "ir.json": net.model_dump_json(indent=2) + "\n"}

@@ -591,7 +591,7 @@ class Trainer:
         for name, c in self.callbacks:
             if name == "CSVLogger":
                 c.on_epoch_end(self, self.epoch, {})
-        from ...commands.summary import summary_text
+        from ...summary import summary_text
         _write_atomic(self._path("summary.txt"), (summary_text(self.net) + "\n").encode())
         _write_atomic(self._path("ir.json"), self.net.model_dump_json(indent=1).encode())
 
