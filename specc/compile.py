@@ -15,7 +15,11 @@ from .errors import Diagnostic, Source, SpecError, Span
 from .ir import Expect, Network, TrainConfig
 
 MAX_BYTES = 16 * 1024 * 1024
-SUPPRESS = re.compile(r"#\s*specc:\s*ignore\[([A-Z0-9_, ]+)\]")
+# `specc: ignore[W600, W608]` anywhere in a comment (after other text too: `# keep Keras'
+# default  specc: ignore[W600]`); codes are matched case-insensitively.
+SUPPRESS = re.compile(r"(?<![\w-])specc:\s*ignore\[([A-Za-z0-9_, ]+)\]")
+QUOTED = re.compile(r"'[^']*'")
+MAX_SUPPRESS_LINES = 50  # a suppression on any line of a multi-line call, up to this many
 
 
 @dataclass
@@ -123,35 +127,60 @@ def _compile_source(text: str, file: str) -> Result:
     diags = list(elab.diags)
     diags += shapes.infer(net)
     diags += lints.run(net, has_errors=any(d.severity == "error" for d in diags))
-    diags += expect_pass.check(net)
+    diags += expect_pass.check(net, has_errors=any(d.severity == "error" for d in diags))
     return _finish(Result(net, diags, sources), comments)
 
 
 def _finish(result: Result, comments: dict[str, list]) -> Result:
-    """Apply `# specc: ignore[CODE]` (same line or the line above) and sort by position."""
+    """Apply `# specc: ignore[CODE]` (a trailing comment on any line of the diagnostic's
+    span, or a comment line of its own just above), report each problem once per source
+    location, and sort by position."""
     ignored: dict[tuple[str, int], set[str]] = {}
     for file, items in comments.items():
-        for line, _col, text in items:
-            m = SUPPRESS.search(text)
-            if m:
-                codes = {c.strip() for c in m.group(1).split(",")}
+        src = result.sources.get(file)
+        for line, col, text in items:
+            for m in SUPPRESS.finditer(text):
+                codes = {c.strip().upper() for c in m.group(1).split(",")}
                 ignored.setdefault((file, line), set()).update(codes)
-                ignored.setdefault((file, line + 1), set()).update(codes)
+                before = src.line(line)[:col - 1] if src is not None and src.line(line) is not None else ""
+                if not before.strip():  # a comment on a line of its own covers the next line
+                    ignored.setdefault((file, line + 1), set()).update(codes)
 
     def kept(d: Diagnostic) -> bool:
-        if d.span is None:
+        if d.span is None or not ignored:
             return True
-        codes = ignored.get((d.span.file, d.span.line), set())
-        return d.code not in codes and "ALL" not in codes
+        last = min(max(d.span.end_line, d.span.line), d.span.line + MAX_SUPPRESS_LINES)
+        for line in range(d.span.line, last + 1):
+            codes = ignored.get((d.span.file, line))
+            if codes and (d.code in codes or "ALL" in codes):
+                return False
+        return True
 
-    seen = set()
+    # One diagnostic per source location: the expansions of a block or a `repeat` body
+    # share their spans and differ only in the generated names ('b_1_conv' vs
+    # 'b_2_conv'), so those are masked in the key; the first is kept, with a note.
+    first: dict[tuple, Diagnostic] = {}
+    repeats: dict[tuple, list[str]] = {}
     out = []
     for d in result.diagnostics:
-        key = (d.code, d.message, d.span.file if d.span else None, d.span.line if d.span else 0)
-        if key in seen or not kept(d):
+        s = d.span
+        where = (s.file, s.line, s.column, s.end_line, s.end_column) if s else None
+        key = (d.code, where, QUOTED.sub("''", d.message))
+        if key in first:
+            if d.message != first[key].message:
+                repeats[key].append(d.message)
             continue
-        seen.add(key)
+        if not kept(d):
+            continue
+        first[key] = d
+        repeats[key] = []
         out.append(d)
+    for key, others in repeats.items():
+        if others:
+            names = [m.group(0) for m in QUOTED.finditer(others[0])]
+            example = f" (e.g. {names[0]})" if names else ""
+            first[key].notes.append(f"reported once for this line; {len(others)} more expansion(s) of it have the "
+                                    f"same problem{example}")
     out.sort(key=lambda d: (d.span.file if d.span else "", d.span.line if d.span else 0,
                             d.span.column if d.span else 0))
     result.diagnostics = out

@@ -82,9 +82,12 @@ class Elaborator:
         self.unnamed: set[str] = set()  # tensors just made by a step, which bind() may rename
         self.inputs: list[str] = []
         self.outputs: list[str] = []
+        self.output_spans: dict[str, Span] = {}
         self.applications: dict[str, int] = defaultdict(int)
         self.counters: dict[str, int] = defaultdict(int)
-        self.user_names: set[str] = set()
+        self.user_names: dict[str, Span] = {}  # every name the network body defines -> where
+        self.assign_sources: dict[str, set[str]] = {}
+        self.assigning: str | None = None  # the target of the assignment being elaborated
         self.built: dict[tuple, Layer] = {}  # call key -> first layer built from it (build_layer)
         self.by_syntax: dict[tuple, Layer] = {}  # call as written -> the same first layer (call_step)
         self.sections: dict[str, ast.Section] = {}
@@ -102,9 +105,13 @@ class Elaborator:
             return None
         for extra in nets[1:]:
             self.report(SpecError("E206", f"a second network '{extra.name}' in one file", extra.span,
-                                  hint="put each network in its own .net file"))
+                                  hint="put each network in its own .net file",
+                                  related=[(nets[0].span, "the first network")]))
         net = nets[0]
         self.user_names = _scan_user_names(net.body)
+        # `a = b -> ...` in the network body: a -> {b}, to name a cycle of definitions
+        self.assign_sources = {st.target: {n for n, _ in st.chain.sources} for st in net.body
+                               if isinstance(st, ast.Assign)}
         env = Env(blocks=blocks)
         for stmt in net.body:
             try:
@@ -142,7 +149,9 @@ class Elaborator:
         for item in module.items:
             if isinstance(item, ast.BlockDef):
                 if item.name in table:
-                    self.report(SpecError("E212", f"block '{item.name}' is defined twice", item.span))
+                    self.report(SpecError("E212", f"block '{item.name}' is defined twice", item.span,
+                                          hint="rename one of the two blocks",
+                                          related=[(table[item.name].defn.span, "first defined here")]))
                 table[item.name] = BlockRef(item, table)
         return table
 
@@ -173,10 +182,18 @@ class Elaborator:
 
     # ------------------------------------------------------------ statements
     def statement(self, stmt, env: Env) -> None:
+        self.assigning = stmt.target if type(stmt) is ast.Assign and not env.in_block else None
         if isinstance(stmt, ast.InputDecl):
             self.input_decl(stmt, env)
         elif isinstance(stmt, ast.Assign):
-            result = self.chain(stmt.chain, env)
+            try:
+                result = self.chain(stmt.chain, env)
+            except SpecError:
+                # Define the target anyway (a placeholder of unknown shape): its later uses
+                # must not report "'a' is used before it is defined" as an echo.
+                if stmt.target not in env.tensors:
+                    env.tensors[stmt.target] = self.placeholder(stmt.span)
+                raise
             if result is not None:
                 if len(result) != 1:
                     raise SpecError("E207", f"'{stmt.target}' would name {len(result)} tensors", stmt.span,
@@ -186,7 +203,9 @@ class Elaborator:
             self.chain(stmt.chain, env)
         elif isinstance(stmt, ast.LayerDecl):
             if stmt.name in env.layers:
-                raise SpecError("E206", f"layer '{stmt.name}' is declared twice", stmt.span)
+                raise SpecError("E206", f"layer '{stmt.name}' is declared twice", stmt.span,
+                                hint="choose another name for one of them",
+                                related=[(self.layers[env.layers[stmt.name]].span, "first declared here")])
             layer = self.make_layer_from_call(stmt.call, env, name_hint=stmt.name, explicit_name=stmt.name)
             if layer is not None:
                 env.layers[stmt.name] = layer.name
@@ -201,7 +220,9 @@ class Elaborator:
                                 hint=did_you_mean(stmt.name, ["train", "expect", "test"])
                                 or "sections are train { }, expect { } and test { }")
             if stmt.name in self.sections:
-                raise SpecError("E206", f"section '{stmt.name}' appears twice", stmt.span)
+                raise SpecError("E206", f"section '{stmt.name}' appears twice", stmt.span,
+                                hint=f"merge the two into one {stmt.name} {{ }} section",
+                                related=[(self.sections[stmt.name].span, "first here")])
             self.sections[stmt.name] = stmt
 
     def input_decl(self, stmt: ast.InputDecl, env: Env) -> None:
@@ -215,7 +236,8 @@ class Elaborator:
             raise SpecError("E210", f"unknown dtype '{dtype}' for input '{stmt.name}'", stmt.span,
                             hint=did_you_mean(dtype, KNOWN_DTYPES) or f"use one of {sorted(KNOWN_DTYPES)}")
         if stmt.name in self.tensors:
-            raise SpecError("E206", f"'{stmt.name}' is defined twice", stmt.span)
+            raise SpecError("E206", f"'{stmt.name}' is defined twice", stmt.span, hint="choose another name",
+                            related=[(self.tensors[stmt.name].span, "first defined here")])
         shape: list[int | str] | None = ["batch"]
         for d, span in stmt.shape:
             if d in RESERVED_DIMS:
@@ -237,15 +259,27 @@ class Elaborator:
         if name in env.tensors:
             return env.tensors[name]
         hint = did_you_mean(name, env.tensors)
+        related = []
         if name in env.layers:
             hint = f"'{name}' is a layer; apply it inside a chain: `x -> {name}`"
+        elif not env.in_block and name in self.user_names:
+            # a forward reference: defined further down (or in a cycle with this line)
+            related = [(self.user_names[name], "defined here, after its use")]
+            hint = f"move the definition of '{name}' above its first use"
+            if self.assigning is not None and self.assigning in self.assign_sources.get(name, ()):
+                related = [(self.user_names[name], f"'{name}' is computed from '{self.assigning}' here")]
+                hint = (f"'{self.assigning}' and '{name}' are computed from each other, a cycle, which a network "
+                        "cannot have: start one of them from an input or an earlier tensor")
         raise SpecError("E205", f"tensor '{name}' is used before it is defined", span,
-                        hint=hint or "define it first: `input NAME: [...]` or `NAME = x -> Layer(...)`")
+                        hint=hint or "define it first: `input NAME: [...]` or `NAME = x -> Layer(...)`",
+                        related=related)
 
     def bind(self, local: str, tensor: str, env: Env, span: Span) -> str:
         """Give a tensor a user name (renaming a fresh intermediate, else an Identity)."""
         if local in env.tensors:
-            raise SpecError("E206", f"'{local}' is defined twice", span, hint="choose another name")
+            raise SpecError("E206", f"'{local}' is defined twice", span, hint="choose another name",
+                            related=[(self.tensors[env.tensors[local]].span
+                                      if env.tensors[local] in self.tensors else None, "first defined here")])
         glob = f"{env.prefix}_{local}" if env.prefix else local
         if env.prefix and glob in self.tensors:
             glob = self.fresh_name(glob)
@@ -274,8 +308,10 @@ class Elaborator:
             env.outputs.append(tensor)
             return
         if tensor in self.outputs:
-            raise SpecError("E206", f"'{local}' is declared as an output twice", span)
+            raise SpecError("E206", f"'{local}' is declared as an output twice", span,
+                            hint="declare each output once", related=[(self.output_spans.get(tensor), "first here")])
         self.outputs.append(tensor)
+        self.output_spans[tensor] = span
 
     # ------------------------------------------------------------ chains
     def chain(self, chain: ast.Chain, env: Env) -> list[str] | None:
@@ -374,7 +410,7 @@ class Elaborator:
                 hint = (f"'{name}' is an {cat}, not a layer" +
                         (f"; write Activation({name}) or activation={name} on a layer" if cat == "activation" else ""))
         return SpecError("E200", f"unknown layer or block '{name}'", span,
-                         hint=hint or "see `docs/language.md` for the list of layer kinds")
+                         hint=hint or "the layer kinds are listed in docs/catalog.md")
 
     def apply(self, layer: Layer, inputs: list[str], span: Span, env: Env) -> list[str]:
         lo, hi = type(layer).n_inputs
@@ -499,11 +535,15 @@ class Elaborator:
                 raise SpecError("E203", f"layer name {name!r} must be an identifier", pycall.arg_spans.get("name", span))
             name = f"{env.prefix}_{name}" if env.prefix else name
             if name in self.layers:
-                raise SpecError("E206", f"two layers are named '{name}'", pycall.arg_spans.get("name", span))
+                raise SpecError("E206", f"two layers are named '{name}'", pycall.arg_spans.get("name", span),
+                                hint="layer names must be unique: choose another name= for one of them",
+                                related=[(self.layers[name].span, "the other layer")])
         elif explicit_name:
             name = f"{env.prefix}_{explicit_name}" if env.prefix else explicit_name
             if name in self.layers:
-                raise SpecError("E206", f"two layers are named '{name}'", span)
+                raise SpecError("E206", f"two layers are named '{name}'", span,
+                                hint="layer names must be unique: choose another name for one of them",
+                                related=[(self.layers[name].span, "the other layer")])
         else:
             base = name_hint or snake(layer.kind)
             base = f"{env.prefix}_{base}" if env.prefix else base
@@ -712,25 +752,27 @@ def _block_sig(d: ast.BlockDef) -> str:
     return f"usage: {d.name}(" + ", ".join(p.name if p.default is None else f"{p.name}=..." for p in d.params) + ")"
 
 
-def _scan_user_names(body) -> set[str]:
-    names: set[str] = set()
+def _scan_user_names(body) -> dict[str, Span]:
+    """Every name the network body defines (tensors, outputs, shared layers) -> where it
+    is first defined: generated names avoid them, forward references point at them."""
+    names: dict[str, Span] = {}
 
     def steps(ss):
         for s in ss:
             if isinstance(s, ast.StepOutput):
-                names.add(s.name)
+                names.setdefault(s.name, s.span)
             elif isinstance(s, ast.StepRepeat):
                 steps(s.steps)
     for stmt in body:
         if isinstance(stmt, ast.InputDecl):
-            names.add(stmt.name)
+            names.setdefault(stmt.name, stmt.span)
         elif isinstance(stmt, ast.Assign):
-            names.add(stmt.target)
+            names.setdefault(stmt.target, stmt.span)
             steps(stmt.chain.steps)
         elif isinstance(stmt, ast.ChainStmt):
             steps(stmt.chain.steps)
         elif isinstance(stmt, ast.LayerDecl):
-            names.add(stmt.name)
+            names.setdefault(stmt.name, stmt.span)
     return names
 
 
@@ -753,7 +795,8 @@ def build_train(section: ast.Section, elab: Elaborator) -> dict | None:
                                   f"train settings: {', '.join(sorted(TRAIN_KEYS))}"))
             continue
         if key in raw:
-            elab.report(SpecError("E206", f"train setting '{key}' given twice", s.span))
+            elab.report(SpecError("E206", f"train setting '{key}' given twice", s.span,
+                                  hint="keep one of the two", related=[(raw[key][1], "first given here")]))
             continue
         try:
             raw[key] = (elab.to_python(s.value, env), s.span)

@@ -88,8 +88,58 @@ CODES: dict[str, Code] = _codes(
     ("W608", "warning", "unused tensor or layer"),
     ("W609", "warning", "activation without a gradient (step/threshold) in a trained network"),
     ("W610", "warning", "ReLU-family activation on the output layer"),
+    # layout: specc is channels-first, Keras is channels-last (docs/language.md, "Coming from Keras")
+    ("W611", "warning", "input looks channels-last (Keras) but feeds a channels-first layer"),
+    ("W612", "warning", "[timesteps, features] tensor fed to a channels-first layer without Permute"),
+    ("W613", "warning", "axis left at Keras' default (-1) on a channels-first map"),
+    ("W614", "warning", "PReLU shared_axes that include the channel axis (Keras' axes copied)"),
     ("I700", "info", "batch size is not a power of two"),
+    ("I701", "info", "Keras' default initializer kept with a ReLU-family activation"),
 )
+
+# The help line of a code's diagnostics where the raising site gives none: every error
+# has a help line (tests/test_invalid.py walks specs/invalid/ for it).
+HELP: dict[str, str] = {
+    "E100": "pass a readable UTF-8 .net file",
+    "E101": "see docs/language.md for the syntax of chains, calls and sections",
+    "E102": "write `network NAME { ... }`; a file of blocks only is meant to be imported",
+    "E103": "import paths are relative to the importing file and must name a .net file with those blocks",
+    "E200": "the layer kinds are listed in docs/catalog.md; blocks must be defined or imported first",
+    "E201": "see docs/catalog.md for the arguments of each layer kind",
+    "E202": "see docs/catalog.md for the required arguments of each layer kind",
+    "E203": "see docs/catalog.md for the allowed values of the argument",
+    "E204": "see docs/catalog.md for the names of each catalogue",
+    "E205": "define a tensor before its first use: `input NAME: [...]` or `NAME = x -> Layer(...)`",
+    "E206": "give each tensor, layer, output, section and setting its own name",
+    "E207": "merge several tensors first, e.g. `(a, b) -> Concatenate()`, or give a merge layer two or more",
+    "E208": "end a chain with `-> output NAME`, or write `output NAME`",
+    "E209": "give each argument once",
+    "E210": "write the shape of one sample, without the batch: `input x: [3, 32, 32]`",
+    "E211": "sections are train { }, expect { } and test { }; see docs/training.md for the train settings",
+    "E212": "define each block once and call it with the inputs and arguments it declares",
+    "E300": "tensors are channels-first ([C, H, W], [C, L]); reshape or flatten the input first",
+    "E301": "bring the inputs to the same shape first (Dense, Reshape, Conv2D with padding=same)",
+    "E302": "use padding=same, a smaller kernel or pool, or a larger input",
+    "E303": "insert Flatten() or GlobalAvgPool() before the Dense layer",
+    "E304": "give recurrent layers [timesteps, features] input (Reshape, or return_sequences=true before)",
+    "E305": "declare the input as integer token ids: `input tokens: int64[100]`",
+    "E306": "give the dimension a fixed size in the input, or reduce it first (GlobalAvgPool, an RNN)",
+    "E307": "the target shape must hold as many elements as the input (without the batch)",
+    "E400": "see docs/training.md for the train settings and their allowed values",
+    "E401": "a dropout rate is the fraction dropped (Keras) and lies in [0, 1)",
+    "E402": "use a random initializer: he_normal for ReLU, glorot_uniform for sigmoid/tanh",
+    "E500": "fix the network or update the expectation",
+    "E501": "see `specc summary` for the count of every layer",
+    "E502": "expect names network tensors (`probs: [batch, 10]`) and params / trainable_params / "
+            "non_trainable_params",
+}
+
+
+class Related(BaseModel):
+    """A secondary span: another place that explains the diagnostic ("first defined here")."""
+    model_config = ConfigDict(defer_build=True)
+    span: Span
+    label: str
 
 
 class Diagnostic(BaseModel):
@@ -100,6 +150,7 @@ class Diagnostic(BaseModel):
     span: Span | None = None
     hint: str | None = None
     notes: list[str] = []
+    related: list[Related] = []
 
     @property
     def location(self) -> str:
@@ -109,18 +160,25 @@ class Diagnostic(BaseModel):
 
 
 def diag(code: str, message: str, span: Span | None = None, hint: str | None = None,
-         notes: Iterable[str] = ()) -> Diagnostic:
+         notes: Iterable[str] = (), related: Iterable[tuple[Span | None, str]] = ()) -> Diagnostic:
+    """A diagnostic; `related` are (span, label) pairs shown as secondary spans (a None span
+    is left out). Without a hint, an error gets its code's default help line (HELP)."""
+    if hint is None:
+        hint = HELP.get(code) or (f"see docs/diagnostics.md#{code.lower()}"
+                                  if CODES[code].severity == "error" else None)
     return Diagnostic(code=code, severity=CODES[code].severity, message=message, span=span,
-                      hint=hint, notes=list(notes))
+                      hint=hint, notes=list(notes),
+                      related=[Related(span=s, label=label) for s, label in related if s is not None])
 
 
 class SpecError(Exception):
     """Raised inside a pass for one diagnostic; the pass catches it, records it, goes on."""
 
     def __init__(self, code: str, message: str, span: Span | None = None,
-                 hint: str | None = None, notes: Iterable[str] = ()):
+                 hint: str | None = None, notes: Iterable[str] = (),
+                 related: Iterable[tuple[Span | None, str]] = ()):
         super().__init__(message)
-        self.diagnostic = diag(code, message, span, hint, notes)
+        self.diagnostic = diag(code, message, span, hint, notes, related)
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
@@ -153,29 +211,64 @@ class Source:
 
 
 def render_text(d: Diagnostic, sources: dict[str, Source] | None = None, color: bool = False) -> str:
+    """rustc-like text: the head line, the primary span underlined with ^, each related
+    span underlined with - and its label, then notes and the help line."""
     sev = d.severity
     head = f"{sev}[{d.code}]: {d.message}"
     if color:
         c = {"error": "\x1b[1;31m", "warning": "\x1b[1;33m", "info": "\x1b[1;36m"}[sev]
         head = f"{c}{sev}[{d.code}]\x1b[0m\x1b[1m: {d.message}\x1b[0m"
     out = [f"{d.location}: {head}" if d.span else head]
-    src = sources.get(d.span.file) if (sources and d.span) else None
-    if src is not None and d.span is not None:
-        text = src.line(d.span.line)
-        if text is not None:
-            shown = text if len(text) <= 200 else text[:200] + " ..."
-            gutter = f"{d.span.line:>4} | "
-            out.append(gutter + shown.expandtabs(1))
-            start = d.span.column - 1
-            if start <= 200:
-                end = d.span.end_column - 1 if d.span.end_line == d.span.line else len(text)
-                width = max(1, min(end, 200) - start)
-                out.append(" " * (len(gutter) - 2) + "| " + " " * start + "^" * width)
+    # a related span on the primary's line shares its snippet: "----  ^^^^" and a label line
+    same_line = [r for r in d.related if d.span is not None and (r.span.file, r.span.line) ==
+                 (d.span.file, d.span.line) and r.span.end_line == r.span.line]
+    if d.span is not None:
+        shown = _snippet(d.span, sources, "^")
+        if shown and same_line:
+            marks = list(shown[1])
+            bar = shown[1].index("|") + 2
+            labels = []
+            for r in same_line:
+                start = bar + r.span.column - 1
+                end = max(start + 1, bar + min(r.span.end_column - 1, 200))
+                marks += " " * max(0, end - len(marks))
+                for i in range(start, end):
+                    if marks[i] == " ":
+                        marks[i] = "-"
+                labels.append(shown[1][:bar] + " " * (r.span.column - 1) + r.label)
+            shown[1:] = ["".join(marks).rstrip(), *labels]
+        elif same_line:
+            same_line = []
+        out += shown
+    for r in d.related:
+        if r in same_line:
+            continue
+        shown = _snippet(r.span, sources, "-", r.label)
+        if r.span.file != (d.span.file if d.span else None) or not shown:
+            out.append(f"  --> {r.span.file}:{r.span.line}:{r.span.column}" + ("" if shown else f": {r.label}"))
+        out += shown
     for note in d.notes:
         out.append(f"  note: {note}")
     if d.hint:
         out.append(f"  help: {d.hint}")
     return "\n".join(out)
+
+
+def _snippet(span: Span, sources: dict[str, Source] | None, mark: str, label: str = "") -> list[str]:
+    """The quoted source line of `span` and its underline (nothing when the text is unknown)."""
+    src = sources.get(span.file) if sources else None
+    text = src.line(span.line) if src is not None else None
+    if text is None:
+        return []
+    shown = text if len(text) <= 200 else text[:200] + " ..."
+    gutter = f"{span.line:>4} | "
+    out = [gutter + shown.expandtabs(1)]
+    start = span.column - 1
+    if start <= 200:
+        end = span.end_column - 1 if span.end_line == span.line else len(text)
+        width = max(1, min(end, 200) - start)
+        out.append(" " * (len(gutter) - 2) + "| " + " " * start + mark * width + (f" {label}" if label else ""))
+    return out
 
 
 def render_json(diags: list[Diagnostic]) -> str:
@@ -186,7 +279,8 @@ def render_json(diags: list[Diagnostic]) -> str:
 
 def render_github(d: Diagnostic) -> str:
     level = {"error": "error", "warning": "warning", "info": "notice"}[d.severity]
-    msg = d.message + (f" (help: {d.hint})" if d.hint else "")
+    msg = d.message + "".join(f" ({r.label}: {r.span.file}:{r.span.line}:{r.span.column})" for r in d.related)
+    msg += f" (help: {d.hint})" if d.hint else ""
     msg = msg.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
     if d.span:
         return (f"::{level} file={d.span.file},line={d.span.line},col={d.span.column},"

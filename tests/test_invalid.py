@@ -56,3 +56,23 @@ def test_nesting_too_deep_points_at_the_nesting(opening, closing):
     [d] = res.errors
     assert d.code == "E101" and "nested too deeply" in d.message
     assert (d.span.line, d.span.column) != (1, 1) and d.span.line == 3 and d.span.column > len("  x -> Dense(3, foo=")
+
+
+def test_every_error_in_the_library_has_a_help_line():
+    """Every error the invalid library raises (whatever its code) comes with a help line."""
+    missing = []
+    with chdir(ROOT):
+        for name in FILES:
+            for d in compile_file(f"specs/invalid/{name}").diagnostics:
+                if d.severity == "error" and not d.hint:
+                    missing.append(f"{name}: {d.code} {d.message}")
+    assert not missing, "errors without a help line:\n" + "\n".join(missing)
+
+
+def test_every_error_code_has_a_default_help():
+    """An error raised without a specific hint gets its code's help (errors.HELP)."""
+    from specc.errors import HELP, diag
+    missing = sorted(c for c, code in CODES.items() if code.severity == "error" and c not in HELP)
+    assert not missing, f"error codes without a default help line in errors.HELP: {missing}"
+    assert diag("E206", "'h' is defined twice").hint == HELP["E206"]
+    assert diag("E206", "'h' is defined twice", hint="rename it").hint == "rename it"

@@ -132,7 +132,8 @@ class Layer(BaseModel):
 
 
     def error(self, code: str, message: str, hint: str | None = None, notes=()) -> SpecError:
-        return SpecError(code, f"{self.kind} '{self.name}': {message}", self.span, hint=hint, notes=notes)
+        who = f"{self.kind} '{self.name}'" if self.name else self.kind  # unnamed while its arguments are checked
+        return SpecError(code, f"{who}: {message}", self.span, hint=hint, notes=notes)
 
 
 # ----------------------------------------------------------------- shape helpers

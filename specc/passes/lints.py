@@ -13,6 +13,8 @@ from typing import Callable, Iterable
 from ..catalog import ACTIVATIONS, DATASETS, INITIALIZERS, LOSSES, Fn
 from ..errors import Diagnostic, SpecError, diag
 from ..ir import Network, Node
+from ..layers import fmt_shape
+from . import layout
 
 RULES: list[Callable[["Context"], Iterable[Diagnostic]]] = []
 
@@ -125,11 +127,18 @@ def run(net: Network, has_errors: bool = False) -> list[Diagnostic]:
 _PAIRING = {"relu": "he", "sigmoid": "glorot", "tanh": "glorot", "softmax": "glorot", "linear": "glorot",
             "selu": "lecun"}
 _FAMILY_EXAMPLE = {"he": "he_normal", "glorot": "glorot_uniform", "lecun": "lecun_normal"}
+_FAMILY_NAME = {"he": "He", "glorot": "Glorot", "lecun": "LeCun"}
 
 
 @rule
 def init_pairing(ctx: Context):
-    """W600: He for the ReLU family, Glorot for sigmoid/tanh/softmax/linear, LeCun for SELU."""
+    """W600: He for the ReLU family, Glorot for sigmoid/tanh/softmax/linear, LeCun for SELU.
+
+    Only for an initializer the user wrote. Keras' own default (glorot_uniform, kept by
+    every faithful Keras translation) is what the Keras model does and trains fine at the
+    depth of most models, so keeping it is I701, an info, once per network: a warning on
+    every such layer (33 on ResNet50) taught people to turn W600 off altogether."""
+    kept_default: list[tuple] = []
     for lname, layer in ctx.net.layers.items():
         target = layer.layer if layer.kind in ("TimeDistributed", "Bidirectional") else layer
         init = target.__dict__.get("kernel_initializer")  # an argument or None; cheaper than getattr
@@ -142,11 +151,23 @@ def init_pairing(ctx: Context):
         if act is None:
             continue
         want = _PAIRING.get(_info(act, "family"))
-        if want and want != fam:
-            yield diag("W600", f"{layer.kind} '{lname}' uses {init.name} with {act.name}; "
-                       f"{act.name} pairs with {want.capitalize()} initialization", layer.span,
-                       hint=f"write init={_FAMILY_EXAMPLE[want]} (seeds: ReLU family -> He, sigmoid/tanh/softmax -> "
-                            f"Glorot, SELU -> LeCun)")
+        if not want or want == fam:
+            continue
+        if "kernel_initializer" not in target.__pydantic_fields_set__:
+            kept_default.append((layer, lname, init, act, want))
+            continue
+        yield diag("W600", f"{layer.kind} '{lname}' uses {init.name} with {act.name}; "
+                   f"{act.name} pairs with {_FAMILY_NAME[want]} initialization", layer.span,
+                   hint=f"write init={_FAMILY_EXAMPLE[want]} (seeds: ReLU family -> He, sigmoid/tanh/softmax -> "
+                        f"Glorot, SELU -> LeCun)")
+    if kept_default:
+        layer, lname, init, act, want = kept_default[0]
+        more = len({l.span.line if l.span else n for l, n, *_ in kept_default}) - 1
+        yield diag("I701", f"{layer.kind} '{lname}' keeps Keras' default {init.name} with {act.name}"
+                   + (f" (and {more} more line(s) of this network do)" if more else "")
+                   + f"; {act.name} pairs with {_FAMILY_NAME[want]} initialization", layer.span,
+                   hint=f"for deep {act.name} stacks write init={_FAMILY_EXAMPLE[want]}; "
+                        "Keras' default matches the Keras model and is fine for shallow ones")
 
 
 _ACTIVATION_LAYERS = {"LeakyReLU": "leaky_relu", "PReLU": "prelu", "ELU": "elu"}
@@ -204,7 +225,7 @@ def normal_std(ctx: Context):
         if std >= 1 and _info(act, "saturating"):
             yield diag("W603", f"{layer.kind} '{lname}': {init.name}(stddev={std}) with {act.name} saturates "
                        "the units (outputs pinned near their limits, gradients near zero)", layer.span,
-                       hint="use glorot_uniform / glorot_normal (std = sqrt(1/n))")
+                       hint=_glorot_hint(ctx.net, lname))
         elif std <= 0.01 and deep and not small_reported:
             small_reported = True  # once per network: the remedy is the same for every layer
             yield diag("W604", f"{layer.kind} '{lname}': {init.name}(stddev={std}) in a {len(weighted)}-layer stack "
@@ -212,7 +233,29 @@ def normal_std(ctx: Context):
                        layer.span, hint="use Glorot (sigmoid/tanh) or He (ReLU) initialization")
 
 
+def _glorot_hint(net: Network, lname: str) -> str:
+    """Glorot's own formulas (not LeCun's sqrt(1/fan_in)), with this layer's numbers when known."""
+    text = ("use glorot_normal (std = sqrt(2 / (fan_in + fan_out))) or glorot_uniform "
+            "(limit = sqrt(6 / (fan_in + fan_out)))")
+    kernel = next((w for w in net.weights.get(lname, []) if w.name in ("weight", "kernel") and len(w.shape) >= 2),
+                  None)
+    if kernel is None:
+        return text
+    from ..layers.base import fan
+    fan_in, fan_out = fan(tuple(kernel.shape))
+    return (text + f"; here fan_in = {fan_in}, fan_out = {fan_out}: std {math.sqrt(2 / (fan_in + fan_out)):.3g}, "
+            f"limit {math.sqrt(6 / (fan_in + fan_out)):.3g}")
+
+
 # ----------------------------------------------------------------- activations and depth
+
+# Why a stack of each saturating activation loses its gradient (W602).
+_SATURATION = {
+    "sigmoid": "sigmoid's slope is at most 0.25: 0.25^5 ~ 0.001",
+    "hard_sigmoid": "hard_sigmoid's slope is 1/6 between -3 and 3 and 0 outside: (1/6)^5 ~ 0.0001",
+    "tanh": "tanh's slope is 1 only at 0 and below 0.1 once |x| > 2, so each saturated layer passes "
+            "almost no gradient",
+}
 
 @rule
 def saturating_depth(ctx: Context):
@@ -240,9 +283,10 @@ def saturating_depth(ctx: Context):
         if d == 5 and not warned:
             warned = True
             act = ctx.activation(node)
-            yield diag("W602", f"'{node.layer}' is the 5th {act.name if act else 'saturating'} hidden layer in a "
-                       "row; saturating units shrink gradients layer by layer (sigmoid's slope is at most "
-                       "0.25: 0.25^5 ~ 0.001) until they vanish",
+            name = act.name if act else "saturating"
+            why = _SATURATION.get(name, f"{name}'s slope is near 0 wherever its units saturate")
+            yield diag("W602", f"'{node.layer}' is the 5th {name} hidden layer in a "
+                       f"row; saturating units shrink gradients layer by layer ({why}) until they vanish",
                        layers[lname].span, hint="use relu (with He initialization) in hidden layers, or add "
                                         "BatchNormalization / residual connections")
 
@@ -272,10 +316,16 @@ def no_gradient(ctx: Context):
                        hint="use sigmoid for a soft step, or suppress with `# specc: ignore[W609]` for inference-only nets")
 
 
+def _w601(loss_at: list, message: str, span, hint: str) -> Diagnostic:
+    """W601 at the output layer, with the loss line as a secondary span."""
+    return diag("W601", message, span, hint=hint, related=loss_at)
+
+
 @rule
 def output_heads(ctx: Context):
     """W601 / W607 / W610: the output activation must suit the loss."""
     train = ctx.net.train
+    loss_at = [(train.span_of("loss"), "the loss is set here")] if train else []
     for out in ctx.net.outputs:
         loss = train.loss_for(out) if train else None
         entry = LOSSES.get(loss.name) if loss else None
@@ -296,21 +346,21 @@ def output_heads(ctx: Context):
         task = entry.info.get("task")
         logits = bool(loss.args.get("from_logits"))
         if logits and act.name in ("softmax", "sigmoid"):
-            yield diag("W601", f"loss {loss.name}(from_logits=true) but output '{out}' already applies {act.name}: "
+            yield _w601(loss_at, f"loss {loss.name}(from_logits=true) but output '{out}' already applies {act.name}: "
                        f"the {act.name} would be applied twice", layer.span,
                        hint=f"remove the {act.name} from the output layer, or set from_logits=false")
         elif not logits and task == "categorical" and entry.info.get("head") == "softmax" and act.name == "sigmoid" \
                 and units not in (None, 1):
-            yield diag("W601", f"{loss.name} expects softmax probabilities, but output '{out}' uses sigmoid", layer.span,
+            yield _w601(loss_at, f"{loss.name} expects softmax probabilities, but output '{out}' uses sigmoid", layer.span,
                        hint="use activation=softmax for one-of-C classification")
         elif not logits and task == "categorical" and act.name == "sigmoid" and units == 1:
-            yield diag("W601", f"{loss.name} on a single sigmoid unit", layer.span,
+            yield _w601(loss_at, f"{loss.name} on a single sigmoid unit", layer.span,
                        hint="use binary_crossentropy for a binary output")
         elif not logits and entry.info.get("head") and act.name == "linear":
-            yield diag("W601", f"{loss.name} expects probabilities, but output '{out}' is linear (raw scores)",
+            yield _w601(loss_at, f"{loss.name} expects probabilities, but output '{out}' is linear (raw scores)",
                        layer.span, hint=f"add activation={entry.info['head']} or use {loss.name}(from_logits=true)")
         elif task == "binary" and act.name == "softmax" and units not in (None, 2):
-            yield diag("W601", f"{loss.name} with a {units}-way softmax output '{out}'", layer.span,
+            yield _w601(loss_at, f"{loss.name} with a {units}-way softmax output '{out}'", layer.span,
                        hint="binary outputs use one sigmoid unit; multi-class uses categorical_crossentropy")
 
 
@@ -333,6 +383,166 @@ def dense_after_1d_conv(ctx: Context):
             yield diag("E303", f"{layer.kind} '{node.layer}' follows {ctx.layer(src).kind} '{src.layer}' without "
                        "Flatten; on a channels-first [C, L] tensor it would mix positions, not channels",
                        node.span, hint="insert Flatten() or GlobalAvgPool() before it")
+
+
+# ----------------------------------------------------------------- layout (Keras habits)
+
+_AXIS_NAMES = {2: ["channels", "length"], 3: ["channels", "height", "width"],
+               4: ["channels", "depth", "height", "width"]}
+
+
+def _axis_name(features_rank: int, axis: int) -> str:
+    """'width' for the last axis of [C, H, W]: axis counts the batch as 0 (Keras)."""
+    names = _AXIS_NAMES.get(features_rank)
+    if names is None:
+        return f"axis {axis}"
+    return names[(axis if axis >= 0 else features_rank + 1 + axis) - 1]
+
+
+@rule
+def channels_last_input(ctx: Context):
+    """W611: an input written the Keras way ([32, 32, 3]) read as channels-first."""
+    net = ctx.net
+    for name in net.inputs:
+        info = net.tensors[name]
+        if not info.shape:
+            continue
+        features = info.shape[1:]
+        node = _first_spatial_consumer(ctx, name)
+        if node is None or not layout.looks_channels_last(features, ctx.layer(node).kind):
+            continue
+        if _failed_downstream(ctx, name):
+            continue  # the shape error there already suggests channels-first (shapes.py)
+        layer = ctx.layer(node)
+        rank = len(features)
+        meaning = "[channels, height, width]" if rank == 3 else "[channels, length]"
+        sees = (f"{features[0]} channels of {features[1]}x{features[2]} images" if rank == 3 else
+                f"{features[0]} channels of length {features[1]}")
+        fixed = layout.channels_first(features)
+        yield diag("W611", f"input '{name}' is {list(features)}, which reads as Keras' channels-last "
+                   f"{'[height, width, channels]' if rank == 3 else '[length, channels]'}; {layer.kind} "
+                   f"'{node.layer}' takes channels-first {meaning}, so it sees {sees}", info.span,
+                   hint=f"write `input {name}: {fixed}` and feed the data as {'[C, H, W]' if rank == 3 else '[C, L]'} "
+                        "(specc is channels-first, like PyTorch and ONNX)",
+                   related=[(layer.span, f"reads it as {meaning} here")])
+
+
+def _first_spatial_consumer(ctx: Context, tensor: str) -> Node | None:
+    """The first convolution or pooling layer that reads `tensor` (through Dropout & co)."""
+    todo, seen = [tensor], set()
+    while todo:
+        t = todo.pop()
+        for node in ctx.consumers.get(t, []):
+            kind = ctx.layer(node).kind
+            if kind in layout.SPATIAL_2D or kind in layout.SPATIAL_1D:
+                return node
+            if kind in PASS_OR_ACTIVATION and node.name not in seen:
+                seen.add(node.name)
+                todo.extend(node.outputs)
+    return None
+
+
+def _failed_downstream(ctx: Context, tensor: str) -> bool:
+    """Whether the shape of a tensor computed from `tensor` could not be inferred."""
+    todo, seen = [tensor], {tensor}
+    while todo:
+        for node in ctx.consumers.get(todo.pop(), []):
+            for o in node.outputs:
+                if o not in seen:
+                    if ctx.net.tensors[o].shape is None:
+                        return True
+                    seen.add(o)
+                    todo.append(o)
+    return False
+
+
+_SEQ_EFFECT = {
+    "GlobalAvgPool": "averages over the last axis: the {F} features of each time step, where Keras' "
+                     "GlobalAveragePooling1D averages over the {T} time steps",
+    "GlobalMaxPool": "takes the maximum over the last axis: the {F} features of each time step, where Keras' "
+                     "GlobalMaxPooling1D takes it over the {T} time steps",
+    "Conv1D": "convolves along the {F} features with {T} input channels, where Keras' Conv1D convolves along "
+              "the {T} time steps with {F} input channels",
+    "MaxPool1D": "pools along the {F} features, where Keras pools along the {T} time steps",
+    "AvgPool1D": "pools along the {F} features, where Keras pools along the {T} time steps",
+    "BatchNormalization": "normalizes each of the {T} time steps (axis 1), where Keras normalizes each of the "
+                          "{F} features (axis -1)",
+}
+
+
+@rule
+def sequence_as_channels_first(ctx: Context):
+    """W612: [timesteps, features] (Embedding, return_sequences) fed to a channels-first layer."""
+    if not any(layer.kind in ("Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
+                              "RepeatVector") for layer in ctx.net.layers.values()):
+        return  # no Keras-style sequence in the network: skip the layout walk
+    layouts = layout.Layouts(ctx.net, ctx.consumers)
+    for node in ctx.net.nodes:
+        layer = ctx.layer(node)
+        if layer.kind not in layout.READS_CHANNELS_FIRST or layouts.of.get(node.inputs[0]) != "seq":
+            continue
+        shape = ctx.net.tensors[node.inputs[0]].shape
+        what, where = layouts.origin[node.inputs[0]]
+        effect = _SEQ_EFFECT[layer.kind].format(T=shape[1], F=shape[2])
+        fix = ("write Permute([2, 1]) -> BatchNormalization() -> Permute([2, 1]) to normalize the features"
+               if layer.kind == "BatchNormalization" else
+               "insert Permute([2, 1]) before it: [timesteps, features] -> [features, timesteps], the "
+               "channels-first [channels, length] it reads")
+        yield diag("W612", f"{layer.kind} '{node.layer}' reads {fmt_shape(shape)} from {what} as channels-first "
+                   f"[channels, length], but it is [timesteps, features]: it {effect}", node.span, hint=fix,
+                   related=[(where, "[timesteps, features] made here")])
+
+
+@rule
+def implicit_channel_axis(ctx: Context):
+    """W613: Concatenate() / softmax with Keras' default axis -1 (channels there) on a channels-first map."""
+    if not any(t.shape is not None and len(t.shape) >= 3 and t.producer is not None
+               for t in ctx.net.tensors.values()):
+        return  # no multi-dimensional map at all
+    layouts = layout.Layouts(ctx.net, ctx.consumers)
+    for node in ctx.net.nodes:
+        layer = ctx.layer(node)
+        if layer.kind == "Concatenate" and "axis" not in layer.__pydantic_fields_set__:
+            shape = ctx.net.tensors[node.inputs[0]].shape
+            if shape and all(layouts.of.get(i) == "map" for i in node.inputs):
+                rank = len(shape) - 1
+                yield diag("W613", f"Concatenate '{node.layer}' joins {fmt_shape(shape)} maps along their last "
+                           f"axis, the {_axis_name(rank, -1)}: Keras' default axis -1 means the channels in "
+                           "channels-last Keras, but specc is channels-first", node.span,
+                           hint="write Concatenate(axis=1) to join the channels (what the Keras model does), "
+                                "or Concatenate(axis=-1) to join along the last axis on purpose")
+        act = ctx.activation(node)
+        if act is not None and act.name == "softmax" and act.args.get("axis", -1) == -1:
+            shape = ctx.net.tensors[node.outputs[0]].shape
+            if shape and layouts.of.get(node.outputs[0]) == "map":
+                rank = len(shape) - 1
+                yield diag("W613", f"softmax in {layer.kind} '{node.layer}' normalizes {fmt_shape(shape)} along "
+                           f"its last axis, the {_axis_name(rank, -1)}: Keras' default axis -1 means the "
+                           "channels (class scores per position) in channels-last Keras", node.span,
+                           hint=f"write softmax(axis=1) for probabilities over the channels; to normalize the "
+                                f"{_axis_name(rank, -1)} on purpose, write its index (softmax(axis={rank}))")
+
+
+@rule
+def prelu_keras_axes(ctx: Context):
+    """W614: PReLU(shared_axes=[1, 2]) copied from Keras shares over channels and height here."""
+    for node in ctx.net.nodes:
+        layer = ctx.layer(node)
+        if layer.kind != "PReLU" or not layer.shared_axes:
+            continue
+        shape = ctx.net.tensors[node.inputs[0]].shape
+        rank = len(shape) - 1 if shape else 0
+        axes = set(layer.shared_axes)
+        if rank < 2 or 1 not in axes or axes == set(range(1, rank + 1)) or len(shape) < 3:
+            continue
+        # Keras' axes count [..spatial, C] from 1; the same axes channels-first:
+        keras_meant = sorted(1 if a == rank else a + 1 for a in axes)
+        names = " and ".join(_axis_name(rank, a) for a in sorted(axes))
+        yield diag("W614", f"PReLU '{node.layer}' shares its slope over axes {sorted(axes)} of {fmt_shape(shape)}: "
+                   f"the {names} (specc counts the channels-first feature axes); in Keras the same "
+                   "shared_axes count [..., channels] and never share the channels this way", node.span,
+                   hint=f"write shared_axes={keras_meant} for what Keras' shared_axes={sorted(axes)} means "
+                        f"({'one slope per channel' if keras_meant == list(range(2, rank + 1)) else 'channels-first'})")
 
 
 # ----------------------------------------------------------------- graph hygiene

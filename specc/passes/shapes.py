@@ -8,6 +8,7 @@ from ..catalog.base import construct
 from ..errors import Diagnostic, SpecError
 from ..ir import Network, ParamCounts, WeightInfo
 from ..layers import T, fmt_shape
+from . import layout
 
 
 def infer(net: Network) -> list[Diagnostic]:
@@ -42,6 +43,8 @@ def infer(net: Network) -> list[Diagnostic]:
                 chain = _chain(net, node.inputs[0], types)
                 if chain:
                     d.notes.append("input shape came from: " + chain)
+                if d.code in ("E300", "E302"):
+                    d.hint = _channels_last_hint(net, node) or d.hint
                 diags.append(d)
                 continue
             infos = [construct(WeightInfo, name=w.name, shape=list(w.shape), trainable=w.trainable) for w in ws]
@@ -99,6 +102,32 @@ def _size(shape) -> int:
     for d in shape:
         n *= d
     return n
+
+
+def _channels_last_hint(net: Network, node) -> str | None:
+    """When a window does not fit because the network's input is written channels-last
+    ([28, 28, 1]: Conv2D reads 28 channels of 28x1 images), say so rather than "use
+    padding=same", which would build a model of the wrong images."""
+    kinds = []
+    for _ in range(50):  # walk the first inputs back to the network input
+        kinds.append(net.layers[node.layer].kind)
+        info = net.tensors[node.inputs[0]] if node.inputs else None
+        if info is None:
+            return None
+        if info.producer is None:
+            break
+        node = next((n for n in net.nodes if n.name == info.producer), None)
+        if node is None:
+            return None
+    else:
+        return None
+    spatial = [k for k in kinds if k in layout.SPATIAL_1D or k in layout.SPATIAL_2D]
+    if not spatial or not info.shape or not layout.looks_channels_last(info.shape[1:], spatial[-1]):
+        return None
+    features = info.shape[1:]
+    return (f"input '{info.name}' {list(features)} looks channels-last (Keras); specc is channels-first, "
+            f"so {spatial[-1]} reads its first dimension as the channels: write `input {info.name}: "
+            f"{layout.channels_first(features)}`")
 
 
 def _chain(net: Network, tensor: str, types: dict[str, T], depth: int = 4) -> str:
