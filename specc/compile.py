@@ -157,30 +157,35 @@ def _finish(result: Result, comments: dict[str, list]) -> Result:
         return True
 
     # One diagnostic per source location: the expansions of a block or a `repeat` body
-    # share their spans and differ only in the generated names ('b_1_conv' vs
-    # 'b_2_conv'), so those are masked in the key; the first is kept, with a note.
-    first: dict[tuple, Diagnostic] = {}
-    repeats: dict[tuple, list[str]] = {}
+    # share their spans and differ in the generated names they quote ('b_1_conv' vs
+    # 'b_2_conv'), perhaps in shapes too; the first is kept, with a note. Diagnostics at
+    # one location that quote the same names but say different things are distinct
+    # problems (a data set's shape and dtype, both at `data = ...`): all are kept.
+    kept_at: dict[tuple, list[Diagnostic]] = {}
+    repeats: dict[int, list[str]] = {}
     out = []
     for d in result.diagnostics:
         s = d.span
-        where = (s.file, s.line, s.column, s.end_line, s.end_column) if s else None
-        key = (d.code, where, QUOTED.sub("''", d.message))
-        if key in first:
-            if d.message != first[key].message:
-                repeats[key].append(d.message)
+        where = (d.code, s.file, s.line, s.column, s.end_line, s.end_column) if s else (d.code, d.message)
+        names = QUOTED.findall(d.message)
+        masked = QUOTED.sub("''", d.message)
+        same = next((k for k in kept_at.get(where, []) if k.message == d.message or (
+            s is not None and (QUOTED.sub("''", k.message) == masked or QUOTED.findall(k.message) != names))), None)
+        if same is not None:
+            if same.message != d.message:
+                repeats[id(same)].append(next((n for n in names if n not in same.message), ""))
             continue
         if not kept(d):
             continue
-        first[key] = d
-        repeats[key] = []
+        kept_at.setdefault(where, []).append(d)
+        repeats[id(d)] = []
         out.append(d)
-    for key, others in repeats.items():
+    for d in out:
+        others = repeats[id(d)]
         if others:
-            names = [m.group(0) for m in QUOTED.finditer(others[0])]
-            example = f" (e.g. {names[0]})" if names else ""
-            first[key].notes.append(f"reported once for this line; {len(others)} more expansion(s) of it have the "
-                                    f"same problem{example}")
+            example = f" (e.g. {others[0]})" if others[0] else ""
+            d.notes.append(f"reported once for this line; {len(others)} more expansion(s) of it have the "
+                           f"same problem{example}")
     out.sort(key=lambda d: (d.span.file if d.span else "", d.span.line if d.span else 0,
                             d.span.column if d.span else 0))
     result.diagnostics = out

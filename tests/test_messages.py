@@ -254,3 +254,11 @@ def test_unknown_layer_points_at_the_catalogue():
 def test_unnamed_layer_errors_name_the_kind():
     [d] = compile_source(net("input x: [5, 4]\n x -> Bidirectional(Dense(8)) -> output y"), "t.net").diagnostics
     assert d.message.startswith("Bidirectional: ") and "''" not in d.message
+
+
+def test_expansions_with_different_shapes_are_one_error():
+    src = ("block b(units) {\n  input x\n  x -> Dense(units, activation=relu, init=he_normal) -> Reshape([2, 2]) "
+           "-> output y\n}\nnetwork t {\n  input x: [8]\n  p = x -> b(4)\n  q = x -> b(8)\n  r = x -> b(6)\n"
+           "  (p, q, r) -> Add() -> Flatten -> Dense(1, activation=sigmoid) -> output y\n}\n")
+    [d] = compile_source(src, "t.net").diagnostics
+    assert d.code == "E307" and any("1 more expansion(s)" in n and "'b_2_reshape'" in n for n in d.notes)

@@ -38,11 +38,13 @@ class Context:
     output_nodes: set[str] = field(default_factory=set)          # nodes producing a network output
     nodes_of: dict[str, list[Node]] = field(default_factory=dict)  # layer -> its applications
     acts: dict[str, Fn | None] = field(default_factory=dict)      # layer -> its activation
+    kinds: set[str] = field(default_factory=set)                  # every layer kind in the network
 
     @classmethod
     def of(cls, net: Network) -> "Context":
         ctx = cls(net)
         ctx.acts = {name: _activation_of(layer) for name, layer in net.layers.items()}
+        ctx.kinds = {layer.kind for layer in net.layers.values()}
         # local names: this loop runs once per node (tens of thousands in a large spec)
         nodes_of, node_of, consumers = ctx.nodes_of, ctx.node_of, ctx.consumers
         for node in net.nodes:
@@ -473,8 +475,7 @@ _SEQ_EFFECT = {
 @rule
 def sequence_as_channels_first(ctx: Context):
     """W612: [timesteps, features] (Embedding, return_sequences) fed to a channels-first layer."""
-    if not any(layer.kind in ("Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
-                              "RepeatVector") for layer in ctx.net.layers.values()):
+    if not ctx.kinds & {"Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed", "RepeatVector"}:
         return  # no Keras-style sequence in the network: skip the layout walk
     layouts = layout.Layouts(ctx.net, ctx.consumers)
     for node in ctx.net.nodes:
@@ -496,9 +497,9 @@ def sequence_as_channels_first(ctx: Context):
 @rule
 def implicit_channel_axis(ctx: Context):
     """W613: Concatenate() / softmax with Keras' default axis -1 (channels there) on a channels-first map."""
-    if not any(t.shape is not None and len(t.shape) >= 3 and t.producer is not None
-               for t in ctx.net.tensors.values()):
-        return  # no multi-dimensional map at all
+    if not ctx.kinds & layout.MAP_MAKERS and not any(len(ctx.net.tensors[i].shape or ()) >= 4
+                                                      for i in ctx.net.inputs):
+        return  # no channels-first map in the network (no convolution, no image input)
     layouts = layout.Layouts(ctx.net, ctx.consumers)
     for node in ctx.net.nodes:
         layer = ctx.layer(node)
@@ -526,6 +527,8 @@ def implicit_channel_axis(ctx: Context):
 @rule
 def prelu_keras_axes(ctx: Context):
     """W614: PReLU(shared_axes=[1, 2]) copied from Keras shares over channels and height here."""
+    if "PReLU" not in ctx.kinds:
+        return
     for node in ctx.net.nodes:
         layer = ctx.layer(node)
         if layer.kind != "PReLU" or not layer.shared_axes:
