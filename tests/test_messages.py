@@ -262,3 +262,10 @@ def test_expansions_with_different_shapes_are_one_error():
            "  (p, q, r) -> Add() -> Flatten -> Dense(1, activation=sigmoid) -> output y\n}\n")
     [d] = compile_source(src, "t.net").diagnostics
     assert d.code == "E307" and any("1 more expansion(s)" in n and "'b_2_reshape'" in n for n in d.notes)
+
+
+def test_symbolic_length_written_first_suggests_channels_first():
+    src = net("input x: [seq, 8]\n x -> Conv1D(16, 3, activation=relu, init=he_normal) -> GlobalAvgPool() "
+              "-> Dense(1, activation=sigmoid) -> output y")
+    [d] = compile_source(src, "t.net").diagnostics
+    assert d.code == "E306" and "`input x: [8, seq]`" in d.hint

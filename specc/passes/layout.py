@@ -35,16 +35,19 @@ IMAGE_CHANNELS = (1, 3, 4)
 
 def looks_channels_last(features: list | tuple, consumer_kind: str | None = None) -> bool:
     """True when an input shape (without the batch) reads as Keras' channels-last:
-    [H, W, C] with C in 1/3/4 and H, W larger ([28, 28, 1], [32, 32, 3]), or [L, C] fed to
-    a 1-D layer with the length far larger than the channels ([128, 9], [187, 1])."""
-    if not all(isinstance(d, int) for d in features):
-        return False
+    [H, W, C] with C in 1/3/4 and H, W larger ([28, 28, 1], [32, 32, 3], [h, w, 3]), or
+    [L, C] fed to a 1-D layer with the length far larger than the channels ([128, 9],
+    [187, 1], [seq, 8])."""
+    def large(d, than: int) -> bool:  # a symbolic size (seq, h) is a spatial one
+        return isinstance(d, str) or d > than
+
     if len(features) == 3:
         h, w, c = features
-        return c in IMAGE_CHANNELS and h > 4 and w > 4 and h not in IMAGE_CHANNELS
+        return (isinstance(c, int) and c in IMAGE_CHANNELS and large(h, 4) and large(w, 4)
+                and h not in IMAGE_CHANNELS)
     if len(features) == 2 and consumer_kind in SPATIAL_1D:
         length, c = features
-        return length >= 8 * c
+        return isinstance(c, int) and large(length, 8 * c - 1)
     return False
 
 

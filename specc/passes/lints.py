@@ -421,10 +421,10 @@ def channels_last_input(ctx: Context):
         sees = (f"{features[0]} channels of {features[1]}x{features[2]} images" if rank == 3 else
                 f"{features[0]} channels of length {features[1]}")
         fixed = layout.channels_first(features)
-        yield diag("W611", f"input '{name}' is {list(features)}, which reads as Keras' channels-last "
+        yield diag("W611", f"input '{name}' is {fmt_shape(features)}, which reads as Keras' channels-last "
                    f"{'[height, width, channels]' if rank == 3 else '[length, channels]'}; {layer.kind} "
                    f"'{node.layer}' takes channels-first {meaning}, so it sees {sees}", info.span,
-                   hint=f"write `input {name}: {fixed}` and feed the data as {'[C, H, W]' if rank == 3 else '[C, L]'} "
+                   hint=f"write `input {name}: {fmt_shape(fixed)}` and feed the data as {'[C, H, W]' if rank == 3 else '[C, L]'} "
                         "(specc is channels-first, like PyTorch and ONNX)",
                    related=[(layer.span, f"reads it as {meaning} here")])
 

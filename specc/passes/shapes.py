@@ -43,7 +43,7 @@ def infer(net: Network) -> list[Diagnostic]:
                 chain = _chain(net, node.inputs[0], types)
                 if chain:
                     d.notes.append("input shape came from: " + chain)
-                if d.code in ("E300", "E302"):
+                if d.code in ("E300", "E302", "E306"):
                     d.hint = _channels_last_hint(net, node) or d.hint
                 diags.append(d)
                 continue
@@ -107,7 +107,8 @@ def _size(shape) -> int:
 def _channels_last_hint(net: Network, node) -> str | None:
     """When a window does not fit because the network's input is written channels-last
     ([28, 28, 1]: Conv2D reads 28 channels of 28x1 images), say so rather than "use
-    padding=same", which would build a model of the wrong images."""
+    padding=same", which would build a model of the wrong images; likewise when the
+    channels would be a symbolic length ([seq, 8] -> Conv1D)."""
     kinds = []
     for _ in range(50):  # walk the first inputs back to the network input
         kinds.append(net.layers[node.layer].kind)
@@ -125,9 +126,9 @@ def _channels_last_hint(net: Network, node) -> str | None:
     if not spatial or not info.shape or not layout.looks_channels_last(info.shape[1:], spatial[-1]):
         return None
     features = info.shape[1:]
-    return (f"input '{info.name}' {list(features)} looks channels-last (Keras); specc is channels-first, "
+    return (f"input '{info.name}' {fmt_shape(features)} looks channels-last (Keras); specc is channels-first, "
             f"so {spatial[-1]} reads its first dimension as the channels: write `input {info.name}: "
-            f"{layout.channels_first(features)}`")
+            f"{fmt_shape(layout.channels_first(features))}`")
 
 
 def _chain(net: Network, tensor: str, types: dict[str, T], depth: int = 4) -> str:
