@@ -269,3 +269,12 @@ def test_symbolic_length_written_first_suggests_channels_first():
               "-> Dense(1, activation=sigmoid) -> output y")
     [d] = compile_source(src, "t.net").diagnostics
     assert d.code == "E306" and "`input x: [8, seq]`" in d.hint
+
+
+def test_concatenate_shape_error_on_maps_suggests_the_channel_axis():
+    src = net("input x: [3, 16, 16]\n a = x -> Conv2D(4, 3, padding=same, init=he_normal, activation=relu)\n"
+              " b = x -> Conv2D(8, 3, padding=same, init=he_normal, activation=relu)\n"
+              " (a, b) -> Concatenate() -> GlobalAvgPool() -> output y")
+    [d] = compile_source(src, "t.net").diagnostics
+    assert d.code == "E301" and "Concatenate(axis=1)" in d.hint
+    assert codes(src.replace("Concatenate()", "Concatenate(axis=1)")) == []

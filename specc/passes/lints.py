@@ -505,7 +505,8 @@ def implicit_channel_axis(ctx: Context):
         layer = ctx.layer(node)
         if layer.kind == "Concatenate" and "axis" not in layer.__pydantic_fields_set__:
             shape = ctx.net.tensors[node.inputs[0]].shape
-            if shape and all(layouts.of.get(i) == "map" for i in node.inputs):
+            failed = ctx.net.tensors[node.outputs[0]].shape is None  # E301, whose help says the same
+            if shape and not failed and all(layouts.of.get(i) == "map" for i in node.inputs):
                 rank = len(shape) - 1
                 yield diag("W613", f"Concatenate '{node.layer}' joins {fmt_shape(shape)} maps along their last "
                            f"axis, the {_axis_name(rank, -1)}: Keras' default axis -1 means the channels in "

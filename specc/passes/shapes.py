@@ -45,6 +45,12 @@ def infer(net: Network) -> list[Diagnostic]:
                     d.notes.append("input shape came from: " + chain)
                 if d.code in ("E300", "E302", "E306"):
                     d.hint = _channels_last_hint(net, node) or d.hint
+                elif d.code == "E301" and layer.kind == "Concatenate" and "axis" not in layer.__pydantic_fields_set__ \
+                        and len(ins[0].shape) >= 3:
+                    # U-Net / DenseNet code from Keras: the default axis -1 meant the channels there
+                    d.hint = ("Concatenate() joins along the last axis (Keras' default -1), which is the channels "
+                              "only in channels-last Keras; specc is channels-first: write Concatenate(axis=1) "
+                              "to join the channels")
                 diags.append(d)
                 continue
             infos = [construct(WeightInfo, name=w.name, shape=list(w.shape), trainable=w.trainable) for w in ws]
