@@ -246,7 +246,9 @@ class Elaborator:
                 shape = None  # still define the input, so its uses do not report more errors
                 break
             if isinstance(d, int) and d <= 0:
-                self.report(SpecError("E210", f"dimension {d} must be positive", span))
+                self.report(SpecError("E210", f"dimension {d} must be positive", span,
+                                      hint="sizes are whole numbers >= 1; write a name (`seq`) for a size "
+                                           "that is not fixed"))
                 shape = None
                 break
             shape.append(d)

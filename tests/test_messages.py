@@ -278,3 +278,14 @@ def test_concatenate_shape_error_on_maps_suggests_the_channel_axis():
     [d] = compile_source(src, "t.net").diagnostics
     assert d.code == "E301" and "Concatenate(axis=1)" in d.hint
     assert codes(src.replace("Concatenate()", "Concatenate(axis=1)")) == []
+
+
+def test_channels_last_reshape_target():
+    base = "input x: [784]\n x -> Reshape({}) -> Conv2D(8, 3, {}init=he_normal, activation=relu) -> Flatten " \
+           "-> Dense(2, activation=softmax) -> output y"
+    [d] = compile_source(net(base.format("[28, 28, 1]", "")), "t.net").diagnostics
+    assert d.code == "E302" and "`Reshape([1, 28, 28])`" in d.hint
+    [d] = compile_source(net(base.format("[28, 28, 1]", "padding=same, ")), "t.net").diagnostics
+    assert d.code == "W611" and d.message.startswith("Reshape 'reshape' gives [28, 28, 1]")
+    assert "`Reshape([1, 28, 28])`" in d.hint
+    assert codes(net(base.format("[1, 28, 28]", ""))) == []

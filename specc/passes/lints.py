@@ -403,9 +403,13 @@ def _axis_name(features_rank: int, axis: int) -> str:
 
 @rule
 def channels_last_input(ctx: Context):
-    """W611: an input written the Keras way ([32, 32, 3]) read as channels-first."""
+    """W611: an input (or a Reshape target) written the Keras way ([32, 32, 3]) and read
+    as channels-first."""
     net = ctx.net
-    for name in net.inputs:
+    sources = [(name, None) for name in net.inputs]
+    if "Reshape" in ctx.kinds:
+        sources += [(n.outputs[0], n) for n in net.nodes if ctx.layer(n).kind == "Reshape"]
+    for name, reshape in sources:
         info = net.tensors[name]
         if not info.shape:
             continue
@@ -420,12 +424,15 @@ def channels_last_input(ctx: Context):
         meaning = "[channels, height, width]" if rank == 3 else "[channels, length]"
         sees = (f"{features[0]} channels of {features[1]}x{features[2]} images" if rank == 3 else
                 f"{features[0]} channels of length {features[1]}")
-        fixed = layout.channels_first(features)
-        yield diag("W611", f"input '{name}' is {fmt_shape(features)}, which reads as Keras' channels-last "
+        fixed = fmt_shape(layout.channels_first(features))
+        what, fix, span = ((f"input '{name}' is", f"input {name}: {fixed}", info.span) if reshape is None else
+                           (f"Reshape '{reshape.layer}' gives", f"Reshape({fixed})", reshape.span))
+        yield diag("W611", f"{what} {fmt_shape(features)}, which reads as Keras' channels-last "
                    f"{'[height, width, channels]' if rank == 3 else '[length, channels]'}; {layer.kind} "
-                   f"'{node.layer}' takes channels-first {meaning}, so it sees {sees}", info.span,
-                   hint=f"write `input {name}: {fmt_shape(fixed)}` and feed the data as {'[C, H, W]' if rank == 3 else '[C, L]'} "
-                        "(specc is channels-first, like PyTorch and ONNX)",
+                   f"'{node.layer}' takes channels-first {meaning}, so it sees {sees}", span,
+                   hint=f"write `{fix}`" + (f" and feed the data as {'[C, H, W]' if rank == 3 else '[C, L]'}"
+                                            if reshape is None else "")
+                        + " (specc is channels-first, like PyTorch and ONNX)",
                    related=[(layer.span, f"reads it as {meaning} here")])
 
 

@@ -111,12 +111,12 @@ def _size(shape) -> int:
 
 
 def _channels_last_hint(net: Network, node) -> str | None:
-    """When a window does not fit because the network's input is written channels-last
-    ([28, 28, 1]: Conv2D reads 28 channels of 28x1 images), say so rather than "use
-    padding=same", which would build a model of the wrong images; likewise when the
-    channels would be a symbolic length ([seq, 8] -> Conv1D)."""
+    """When a window does not fit because the network's input (or a Reshape target) is
+    written channels-last ([28, 28, 1]: Conv2D reads 28 channels of 28x1 images), say so
+    rather than "use padding=same", which would build a model of the wrong images;
+    likewise when the channels would be a symbolic length ([seq, 8] -> Conv1D)."""
     kinds = []
-    for _ in range(50):  # walk the first inputs back to the network input
+    for _ in range(50):  # walk the first inputs back to the input or Reshape that set the layout
         kinds.append(net.layers[node.layer].kind)
         info = net.tensors[node.inputs[0]] if node.inputs else None
         if info is None:
@@ -126,15 +126,19 @@ def _channels_last_hint(net: Network, node) -> str | None:
         node = next((n for n in net.nodes if n.name == info.producer), None)
         if node is None:
             return None
+        if net.layers[node.layer].kind == "Reshape":
+            break
     else:
         return None
     spatial = [k for k in kinds if k in layout.SPATIAL_1D or k in layout.SPATIAL_2D]
     if not spatial or not info.shape or not layout.looks_channels_last(info.shape[1:], spatial[-1]):
         return None
     features = info.shape[1:]
-    return (f"input '{info.name}' {fmt_shape(features)} looks channels-last (Keras); specc is channels-first, "
-            f"so {spatial[-1]} reads its first dimension as the channels: write `input {info.name}: "
-            f"{fmt_shape(layout.channels_first(features))}`")
+    fixed = fmt_shape(layout.channels_first(features))
+    what, fix = ((f"input '{info.name}'", f"input {info.name}: {fixed}") if info.producer is None else
+                 (f"Reshape '{node.layer}''s target", f"Reshape({fixed})"))
+    return (f"{what} {fmt_shape(features)} looks channels-last (Keras); specc is channels-first, so "
+            f"{spatial[-1]} reads its first dimension as the channels: write `{fix}`")
 
 
 def _chain(net: Network, tensor: str, types: dict[str, T], depth: int = 4) -> str:
