@@ -14,6 +14,7 @@ from ..catalog import ACTIVATIONS, DATASETS, INITIALIZERS, LOSSES, Fn
 from ..errors import Diagnostic, SpecError, diag
 from ..ir import Network, Node
 from ..layers import fmt_shape
+from ..layers.base import fan
 from . import layout
 
 RULES: list[Callable[["Context"], Iterable[Diagnostic]]] = []
@@ -243,7 +244,6 @@ def _glorot_hint(net: Network, lname: str) -> str:
                   None)
     if kernel is None:
         return text
-    from ..layers.base import fan
     fan_in, fan_out = fan(tuple(kernel.shape))
     return (text + f"; here fan_in = {fan_in}, fan_out = {fan_out}: std {math.sqrt(2 / (fan_in + fan_out)):.3g}, "
             f"limit {math.sqrt(6 / (fan_in + fan_out)):.3g}")
@@ -258,6 +258,7 @@ _SATURATION = {
     "tanh": "tanh's slope is 1 only at 0 and below 0.1 once |x| > 2, so each saturated layer passes "
             "almost no gradient",
 }
+
 
 @rule
 def saturating_depth(ctx: Context):
