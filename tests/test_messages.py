@@ -289,3 +289,10 @@ def test_channels_last_reshape_target():
     assert d.code == "W611" and d.message.startswith("Reshape 'reshape' gives [28, 28, 1]")
     assert "`Reshape([1, 28, 28])`" in d.hint
     assert codes(net(base.format("[1, 28, 28]", ""))) == []
+
+
+@pytest.mark.parametrize("axes", ["[1, 7]", "[0, 1]", "[-1]"])
+def test_prelu_axes_out_of_range_is_one_error(axes):
+    src = net(f"input x: [3, 16, 16]\n x -> Conv2D(4, 3, init=he_normal) -> PReLU(shared_axes={axes}) -> Flatten "
+              "-> output y")
+    assert "W614" not in codes(src)

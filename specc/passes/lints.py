@@ -543,6 +543,8 @@ def prelu_keras_axes(ctx: Context):
         if layer.kind != "PReLU" or not layer.shared_axes:
             continue
         shape = ctx.net.tensors[node.inputs[0]].shape
+        if ctx.net.tensors[node.outputs[0]].shape is None:
+            continue  # axes out of range: E203 says so
         rank = len(shape) - 1 if shape else 0
         axes = set(layer.shared_axes)
         if rank < 2 or 1 not in axes or axes == set(range(1, rank + 1)) or len(shape) < 3:
