@@ -296,3 +296,13 @@ def test_prelu_axes_out_of_range_is_one_error(axes):
     src = net(f"input x: [3, 16, 16]\n x -> Conv2D(4, 3, init=he_normal) -> PReLU(shared_axes={axes}) -> Flatten "
               "-> output y")
     assert "W614" not in codes(src)
+
+
+def test_merge_and_expectation_errors_point_at_their_sources():
+    src = net("input a: [16]\n input b: [32]\n (a, b) -> Add() -> Dense(4, activation=softmax) -> output y\n"
+              " expect { y: [batch, 5] }")
+    [d] = compile_source(src, "t.net").diagnostics
+    assert d.code == "E301" and [(r.span.line, r.label) for r in d.related] == \
+        [(2, "input 1 'a' is [batch, 16]"), (3, "input 2 'b' is [batch, 32]")]
+    [d] = compile_source(src.replace("input b: [32]", "input b: [16]"), "t.net").diagnostics
+    assert d.code == "E500" and [(r.span.line, r.label) for r in d.related] == [(4, "'y' is defined here")]

@@ -26,7 +26,8 @@ def check(net: Network, has_errors: bool = False) -> list[Diagnostic]:
             continue  # its inference failed and was reported
         if list(want) != list(got):
             diags.append(SpecError("E500", f"expected {name} to be {fmt_shape(want)}, but it is {fmt_shape(got)}",
-                                   span, hint="fix the network or update the expectation").diagnostic)
+                                   span, hint="fix the network or update the expectation",
+                                   related=[(net.tensors[name].span, f"'{name}' is defined here")]).diagnostic)
     if has_errors:
         return diags
     for key, got in (("params", net.params.total), ("trainable_params", net.params.trainable),

@@ -385,7 +385,8 @@ def dense_after_1d_conv(ctx: Context):
         if src is not None and ctx.layer(src).kind in ("Conv1D", "MaxPool1D", "AvgPool1D"):
             yield diag("E303", f"{layer.kind} '{node.layer}' follows {ctx.layer(src).kind} '{src.layer}' without "
                        "Flatten; on a channels-first [C, L] tensor it would mix positions, not channels",
-                       node.span, hint="insert Flatten() or GlobalAvgPool() before it")
+                       node.span, hint="insert Flatten() or GlobalAvgPool() before it",
+                       related=[(src.span, "[channels, length] made here")])
 
 
 # ----------------------------------------------------------------- layout (Keras habits)

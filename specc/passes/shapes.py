@@ -5,7 +5,7 @@ import functools
 import operator
 
 from ..catalog.base import construct
-from ..errors import Diagnostic, SpecError
+from ..errors import Diagnostic, Related, SpecError
 from ..ir import Network, ParamCounts, WeightInfo
 from ..layers import T, fmt_shape
 from . import layout
@@ -40,7 +40,11 @@ def infer(net: Network) -> list[Diagnostic]:
                 d = e.diagnostic
                 if node.span is not None:
                     d.span = node.span
-                chain = _chain(net, node.inputs[0], types)
+                if d.code == "E301" and len(ins) > 1:  # where each merged tensor comes from
+                    d.related = [Related(span=tensors[i].span, label=f"input {k} '{i}' is {fmt_shape(t.shape)}")
+                                 for k, (i, t) in enumerate(zip(node.inputs, ins), 1)
+                                 if tensors[i].span is not None and tensors[i].span != node.span]
+                chain = _chain(net, node.inputs[0], types) if not d.related else None
                 if chain:
                     d.notes.append("input shape came from: " + chain)
                 if d.code in ("E300", "E302", "E306"):
