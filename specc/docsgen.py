@@ -84,7 +84,7 @@ def diagnostics_md() -> str:
            "warnings (W) exit 0 unless `--strict`; infos (I) never fail. Every error has a help line.",
            "Suppress a code with `specc: ignore[CODE]` anywhere in a comment: at the end of a line it covers",
            "that line, on a line of its own the next one. A problem inside a block or a `repeat` body is",
-           "reported once per source line. Layout warnings (W611-W614) are explained in",
+           "reported once per source line. Layout warnings (W611-W615) are explained in",
            "[language.md, Coming from Keras](language.md#coming-from-keras-layouts).", "",
            "| code | severity | meaning |", "|---|---|---|"]
     out += [f"| [{c.code}](#{c.code.lower()}) | {c.severity} | {c.title} |" for c in CODES.values()]

@@ -93,6 +93,7 @@ CODES: dict[str, Code] = _codes(
     ("W612", "warning", "[timesteps, features] tensor fed to a channels-first layer without Permute"),
     ("W613", "warning", "axis left at Keras' default (-1) on a channels-first map"),
     ("W614", "warning", "PReLU shared_axes that include the channel axis (Keras' axes copied)"),
+    ("W615", "warning", "channels-first [channels, length] map fed to a recurrent layer without Permute"),
     ("I700", "info", "batch size is not a power of two"),
     ("I701", "info", "Keras' default initializer kept with a ReLU-family activation"),
 )

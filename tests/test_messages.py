@@ -106,7 +106,7 @@ def test_library_has_no_layout_warnings():
     files += list((ROOT / "tests" / "torch_specs").glob("*.net")) + list((ROOT / "tests" / "fixtures").rglob("*.net"))
     assert len(files) > 40
     noisy = [f"{p.name}: {d.code} {d.message}" for p in files for d in compile_file(str(p)).diagnostics
-             if d.code in ("W611", "W612", "W613", "W614")]
+             if d.code in ("W611", "W612", "W613", "W614", "W615")]
     assert not noisy, noisy
 
 
@@ -306,3 +306,14 @@ def test_merge_and_expectation_errors_point_at_their_sources():
         [(2, "input 1 'a' is [batch, 16]"), (3, "input 2 'b' is [batch, 32]")]
     [d] = compile_source(src.replace("input b: [32]", "input b: [16]"), "t.net").diagnostics
     assert d.code == "E500" and [(r.span.line, r.label) for r in d.related] == [(4, "'y' is defined here")]
+
+
+def test_channels_first_map_fed_to_a_recurrent_layer():
+    conv = "input t: int64[40]\n t -> Embedding(50, 8) -> Permute([2, 1]) -> Conv1D(6, 3, init=he_normal, activation=relu)"
+    tail = " -> {}LSTM(4) -> Dense(1, activation=sigmoid) -> output y"
+    [d] = compile_source(net(conv + tail.format("")), "t.net").diagnostics
+    assert d.code == "W615" and "the 6 channels" in d.message and "Permute([2, 1])" in d.hint
+    assert codes(net(conv + tail.format("Permute([2, 1]) -> "))) == []
+    # a recurrent layer on an embedding (Keras' layout) is fine
+    assert codes(net("input t: int64[40]\n t -> Embedding(50, 8) -> GRU(4) -> Dense(1, activation=sigmoid) "
+                     "-> output y")) == []

@@ -3,7 +3,7 @@
 A spec translated from Keras keeps Keras' habits: images written [H, W, C], embeddings
 and recurrent outputs ([timesteps, features]) fed straight to Conv1D or a global pool,
 axes that mean "channels" in Keras (-1) but the width here. This module works out which
-tensors are channels-first maps and which are Keras-style sequences; the lints (W611-W614
+tensors are channels-first maps and which are Keras-style sequences; the lints (W611-W615
 in lints.py) and the shape errors' hints (shapes.py) use it. The user-facing table is
 docs/language.md, "Coming from Keras".
 """

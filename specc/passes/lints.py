@@ -504,6 +504,28 @@ def sequence_as_channels_first(ctx: Context):
 
 
 @rule
+def channels_first_as_sequence(ctx: Context):
+    """W615: a channels-first [channels, length] map (Conv1D, pooling) fed to a recurrent layer."""
+    readers = {"SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed"}
+    if not ctx.kinds & readers or not ctx.kinds & layout.MAP_MAKERS:
+        return  # no recurrent layer, or no map for it to read
+    layouts = layout.Layouts(ctx.net, ctx.consumers)
+    for node in ctx.net.nodes:
+        layer = ctx.layer(node)
+        src = node.inputs[0]
+        shape = ctx.net.tensors[src].shape
+        if layer.kind not in readers or layouts.of.get(src) != "map" or not shape or len(shape) != 3:
+            continue
+        producer = ctx.node_of.get(src)
+        related = [(producer.span, "[channels, length] made here")] if producer is not None else []
+        yield diag("W615", f"{layer.kind} '{node.layer}' reads {fmt_shape(shape)} as [timesteps, features], but it "
+                   f"is a channels-first [channels, length] map: it steps through the {shape[1]} channels with "
+                   f"{shape[2]} features each, where Keras (channels-last) steps through the {shape[2]} positions",
+                   node.span, related=related,
+                   hint="insert Permute([2, 1]) before it: [channels, length] -> [length, channels]")
+
+
+@rule
 def implicit_channel_axis(ctx: Context):
     """W613: Concatenate() / softmax with Keras' default axis -1 (channels there) on a channels-first map."""
     if not ctx.kinds & layout.MAP_MAKERS and not any(len(ctx.net.tensors[i].shape or ()) >= 4
