@@ -225,7 +225,7 @@ def render_text(d: Diagnostic, sources: dict[str, Source] | None = None, color: 
                  (d.span.file, d.span.line) and r.span.end_line == r.span.line]
     if d.span is not None:
         shown = _snippet(d.span, sources, "^")
-        if shown and same_line:
+        if len(shown) == 2 and same_line:  # (no underline when the span starts past column 200)
             marks = list(shown[1])
             bar = shown[1].index("|") + 2
             labels = []

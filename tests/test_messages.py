@@ -317,3 +317,14 @@ def test_channels_first_map_fed_to_a_recurrent_layer():
     # a recurrent layer on an embedding (Keras' layout) is fine
     assert codes(net("input t: int64[40]\n t -> Embedding(50, 8) -> GRU(4) -> Dense(1, activation=sigmoid) "
                      "-> output y")) == []
+
+
+def test_rendering_long_lines_and_missing_sources():
+    from specc.errors import Source, Span, diag
+    long = "x" * 300
+    primary = Span("t.net", 1, 250, 1, 260)
+    d = diag("E206", "'x' is defined twice", primary, related=[(Span("t.net", 1, 2, 1, 5), "first"),
+                                                               (Span("u.net", 7, 1, 7, 3), "elsewhere")])
+    text = render_text(d, {"t.net": Source("t.net", long)})
+    assert "first" in text and "  --> u.net:7:1: elsewhere" in text
+    assert "  --> u.net:7:1: elsewhere" in render_text(d)  # no sources at all
