@@ -95,7 +95,7 @@ CODES: dict[str, Code] = _codes(
     ("W614", "warning", "PReLU shared_axes that include the channel axis (Keras' axes copied)"),
     ("W615", "warning", "channels-first [channels, length] map fed to a recurrent layer without Permute"),
     ("I700", "info", "batch size is not a power of two"),
-    ("I701", "info", "Keras' default initializer kept with a ReLU-family activation"),
+    ("I711", "info", "Keras' default initializer kept with a ReLU-family activation"),
 )
 
 # The help line of a code's diagnostics where the raising site gives none: every error

@@ -164,7 +164,7 @@ def test_keras_default_initializer_is_one_info():
               " -> Dense(8, activation=relu)\n -> Dense(1, activation=sigmoid) -> output y")
     res = compile_source(src, "t.net")
     [d] = res.diagnostics
-    assert d.code == "I701" and d.severity == "info" and "2 more line(s)" in d.message
+    assert d.code == "I711" and d.severity == "info" and "2 more line(s)" in d.message
     # written explicitly, the same initializer is the user's choice: W600 on each layer
     assert codes(src.replace("activation=relu)", "activation=relu, init=glorot_uniform)")) == ["W600"] * 3
 

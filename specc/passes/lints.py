@@ -139,7 +139,7 @@ def init_pairing(ctx: Context):
 
     Only for an initializer the user wrote. Keras' own default (glorot_uniform, kept by
     every faithful Keras translation) is what the Keras model does and trains fine at the
-    depth of most models, so keeping it is I701, an info, once per network: a warning on
+    depth of most models, so keeping it is I711, an info, once per network: a warning on
     every such layer (33 on ResNet50) taught people to turn W600 off altogether."""
     kept_default: list[tuple] = []
     for lname, layer in ctx.net.layers.items():
@@ -166,7 +166,7 @@ def init_pairing(ctx: Context):
     if kept_default:
         layer, lname, init, act, want = kept_default[0]
         more = len({l.span.line if l.span else n for l, n, *_ in kept_default}) - 1
-        yield diag("I701", f"{layer.kind} '{lname}' keeps Keras' default {init.name} with {act.name}"
+        yield diag("I711", f"{layer.kind} '{lname}' keeps Keras' default {init.name} with {act.name}"
                    + (f" (and {more} more line(s) of this network do)" if more else "")
                    + f"; {act.name} pairs with {_FAMILY_NAME[want]} initialization", layer.span,
                    hint=f"for deep {act.name} stacks write init={_FAMILY_EXAMPLE[want]}; "
