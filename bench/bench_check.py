@@ -1,10 +1,13 @@
-"""Benchmark `specc check` (issue 3, section 10). One command: python bench/bench_check.py
+"""Benchmark `specc check` (issue 3, section 10). One command: python bench/bench_check.py [--quick]
 
 Prints, measured in the same run (median of N interleaved runs, whole processes):
   1. `specc check specs/digits_mlp/model.net` vs `python -c "import lark, pydantic"` (target <= 1.5x)
   2. a generated 10,000-layer spec, whole process (target <= 1 s); also one whose layers
      all differ, which the compiler's memoization of identical layers cannot help
   3. all of specs/ in one process (target <= 1 s)
+Every run's exit status is checked against the one the command must give (0, or 1 for
+specs/, which holds specs/invalid/): a crash would otherwise time as a fast run; a wrong
+status exits 2. Exit 1 when a target is missed (bench/targets.py). --quick: 3 runs each.
 """
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from targets import Targets, fail
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N = int(os.environ.get("BENCH_RUNS", "15"))
@@ -25,19 +30,25 @@ N = int(os.environ.get("BENCH_RUNS", "15"))
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def timed(cmd: list[str]) -> float:
+def timed(cmd: list[str], want_rc: int = 0) -> float:
+    """Seconds one run of cmd took; exits 2 (targets.fail) when its exit status is not want_rc."""
     t = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, check=False, env=ENV)
-    return time.perf_counter() - t
+    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, check=False, env=ENV)
+    took = time.perf_counter() - t
+    if r.returncode != want_rc:
+        fail(f"{' '.join(cmd)} exited {r.returncode}, expected {want_rc}; not timed:\n"
+             + r.stderr.decode(errors="replace")[-2000:])
+    return took
 
 
-def median_interleaved(cmds: dict[str, list[str]], n: int = N) -> dict[str, float]:
+def median_interleaved(cmds: dict[str, tuple[list[str], int]], n: int = N) -> dict[str, float]:
+    """Median seconds of each (command, expected exit status), runs interleaved."""
     samples: dict[str, list[float]] = {k: [] for k in cmds}
-    for k, c in cmds.items():  # warm the caches (pyc, grammar cache) once
-        timed(c)
+    for k, (c, rc) in cmds.items():  # warm the caches (pyc, grammar cache) once
+        timed(c, rc)
     for _ in range(n):
-        for k, c in cmds.items():
-            samples[k].append(timed(c))
+        for k, (c, rc) in cmds.items():
+            samples[k].append(timed(c, rc))
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
@@ -54,6 +65,9 @@ def big_spec(layers: int, distinct: bool = False) -> str:
 
 
 def main() -> int:
+    global N
+    if "--quick" in sys.argv[1:]:
+        N = 3
     py = sys.executable
     specc = [py, "-m", "specc.cli"]
     spec = os.path.join("specs", "digits_mlp", "model.net")
@@ -65,24 +79,25 @@ def main() -> int:
         with open(distinct, "w") as f:
             f.write(big_spec(10_000, distinct=True))
         t = median_interleaved({
-            "baseline": [py, "-c", "import lark, pydantic"],
-            "check": [*specc, "check", spec],
-            "big": [*specc, "check", big],
-            "distinct": [*specc, "check", distinct],
-            "all": [*specc, "check", "specs"],  # invalid/ and broken/ included: errors cost time too
+            "baseline": ([py, "-c", "import lark, pydantic"], 0),
+            "check": ([*specc, "check", spec], 0),
+            "big": ([*specc, "check", big], 0),
+            "distinct": ([*specc, "check", distinct], 0),
+            "all": ([*specc, "check", "specs"], 1),  # invalid/ and broken/ included: errors cost time too
         })
     n_specs = sum(1 for r, _, fs in os.walk(os.path.join(ROOT, "specs")) for f in fs if f.endswith(".net"))
-    print(f"runs per command: {N} (median, interleaved; bytecode caching on, caches warmed)")
+    targets = Targets()
+    print(f"runs per command: {N} (median, interleaved; bytecode caching on, caches warmed; exit statuses checked)")
     print(f"baseline  python -c 'import lark, pydantic'      {t['baseline'] * 1000:8.1f} ms")
-    print(f"check     specc check {spec:28s} {t['check'] * 1000:8.1f} ms   ratio {t['check'] / t['baseline']:.2f}x "
-          f"(target <= 1.5x)")
+    print(f"check     specc check {spec:28s} {t['check'] * 1000:8.1f} ms   "
+          + targets.check("ratio to the baseline", t["check"] / t["baseline"], 1.5, higher_is_better=False, unit="x"))
     print(f"big       specc check <10,000-layer spec>        {t['big'] * 1000:8.1f} ms   "
-          f"(target <= 1000 ms)")
+          + targets.check("10,000-layer spec", t["big"] * 1000, 1000, higher_is_better=False, unit=" ms"))
     print(f"distinct  the same, every layer a different width  {t['distinct'] * 1000:8.1f} ms   "
           f"(no target: identical layers are validated and shape-checked once; this spec has none)")
     print(f"all       specc check specs/ ({n_specs} files)        {t['all'] * 1000:8.1f} ms   "
-          f"(target <= 1000 ms)")
-    return 0
+          + targets.check("all of specs/", t["all"] * 1000, 1000, higher_is_better=False, unit=" ms"))
+    return targets.finish()
 
 
 if __name__ == "__main__":

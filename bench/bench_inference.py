@@ -1,6 +1,7 @@
 """Benchmark inference: onnxruntime vs torch eager (issue 5, section 6). One command:
 
     python bench/bench_inference.py [--specs digits_mlp cifar_cnn imdb_lstm] [--seconds 1.5] [--rounds 2] [--threads N]
+                                    [--quick]
 
 For each spec (MLP, CNN, LSTM by default) it lowers the spec both ways with the same
 weights (init_weights seed 0): ONNX via specc.backends.onnx.build_model, torch via
@@ -9,7 +10,9 @@ unset, threads = physical cores for both: ORT intra_op_num_threads, torch.set_nu
 alternating ORT/torch `--rounds` times; the best round of each is kept. Printed, per spec:
   - latency at batch 1: median and p99 of single calls (ms), and torch/ORT ratio (target >= 2x)
   - throughput at batch 256 (rows/s), and ORT/torch ratio
-  - max |ORT - torch| on the same batch (a sanity check that both compute the same thing)
+  - max |ORT - torch| on the same batch (a sanity check that both compute the same thing:
+    above 1e-3 the run exits 2, a timing of different work is no timing)
+Exit 1 when a target is missed (bench/targets.py). --quick: 0.3 s windows, 1 round.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from targets import Targets, fail
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -97,7 +102,7 @@ def run_worker(engine: str, spec: str, model_path: str, out_path: str, seconds: 
                         "--out", out_path, "--seconds", str(seconds), "--threads", str(threads)], capture_output=True, text=True, env=env,
                        cwd=ROOT)
     if r.returncode != 0:
-        raise SystemExit(f"{engine} worker failed for {spec}:\n{r.stderr[-3000:]}")
+        fail(f"{engine} worker failed for {spec} (exit {r.returncode}):\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
@@ -108,6 +113,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2, help="alternating ORT/torch rounds; the best is kept")
     ap.add_argument("--threads", type=int, default=0,
                     help="threads for both engines (default: physical cores); 1 is robust on a busy machine")
+    ap.add_argument("--quick", action="store_true", help="0.3 s windows, 1 round: proves the bench works")
     ap.add_argument("--worker", choices=["ort", "torch"], help=argparse.SUPPRESS)
     ap.add_argument("--spec", help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
@@ -116,6 +122,8 @@ def main() -> int:
     if a.worker:
         print(json.dumps(worker(a.worker, a.spec, a.model, a.out, a.seconds, a.threads)))
         return 0
+    if a.quick:
+        a.seconds, a.rounds = 0.3, 1
 
     import numpy as np
     import onnx
@@ -151,6 +159,8 @@ def main() -> int:
             o, t = best["ort"], best["torch"]
             diff = float(np.max(np.abs(np.load(os.path.join(tmp, f"{spec}.ort.npy")).astype(np.float64)
                                        - np.load(os.path.join(tmp, f"{spec}.torch.npy")))))
+            if not diff <= 1e-3:
+                fail(f"{spec}: ORT and torch outputs differ by {diff:.3g}: they do not compute the same thing")
             speed = t["p50_ms"] / o["p50_ms"]
             ratio = o["rows_per_s"] / t["rows_per_s"]
             summary.append((spec, speed, o["provider"]))
@@ -159,10 +169,10 @@ def main() -> int:
                   f"{diff:9.2e}", flush=True)
     print()
     print(f"onnxruntime provider: {summary[0][2] if summary else '-'}; torch: {t['provider'] if summary else '-'}")
+    targets = Targets()
     for spec, speed, _ in summary:
-        print(f"  {spec}: ORT {speed:.2f}x faster than torch eager at batch 1 "
-              f"({'meets' if speed >= 2 else 'MISSES'} the >= 2x target)")
-    return 0
+        print("  " + targets.check(f"{spec}: torch eager p50 / ORT p50 at batch 1", speed, 2, unit="x"))
+    return targets.finish()
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ For each spec (MLP, CNN, LSTM by default), with the same weights (init_weights s
             exporter (dynamo=True, one cold run: it takes seconds), both with a dynamic batch axis.
 Building the torch module and drawing the weights are outside the timed region on both
 sides. The best of --repeats runs is kept for each (after one warm-up run). Printed per
-spec: milliseconds and the ratio direct / torch (target <= 0.5x).
+spec: milliseconds and the ratio direct / torch (target <= 0.5x). Exit 1 when a target is
+missed (bench/targets.py).
 
 Large graphs: with --chain N (default 2000; 0 skips it) a generated chain of N
 Dense(8, relu) layers is timed the same way (best of --chain-repeats), as row chain_N, and
@@ -25,6 +26,8 @@ import os
 import sys
 import time
 import warnings
+
+from targets import Targets
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -150,8 +153,11 @@ def main() -> int:
             except Exception as e:
                 row += f"  (dynamo exporter failed: {type(e).__name__}: {str(e).splitlines()[0][:60]})"
         print(row, flush=True)
+    targets = Targets()
     if worst:
-        print(f"worst direct/legacy ratio {worst:.2f}x (target <= 0.5x): {'met' if worst <= 0.5 else 'NOT met'}")
+        print(targets.check("worst direct/legacy ratio", worst, 0.5, higher_is_better=False, unit="x"))
+    else:
+        print("direct/legacy target not evaluated: the legacy exporter failed for every spec")
     if a.chain >= 4:
         # the direct build's time per layer at N over that at N/4, both measured here, now
         times = {}
@@ -162,8 +168,9 @@ def main() -> int:
         small, large = a.chain // 4, a.chain
         per_layer = (times[large] / large) / (times[small] / small)
         print(f"scaling: direct build {small} layers {times[small]:.1f} ms, {large} layers {times[large]:.1f} ms; "
-              f"time per layer {per_layer:.2f}x (linear: <= 1.5x): {'met' if per_layer <= 1.5 else 'NOT met'}")
-    return 0
+              + targets.check(f"time per layer at {large} over {small} (linear)", per_layer, 1.5,
+                              higher_is_better=False, unit="x"))
+    return targets.finish()
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
 """Benchmark `specc serve` against a direct session.run (issue 5, section 6). One command:
 
     python bench/bench_serve.py [--spec digits_mlp] [--seconds 3] [--clients 4] [--workers 1 2] [--rounds 2]
-                                [--max-batch N]
+                                [--max-batch N] [--threads T] [--quick]
 
-Measured in the same run, at batch 1, on the spec's ONNX model (build_model, seed 0):
+Measured in the same run, at batch 1, on the spec's ONNX model (build_model, seed 0), with
+the same onnxruntime intra-op thread count T in every session (the direct one and each
+server worker's: `specc serve --threads T`; default T = physical cores / the largest
+--workers, so that no case oversubscribes the cores):
   - direct: `session.run` in this process (same session options as the server): p50/p99
   - HTTP, sequential: one keep-alive connection, one request at a time: p50/p99 for the
     .npy body and the JSON body; overhead = HTTP p50 - direct p50 (target <= 2 ms)
@@ -13,7 +16,9 @@ Each case is measured `--rounds` times and the best window is kept (sequential: 
 p50/p99; throughput lines are printed per round and the summary keeps the best).
 The client is a minimal raw-socket HTTP/1.1 client (pre-built request bytes) so that it
 costs the shared cores as little as possible; every answer's status is checked and the
-first answer of each kind is compared with the direct run.
+first answer of each kind is compared with the direct run; a non-200 answer or a wrong
+value exits 2. Exit 1 when a target is missed (bench/targets.py, on the best case of
+each). --quick: 1 s windows, 1 round, 1 worker: proves the bench works.
 """
 from __future__ import annotations
 
@@ -28,6 +33,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from targets import Targets, fail
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -118,7 +125,7 @@ def start_server(model: str, workers: int, log_path: str, extra: list[str] = ())
         time.sleep(0.05)
     proc.kill()
     log.seek(0)
-    raise SystemExit("server did not start:\n" + log.read())
+    fail("server did not start:\n" + log.read())
 
 
 def main() -> int:
@@ -130,7 +137,13 @@ def main() -> int:
     ap.add_argument("--max-batch", type=int, default=1, help="server micro-batching (default 1: off)")
     ap.add_argument("--rounds", type=int, default=2, help="measurement windows per case; the best is kept "
                                                           "(shared machines are noisy)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="onnxruntime intra-op threads of every session, direct and per server worker "
+                         "(default: physical cores / the largest --workers)")
+    ap.add_argument("--quick", action="store_true", help="1 s windows, 1 round, 1 worker: proves the bench works")
     a = ap.parse_args()
+    if a.quick:
+        a.seconds, a.rounds, a.workers = 1.0, 1, [1]
 
     import numpy as np
     import onnx
@@ -149,11 +162,13 @@ def main() -> int:
         shape = [1] + [d if isinstance(d, int) else 16 for d in t.shape[1:]]
         feeds[t.name] = (rng.integers(0, 10, size=shape).astype(np.int64) if t.dtype.startswith("int")
                          else rng.random(shape, dtype=np.float32))
+    threads = a.threads or max(1, physical_cores() // max(a.workers))
     print(f"bench_serve: spec {a.spec}, batch 1, {physical_cores()} physical core(s), {os.cpu_count()} CPU(s), "
+          f"{threads} onnxruntime thread(s) per session (direct and every server worker), "
           f"server micro-batching {'up to ' + str(a.max_batch) if a.max_batch > 1 else 'off'}")
 
-    # direct session.run, same options as the server (threads = cores / workers, no spinning)
-    direct = Runner(model, provider="cpu", spinning=False)
+    # direct session.run, same options as the server's sessions (threads, no spinning)
+    direct = Runner(model, provider="cpu", threads=threads, spinning=False)
     want = direct.session.run(None, feeds)
     for _ in range(200):
         direct.session.run(None, feeds)
@@ -167,7 +182,7 @@ def main() -> int:
             lat.append(time.perf_counter() - t)
         d50, d99 = min(d50, pct(lat, 0.5) * 1e3), min(d99, pct(lat, 0.99) * 1e3)
     print(f"direct session.run ({direct.provider}): p50 {d50:.3f} ms  p99 {d99:.3f} ms  "
-          f"{len(lat) / a.seconds:,.0f} calls/s (one thread)")
+          f"{len(lat) / a.seconds:,.0f} calls/s ({threads} onnxruntime thread(s), one caller)")
     del direct
 
     bodies = {}
@@ -181,15 +196,17 @@ def main() -> int:
     results = []
     for workers in a.workers:
         proc, port = start_server(model, workers, os.path.join(tmp, f"server{workers}.log"),
-                                  ["--max-batch", str(a.max_batch)])
+                                  ["--max-batch", str(a.max_batch), "--threads", str(threads)])
         try:
             c = Conn(port)
             for kind, raw in bodies.items():
                 st, body = c.request(raw)
-                assert st == 200, body[:300]
+                if st != 200:
+                    fail(f"the server answered {st}: {body[:300]!r}")
                 got = (np.load(io.BytesIO(body)) if kind == "npy"
                        else np.array(json.loads(body)["outputs"][net.outputs[0]], np.float32))
-                np.testing.assert_allclose(got, want[0], rtol=1e-5, atol=1e-6)
+                if not np.allclose(got, want[0], rtol=1e-5, atol=1e-6):
+                    fail(f"the server's {kind} answer differs from the direct run")
                 for _ in range(200):
                     c.request(raw)
                 h50 = h99 = float("inf")
@@ -200,7 +217,8 @@ def main() -> int:
                         t = time.perf_counter()
                         st, _ = c.request(raw)
                         lat.append(time.perf_counter() - t)
-                        assert st == 200
+                        if st != 200:
+                            fail(f"the server answered {st} during the sequential run")
                     h50, h99 = min(h50, pct(lat, 0.5) * 1e3), min(h99, pct(lat, 0.99) * 1e3)
                 print(f"HTTP {kind:<4} sequential, {workers} worker(s): p50 {h50:.3f} ms  p99 {h99:.3f} ms  "
                       f"-> p50 overhead {h50 - d50:+.3f} ms ({'meets' if h50 - d50 <= 2 else 'MISSES'} <= 2 ms)")
@@ -223,6 +241,8 @@ def main() -> int:
                 print(f"HTTP {kind:<4} {a.clients} clients, {workers} worker(s): {rps:,.0f} req/s  "
                       f"p50 {pct(lat, 0.5) * 1e3:.3f} ms  p99 {pct(lat, 0.99) * 1e3:.3f} ms  non-200: {bad}  "
                       f"({'meets' if rps >= 1000 else 'MISSES'} >= 1000 req/s)")
+                if bad:
+                    fail(f"{bad} non-200 answers under load ({kind}, {workers} worker(s)): not a valid timing")
                 results.append((workers, kind, "load", pct(lat, 0.5) * 1e3, pct(lat, 0.99) * 1e3, rps))
         finally:
             proc.terminate()
@@ -235,12 +255,15 @@ def main() -> int:
     best = max((r for r in results if r[2] == "load"), key=lambda r: r[5], default=None)
     seq = min((r for r in results if r[2] == "seq"), key=lambda r: r[3], default=None)
     print()
+    targets = Targets()
     if seq:
         print(f"summary: best sequential p50 overhead {seq[3] - d50:.3f} ms ({seq[1]}, {seq[0]} worker(s)) "
-              f"vs direct p50 {d50:.3f} ms")
+              f"vs direct p50 {d50:.3f} ms; "
+              + targets.check("HTTP p50 overhead over session.run", seq[3] - d50, 2, higher_is_better=False, unit=" ms"))
     if best:
-        print(f"summary: best throughput {best[5]:,.0f} req/s ({best[1]}, {best[0]} worker(s), {a.clients} clients)")
-    return 0
+        print(f"summary: best throughput {best[5]:,.0f} req/s ({best[1]}, {best[0]} worker(s), {a.clients} clients); "
+              + targets.check("throughput", best[5], 1000, unit=" req/s"))
+    return targets.finish()
 
 
 if __name__ == "__main__":

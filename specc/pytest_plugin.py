@@ -15,6 +15,9 @@ collected from paths given on the command line, not when pytest falls back to it
 specs under specs/broken/ list the checks that must FAIL in `test { expect_fail = [...] }`;
 such a check is reported as xfailed when it fails and as a failure when it passes.
 
+A check that passed on random data (`test { data = random }`, or a spec that names no
+data set) is reported as "passed on random data" (letter r), not as a plain pass.
+
 Options: --specc-update rewrites the golden files; --specc-checks a,b runs only those.
 Without the entry point installed: `pytest -p specc.pytest_plugin specs/`.
 """
@@ -71,6 +74,20 @@ def _wanted(path: str, config) -> bool:
     return has_network(path)
 
 
+RANDOM_PROPERTY = "on_random_data"
+RANDOM_CATEGORY = "passed on random data"
+
+
+def pytest_report_teststatus(report, config):
+    """A check that passed on a random batch (`data = random`, or no data set named) is its
+    own outcome in the terminal ('r', PASSED (random data), "N passed on random data" in the
+    totals): it does not fail the run, but it is not shown as a plain pass either. JUnit XML
+    keeps it a passing testcase with the properties data=random... and on_random_data."""
+    if report.when == "call" and report.passed and dict(report.user_properties).get(RANDOM_PROPERTY):
+        return RANDOM_CATEGORY, "r", ("PASSED (random data)", {"yellow": True})
+    return None
+
+
 def pytest_collect_file(file_path, parent):
     if file_path.suffix != ".net":
         return None
@@ -117,6 +134,8 @@ class SpecItem(pytest.Item):
         for k, v in r.numbers.items():
             if isinstance(v, (int, float, str)):
                 self.user_properties.append((k, v))
+        if r.on_random_data:
+            self.user_properties.append((RANDOM_PROPERTY, True))
         if r.status == "passed":
             return
         if r.status == "skipped":

@@ -9,6 +9,7 @@ import pytest
 
 from specc.cli import main
 from specc.compile import compile_file, compile_source
+from specc.weights import perturbed_weights
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = sorted(glob.glob(os.path.join(ROOT, "tests", "onnx_fixtures", "*.net")))
@@ -18,18 +19,6 @@ LIBRARY = sorted(p for p in glob.glob(os.path.join(ROOT, "specs", "**", "model.n
 
 def _id(path: str) -> str:
     return os.path.relpath(path, ROOT)
-
-
-def perturbed_weights(net, seed: int = 0) -> dict[str, np.ndarray]:
-    """Initial weights moved well away from their defaults (zero biases, zero PReLU slopes,
-    identity batch-norm statistics would hide lowering mistakes)."""
-    from specc.weights import init_weights
-    rng = np.random.default_rng(seed)
-    out = {}
-    for k, v in init_weights(net, seed).items():
-        noise = rng.normal(0.0, 0.3, size=v.shape).astype(np.float32)
-        out[k] = (np.abs(v) + 0.5 + np.abs(noise)) if k.endswith("running_var") else (v + noise)
-    return out
 
 
 @pytest.mark.parametrize("path", FIXTURES + LIBRARY, ids=_id)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..catalog import Fn
 from ..catalog.losses import loss_task
-from .config import Config
+from .config import RANDOM, Config
 
 SYMBOLIC_SIZE = 7
 NOISE_KINDS = ("Dropout", "AlphaDropout", "GaussianNoise")
@@ -120,13 +120,18 @@ class Context:
         return random_inputs(self.net, n, rng)
 
     def _data(self):
-        """(xs, [(targets, classes) per output], source) of the data set, or None when there
-        is none to load."""
+        """(xs, [(targets, classes) per output], name) of the data set the checks run on, or
+        None for random batches: when the test block says `data = random` or the spec names
+        no data set. A data set the spec names but that does not load (a missing file, a
+        download, a shape that does not fit) fails the check (CheckFailed): the battery never
+        passes on random data in place of the spec's data."""
         fn = self.config.data
-        if fn == "random":
+        if fn == RANDOM:
             return None
+        where = "the test block's data"
         if fn is None:
             fn = self.net.train.data if self.net.train is not None else None
+            where = "the train block's data"
         if fn is None:
             return None
         from ..data import DataError, fit_outputs, load
@@ -141,15 +146,23 @@ class Context:
                 _DATA_CACHE[key] = str(e)
         got = _DATA_CACHE[key]
         if isinstance(got, str):
-            self.notes.append(f"data set not usable ({got}); random batch used")
-            return None
+            raise CheckFailed(f"{where} ({fn.name}) is not usable: {got}. The checks do not run on random data "
+                              "in its place: provide the data, or write `test { data = random }` to test on "
+                              "random inputs and targets (reported as passed on random data)",
+                              {"data": "not usable"})
         return got
+
+    def random_source(self) -> str:
+        """How a random batch is described in the numbers ("data") and reports."""
+        if self.config.data == RANDOM:
+            return f"{RANDOM} (test {{ data = random }})"
+        return f"{RANDOM} (the spec names no data set)"
 
     def batch(self, n: int | None = None):
         """(inputs [np], targets [torch] or None, classes, source) for the first output only
         (the checks use heads_batch(); kept for one-output callers such as
-        bench/bench_test.py): the first n samples of the spec's data set when it loads, else
-        random inputs and random targets that fit the loss and the output's range."""
+        bench/bench_test.py): the first n samples of the spec's data set when it names one,
+        else random inputs and random targets that fit the loss and the output's range."""
         xs, heads, src = self.heads_batch(n)
         if not heads or heads[0][0] != 0:
             return xs, None, None, src
@@ -159,13 +172,15 @@ class Context:
     def heads_batch(self, n: int | None = None):
         """(inputs [np], [(output index, loss Fn, weight, targets [torch], classes) per output
         with a loss], source): what `specc train` trains on, for n samples: the first n
-        samples of the spec's data set when it loads, else random inputs and random targets
-        that fit each output's loss and range."""
+        samples of the spec's data set (all of them when it has fewer), else (`data =
+        random` or no data set named) random inputs and random targets that fit each
+        output's loss and range; source then starts with "random"."""
         n = n or self.config.batch
         import torch
         data = self._data()
-        if data is not None and len(data[1][0][0]) >= n:
+        if data is not None:
             xs, targets, name = data
+            n = min(n, len(targets[0][0]))
             xs = [x[:n] for x in xs]
             targets = [(y[:n], c) for y, c in targets]
             src = f"{name} (first {n} samples)"
@@ -175,7 +190,7 @@ class Context:
             with torch.no_grad():
                 outs = _outs(self.module("eval")(*[torch.from_numpy(x) for x in xs]))
             targets = [self._random_targets(tuple(o.shape), out, rng) for o, out in zip(outs, self.net.outputs)]
-            src = "random"
+            src = self.random_source()
         train = self.net.train
         if train is None or self.loss is None:
             return xs, [], src
@@ -360,8 +375,27 @@ def _expected_init_loss(loss: Fn | None, out_shape) -> tuple[float, str] | None:
     return None
 
 
+def _label_entropy(loss: Fn, t) -> float:
+    """Entropy of the batch's label frequencies (nats; per output unit and averaged for
+    binary_crossentropy): the lowest loss that predictions ignoring the input can reach
+    (a constant prediction of the batch's frequencies, e.g. a bias set to the log prior).
+    Below it, the untrained model's predictions already carry information about the labels."""
+    import torch
+    if loss.name == "binary_crossentropy":
+        p = t.float().reshape(-1, t.shape[-1] if t.dim() > 1 else 1).mean(0).clamp(0, 1)
+        h = -(p * torch.log(p.clamp_min(1e-12)) + (1 - p) * torch.log((1 - p).clamp_min(1e-12)))
+        return float(h.mean())
+    if not t.is_floating_point():  # sparse labels
+        p = torch.bincount(t.reshape(-1).long()).double()
+    else:
+        p = t.double().reshape(-1, t.shape[-1]).sum(0)
+    p = p / p.sum()
+    return float(-(p * torch.log(p.clamp_min(1e-12))).sum())
+
+
 def _init_loss_problem(ctx: Context, oname: str, loss: Fn, out, t, classes, expected: float, why: str):
-    """(numbers, problem or None) of one output's loss at init."""
+    """(numbers, problem or None) of one output's loss at init, against the band
+    [label entropy x (1 - init_loss_below), expected x (1 + init_loss_tolerance)]."""
     from ..backends.torch.train_parts import make_loss
     head = ctx.head_activation(oname)
     units = out.shape[-1] if out.dim() > 1 else 1
@@ -377,16 +411,25 @@ def _init_loss_problem(ctx: Context, oname: str, loss: Fn, out, t, classes, expe
                 f"{'softmax' if units > 1 else 'sigmoid'}; the loss cannot go below "
                 f"{_floor(units):.3g} and trains badly. Drop the output activation or use from_logits=false")
     value = float(make_loss(loss, classes)(out, t))
+    entropy = _label_entropy(loss, t)
+    cfg = ctx.config
+    low, high = entropy * (1 - cfg.init_loss_below), expected * (1 + cfg.init_loss_tolerance)
     rel = abs(value - expected) / expected
-    nums = {"loss": value, "expected": expected, "relative_error": rel}
-    if not math.isfinite(value) or rel > ctx.config.init_loss_tolerance:
-        hint = ("the loss is not finite (see the finite check)" if not math.isfinite(value) else
-                "the initial predictions are far too confident (an init scale that is too large, or outputs that "
-                "are not the probabilities the loss expects)"
-                if value > expected else "the loss is lower than chance at init: labels leaking or a broken loss")
-        return nums, (f"loss at init {_g(value)}, expected {why}; |{_g(value)} - {expected:.4f}| / "
-                      f"{expected:.4f} = {_g(rel)} > init_loss_tolerance {_g(ctx.config.init_loss_tolerance)}: "
-                      f"{hint}")
+    nums = {"loss": value, "expected": expected, "relative_error": rel, "label_entropy": entropy,
+            "low": low, "high": high}
+    if not math.isfinite(value):
+        return nums, f"loss at init is {value} (see the finite check)"
+    if value > high:
+        return nums, (f"loss at init {_g(value)} is above {_g(high)} = {expected:.4f} x (1 + init_loss_tolerance "
+                      f"{_g(cfg.init_loss_tolerance)}), expected {why}: the initial predictions are far too "
+                      "confident (an init scale that is too large, or outputs that are not the probabilities "
+                      "the loss expects)")
+    if value < low:
+        return nums, (f"loss at init {_g(value)} is below {_g(low)} = {_g(entropy)} (the entropy of the batch's "
+                      f"labels, the lowest loss of predictions that ignore the input) x (1 - init_loss_below "
+                      f"{_g(cfg.init_loss_below)}): the untrained model already predicts the labels. Labels "
+                      "leaking into the inputs (or targets made from the model's own outputs), or a loss that "
+                      "does not measure what it should")
     return nums, None
 
 
@@ -421,8 +464,7 @@ def check_init_loss(ctx: Context) -> dict:
         nums = {"outputs": per_output, "data": src}
     else:
         nums = dict(next(iter(per_output.values())))
-        if "loss" in nums:
-            nums["data"] = src
+        nums["data"] = src
     if problems:
         raise CheckFailed("\n".join(problems), nums)
     return nums
@@ -672,10 +714,12 @@ def check_output_range(ctx: Context) -> dict:
                                 f"not 1 (max error {_g(err)})")
     if problems:
         raise CheckFailed("; ".join(problems), {"outputs": checked})
+    nums = {"outputs": checked, "data": (f"{data[2]} (first {len(data[0][0][:16])} samples) and random inputs" if data is not None
+                                         else ctx.random_source())}
     if not checked:
         heads = ", ".join(f"'{o}' ({(ctx.head_activation(o) or Fn(name='linear')).name})" for o in ctx.net.outputs)
         raise CheckSkipped(f"no bounded output activation: {heads}")
-    return {"outputs": checked}
+    return nums
 
 
 def _overfit_run(ctx: Context, xs, total, lr: float, threshold: float, steps_max: int, init: float):
@@ -818,15 +862,24 @@ def check_deterministic(ctx: Context) -> dict:
     if bad:
         raise CheckFailed(f"two runs with seed {ctx.seed} differ: " + ", ".join(bad[:6])
                           + (f" and {len(bad) - 6} more" if len(bad) > 6 else ""), {"differ": len(bad)})
-    return {"outputs": len(o1), "weights": len(s1)}
+    return {"outputs": len(o1), "weights": len(s1), "data": src}
 
 
 def check_parity(ctx: Context) -> dict:
+    """torch vs onnxruntime on perturbed weights (specc.weights.perturbed_weights): the seeded
+    initial ones have zero biases, identity batch-norm statistics and zero PReLU slopes,
+    which hide lowering mistakes in exactly those terms."""
     import torch
+    from ..backends.onnx import build_model
     from ..backends.onnx.runtime import make_session
+    from ..backends.torch import build_module
     from ..commands.verify import BATCH_SIZES, compare
-    sess = make_session(ctx.onnx_model().SerializeToString(), provider="cpu", threads=1)
-    m = ctx.module("eval")
+    from ..weights import perturbed_weights
+    configure_threads()
+    weights = perturbed_weights(ctx.net, ctx.seed)
+    sess = make_session(build_model(ctx.net, weights=weights, seed=ctx.seed).SerializeToString(),
+                        provider="cpu", threads=1)
+    m = build_module(ctx.net, weights=weights, seed=ctx.seed).eval()
     atol, rtol = ctx.config.parity_atol, ctx.config.parity_rtol
     rng = np.random.default_rng(ctx.seed)
     worst_abs = worst_rel = 0.0
@@ -841,10 +894,11 @@ def check_parity(ctx: Context) -> dict:
             worst_abs, worst_rel = max(worst_abs, ma), max(worst_rel, mr)
             if not ok:
                 failed.append(f"'{name}' at batch {b}: max abs {_g(ma)}, max rel {_g(mr)}")
-    nums = {"max_abs": worst_abs, "max_rel": worst_rel, "atol": atol, "rtol": rtol}
+    nums = {"max_abs": worst_abs, "max_rel": worst_rel, "atol": atol, "rtol": rtol,
+            "weights": f"perturbed (seed {ctx.seed})"}
     if failed:
-        raise CheckFailed(f"torch and onnxruntime differ beyond atol {atol:g} + rtol {rtol:g}*|torch|: "
-                          + "; ".join(failed), nums)
+        raise CheckFailed(f"torch and onnxruntime differ beyond atol {atol:g} + rtol {rtol:g}*|torch| on perturbed "
+                          "weights: " + "; ".join(failed), nums)
     return nums
 
 

@@ -15,6 +15,9 @@ CHECK_NAMES = ("static", "golden", "init_loss", "finite", "grads_flow", "vars_ch
                "output_range", "overfit_batch", "deterministic", "parity", "export")
 
 
+RANDOM = "random"  # `data = random`; a check's numbers["data"] starts with it when it ran on a random batch
+
+
 class ConfigError(Exception):
     """A bad `test { }` block (a spec problem: exit code 1)."""
 
@@ -33,9 +36,12 @@ SETTINGS: dict[str, Setting] = {
     "seed": Setting(0, "int", "seed of the initial weights and the random batches", 0),
     "batch": Setting(8, "int", "batch size of the random / data batch", 2),
     "data": Setting(None, "data", "data set for the real batch (default: the train block's data; "
-                                  "`random` forces random inputs)"),
+                                  "`random` forces random inputs, and passes are then reported as on random data)"),
     "strict": Setting(False, "bool", "static: warnings fail too"),
-    "init_loss_tolerance": Setting(1.5, "float", "init_loss: allowed abs(loss - expected) / expected", 0),
+    "init_loss_tolerance": Setting(0.5, "float", "init_loss: the loss at init may exceed the chance level "
+                                                 "(ln C, ln 2) by this fraction of it", 0),
+    "init_loss_below": Setting(0.5, "float", "init_loss: the loss at init may fall below the entropy of the "
+                                              "batch's labels by this fraction of it", 0),
     "grad_eps": Setting(0.0, "float", "grads_flow: a gradient counts as zero when max abs(g) <= grad_eps", 0),
     "batch_atol": Setting(1e-6, "float", "batch_independent: allowed cross-row gradient / change", 0),
     "range_atol": Setting(1e-5, "float", "output_range: slack on the bounds and on softmax sums", 0),
@@ -77,8 +83,8 @@ def _checks(key: str, v: Any) -> list[str]:
 
 def _data(v: Any):
     """A data setting -> resolved Fn, or "random"."""
-    if v == "random":
-        return "random"
+    if v == RANDOM:
+        return RANDOM
     if isinstance(v, dict) and "call" in v:
         name, args, kwargs = v["call"], v.get("args", []), v.get("kwargs", {})
     elif isinstance(v, str):

@@ -1,7 +1,8 @@
 """Run the checks of one spec: discovery, compile (from the project root, like the
 goldens), config, each check timed, `expect_fail` applied.
 
-Statuses: passed, failed, error (the check itself crashed), skipped (does not apply /
+Statuses: passed (marked "on random data" in every report when its batch was random:
+CheckResult.on_random_data), failed, error (the check itself crashed), skipped (does not apply /
 listed in skip / blocked by a failed `static`), xfailed (in expect_fail and failed as
 it should), xpassed (in expect_fail but passed: counts as a failure).
 """
@@ -15,7 +16,7 @@ from contextlib import chdir
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .config import CHECK_NAMES, ConfigError, read_config
+from .config import CHECK_NAMES, RANDOM, ConfigError, read_config
 
 BAD = ("failed", "error", "xpassed")
 SKIP_DIRS = {"invalid", "lib", "expected", "__pycache__", ".git", "node_modules", ".venv", "venv"}
@@ -34,6 +35,18 @@ class CheckResult:
     @property
     def ok(self) -> bool:
         return self.status not in BAD
+
+    @property
+    def data(self) -> str | None:
+        """What the check's batch came from (its numbers' "data"), None when it uses no data set."""
+        d = self.numbers.get("data")
+        return d if isinstance(d, str) else None
+
+    @property
+    def on_random_data(self) -> bool:
+        """Passed, but on a random batch (`data = random` or no data set named): every report
+        says so, since such a pass proves less than one on the spec's data."""
+        return self.status == "passed" and (self.data or "").startswith(RANDOM)
 
 
 @dataclass
