@@ -3,10 +3,15 @@ truth). `python -m specc.docsgen` rewrites them; tests/test_docs.py fails when s
 from __future__ import annotations
 
 import sys
+import types
+import typing
 from contextlib import chdir
 from pathlib import Path
 
+from typing import Annotated
+
 from .catalog import CATALOGS, REQUIRED, UNAVAILABLE
+from .catalog.base import Range
 from .errors import CODES
 from .layers import REGISTRY
 
@@ -26,14 +31,30 @@ def _default(f) -> str:
 
 
 def _type(f) -> str:
-    t = str(f.annotation).replace("typing.", "").replace("specc.catalog.base.", "")
-    t = t.replace("<class '", "").replace("'>", "")
     extra = f.json_schema_extra or {}
     if "catalog" in extra:
-        return extra["catalog"] + (" or none" if "None" in t else "")
+        return extra["catalog"] + (" or none" if "None" in str(f.annotation) else "")
     if extra.get("layer"):
         return "layer"
-    return t.replace("Literal", "one of ").replace("Optional", "optional").replace("NoneType", "None")
+    return _type_text(Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation)
+
+
+def _type_text(tp) -> str:
+    """A declared argument type with its allowed range: `int or [int, int] (>= 1)`."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Annotated:
+        rules = [m.text() for m in args[1:] if isinstance(m, Range)]
+        return _type_text(args[0]) + (f" ({'; '.join(rules)})" if rules else "")
+    if origin in (typing.Union, types.UnionType):
+        text = " or ".join(_type_text(a) for a in args if a is not type(None))
+        return text + " or none" if type(None) in args else text
+    if origin is typing.Literal:
+        return "one of " + ", ".join(str(a) for a in args)
+    if origin is tuple:
+        return "[" + ", ".join(_type_text(a) for a in args) + "]"
+    if origin is list:
+        return f"list of {_type_text(args[0])}"
+    return getattr(tp, "__name__", str(tp))
 
 
 def catalog_md() -> str:
@@ -65,7 +86,8 @@ def catalog_md() -> str:
     for key, cat in CATALOGS.items():
         out += [f"## {titles[key]}", "", "| name | arguments (defaults) | aliases | |", "|---|---|---|---|"]
         for e in cat.entries.values():
-            args = ", ".join(p.name if p.default is REQUIRED else f"{p.name}={p.default!r}" for p in e.params)
+            args = ", ".join((p.name if p.default is REQUIRED else f"{p.name}={p.default!r}")
+                             + (f" ({p.check.text()})" if isinstance(p.check, Range) else "") for p in e.params)
             out.append(f"| `{e.name}` | {args or '—'} | {', '.join(e.aliases) or '—'} | {e.doc} |")
         if key == "data":
             out += ["", "Named in the course notes but needing a download (specc never downloads): "

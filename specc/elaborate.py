@@ -11,13 +11,14 @@ import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 from pydantic import ValidationError
 
 from . import parse as ast
 from .catalog import CATALOGS, UNAVAILABLE, Fn
-from .catalog.base import construct, construct_from
+from .catalog.base import (Range, at_least_one, coerce, construct, construct_from, describe, fraction,
+                           seed_range, show)
 from .errors import Diagnostic, Source, SpecError, Span, did_you_mean
 from .ir import Node, TensorInfo
 from .layers import REGISTRY, Layer
@@ -538,14 +539,18 @@ class Elaborator:
         # cost of a layer). Calls holding a nested layer are built afresh each time.
         key = None if "layer" in roles.values() else _call_key(call)
         if key is None:
-            return self._build_layer(call, cls, kind, fields, roles, prefix)
-        first = self.built.get(key)
-        if first is None:
-            layer = first = self.built[key] = self._build_layer(call, cls, kind, fields, roles, prefix)
+            layer = self._build_layer(call, cls, kind, fields, roles, prefix)
         else:
-            layer = _copy_layer(first, call.span)
-        if syntax_key is not None:
-            self.by_syntax[syntax_key] = first
+            first = self.built.get(key)
+            if first is None:
+                layer = first = self.built[key] = self._build_layer(call, cls, kind, fields, roles, prefix)
+            else:
+                layer = _copy_layer(first, call.span)
+            if syntax_key is not None:
+                self.by_syntax[syntax_key] = first
+        if call.arg_spans:  # for diagnostics the shape pass locates at an argument (an axis)
+            layer.keep_arg_spans({(cls.positional[k] if isinstance(k, int) and k < len(cls.positional)
+                                   else cls.arg_aliases.get(k, k)): s for k, s in call.arg_spans.items()})
         return layer
 
     def _build_layer(self, call: PyCall, cls, kind: str, fields: dict, roles: dict, prefix: str) -> Layer:
@@ -585,6 +590,11 @@ class Elaborator:
                 data[key] = inner
             elif isinstance(v, PyCall):
                 raise SpecError("E203", f"'{key}' of {kind} takes a plain value, not a call {v.func}(...)", span)
+            else:  # a plain value: its type and range, in specc's words (catalog.base.coerce)
+                try:
+                    data[key] = coerce(v, _declared_type(fields[key]))
+                except ValueError as err:
+                    raise SpecError(_value_code(key), f"'{key}' of {kind} {err}", span, hint=_layer_sig(cls)) from None
         try:
             layer = cls.model_validate({**data, "kind": kind, "span": call.span})
         except ValidationError as e:
@@ -592,11 +602,14 @@ class Elaborator:
             key = str(err["loc"][0]) if err["loc"] else ""
             if err["type"] == "missing":
                 raise SpecError("E202", f"{kind} needs the argument '{key}'", call.span, hint=_layer_sig(cls)) from None
-            code = "E401" if key in ("rate", "dropout", "recurrent_dropout") else "E203"
-            msg = err["msg"].removeprefix("Value error, ")
-            got = data.get(key)
-            raise SpecError(code, f"invalid value {got!r} for '{key}' of {kind}: {msg}",
-                            spans.get(key, call.span), hint=_layer_sig(cls)) from None
+            # plain values passed coerce above; what is left is a kind's own validator
+            # (its ValueError says "must be ..., got ...") or an odd catalogue value: never
+            # pydantic's own wording
+            msg = err["msg"].removeprefix("Value error, ") if err["type"] == "value_error" else \
+                f"must be {describe(_declared_type(fields[key])) if key in fields else 'another value'}, " \
+                f"got {show(data.get(key))}"
+            raise SpecError(_value_code(key), f"'{key}' of {kind} {msg}", spans.get(key, call.span),
+                            hint=_layer_sig(cls)) from None
         layer.validate_args()
         return layer
 
@@ -609,7 +622,7 @@ class Elaborator:
         if isinstance(v, str):
             return cat.resolve(v, span=span)
         if isinstance(v, PyCall):
-            return cat.resolve(v.func, v.args, v.kwargs, span=v.span)
+            return cat.resolve(v.func, v.args, v.kwargs, span=v.span, arg_spans=v.arg_spans)
         raise SpecError("E203", f"expected the name of a {cat.kind} (e.g. {cat.names()[0]}), got {v!r}", span)
 
 
@@ -700,12 +713,28 @@ def _arg_fields(cls) -> tuple[str, dict[str, Any], dict[str, str | None]]:
 
 
 def _layer_sig(cls) -> str:
+    """usage: Conv2D(filters, kernel_size, ...); options: ... (no dangling comma when a
+    kind takes nothing by position: `BatchNormalization(...)`)."""
     kind = cls.model_fields["kind"].default
-    pos = ", ".join(cls.positional)
     req = [k for k, f in cls.model_fields.items() if f.is_required() and k not in cls.positional]
     opt = [k for k, f in cls.model_fields.items() if not f.is_required() and k not in ("kind", "span", "name")]
-    parts = [p for p in (pos, ", ".join(req)) if p]
-    return f"usage: {kind}({', '.join(parts)}{', ...' if opt else ''}); options: {', '.join(opt[:12])}"
+    parts = [*cls.positional, *req, *(["..."] if opt else [])]
+    return f"usage: {kind}({', '.join(parts)})" + (f"; options: {', '.join(opt[:12])}" if opt else "")
+
+
+@functools.lru_cache(maxsize=None)
+def _declared_type_cached(annotation, metadata: tuple) -> Any:
+    return Annotated[(annotation, *metadata)] if metadata else annotation
+
+
+def _declared_type(f) -> Any:
+    """A field's type with its range (pydantic keeps Annotated metadata apart)."""
+    return _declared_type_cached(f.annotation, tuple(f.metadata))
+
+
+def _value_code(key: str) -> str:
+    """E401 for the dropout rates (a Keras habit of its own: the fraction KEPT), else E203."""
+    return "E401" if key in ("rate", "dropout", "recurrent_dropout") else "E203"
 
 
 def _block_sig(d: ast.BlockDef) -> str:
@@ -742,6 +771,16 @@ TRAIN_ALIASES = {"lr_schedule": "schedule", "learning_rate_schedule": "schedule"
                  "batch": "batch_size"}
 
 
+# the help line of a bad scalar setting
+TRAIN_HELP = {
+    "batch_size": "the number of samples per optimizer step, a whole number >= 1, e.g. `batch_size = 32`",
+    "epochs": "the number of passes over the training data, a whole number >= 1, e.g. `epochs = 10`",
+    "shuffle": "`shuffle = true` (the default) or `shuffle = false`",
+    "seed": "any whole number, e.g. `seed = 0`; the same seed gives the same run",
+    "validation_split": "the fraction of the data held out for validation, in [0, 1), e.g. `validation_split = 0.1`",
+}
+
+
 def build_train(section: ast.Section, elab: Elaborator) -> dict | None:
     env = Env()
     raw: dict[str, tuple[Any, Span]] = {}
@@ -753,7 +792,8 @@ def build_train(section: ast.Section, elab: Elaborator) -> dict | None:
                                   f"train settings: {', '.join(sorted(TRAIN_KEYS))}"))
             continue
         if key in raw:
-            elab.report(SpecError("E206", f"train setting '{key}' given twice", s.span))
+            elab.report(SpecError("E206", f"train setting '{key}' given twice", s.span,
+                                  hint="keep one of the two settings"))
             continue
         try:
             raw[key] = (elab.to_python(s.value, env), s.span)
@@ -774,18 +814,18 @@ def build_train(section: ast.Section, elab: Elaborator) -> dict | None:
         items = v if isinstance(v, list) else [v]
         return [f for f in (elab.guard(elab.resolve_fn, catalog, i, span) for i in items) if f is not None]
 
-    def scalar(key, tp, default, check=None):
+    def scalar(key, tp, default, rule: Range | None = None):
         if key not in raw:
             return default
         v, span = raw[key]
-        ok = isinstance(v, tp) and not (tp in (int, float) and isinstance(v, bool))
-        if tp is float and isinstance(v, int) and not isinstance(v, bool):
-            v, ok = float(v), True
-        if not ok:
-            elab.report(SpecError("E400", f"train setting '{key}' must be {tp.__name__}, got {v!r}", span))
-            return default
-        if check and (problem := check(v)):
-            elab.report(SpecError("E400", f"train setting '{key}' {problem}", span))
+        try:
+            v = coerce(v, tp)
+        except ValueError as err:
+            problem = str(err)
+        else:
+            problem = rule(v) if rule else None
+        if problem:
+            elab.report(SpecError("E400", f"train setting '{key}' {problem}", span, hint=TRAIN_HELP[key]))
             return default
         return v
 
@@ -801,15 +841,13 @@ def build_train(section: ast.Section, elab: Elaborator) -> dict | None:
                     elab.report(e)
     out["optimizer"] = optimizer or CATALOGS["optimizer"].default("Adam")
     out["schedule"] = fn("schedule", "schedule", "constant") or CATALOGS["schedule"].default("constant")
-    positive = lambda v: None if v > 0 else f"must be > 0, got {v}"
-    out["batch_size"] = scalar("batch_size", int, 32, positive)
-    out["epochs"] = scalar("epochs", int, 10, positive)
+    out["batch_size"] = scalar("batch_size", int, 32, at_least_one)
+    out["epochs"] = scalar("epochs", int, 10, at_least_one)
     out["shuffle"] = scalar("shuffle", bool, True)
-    out["seed"] = scalar("seed", int, 0)
+    out["seed"] = scalar("seed", int, 0, seed_range)
     out["metrics"] = fns("metric", "metrics")
     out["callbacks"] = fns("callback", "callbacks")
-    split = scalar("validation_split", float, None,
-                   lambda v: None if 0 <= v < 1 else f"must be in [0, 1), got {v}")
+    split = scalar("validation_split", float, None, fraction)
     data = None
     if "data" in raw:
         v, span = raw["data"]
@@ -824,7 +862,8 @@ def build_train(section: ast.Section, elab: Elaborator) -> dict | None:
         if split is None:
             split = inner_split
         elif inner_split:
-            elab.report(SpecError("E400", "validation_split is given both in data(...) and in train", section.span))
+            elab.report(SpecError("E400", "validation_split is given both in data(...) and in train", section.span,
+                                  hint="keep one of the two"))
     out["data"] = data
     out["validation_split"] = split or 0.0
     return out

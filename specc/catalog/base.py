@@ -6,7 +6,9 @@ Every catalogue (activations, initializers, optimizers, losses, data sets, ...) 
 default and returns an `Fn`, the IR form of the reference.
 """
 
+import math
 import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -75,6 +77,9 @@ class Entry:
     aliases: tuple[str, ...] = ()
     doc: str = ""
     info: dict[str, Any] = field(default_factory=dict)  # catalogue-specific facts
+    # checks across parameters: (parameter to point at, check of the full arguments
+    # returning what is wrong or None), e.g. min_value <= max_value
+    relations: list[tuple[str, Callable[[dict], str | None]]] = field(default_factory=list)
 
     def param(self, name: str) -> P | None:
         for p in self.params:
@@ -87,14 +92,49 @@ _TYPE_WORDS = {bool: "a boolean (true or false)", int: "an integer", float: "a n
                list: "a list", tuple: "a tuple"}
 
 
+def show(value: Any) -> str:
+    """A spec value as the user writes it: lists in brackets, true/false/none, 'names'."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    if isinstance(value, (int, float, str)):
+        return repr(value)
+    return f"{getattr(value, 'func', type(value).__name__)}(...)"  # a call written as a value
+
+
+def describe(tp: Any) -> str:
+    """A declared argument type in words ("an integer or a list of 2 integers")."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Annotated:
+        return describe(args[0])
+    if origin in (typing.Union, types.UnionType):
+        words = [describe(a) for a in args if a is not type(None)]
+        return " or ".join(words) + (" or none" if type(None) in args else "")
+    if origin is typing.Literal:
+        return "one of " + ", ".join(str(a) for a in args)
+    if origin is tuple:
+        if len(set(args)) == 1:
+            inner = describe(args[0]).removeprefix("an ").removeprefix("a ")
+            return f"a list of {len(args)} {inner}s"
+        return "a list of " + ", ".join(describe(a) for a in args)
+    if origin is list:
+        return f"a list of {describe(args[0]).removeprefix('an ').removeprefix('a ')}s"
+    return _TYPE_WORDS.get(tp, str(tp))
+
+
 def coerce(value: Any, tp: Any) -> Any:
-    """Check a plain spec value against a parameter type (bool, int, float, str, or one of
-    them | None); raises ValueError. Hand-written rather than a pydantic TypeAdapter: the
-    types are this simple, and building adapters cost `specc check` a third of its time."""
-    if isinstance(tp, types.UnionType):
-        if value is None:
-            return None
-        tp = next(t for t in tp.__args__ if t is not type(None))
+    """Check a plain spec value against a declared type and return it converted (a list
+    becomes a tuple where a tuple is declared, 2.0 an int where an int is); raises
+    ValueError in specc's words. Types: bool, int, float, str, Literal, tuple[...],
+    list[...], unions (None included) and Annotated[..., Range]. Hand-written rather
+    than pydantic: its wording ("Input should be ...") must not reach users, it accepts
+    '3' for an integer, and building TypeAdapters cost `specc check` a third of its time."""
+    origin = typing.get_origin(tp)
+    if origin is not None:
+        return _coerce_generic(value, tp, origin, typing.get_args(tp))
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -106,17 +146,128 @@ def coerce(value: Any, tp: Any) -> Any:
         if type(value) is float and value.is_integer():
             return int(value)
         if type(value) is float:
-            raise ValueError(f"expected an integer, got {value!r} (it has a fractional part)")
+            raise ValueError(f"must be an integer, got {show(value)} (it has a fractional part)")
     elif tp is float:
         if type(value) in (int, float):
+            if not math.isfinite(value):
+                raise ValueError(f"must be a finite number, got {show(value)}")
             return float(value)
     elif tp is str:
         if isinstance(value, str):
             return value
+    elif tp is type(None):
+        if value is None:
+            return None
     else:
-        raise TypeError(f"catalogue parameters are bool, int, float or str (optionally | None), not {tp!r}")
-    got = "nothing (none)" if value is None else _TYPE_WORDS.get(type(value), f"a {type(value).__name__}")
-    raise ValueError(f"expected {_TYPE_WORDS[tp]}, got {got}")
+        raise TypeError(f"spec argument types are bool, int, float, str, Literal, tuple, list "
+                        f"(optionally | None), not {tp!r}")
+    raise ValueError(f"must be {describe(tp)}, got {show(value)}")
+
+
+def _coerce_generic(value: Any, tp: Any, origin: Any, args: tuple) -> Any:
+    if origin is typing.Annotated:
+        v = coerce(value, args[0])
+        for meta in args[1:]:
+            if isinstance(meta, Range) and (problem := meta(v)):
+                raise ValueError(problem)
+        return v
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            if type(None) in args:
+                return None
+            raise ValueError(f"must be {describe(tp)}, got {show(value)}")
+        # the member whose form fits (a list for a tuple or list, a scalar otherwise)
+        # explains a mismatch best ("expected a list of 2 integers, got [1, 2, 3]")
+        listy = isinstance(value, (list, tuple))
+        fitting = [a for a in args if a is not type(None)
+                   and (typing.get_origin(a) in (tuple, list)) == listy]
+        errors = []
+        for a in fitting:
+            try:
+                return coerce(value, a)
+            except ValueError as e:
+                errors.append(e)
+        if len(errors) == 1:
+            raise errors[0]
+        raise ValueError(f"must be {describe(tp)}, got {show(value)}")
+    if origin is typing.Literal:
+        if isinstance(value, str) and value in args:
+            return value
+        hint = did_you_mean(value, [str(a) for a in args]) if isinstance(value, str) else None
+        raise ValueError(f"must be {describe(tp)}, got {show(value)}" + (f" ({hint})" if hint else ""))
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"must be {describe(tp)}, got {show(value)}")
+        if len(value) != len(args):
+            raise ValueError(f"must be {describe(tp)}, got {len(value)} value(s): {show(value)}")
+        return tuple(coerce(v, a) for v, a in zip(value, args))
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"must be {describe(tp)}, got {show(value)}")
+        return [coerce(v, args[0]) for v in value]
+    raise TypeError(f"unsupported spec argument type {tp!r}")
+
+
+@dataclass(frozen=True)
+class Range:
+    """The allowed values of a number, or of every number in a list: the one home of range
+    checks for layer arguments, catalogue parameters and train settings. Called with a
+    value it returns what is wrong ("must be >= 1, got 0") or None; None values pass."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False  # lo itself is excluded
+    hi_open: bool = False
+    why: str = ""          # appended to the rule: " (the fraction dropped, as in Keras)"
+    label: str = ""        # the rule in words, where the numbers would be unreadable
+
+    def text(self) -> str:
+        if self.label:
+            return self.label
+        if self.lo is not None and self.hi is not None:
+            return f"in {'(' if self.lo_open else '['}{self.lo}, {self.hi}{')' if self.hi_open else ']'}"
+        if self.lo is not None:
+            return f"{'>' if self.lo_open else '>='} {self.lo}"
+        return f"{'<' if self.hi_open else '<='} {self.hi}"
+
+    def holds(self, x: float) -> bool:
+        if self.lo is not None and (x < self.lo or (self.lo_open and x == self.lo)):
+            return False
+        return self.hi is None or not (x > self.hi or (self.hi_open and x == self.hi))
+
+    def __call__(self, value: Any) -> str | None:
+        numbers = list(_numbers(value))
+        if all(self.holds(x) for x in numbers):
+            return None
+        rule = self.text() + self.why
+        if isinstance(value, (list, tuple)):
+            return f"must hold values {rule}, got {show(value)}"
+        return f"must be {rule}, got {show(value)}"
+
+    def validate(self, value: Any) -> Any:
+        """The pydantic form (AfterValidator): raise ValueError with the same words."""
+        if problem := self(value):
+            raise ValueError(problem)
+        return value
+
+
+def _numbers(value: Any):
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _numbers(v)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield value
+
+
+# The ranges arguments use (Keras' meanings). Seeds are any 64-bit integer: numpy gets
+# negative ones mapped (weights.seed_entropy), torch's generators take int64.
+positive = Range(0, lo_open=True)
+non_negative = Range(0)
+at_least_one = Range(1)
+fraction = Range(0, 1, hi_open=True)         # [0, 1): momentum, betas, rho, rates, splits
+unit_interval = Range(0, 1)                  # [0, 1]
+open_unit = Range(0, 1, lo_open=True, hi_open=True)
+seed_range = Range(-2 ** 63, 2 ** 63 - 1, label="in [-2**63, 2**63 - 1]")
 
 
 class Catalog:
@@ -151,7 +302,7 @@ class Catalog:
         return e
 
     def resolve(self, name: str, args: list[Any] = (), kwargs: dict[str, Any] | None = None,
-                span: Span | None = None) -> Fn:
+                span: Span | None = None, arg_spans: dict[str | int, Span] | None = None) -> Fn:
         """Name + positional/keyword arguments -> Fn with every default filled in.
 
         Results are memoized (Fn is frozen, so equal references share one instance): a
@@ -165,40 +316,43 @@ class Catalog:
             key = cached = None
         if cached is not None:
             return cached
-        fn = self._resolve(name, args, kwargs, span)
+        fn = self._resolve(name, args, kwargs, span, arg_spans or {})
         if key is not None:
             self._resolved[key] = fn
         return fn
 
-    def _resolve(self, name: str, args, kwargs, span: Span | None) -> Fn:
+    def _resolve(self, name: str, args, kwargs, span: Span | None, arg_spans: dict) -> Fn:
         e = self.entry(name, span)
         kwargs = dict(kwargs or {})
         out: dict[str, Any] = {}
         if len(args) > len(e.params):
             raise SpecError("E203", f"{self.kind} '{e.name}' takes at most {len(e.params)} "
-                            f"positional argument(s), got {len(args)}", span,
+                            f"positional argument(s), got {len(args)}", arg_spans.get(len(e.params), span),
                             hint=_signature(e))
         given: dict[str, Any] = {}
-        for p, v in zip(e.params, args):
+        where: dict[str, Span | None] = {}  # each argument's own span, for the caret
+        for i, (p, v) in enumerate(zip(e.params, args)):
             given[p.name] = v
+            where[p.name] = arg_spans.get(i, span)
         for k, v in kwargs.items():
             p = e.param(k)
             if p is None:
                 hint = did_you_mean(k, [n for q in e.params for n in (q.name, *q.aliases)])
-                raise SpecError("E201", f"{self.kind} '{e.name}' has no argument '{k}'", span,
+                raise SpecError("E201", f"{self.kind} '{e.name}' has no argument '{k}'", arg_spans.get(k, span),
                                 hint=hint or _signature(e))
             if p.name in given:
-                raise SpecError("E209", f"argument '{p.name}' of '{e.name}' given twice", span)
+                raise SpecError("E209", f"argument '{p.name}' of '{e.name}' given twice", arg_spans.get(k, span))
             given[p.name] = v
+            where[p.name] = arg_spans.get(k, span)
         for p in e.params:
             if p.name in given:
                 try:
                     v = coerce(given[p.name], p.type)
                 except ValueError as err:
-                    raise SpecError("E203", f"invalid value {given[p.name]!r} for '{p.name}' of "
-                                    f"{self.kind} '{e.name}': {err}", span, hint=_signature(e)) from None
+                    raise SpecError("E203", f"'{p.name}' of {self.kind} '{e.name}' {err}", where[p.name],
+                                    hint=_signature(e)) from None
                 if p.check is not None and (problem := p.check(v)):
-                    raise SpecError("E203", f"'{p.name}' of {self.kind} '{e.name}' {problem}", span,
+                    raise SpecError("E203", f"'{p.name}' of {self.kind} '{e.name}' {problem}", where[p.name],
                                     hint=_signature(e))
                 out[p.name] = v
             elif p.default is REQUIRED:
@@ -206,6 +360,10 @@ class Catalog:
                                 span, hint=_signature(e))
             else:
                 out[p.name] = p.default
+        for pname, relation in e.relations:
+            if problem := relation(out):
+                raise SpecError("E203", f"{self.kind} '{e.name}': {problem}", where.get(pname, span),
+                                hint=_signature(e))
         return construct(Fn, name=e.name, args=out)
 
     def default(self, name: str) -> Fn:
@@ -221,15 +379,3 @@ def _signature(e: Entry) -> str:
     for p in e.params:
         parts.append(p.name if p.default is REQUIRED else f"{p.name}={p.default!r}")
     return f"usage: {e.name}({', '.join(parts)})"
-
-
-def positive(v) -> str | None:
-    return None if v > 0 else f"must be > 0, got {v}"
-
-
-def non_negative(v) -> str | None:
-    return None if v >= 0 else f"must be >= 0, got {v}"
-
-
-def fraction(v) -> str | None:
-    return None if 0 <= v < 1 else f"must be in [0, 1), got {v}"

@@ -1,5 +1,5 @@
 """Training callbacks (Keras names and defaults)."""
-from .base import Catalog, Entry, P, non_negative, positive
+from .base import Catalog, Entry, P, non_negative, open_unit
 
 _monitor = P("monitor", str, "val_loss")
 _mode = P("mode", str, "auto", check=lambda v: None if v in ("auto", "min", "max") else "must be auto, min or max")
@@ -11,7 +11,7 @@ CALLBACKS = Catalog("callback", [
     Entry("ModelCheckpoint", [P("filepath", str, "best.safetensors", aliases=("path",)), _monitor,
                               P("save_best_only", bool, True, aliases=("best_only",)), _mode],
           aliases=("model_checkpoint",), doc="keep the best weights in the run folder"),
-    Entry("ReduceLROnPlateau", [_monitor, P("factor", float, 0.1, check=lambda v: None if 0 < v < 1 else "must be in (0, 1)"),
+    Entry("ReduceLROnPlateau", [_monitor, P("factor", float, 0.1, check=open_unit),
                                 P("patience", int, 10, check=non_negative), P("min_delta", float, 1e-4, check=non_negative),
                                 P("min_lr", float, 0.0, check=non_negative), P("cooldown", int, 0, check=non_negative), _mode],
           aliases=("reduce_lr_on_plateau",), doc="lr *= factor after `patience` epochs without improvement"),

@@ -8,6 +8,7 @@ from ..catalog.base import construct
 from ..errors import Diagnostic, SpecError
 from ..ir import Network, ParamCounts, WeightInfo
 from ..layers import T, fmt_shape
+from ..layers.base import ArgumentError
 
 
 def infer(net: Network) -> list[Diagnostic]:
@@ -33,12 +34,12 @@ def infer(net: Network) -> list[Diagnostic]:
         known = memo.get(key)
         if known is None:
             try:
-                out = layer.output(ins)
+                out = layer.infer(ins)
                 ws = layer.all_weights(ins, out)
             except SpecError as e:
                 d = e.diagnostic
-                if node.span is not None:
-                    d.span = node.span
+                if node.span is not None and not isinstance(e, ArgumentError):
+                    d.span = node.span  # where this application is written (a shared layer's call)
                 chain = _chain(net, node.inputs[0], types)
                 if chain:
                     d.notes.append("input shape came from: " + chain)
