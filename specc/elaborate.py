@@ -22,6 +22,7 @@ from .catalog.base import (Range, at_least_one, coerce, construct, construct_fro
 from .errors import Diagnostic, Source, SpecError, Span, did_you_mean
 from .ir import Node, TensorInfo
 from .layers import REGISTRY, Layer
+from .layers.base import ARG_SPANS
 
 KNOWN_DTYPES = {"float32", "float16", "float64", "int64", "int32", "bool"}
 RESERVED_DIMS = {"batch"}
@@ -548,9 +549,9 @@ class Elaborator:
                 layer = _copy_layer(first, call.span)
             if syntax_key is not None:
                 self.by_syntax[syntax_key] = first
-        if call.arg_spans:  # for diagnostics the shape pass locates at an argument (an axis)
-            layer.keep_arg_spans({(cls.positional[k] if isinstance(k, int) and k < len(cls.positional)
-                                   else cls.arg_aliases.get(k, k)): s for k, s in call.arg_spans.items()})
+            if layer is not first and call.arg_spans:  # a copy: its own arguments' places
+                layer.keep_arg_spans({(cls.positional[k] if isinstance(k, int) and k < len(cls.positional)
+                                       else cls.arg_aliases.get(k, k)): s for k, s in call.arg_spans.items()})
         return layer
 
     def _build_layer(self, call: PyCall, cls, kind: str, fields: dict, roles: dict, prefix: str) -> Layer:
@@ -581,7 +582,7 @@ class Elaborator:
             role = roles[key]
             span = spans[key]
             if role is not None and role != "layer":  # a catalogue name: activation, initializer...
-                data[key] = self.resolve_fn(role, v, span)
+                data[key] = self.resolve_fn(role, v, span, f"'{key}' of {kind}")
             elif role == "layer":
                 if not isinstance(v, PyCall):
                     raise SpecError("E203", f"'{key}' of {kind} must be a layer, e.g. LSTM(32)", span)
@@ -605,15 +606,23 @@ class Elaborator:
             # plain values passed coerce above; what is left is a kind's own validator
             # (its ValueError says "must be ..., got ...") or an odd catalogue value: never
             # pydantic's own wording
-            msg = err["msg"].removeprefix("Value error, ") if err["type"] == "value_error" else \
-                f"must be {describe(_declared_type(fields[key])) if key in fields else 'another value'}, " \
-                f"got {show(data.get(key))}"
+            if err["type"] == "value_error":
+                msg = err["msg"].removeprefix("Value error, ")
+            elif roles.get(key) not in (None, "layer"):  # none given for a catalogue reference
+                cat = CATALOGS[roles[key]]
+                msg = f"must name {_article(cat.kind)} (e.g. {cat.names()[0]}), got {show(call_value(call, key, cls))}"
+            else:
+                msg = f"must be {describe(_declared_type(fields[key])) if key in fields else 'another value'}, " \
+                      f"got {show(data.get(key))}"
             raise SpecError(_value_code(key), f"'{key}' of {kind} {msg}", spans.get(key, call.span),
                             hint=_layer_sig(cls)) from None
+        layer.keep_arg_spans(spans)
         layer.validate_args()
         return layer
 
-    def resolve_fn(self, catalog: str, v: Any, span: Span) -> Fn | None:
+    def resolve_fn(self, catalog: str, v: Any, span: Span, what: str = "the value") -> Fn | None:
+        """A catalogue reference (a name or a call) -> Fn; `what` names the argument or
+        setting in messages ("'activation' of Dense")."""
         cat = CATALOGS[catalog]
         if v is None:
             return None
@@ -623,7 +632,8 @@ class Elaborator:
             return cat.resolve(v, span=span)
         if isinstance(v, PyCall):
             return cat.resolve(v.func, v.args, v.kwargs, span=v.span, arg_spans=v.arg_spans)
-        raise SpecError("E203", f"expected the name of a {cat.kind} (e.g. {cat.names()[0]}), got {v!r}", span)
+        raise SpecError("E203", f"{what} must name {_article(cat.kind)} (e.g. {cat.names()[0]}), got {show(v)}", span,
+                        hint=f"{cat.kind}s: {', '.join(cat.names())} (docs/catalog.md)")
 
 
 def _expansion(step) -> int:
@@ -635,8 +645,11 @@ def _expansion(step) -> int:
 
 def _copy_layer(first: Layer, span: Span) -> Layer:
     """A layer equal to `first` but written at `span` (name left for the caller); the
-    argument values are shared, never mutated once validated."""
-    return construct_from(type(first), {**first.__dict__, "span": span, "name": ""}, set(first.__pydantic_fields_set__))
+    argument values are shared, never mutated once validated. The places of `first`'s
+    arguments are not this call's: build_layer records the copy's own, if it has any."""
+    values = {**first.__dict__, "span": span, "name": ""}
+    values.pop(ARG_SPANS, None)
+    return construct_from(type(first), values, set(first.__pydantic_fields_set__))
 
 
 def _syntax_key(call: ast.Call) -> tuple | None:
@@ -732,6 +745,20 @@ def _declared_type(f) -> Any:
     return _declared_type_cached(f.annotation, tuple(f.metadata))
 
 
+def _article(word: str) -> str:
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
+
+
+def call_value(call: PyCall, key: str, cls) -> Any:
+    """The value written for argument `key` in `call` (by position, name or alias)."""
+    if key in cls.positional and cls.positional.index(key) < len(call.args):
+        return call.args[cls.positional.index(key)]
+    for k, v in call.kwargs.items():
+        if cls.arg_aliases.get(k, k) == key:
+            return v
+    return None
+
+
 def _value_code(key: str) -> str:
     """E401 for the dropout rates (a Keras habit of its own: the fraction KEPT), else E203."""
     return "E401" if key in ("rate", "dropout", "recurrent_dropout") else "E203"
@@ -805,14 +832,15 @@ def build_train(section: ast.Section, elab: Elaborator) -> dict | None:
         if key not in raw:
             return elab.resolve_fn(catalog, default, section.span) if default else None
         v, span = raw[key]
-        return elab.guard(elab.resolve_fn, catalog, v, span)
+        return elab.guard(elab.resolve_fn, catalog, v, span, f"train setting '{key}'")
 
     def fns(catalog: str, key: str) -> list[Fn]:
         if key not in raw:
             return []
         v, span = raw[key]
         items = v if isinstance(v, list) else [v]
-        return [f for f in (elab.guard(elab.resolve_fn, catalog, i, span) for i in items) if f is not None]
+        return [f for f in (elab.guard(elab.resolve_fn, catalog, i, span, f"each of '{key}'") for i in items)
+                if f is not None]
 
     def scalar(key, tp, default, rule: Range | None = None):
         if key not in raw:
@@ -823,7 +851,7 @@ def build_train(section: ast.Section, elab: Elaborator) -> dict | None:
         except ValueError as err:
             problem = str(err)
         else:
-            problem = rule(v) if rule else None
+            problem = rule(v, written=raw[key][0]) if rule else None
         if problem:
             elab.report(SpecError("E400", f"train setting '{key}' {problem}", span, hint=TRAIN_HELP[key]))
             return default
@@ -856,7 +884,7 @@ def build_train(section: ast.Section, elab: Elaborator) -> dict | None:
             elab.report(SpecError("E400", f"data set '{name}' needs a download, which specc never does", span,
                                   hint=f"use {UNAVAILABLE[name.lower()]}"))
         else:
-            data = elab.guard(elab.resolve_fn, "data", v, span)
+            data = elab.guard(elab.resolve_fn, "data", v, span, "train setting 'data'")
     if data is not None:
         inner_split = data.args.get("validation_split", 0.0)
         if split is None:
@@ -884,9 +912,9 @@ def _losses(raw: dict, elab: Elaborator, span: Span) -> dict:
                 "E400", f"{len(v)} loss{'es' if len(v) != 1 else ''} for {len(outputs)} output(s) ({', '.join(outputs) or 'none'})", lspan,
                 hint="give one loss per output, in the order the outputs are declared, or one loss for all"))
             return {"loss": None, "losses": {}, "loss_weights": {}}
-        resolved = [elab.guard(elab.resolve_fn, "loss", item, lspan) for item in v]
+        resolved = [elab.guard(elab.resolve_fn, "loss", item, lspan, "each loss") for item in v]
     else:
-        resolved = [elab.guard(elab.resolve_fn, "loss", v, lspan)] * max(len(outputs), 1)
+        resolved = [elab.guard(elab.resolve_fn, "loss", v, lspan, "train setting 'loss'")] * max(len(outputs), 1)
     losses = {o: f for o, f in zip(outputs, resolved) if f is not None}
     weights = dict.fromkeys(outputs, 1.0)
     if "loss_weights" in raw:

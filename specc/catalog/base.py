@@ -145,7 +145,7 @@ def coerce(value: Any, tp: Any) -> Any:
             return value
         if type(value) is float and value.is_integer():
             return int(value)
-        if type(value) is float:
+        if type(value) is float and math.isfinite(value):
             raise ValueError(f"must be an integer, got {show(value)} (it has a fractional part)")
     elif tp is float:
         if type(value) in (int, float):
@@ -168,7 +168,7 @@ def _coerce_generic(value: Any, tp: Any, origin: Any, args: tuple) -> Any:
     if origin is typing.Annotated:
         v = coerce(value, args[0])
         for meta in args[1:]:
-            if isinstance(meta, Range) and (problem := meta(v)):
+            if isinstance(meta, Range) and (problem := meta(v, written=value)):
                 raise ValueError(problem)
         return v
     if origin in (typing.Union, types.UnionType):
@@ -187,7 +187,9 @@ def _coerce_generic(value: Any, tp: Any, origin: Any, args: tuple) -> Any:
                 return coerce(value, a)
             except ValueError as e:
                 errors.append(e)
-        if len(errors) == 1:
+        # one member's own words where they say more (a list's length, a fractional part,
+        # a range); the whole type otherwise ("an integer or a list of 2 integers")
+        if len(errors) == 1 and (listy or (isinstance(value, (int, float)) and not isinstance(value, bool))):
             raise errors[0]
         raise ValueError(f"must be {describe(tp)}, got {show(value)}")
     if origin is typing.Literal:
@@ -199,13 +201,21 @@ def _coerce_generic(value: Any, tp: Any, origin: Any, args: tuple) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"must be {describe(tp)}, got {show(value)}")
         if len(value) != len(args):
-            raise ValueError(f"must be {describe(tp)}, got {len(value)} value(s): {show(value)}")
-        return tuple(coerce(v, a) for v, a in zip(value, args))
+            raise ValueError(f"must be {describe(tp)}, got {show(value)}")
+        return tuple(_item(v, a, value, tp) for v, a in zip(value, args))
     if origin is list:
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"must be {describe(tp)}, got {show(value)}")
-        return [coerce(v, args[0]) for v in value]
+        return [_item(v, args[0], value, tp) for v in value]
     raise TypeError(f"unsupported spec argument type {tp!r}")
+
+
+def _item(v: Any, item_type: Any, whole: Any, tp: Any) -> Any:
+    """One element of a list; a wrong one is reported with the whole list."""
+    try:
+        return coerce(v, item_type)
+    except ValueError:
+        raise ValueError(f"must be {describe(tp)}, got {show(whole)}") from None
 
 
 @dataclass(frozen=True)
@@ -235,14 +245,16 @@ class Range:
             return False
         return self.hi is None or not (x > self.hi or (self.hi_open and x == self.hi))
 
-    def __call__(self, value: Any) -> str | None:
+    def __call__(self, value: Any, written: Any = None) -> str | None:
+        """What is wrong with `value` (`written`: as the spec wrote it, for the message)."""
         numbers = list(_numbers(value))
         if all(self.holds(x) for x in numbers):
             return None
         rule = self.text() + self.why
+        shown = show(value if written is None else written)
         if isinstance(value, (list, tuple)):
-            return f"must hold values {rule}, got {show(value)}"
-        return f"must be {rule}, got {show(value)}"
+            return f"must hold values {rule}, got {shown}"
+        return f"must be {rule}, got {shown}"
 
     def validate(self, value: Any) -> Any:
         """The pydantic form (AfterValidator): raise ValueError with the same words."""
@@ -351,7 +363,9 @@ class Catalog:
                 except ValueError as err:
                     raise SpecError("E203", f"'{p.name}' of {self.kind} '{e.name}' {err}", where[p.name],
                                     hint=_signature(e)) from None
-                if p.check is not None and (problem := p.check(v)):
+                check = p.check
+                if check is not None and (problem := check(v, written=given[p.name]) if isinstance(check, Range)
+                                          else check(v)):
                     raise SpecError("E203", f"'{p.name}' of {self.kind} '{e.name}' {problem}", where[p.name],
                                     hint=_signature(e))
                 out[p.name] = v

@@ -37,7 +37,7 @@ Seed = ranged(int, seed_range)
 # Keras' dropout rates (Dropout, AlphaDropout, recurrent dropout): the fraction DROPPED.
 DropRate = ranged(float, Range(0, 1, hi_open=True, why=" (the fraction dropped, as in Keras)"))
 BATCH = "batch"
-_ARG_SPANS = "_arg_spans"
+ARG_SPANS = "_arg_spans"
 
 
 @dataclass(frozen=True)
@@ -156,20 +156,21 @@ class Layer(BaseModel):
         """A diagnostic about this layer; with `arg`, located at that argument when its span
         is known (ArgumentError: the shape pass keeps that span)."""
         at = self.arg_span(arg) if arg else None
+        who = f"{self.kind} '{self.name}'" if self.name else self.kind  # (no name yet in validate_args)
         if at is not None:
-            return ArgumentError(code, f"{self.kind} '{self.name}': {message}", at, hint=hint, notes=notes)
-        return SpecError(code, f"{self.kind} '{self.name}': {message}", self.span, hint=hint, notes=notes)
+            return ArgumentError(code, f"{who}: {message}", at, hint=hint, notes=notes)
+        return SpecError(code, f"{who}: {message}", self.span, hint=hint, notes=notes)
 
     def arg_span(self, arg: str) -> Span | None:
         """Where argument `arg` is written, when the elaborator recorded it."""
-        spans = self.__dict__.get(_ARG_SPANS)
+        spans = self.__dict__.get(ARG_SPANS)
         return spans.get(arg) if spans else None
 
     def keep_arg_spans(self, spans: dict[str, Span]) -> None:
         """Remember where each argument is written (the elaborator calls this). Kept in
         __dict__ under a non-field key: pydantic's ==, dumps and copies ignore it, so the
         IR and its goldens do not carry spans of arguments."""
-        self.__dict__[_ARG_SPANS] = spans
+        self.__dict__[ARG_SPANS] = spans
 
 
 class ArgumentError(SpecError):

@@ -17,7 +17,8 @@ class Bidirectional(Layer):
 
     def validate_args(self):
         if not isinstance(self.layer, _Recurrent):
-            raise self.error("E203", f"wraps a recurrent layer (SimpleRNN, LSTM, GRU), got {self.layer.kind}")
+            raise self.error("E203", f"wraps a recurrent layer (SimpleRNN, LSTM, GRU), got {self.layer.kind}",
+                             arg="layer", hint="e.g. Bidirectional(LSTM(32)); use TimeDistributed(...) for other layers")
 
     def output(self, ins):
         inner = self.layer.infer(ins)
