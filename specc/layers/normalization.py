@@ -37,9 +37,12 @@ class BatchNormalization(Layer):
         t = ins[0]
         if not t.features:
             raise self.error("E300", f"needs at least one feature axis, received {t}")
-        if check_axis(self, self.axis, t, "axis") != 1:
-            raise self.error("E203", f"normalizes per channel, axis 1 of {t}; axis={self.axis} is another "
-                             "axis, which specc does not support", arg="axis",
+        a = check_axis(self, self.axis, t, "axis")
+        if a != 1:
+            names = {4: ("channels", "height", "width"), 3: ("channels", "length")}.get(t.rank)
+            what = f" (the {names[a - 1]})" if names else ""
+            raise self.error("E203", f"axis={self.axis} is axis {a} of {t}{what}; specc normalizes per channel, "
+                             "axis 1, only", arg="axis",
                              hint="tensors are channels-first: Keras' channels-last axis=-1 is axis=1 here "
                                   "(leave axis out)")
         return t
