@@ -279,3 +279,73 @@ def _builds_and_runs(text: str, what: str) -> None:
     except Exception as e:  # noqa: BLE001
         raise AssertionError(f"{what} passes check but does not build and run: {type(e).__name__}: {e}\n{text}") from e
     assert list(y.shape) == [2 if d == "batch" else d for d in net.tensors[net.outputs[0]].shape], what
+
+
+# ------------------------------------------------------------------ the pieces, directly
+
+
+def test_usage_strings_read_correctly():
+    """`BatchNormalization(...)`, never `BatchNormalization(, ...)`."""
+    from specc.elaborate import _layer_sig
+    for kind, cls in REGISTRY.kinds.items():
+        sig = _layer_sig(cls)
+        assert sig.startswith(f"usage: {kind}(") and "(," not in sig and ", )" not in sig and ", ," not in sig, sig
+    assert _layer_sig(REGISTRY.kinds["BatchNormalization"]).startswith("usage: BatchNormalization(...);")
+    assert _layer_sig(REGISTRY.kinds["Flatten"]) == "usage: Flatten(...); options: trainable"
+
+
+def test_coerce_speaks_specc():
+    from specc.catalog.base import coerce, fraction
+    from specc.layers.base import SizeOrPair
+    assert coerce([3, 2], SizeOrPair) == (3, 2) and coerce(2.0, SizeOrPair) == 2
+    for value, words in [("3", "must be an integer or a list of 2 integers, got '3'"),
+                         (True, "must be an integer or a list of 2 integers, got true"),
+                         ([3, 0], "must hold values >= 1, got [3, 0]"),
+                         ([3, 3, 3], "must be a list of 2 integers, got [3, 3, 3]"),
+                         (2.5, "must be an integer, got 2.5 (it has a fractional part)"),
+                         (float("inf"), "must be an integer, got inf")]:
+        with pytest.raises(ValueError) as e:
+            coerce(value, SizeOrPair)
+        assert str(e.value) == words
+    assert fraction(1, written=1) == "must be in [0, 1), got 1" and fraction(0.5) is None
+    with pytest.raises(ValueError, match="must be a finite number"):
+        coerce(float("nan"), float)
+
+
+def test_layers_built_in_python_keep_the_same_rules():
+    """The rule lives on the field: a layer made directly (Python API) is held to it too,
+    in the same words."""
+    from pydantic import ValidationError
+    conv = REGISTRY.kinds["Conv2D"]
+    with pytest.raises(ValidationError, match=r"must be >= 1, got 0"):
+        conv(filters=4, kernel_size=3, strides=0)
+    with pytest.raises(ValidationError, match=r"must be in \[0, 1\)"):
+        REGISTRY.kinds["BatchNormalization"](momentum=1.5)
+    assert conv(filters=4, kernel_size=(3, 1)).kernel_size == (3, 1)
+
+
+def test_argument_errors_of_the_shape_pass_point_at_the_argument():
+    """An axis is only known to be wrong once shapes are: the caret still marks it."""
+    text = _network("[3, 8, 8]", "Conv2D(4, 3, activation=softmax(axis=4))", 1, tail=" -> Flatten()")
+    [d] = _compile(text).errors
+    line = text.splitlines()[d.span.line - 1]
+    assert line[d.span.column - 1:].startswith("activation=softmax(axis=4)"), (d.span, d.message)
+    assert "axis 4 is out of range for [batch, 4, 6, 6]: use 1..3 or -3..-1" in d.message
+    # a copy of an identical earlier call reports at its own line, not at the first one's
+    text = ("network n {\n  input x: [3, 8, 8]\n  x -> Conv2D(4, 3, padding=same) -> Concatenate(axis=5) -> output y\n"
+            "}\n")
+    text = text.replace("x -> Conv2D(4, 3, padding=same) -> Concatenate(axis=5) -> output y",
+                        "a = x -> Conv2D(4, 3, padding=same)\n  b = x -> Conv2D(4, 3, padding=same)\n"
+                        "  (a, b) -> Concatenate(axis=5) -> output y")
+    [d] = _compile(text).errors
+    assert d.span.line == 5 and "axis 5 is out of range" in d.message
+
+
+def test_recurrent_softmax_axis_is_checked_per_step():
+    """A recurrent activation acts on one step's state [batch, units], even with
+    return_sequences: axis 2 is out of range there."""
+    ok = _network("[6, 8]", "LSTM(4, activation=softmax(axis=1), return_sequences=true)", 1)
+    bad = _network("[6, 8]", "LSTM(4, activation=softmax(axis=2), return_sequences=true)", 1)
+    assert _compile(ok).ok
+    [d] = _compile(bad).errors
+    assert "softmax axis 2 is out of range for [batch, 4]" in d.message
