@@ -17,8 +17,8 @@ from pydantic import ValidationError
 
 from . import parse as ast
 from .catalog import CATALOGS, UNAVAILABLE, Fn
-from .catalog.base import (Range, at_least_one, coerce, construct, construct_from, describe, fraction,
-                           seed_range, show)
+from .catalog.base import (Range, at_least_one, coerce, construct, construct_from, converter, describe,
+                           fraction, seed_range, show)
 from .errors import Diagnostic, Source, SpecError, Span, did_you_mean
 from .ir import Node, TensorInfo
 from .layers import REGISTRY, Layer
@@ -582,7 +582,7 @@ class Elaborator:
             role = roles[key]
             span = spans[key]
             if role is not None and role != "layer":  # a catalogue name: activation, initializer...
-                data[key] = self.resolve_fn(role, v, span, f"'{key}' of {kind}")
+                data[key] = self.resolve_fn(role, v, span, (key, kind))
             elif role == "layer":
                 if not isinstance(v, PyCall):
                     raise SpecError("E203", f"'{key}' of {kind} must be a layer, e.g. LSTM(32)", span)
@@ -593,7 +593,7 @@ class Elaborator:
                 raise SpecError("E203", f"'{key}' of {kind} takes a plain value, not a call {v.func}(...)", span)
             else:  # a plain value: its type and range, in specc's words (catalog.base.coerce)
                 try:
-                    data[key] = coerce(v, _declared_type(fields[key]))
+                    data[key] = _converters(cls)[key](v)
                 except ValueError as err:
                     raise SpecError(_value_code(key), f"'{key}' of {kind} {err}", span, hint=_layer_sig(cls)) from None
         try:
@@ -620,9 +620,9 @@ class Elaborator:
         layer.validate_args()
         return layer
 
-    def resolve_fn(self, catalog: str, v: Any, span: Span, what: str = "the value") -> Fn | None:
+    def resolve_fn(self, catalog: str, v: Any, span: Span, what: str | tuple[str, str] = "the value") -> Fn | None:
         """A catalogue reference (a name or a call) -> Fn; `what` names the argument or
-        setting in messages ("'activation' of Dense")."""
+        setting in messages: a text, or (argument, kind) for "'activation' of Dense"."""
         cat = CATALOGS[catalog]
         if v is None:
             return None
@@ -632,7 +632,8 @@ class Elaborator:
             return cat.resolve(v, span=span)
         if isinstance(v, PyCall):
             return cat.resolve(v.func, v.args, v.kwargs, span=v.span, arg_spans=v.arg_spans)
-        raise SpecError("E203", f"{what} must name {_article(cat.kind)} (e.g. {cat.names()[0]}), got {show(v)}", span,
+        who = what if isinstance(what, str) else f"'{what[0]}' of {what[1]}"
+        raise SpecError("E203", f"{who} must name {_article(cat.kind)} (e.g. {cat.names()[0]}), got {show(v)}", span,
                         hint=f"{cat.kind}s: {', '.join(cat.names())} (docs/catalog.md)")
 
 
@@ -735,14 +736,17 @@ def _layer_sig(cls) -> str:
     return f"usage: {kind}({', '.join(parts)})" + (f"; options: {', '.join(opt[:12])}" if opt else "")
 
 
-@functools.lru_cache(maxsize=None)
-def _declared_type_cached(annotation, metadata: tuple) -> Any:
-    return Annotated[(annotation, *metadata)] if metadata else annotation
-
-
 def _declared_type(f) -> Any:
     """A field's type with its range (pydantic keeps Annotated metadata apart)."""
-    return _declared_type_cached(f.annotation, tuple(f.metadata))
+    return Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation
+
+
+@functools.lru_cache(maxsize=None)
+def _converters(cls) -> dict[str, Callable[[Any], Any]]:
+    """Per plain-value argument of a layer class, the function checking and converting a
+    spec value (catalog.base.converter), made once per class."""
+    _kind, fields, roles = _arg_fields(cls)
+    return {k: converter(_declared_type(f)) for k, f in fields.items() if roles[k] is None}
 
 
 def _article(word: str) -> str:
