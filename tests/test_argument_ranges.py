@@ -25,7 +25,7 @@ from specc.layers import REGISTRY
 
 # boundary values, written as spec text: zero, negative, huge, fractional for an int,
 # integral float, booleans, a name, a string, lists of several shapes, none, a call
-BOUNDARY = ["0", "-1", "1000000000000", "1e400", "-1e-9", "2.5", "1.0", "0.999", "1", "true", "false", "abc",
+BOUNDARY = ["0", "-1", "1000000000000", "999999999999999999", "1e400", "-1e-9", "2.5", "1.0", "0.999", "1", "true", "false", "abc",
             '"text"', "[1, 2]", "[]", "[0, 0]", "[-1, 2]", "[[1, 2], [3, 4]]", "[1, 2, 3]", "none",
             "relu", "Dense(2)"]
 # values a sampled torch build can afford (no huge sizes)
@@ -308,8 +308,9 @@ def test_coerce_speaks_specc():
             coerce(value, SizeOrPair)
         assert str(e.value) == words
     assert fraction(1, written=1) == "must be in [0, 1), got 1" and fraction(0.5) is None
-    with pytest.raises(ValueError, match="must be a finite number"):
-        coerce(float("nan"), float)
+    for value in (float("nan"), 10 ** 400):
+        with pytest.raises(ValueError, match="must be a finite number"):
+            coerce(value, float)
 
 
 def test_layers_built_in_python_keep_the_same_rules():

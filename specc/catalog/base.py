@@ -213,9 +213,13 @@ def _to_int(v, fail):
 def _to_float(v, fail):
     t = type(v)
     if t is float or t is int:
-        if not math.isfinite(v):
+        try:
+            x = float(v)
+        except OverflowError:  # an int beyond float's range
+            x = math.inf
+        if not math.isfinite(x):
             raise ValueError(f"must be a finite number, got {show(v)}")
-        return float(v)
+        return x
     return fail(v)
 
 
