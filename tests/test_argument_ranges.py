@@ -350,3 +350,21 @@ def test_recurrent_softmax_axis_is_checked_per_step():
     assert _compile(ok).ok
     [d] = _compile(bad).errors
     assert "softmax axis 2 is out of range for [batch, 4]" in d.message
+
+
+@pytest.mark.parametrize("catalog, call, words", [
+    ("initializer", "random_uniform(minval=0.1, maxval=-0.1)", "minval (0.1) must be less than maxval (-0.1)"),
+    ("constraint", "min_max_norm(min_value=2, max_value=1)", "min_value (2.0) must not exceed max_value (1.0)"),
+    ("data", "sequences(vocab=100, classes=46)", "vocab=100 is too small for 46 classes: it needs at least 232"),
+])
+def test_relations_between_arguments(catalog, call, words):
+    """Checks across arguments, located at the argument they name."""
+    if catalog == "data":
+        text = _network("int64[100]", "Embedding(1000, 8) -> GlobalAvgPool1D() -> Dense(46, activation=softmax)", 1,
+                        train=f"    loss = sparse_categorical_crossentropy\n    data = {call}\n")
+    else:
+        text = _catalog_spec(catalog, call, "Dense(1)", bias=True)
+    [d] = _compile(text).errors
+    assert d.code == "E203" and words in d.message, d.message
+    line = text.splitlines()[d.span.line - 1]
+    assert line[d.span.column - 1:].startswith(("maxval=", "max_value=", "vocab=")), (line, d.span)

@@ -10,6 +10,9 @@ number of elements per sample matches (e.g. digits [64] -> [1, 8, 8]).
 from .base import Catalog, Entry, P, at_least_one, fraction, non_negative, seed_range
 
 
+KEYWORDS_PER_CLASS = 5  # sequences(): tokens reserved per class (data.py draws them)
+
+
 def _common(n_default: int | None):
     ps = [P("validation_split", float, 0.0, check=fraction, doc="last fraction held out (before shuffling)"),
           P("autoencode", bool, False, doc="targets are the inputs (autoencoders)")]
@@ -55,6 +58,10 @@ DATASETS = Catalog("data set", [
     Entry("sequences", [P("vocab", int, 1000, check=at_least_one), P("length", int, 100, check=at_least_one),
                         P("classes", int, 2, check=at_least_one)] + _common(1000),
           doc="synthetic IMDB/Reuters-style token sequences: class-specific keywords in random text",
+          relations=[("vocab", lambda a: None if a["vocab"] >= KEYWORDS_PER_CLASS * a["classes"] + 2 else
+                      f"vocab={a['vocab']} is too small for {a['classes']} classes: it needs at least "
+                      f"{KEYWORDS_PER_CLASS * a['classes'] + 2} (token 0 is padding and each class has "
+                      f"{KEYWORDS_PER_CLASS} keywords)")],
           info={"x": lambda a: ([a["length"]], "int64"), "y": lambda a: ("classes", a["classes"])}),
     Entry("file", [P("path", str), P("target", str | None, None, doc="csv target column / .npy targets file")]
           + _common(None),
