@@ -368,3 +368,11 @@ def test_relations_between_arguments(catalog, call, words):
     assert d.code == "E203" and words in d.message, d.message
     line = text.splitlines()[d.span.line - 1]
     assert line[d.span.column - 1:].startswith(("maxval=", "max_value=", "vocab=")), (line, d.span)
+
+
+def test_types_in_words():
+    from specc.catalog.base import describe
+    padding = REGISTRY.kinds["ZeroPadding2D"].model_fields["padding"].annotation
+    assert describe(padding) == "an integer or a list of 2 integers or a list of 2 lists of 2 integers"
+    assert describe(list[int]) == "a list of integers"
+    assert describe(int | None) == "an integer or none"

@@ -116,14 +116,33 @@ def describe(tp: Any) -> str:
         return " or ".join(words) + (" or none" if type(None) in args else "")
     if origin is typing.Literal:
         return "one of " + ", ".join(str(a) for a in args)
-    if origin is tuple:
-        if len(set(args)) == 1:
-            inner = describe(args[0]).removeprefix("an ").removeprefix("a ")
-            return f"a list of {len(args)} {inner}s"
-        return "a list of " + ", ".join(describe(a) for a in args)
-    if origin is list:
-        return f"a list of {describe(args[0]).removeprefix('an ').removeprefix('a ')}s"
+    if origin in (tuple, list):
+        return "a " + _list_words(tp)
     return _TYPE_WORDS.get(tp, str(tp))
+
+
+_PLURAL_WORDS = {bool: "booleans (true or false)", int: "integers", float: "numbers", str: "names or strings"}
+
+
+def _list_words(tp: Any) -> str:
+    """'list of 2 integers' for tuple[int, int], 'list of integers' for list[int]."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) is list:
+        return f"list of {_plural(args[0])}"
+    if len(set(args)) == 1:
+        return f"list of {len(args)} {_plural(args[0])}"
+    return "list of " + ", ".join(describe(a) for a in args)
+
+
+def _plural(tp: Any) -> str:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Annotated:
+        return _plural(args[0])
+    if origin in (tuple, list):
+        return _list_words(tp).replace("list of", "lists of", 1)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_plural(a) for a in args if a is not type(None))
+    return _PLURAL_WORDS.get(tp, describe(tp))
 
 
 def coerce(value: Any, tp: Any) -> Any:
