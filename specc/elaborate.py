@@ -610,7 +610,7 @@ class Elaborator:
                 msg = err["msg"].removeprefix("Value error, ")
             elif roles.get(key) not in (None, "layer"):  # none given for a catalogue reference
                 cat = CATALOGS[roles[key]]
-                msg = f"must name {_article(cat.kind)} (e.g. {cat.names()[0]}), got {show(call_value(call, key, cls))}"
+                msg = f"must name {_article(cat.kind)} (e.g. {cat.names()[0]}), got {show(_call_value(call, key, cls))}"
             else:
                 msg = f"must be {describe(_declared_type(fields[key])) if key in fields else 'another value'}, " \
                       f"got {show(data.get(key))}"
@@ -753,7 +753,7 @@ def _article(word: str) -> str:
     return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
 
 
-def call_value(call: PyCall, key: str, cls) -> Any:
+def _call_value(call: PyCall, key: str, cls) -> Any:
     """The value written for argument `key` in `call` (by position, name or alias)."""
     if key in cls.positional and cls.positional.index(key) < len(call.args):
         return call.args[cls.positional.index(key)]
@@ -807,7 +807,7 @@ TRAIN_HELP = {
     "batch_size": "the number of samples per optimizer step, a whole number >= 1, e.g. `batch_size = 32`",
     "epochs": "the number of passes over the training data, a whole number >= 1, e.g. `epochs = 10`",
     "shuffle": "`shuffle = true` (the default) or `shuffle = false`",
-    "seed": "any whole number, e.g. `seed = 0`; the same seed gives the same run",
+    "seed": "a whole number within 64 bits, e.g. `seed = 0`; the same seed gives the same run",
     "validation_split": "the fraction of the data held out for validation, in [0, 1), e.g. `validation_split = 0.1`",
 }
 
