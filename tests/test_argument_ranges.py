@@ -22,6 +22,7 @@ from specc.catalog import CATALOGS, REQUIRED
 from specc.compile import compile_source
 from specc.errors import render_text
 from specc.layers import REGISTRY
+from specc.summary import summary_text
 
 # boundary values, written as spec text: zero, negative, huge, fractional for an int,
 # integral float, booleans, a name, a string, lists of several shapes, none, a call
@@ -39,11 +40,15 @@ LIST_VALUES = ["[-1]", "[2, 1]", "[1, 2]", "[3, 1, 2]", "[1]"]  # for list[int] 
 
 
 def _compile(text: str):
-    """The full pipeline; any exception is the failure this file hunts for."""
+    """The full pipeline and what `check`, `summary` and `build --emit ir` print from it;
+    any exception is the failure this file hunts for."""
     try:
         result = compile_source(text, "boundary.net")
         for d in result.diagnostics:
             render_text(d, result.sources)
+        if result.ok:
+            summary_text(result.network)
+            result.network.model_dump_json()
     except Exception as e:  # noqa: BLE001 - an internal error is exactly what we report
         raise AssertionError(f"internal error {type(e).__name__}: {e}\n--- spec ---\n{text}") from e
     return result
@@ -245,6 +250,24 @@ def layer_call(draw):
 @settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(layer_call())
 def test_random_argument_combinations_never_crash(text):
+    _compile(text)
+
+
+@st.composite
+def catalogue_call(draw):
+    catalog, name = draw(st.sampled_from([e for e in ENTRIES if CATALOGS[e[0]].entries[e[1]].params]))
+    inp, head, loss, required, bias = entry_base(catalog, name)
+    params = [p.name for p in CATALOGS[catalog].entries[name].params]
+    chosen = draw(st.lists(st.sampled_from(params), min_size=1, max_size=3, unique=True))
+    args = [a for a in required if a.split("=")[0] not in chosen]
+    args += [f"{a}={draw(st.sampled_from(BOUNDARY))}" for a in chosen]
+    text = _catalog_spec(catalog, f"{name}({', '.join(args)})", head, inp, bias)
+    return text.replace("loss = mse", f"loss = {loss}") if catalog == "data" else text
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(catalogue_call())
+def test_random_catalogue_argument_combinations_never_crash(text):
     _compile(text)
 
 
