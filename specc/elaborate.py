@@ -575,7 +575,8 @@ class Elaborator:
                 raise SpecError("E201", f"{kind} has no argument '{k}'", call.arg_spans.get(k, call.span),
                                 hint=hint or _layer_sig(cls))
             if key in data:
-                raise SpecError("E209", f"argument '{key}' of {kind} given twice", call.arg_spans.get(k, call.span))
+                raise SpecError("E209", f"argument '{key}' of {kind} given twice", call.arg_spans.get(k, call.span),
+                                hint=f"keep one '{key}' (by position or by name, not both); {_layer_sig(cls)}")
             data[key] = v
             spans[key] = call.arg_spans.get(k, call.span)
         for key, v in list(data.items()):
@@ -585,12 +586,14 @@ class Elaborator:
                 data[key] = self.resolve_fn(role, v, span, (key, kind))
             elif role == "layer":
                 if not isinstance(v, PyCall):
-                    raise SpecError("E203", f"'{key}' of {kind} must be a layer, e.g. LSTM(32)", span)
+                    raise SpecError("E203", f"'{key}' of {kind} must be a layer, got {show(v)}", span,
+                                    hint=f"write a layer call, e.g. {kind}(LSTM(32))")
                 inner = self.build_layer(v, prefix)
                 inner.name = snake(inner.kind)
                 data[key] = inner
             elif isinstance(v, PyCall):
-                raise SpecError("E203", f"'{key}' of {kind} takes a plain value, not a call {v.func}(...)", span)
+                raise SpecError("E203", f"'{key}' of {kind} takes a plain value, not a call {v.func}(...)", span,
+                                hint=_layer_sig(cls))
             else:  # a plain value: its type and range, in specc's words (catalog.base.coerce)
                 try:
                     data[key] = _converters(cls)[key](v)

@@ -424,7 +424,8 @@ class Catalog:
                 raise SpecError("E201", f"{self.kind} '{e.name}' has no argument '{k}'", arg_spans.get(k, span),
                                 hint=hint or _signature(e))
             if p.name in given:
-                raise SpecError("E209", f"argument '{p.name}' of '{e.name}' given twice", arg_spans.get(k, span))
+                raise SpecError("E209", f"argument '{p.name}' of '{e.name}' given twice", arg_spans.get(k, span),
+                                hint=f"keep one '{p.name}' (by position or by name, not both); {_signature(e)}")
             given[p.name] = v
             where[p.name] = arg_spans.get(k, span)
         for p in e.params:
