@@ -3,15 +3,12 @@ truth). `python -m specc.docsgen` rewrites them; tests/test_docs.py fails when s
 from __future__ import annotations
 
 import sys
-import types
-import typing
 from contextlib import chdir
 from pathlib import Path
-
 from typing import Annotated
 
 from .catalog import CATALOGS, REQUIRED, UNAVAILABLE
-from .catalog.base import Range
+from .catalog.base import Range, type_text
 from .errors import CODES
 from .layers import REGISTRY
 
@@ -36,25 +33,7 @@ def _type(f) -> str:
         return extra["catalog"] + (" or none" if "None" in str(f.annotation) else "")
     if extra.get("layer"):
         return "layer"
-    return _type_text(Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation)
-
-
-def _type_text(tp) -> str:
-    """A declared argument type with its allowed range: `int or [int, int] (>= 1)`."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is typing.Annotated:
-        rules = [m.text() for m in args[1:] if isinstance(m, Range)]
-        return _type_text(args[0]) + (f" ({'; '.join(rules)})" if rules else "")
-    if origin in (typing.Union, types.UnionType):
-        text = " or ".join(_type_text(a) for a in args if a is not type(None))
-        return text + " or none" if type(None) in args else text
-    if origin is typing.Literal:
-        return "one of " + ", ".join(str(a) for a in args)
-    if origin is tuple:
-        return "[" + ", ".join(_type_text(a) for a in args) + "]"
-    if origin is list:
-        return f"list of {_type_text(args[0])}"
-    return getattr(tp, "__name__", str(tp))
+    return type_text(Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation)
 
 
 def catalog_md() -> str:

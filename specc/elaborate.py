@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from . import parse as ast
 from .catalog import CATALOGS, UNAVAILABLE, Fn
 from .catalog.base import (Range, at_least_one, coerce, construct, construct_from, converter, describe,
-                           fraction, seed_range, show)
+                           fraction, seed_range, show, type_text)
 from .errors import Diagnostic, Source, SpecError, Span, did_you_mean
 from .ir import Node, TensorInfo
 from .layers import REGISTRY, Layer
@@ -598,7 +598,8 @@ class Elaborator:
                 try:
                     data[key] = _converters(cls)[key](v)
                 except ValueError as err:
-                    raise SpecError(_value_code(key), f"'{key}' of {kind} {err}", span, hint=_layer_sig(cls)) from None
+                    raise SpecError(_value_code(key), f"'{key}' of {kind} {err}", span,
+                                    hint=_arg_help(cls, key)) from None
         try:
             layer = cls.model_validate({**data, "kind": kind, "span": call.span})
         except ValidationError as e:
@@ -618,7 +619,7 @@ class Elaborator:
                 msg = f"must be {describe(_declared_type(fields[key])) if key in fields else 'another value'}, " \
                       f"got {show(data.get(key))}"
             raise SpecError(_value_code(key), f"'{key}' of {kind} {msg}", spans.get(key, call.span),
-                            hint=_layer_sig(cls)) from None
+                            hint=_arg_help(cls, key) if key in fields else _layer_sig(cls)) from None
         layer.keep_arg_spans(spans)
         layer.validate_args()
         return layer
@@ -737,6 +738,19 @@ def _layer_sig(cls) -> str:
     opt = [k for k, f in cls.model_fields.items() if not f.is_required() and k not in ("kind", "span", "name")]
     parts = [*cls.positional, *req, *(["..."] if opt else [])]
     return f"usage: {kind}({', '.join(parts)})" + (f"; options: {', '.join(opt[:12])}" if opt else "")
+
+
+def _arg_help(cls, key: str) -> str:
+    """The help line of a bad value: what the argument takes, then how the kind is called
+    ("strides: int or [int, int] (>= 1), default 1; usage: Conv2D(filters, kernel_size, ...)")."""
+    f = cls.model_fields[key]
+    catalog = _arg_fields(cls)[2][key]
+    kind = f"{catalog} name or call (docs/catalog.md)" if catalog not in (None, "layer") else \
+        type_text(_declared_type(f))
+    default = f.get_default(call_default_factory=True) if not f.is_required() else None
+    default = "required" if f.is_required() else \
+        f"default {default.name if isinstance(default, Fn) else default if isinstance(default, str) else show(default)}"
+    return f"{key}: {kind}, {default}; {_layer_sig(cls).split(';')[0]}"
 
 
 def _declared_type(f) -> Any:

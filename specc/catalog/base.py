@@ -145,6 +145,25 @@ def _plural(tp: Any) -> str:
     return _PLURAL_WORDS.get(tp, describe(tp))
 
 
+def type_text(tp: Any) -> str:
+    """A declared argument type, compactly, with its allowed range: `int or [int, int] (>= 1)`
+    (docs/catalog.md and help lines)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Annotated:
+        rules = [m.text() for m in args[1:] if isinstance(m, Range)]
+        return type_text(args[0]) + (f" ({'; '.join(rules)})" if rules else "")
+    if origin in (typing.Union, types.UnionType):
+        text = " or ".join(type_text(a) for a in args if a is not type(None))
+        return text + " or none" if type(None) in args else text
+    if origin is typing.Literal:
+        return "one of " + ", ".join(str(a) for a in args)
+    if origin is tuple:
+        return "[" + ", ".join(type_text(a) for a in args) + "]"
+    if origin is list:
+        return f"list of {type_text(args[0])}"
+    return getattr(tp, "__name__", str(tp))
+
+
 def coerce(value: Any, tp: Any) -> Any:
     """Check a plain spec value against a declared type and return it converted (a list
     becomes a tuple where a tuple is declared, 2.0 an int where an int is); raises
