@@ -453,12 +453,12 @@ class Catalog:
                     v = coerce(given[p.name], p.type)
                 except ValueError as err:
                     raise SpecError("E203", f"'{p.name}' of {self.kind} '{e.name}' {err}", where[p.name],
-                                    hint=_signature(e)) from None
+                                    hint=_param_help(p, e)) from None
                 check = p.check
                 if check is not None and (problem := check(v, written=given[p.name]) if isinstance(check, Range)
                                           else check(v)):
                     raise SpecError("E203", f"'{p.name}' of {self.kind} '{e.name}' {problem}", where[p.name],
-                                    hint=_signature(e))
+                                    hint=_param_help(p, e))
                 out[p.name] = v
             elif p.default is REQUIRED:
                 raise SpecError("E202", f"{self.kind} '{e.name}' needs the argument '{p.name}'",
@@ -477,6 +477,13 @@ class Catalog:
         if cached is None:
             cached = self._defaults[name] = self.resolve(name)
         return cached
+
+
+def _param_help(p: P, e: Entry) -> str:
+    """The help line of a bad value: what the parameter takes, its default, the call."""
+    rule = f" ({p.check.text()})" if isinstance(p.check, Range) else ""
+    default = "required" if p.default is REQUIRED else f"default {show(p.default)}"
+    return f"{p.name}: {type_text(p.type)}{rule}, {default}; {_signature(e)}"
 
 
 def _signature(e: Entry) -> str:
