@@ -223,7 +223,7 @@ def check_axis(layer: Layer, axis: int, t: T, arg: str, what: str = "axis") -> i
     a = axis + t.rank if axis < 0 else axis
     if not 1 <= a < t.rank:
         n = t.rank - 1
-        allowed = f"1..{n} or -{n}..-1" if n > 1 else "1 or -1"
+        allowed = f"1..{n} or -{n}..-1" if n > 1 else "1 or -1" if n == 1 else "nothing: it has only the batch axis"
         raise layer.error("E203", f"{what} {axis} is out of range for {t}: use {allowed} "
                           "(axis 0 is the batch)", arg=arg,
                           hint="axes count the batch as 0, as in Keras; tensors are channels-first, "
