@@ -361,6 +361,11 @@ def _numbers(value: Any):
         yield value
 
 
+def non_empty(text: str) -> str | None:
+    """The check of a name or file name parameter: an empty string names nothing."""
+    return None if text.strip() else "must not be empty"
+
+
 # The ranges arguments use (Keras' meanings). Seeds are any 64-bit integer: numpy gets
 # negative ones mapped (weights.seed_entropy), torch's generators take int64.
 positive = Range(0, lo_open=True)

@@ -7,7 +7,7 @@ with the spec's inputs, outputs and loss before anything runs. Loaders live in
 specc/data.py (numpy only). Data are reshaped to the spec's input shape when the
 number of elements per sample matches (e.g. digits [64] -> [1, 8, 8]).
 """
-from .base import Catalog, Entry, P, at_least_one, fraction, non_negative, seed_range
+from .base import Catalog, Entry, P, at_least_one, fraction, non_empty, non_negative, seed_range
 
 
 KEYWORDS_PER_CLASS = 5  # sequences(): tokens reserved per class (data.py draws them)
@@ -63,7 +63,7 @@ DATASETS = Catalog("data set", [
                       f"{KEYWORDS_PER_CLASS * a['classes'] + 2} (token 0 is padding and each class has "
                       f"{KEYWORDS_PER_CLASS} keywords)")],
           info={"x": lambda a: ([a["length"]], "int64"), "y": lambda a: ("classes", a["classes"])}),
-    Entry("file", [P("path", str), P("target", str | None, None, doc="csv target column / .npy targets file")]
+    Entry("file", [P("path", str, check=non_empty), P("target", str | None, None, doc="csv target column / .npy targets file")]
           + _common(None),
           doc=".npz (arrays x and y), .npy (with target= a second .npy) or .csv (target= column name)",
           info={"x": None, "y": None}),
