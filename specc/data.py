@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .catalog import Fn
-from .catalog.datasets import DATASETS, UNAVAILABLE
+from .catalog.datasets import DATASETS, KEYWORDS_PER_CLASS, UNAVAILABLE
 
 
 class DataError(Exception):
@@ -150,7 +150,7 @@ def _images(a, rng):
 
 def _sequences(a, rng):
     vocab, length, k, n, noise = a["vocab"], a["length"], a["classes"], a["n"], a["noise"]
-    per_class = 5
+    per_class = KEYWORDS_PER_CLASS
     if vocab < k * per_class + 2:
         raise DataError(f"sequences(vocab={vocab}, classes={k}) needs vocab >= {k * per_class + 2} "
                         f"(token 0 is padding and each class has {per_class} keywords)")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import sys
 from contextlib import chdir
 from pathlib import Path
+from typing import Annotated
 
 from .catalog import CATALOGS, REQUIRED, UNAVAILABLE
+from .catalog.base import Range, type_text
 from .errors import CODES, HELP
 from .layers import REGISTRY
 
@@ -26,14 +28,12 @@ def _default(f) -> str:
 
 
 def _type(f) -> str:
-    t = str(f.annotation).replace("typing.", "").replace("specc.catalog.base.", "")
-    t = t.replace("<class '", "").replace("'>", "")
     extra = f.json_schema_extra or {}
     if "catalog" in extra:
-        return extra["catalog"] + (" or none" if "None" in t else "")
+        return extra["catalog"] + (" or none" if "None" in str(f.annotation) else "")
     if extra.get("layer"):
         return "layer"
-    return t.replace("Literal", "one of ").replace("Optional", "optional").replace("NoneType", "None")
+    return type_text(Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation)
 
 
 def catalog_md() -> str:
@@ -65,7 +65,8 @@ def catalog_md() -> str:
     for key, cat in CATALOGS.items():
         out += [f"## {titles[key]}", "", "| name | arguments (defaults) | aliases | |", "|---|---|---|---|"]
         for e in cat.entries.values():
-            args = ", ".join(p.name if p.default is REQUIRED else f"{p.name}={p.default!r}" for p in e.params)
+            args = ", ".join((p.name if p.default is REQUIRED else f"{p.name}={p.default!r}")
+                             + (f" ({p.check.text()})" if isinstance(p.check, Range) else "") for p in e.params)
             out.append(f"| `{e.name}` | {args or '—'} | {', '.join(e.aliases) or '—'} | {e.doc} |")
         if key == "data":
             out += ["", "Named in the course notes but needing a download (specc never downloads): "

@@ -11,16 +11,18 @@ import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 from pydantic import ValidationError
 
 from . import parse as ast
 from .catalog import CATALOGS, UNAVAILABLE, Fn
-from .catalog.base import construct, construct_from
+from .catalog.base import (Range, at_least_one, coerce, construct, construct_from, converter, describe,
+                           fraction, seed_range, show, type_text)
 from .errors import Diagnostic, Source, SpecError, Span, did_you_mean
 from .ir import Node, TensorInfo
 from .layers import REGISTRY, Layer
+from .layers.base import ARG_SPANS
 
 KNOWN_DTYPES = {"float32", "float16", "float64", "int64", "int32", "bool"}
 RESERVED_DIMS = {"batch"}
@@ -580,14 +582,18 @@ class Elaborator:
         # cost of a layer). Calls holding a nested layer are built afresh each time.
         key = None if "layer" in roles.values() else _call_key(call)
         if key is None:
-            return self._build_layer(call, cls, kind, fields, roles, prefix)
-        first = self.built.get(key)
-        if first is None:
-            layer = first = self.built[key] = self._build_layer(call, cls, kind, fields, roles, prefix)
+            layer = self._build_layer(call, cls, kind, fields, roles, prefix)
         else:
-            layer = _copy_layer(first, call.span)
-        if syntax_key is not None:
-            self.by_syntax[syntax_key] = first
+            first = self.built.get(key)
+            if first is None:
+                layer = first = self.built[key] = self._build_layer(call, cls, kind, fields, roles, prefix)
+            else:
+                layer = _copy_layer(first, call.span)
+            if syntax_key is not None:
+                self.by_syntax[syntax_key] = first
+            if layer is not first and call.arg_spans:  # a copy: its own arguments' places
+                layer.keep_arg_spans({(cls.positional[k] if isinstance(k, int) and k < len(cls.positional)
+                                       else cls.arg_aliases.get(k, k)): s for k, s in call.arg_spans.items()})
         return layer
 
     def _build_layer(self, call: PyCall, cls, kind: str, fields: dict, roles: dict, prefix: str) -> Layer:
@@ -611,22 +617,31 @@ class Elaborator:
                 raise SpecError("E201", f"{kind} has no argument '{k}'", call.arg_spans.get(k, call.span),
                                 hint=hint or _layer_sig(cls))
             if key in data:
-                raise SpecError("E209", f"argument '{key}' of {kind} given twice", call.arg_spans.get(k, call.span))
+                raise SpecError("E209", f"argument '{key}' of {kind} given twice", call.arg_spans.get(k, call.span),
+                                hint=f"keep one '{key}' (by position or by name, not both); {_layer_sig(cls)}")
             data[key] = v
             spans[key] = call.arg_spans.get(k, call.span)
         for key, v in list(data.items()):
             role = roles[key]
             span = spans[key]
             if role is not None and role != "layer":  # a catalogue name: activation, initializer...
-                data[key] = self.resolve_fn(role, v, span)
+                data[key] = self.resolve_fn(role, v, span, (key, kind))
             elif role == "layer":
                 if not isinstance(v, PyCall):
-                    raise SpecError("E203", f"'{key}' of {kind} must be a layer, e.g. LSTM(32)", span)
+                    raise SpecError("E203", f"'{key}' of {kind} must be a layer, got {show(v)}", span,
+                                    hint=f"write a layer call, e.g. {kind}(LSTM(32))")
                 inner = self.build_layer(v, prefix)
                 inner.name = snake(inner.kind)
                 data[key] = inner
             elif isinstance(v, PyCall):
-                raise SpecError("E203", f"'{key}' of {kind} takes a plain value, not a call {v.func}(...)", span)
+                raise SpecError("E203", f"'{key}' of {kind} takes a plain value, not a call {v.func}(...)", span,
+                                hint=_layer_sig(cls))
+            else:  # a plain value: its type and range, in specc's words (catalog.base.coerce)
+                try:
+                    data[key] = _converters(cls)[key](v)
+                except ValueError as err:
+                    raise SpecError(_value_code(key), f"'{key}' of {kind} {err}", span,
+                                    hint=_arg_help(cls, key)) from None
         try:
             layer = cls.model_validate({**data, "kind": kind, "span": call.span})
         except ValidationError as e:
@@ -634,15 +649,26 @@ class Elaborator:
             key = str(err["loc"][0]) if err["loc"] else ""
             if err["type"] == "missing":
                 raise SpecError("E202", f"{kind} needs the argument '{key}'", call.span, hint=_layer_sig(cls)) from None
-            code = "E401" if key in ("rate", "dropout", "recurrent_dropout") else "E203"
-            msg = err["msg"].removeprefix("Value error, ")
-            got = data.get(key)
-            raise SpecError(code, f"invalid value {got!r} for '{key}' of {kind}: {msg}",
-                            spans.get(key, call.span), hint=_layer_sig(cls)) from None
+            # plain values passed coerce above; what is left is a kind's own validator
+            # (its ValueError says "must be ..., got ...") or an odd catalogue value: never
+            # pydantic's own wording
+            if err["type"] == "value_error":
+                msg = err["msg"].removeprefix("Value error, ")
+            elif roles.get(key) not in (None, "layer"):  # none given for a catalogue reference
+                cat = CATALOGS[roles[key]]
+                msg = f"must name {_article(cat.kind)} (e.g. {cat.names()[0]}), got {show(_call_value(call, key, cls))}"
+            else:
+                msg = f"must be {describe(_declared_type(fields[key])) if key in fields else 'another value'}, " \
+                      f"got {show(data.get(key))}"
+            raise SpecError(_value_code(key), f"'{key}' of {kind} {msg}", spans.get(key, call.span),
+                            hint=_arg_help(cls, key) if key in fields else _layer_sig(cls)) from None
+        layer.keep_arg_spans(spans)
         layer.validate_args()
         return layer
 
-    def resolve_fn(self, catalog: str, v: Any, span: Span) -> Fn | None:
+    def resolve_fn(self, catalog: str, v: Any, span: Span, what: str | tuple[str, str] = "the value") -> Fn | None:
+        """A catalogue reference (a name or a call) -> Fn; `what` names the argument or
+        setting in messages: a text, or (argument, kind) for "'activation' of Dense"."""
         cat = CATALOGS[catalog]
         if v is None:
             return None
@@ -651,8 +677,10 @@ class Elaborator:
         if isinstance(v, str):
             return cat.resolve(v, span=span)
         if isinstance(v, PyCall):
-            return cat.resolve(v.func, v.args, v.kwargs, span=v.span)
-        raise SpecError("E203", f"expected the name of a {cat.kind} (e.g. {cat.names()[0]}), got {v!r}", span)
+            return cat.resolve(v.func, v.args, v.kwargs, span=v.span, arg_spans=v.arg_spans)
+        who = what if isinstance(what, str) else f"'{what[0]}' of {what[1]}"
+        raise SpecError("E203", f"{who} must name {_article(cat.kind)} (e.g. {cat.names()[0]}), got {show(v)}", span,
+                        hint=f"{cat.kind}s: {', '.join(cat.names())} (docs/catalog.md)")
 
 
 def _expansion(step) -> int:
@@ -664,8 +692,11 @@ def _expansion(step) -> int:
 
 def _copy_layer(first: Layer, span: Span) -> Layer:
     """A layer equal to `first` but written at `span` (name left for the caller); the
-    argument values are shared, never mutated once validated."""
-    return construct_from(type(first), {**first.__dict__, "span": span, "name": ""}, set(first.__pydantic_fields_set__))
+    argument values are shared, never mutated once validated. The places of `first`'s
+    arguments are not this call's: build_layer records the copy's own, if it has any."""
+    values = {**first.__dict__, "span": span, "name": ""}
+    values.pop(ARG_SPANS, None)
+    return construct_from(type(first), values, set(first.__pydantic_fields_set__))
 
 
 def _syntax_key(call: ast.Call) -> tuple | None:
@@ -742,12 +773,58 @@ def _arg_fields(cls) -> tuple[str, dict[str, Any], dict[str, str | None]]:
 
 
 def _layer_sig(cls) -> str:
+    """usage: Conv2D(filters, kernel_size, ...); options: ... (no dangling comma when a
+    kind takes nothing by position: `BatchNormalization(...)`)."""
     kind = cls.model_fields["kind"].default
-    pos = ", ".join(cls.positional)
     req = [k for k, f in cls.model_fields.items() if f.is_required() and k not in cls.positional]
     opt = [k for k, f in cls.model_fields.items() if not f.is_required() and k not in ("kind", "span", "name")]
-    parts = [p for p in (pos, ", ".join(req)) if p]
-    return f"usage: {kind}({', '.join(parts)}{', ...' if opt else ''}); options: {', '.join(opt[:12])}"
+    parts = [*cls.positional, *req, *(["..."] if opt else [])]
+    return f"usage: {kind}({', '.join(parts)})" + (f"; options: {', '.join(opt[:12])}" if opt else "")
+
+
+def _arg_help(cls, key: str) -> str:
+    """The help line of a bad value: what the argument takes, then how the kind is called
+    ("strides: int or [int, int] (>= 1), default 1; usage: Conv2D(filters, kernel_size, ...)")."""
+    f = cls.model_fields[key]
+    catalog = _arg_fields(cls)[2][key]
+    kind = f"{catalog} name or call (docs/catalog.md)" if catalog not in (None, "layer") else \
+        type_text(_declared_type(f))
+    default = f.get_default(call_default_factory=True) if not f.is_required() else None
+    default = "required" if f.is_required() else \
+        f"default {default.name if isinstance(default, Fn) else default if isinstance(default, str) else show(default)}"
+    return f"{key}: {kind}, {default}; {_layer_sig(cls).split(';')[0]}"
+
+
+def _declared_type(f) -> Any:
+    """A field's type with its range (pydantic keeps Annotated metadata apart)."""
+    return Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation
+
+
+@functools.lru_cache(maxsize=None)
+def _converters(cls) -> dict[str, Callable[[Any], Any]]:
+    """Per plain-value argument of a layer class, the function checking and converting a
+    spec value (catalog.base.converter), made once per class."""
+    _kind, fields, roles = _arg_fields(cls)
+    return {k: converter(_declared_type(f)) for k, f in fields.items() if roles[k] is None}
+
+
+def _article(word: str) -> str:
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
+
+
+def _call_value(call: PyCall, key: str, cls) -> Any:
+    """The value written for argument `key` in `call` (by position, name or alias)."""
+    if key in cls.positional and cls.positional.index(key) < len(call.args):
+        return call.args[cls.positional.index(key)]
+    for k, v in call.kwargs.items():
+        if cls.arg_aliases.get(k, k) == key:
+            return v
+    return None
+
+
+def _value_code(key: str) -> str:
+    """E401 for the dropout rates (a Keras habit of its own: the fraction KEPT), else E203."""
+    return "E401" if key in ("rate", "dropout", "recurrent_dropout") else "E203"
 
 
 def _block_sig(d: ast.BlockDef) -> str:
@@ -786,6 +863,16 @@ TRAIN_ALIASES = {"lr_schedule": "schedule", "learning_rate_schedule": "schedule"
                  "batch": "batch_size"}
 
 
+# the help line of a bad scalar setting
+TRAIN_HELP = {
+    "batch_size": "the number of samples per optimizer step, a whole number >= 1, e.g. `batch_size = 32`",
+    "epochs": "the number of passes over the training data, a whole number >= 1, e.g. `epochs = 10`",
+    "shuffle": "`shuffle = true` (the default) or `shuffle = false`",
+    "seed": "a whole number within 64 bits, e.g. `seed = 0`; the same seed gives the same run",
+    "validation_split": "the fraction of the data held out for validation, in [0, 1), e.g. `validation_split = 0.1`",
+}
+
+
 def build_train(section: ast.Section, elab: Elaborator) -> dict | None:
     env = Env()
     raw: dict[str, tuple[Any, Span]] = {}
@@ -798,7 +885,7 @@ def build_train(section: ast.Section, elab: Elaborator) -> dict | None:
             continue
         if key in raw:
             elab.report(SpecError("E206", f"train setting '{key}' given twice", s.span,
-                                  hint="keep one of the two", related=[(raw[key][1], "first given here")]))
+                                  hint="keep one of the two settings", related=[(raw[key][1], "first given here")]))
             continue
         try:
             raw[key] = (elab.to_python(s.value, env), s.span)
@@ -810,27 +897,28 @@ def build_train(section: ast.Section, elab: Elaborator) -> dict | None:
         if key not in raw:
             return elab.resolve_fn(catalog, default, section.span) if default else None
         v, span = raw[key]
-        return elab.guard(elab.resolve_fn, catalog, v, span)
+        return elab.guard(elab.resolve_fn, catalog, v, span, f"train setting '{key}'")
 
     def fns(catalog: str, key: str) -> list[Fn]:
         if key not in raw:
             return []
         v, span = raw[key]
         items = v if isinstance(v, list) else [v]
-        return [f for f in (elab.guard(elab.resolve_fn, catalog, i, span) for i in items) if f is not None]
+        return [f for f in (elab.guard(elab.resolve_fn, catalog, i, span, f"each of '{key}'") for i in items)
+                if f is not None]
 
-    def scalar(key, tp, default, check=None):
+    def scalar(key, tp, default, rule: Range | None = None):
         if key not in raw:
             return default
         v, span = raw[key]
-        ok = isinstance(v, tp) and not (tp in (int, float) and isinstance(v, bool))
-        if tp is float and isinstance(v, int) and not isinstance(v, bool):
-            v, ok = float(v), True
-        if not ok:
-            elab.report(SpecError("E400", f"train setting '{key}' must be {tp.__name__}, got {v!r}", span))
-            return default
-        if check and (problem := check(v)):
-            elab.report(SpecError("E400", f"train setting '{key}' {problem}", span))
+        try:
+            v = coerce(v, tp)
+        except ValueError as err:
+            problem = str(err)
+        else:
+            problem = rule(v, written=raw[key][0]) if rule else None
+        if problem:
+            elab.report(SpecError("E400", f"train setting '{key}' {problem}", span, hint=TRAIN_HELP[key]))
             return default
         return v
 
@@ -846,15 +934,13 @@ def build_train(section: ast.Section, elab: Elaborator) -> dict | None:
                     elab.report(e)
     out["optimizer"] = optimizer or CATALOGS["optimizer"].default("Adam")
     out["schedule"] = fn("schedule", "schedule", "constant") or CATALOGS["schedule"].default("constant")
-    positive = lambda v: None if v > 0 else f"must be > 0, got {v}"
-    out["batch_size"] = scalar("batch_size", int, 32, positive)
-    out["epochs"] = scalar("epochs", int, 10, positive)
+    out["batch_size"] = scalar("batch_size", int, 32, at_least_one)
+    out["epochs"] = scalar("epochs", int, 10, at_least_one)
     out["shuffle"] = scalar("shuffle", bool, True)
-    out["seed"] = scalar("seed", int, 0)
+    out["seed"] = scalar("seed", int, 0, seed_range)
     out["metrics"] = fns("metric", "metrics")
     out["callbacks"] = fns("callback", "callbacks")
-    split = scalar("validation_split", float, None,
-                   lambda v: None if 0 <= v < 1 else f"must be in [0, 1), got {v}")
+    split = scalar("validation_split", float, None, fraction)
     data = None
     if "data" in raw:
         v, span = raw["data"]
@@ -863,13 +949,14 @@ def build_train(section: ast.Section, elab: Elaborator) -> dict | None:
             elab.report(SpecError("E400", f"data set '{name}' needs a download, which specc never does", span,
                                   hint=f"use {UNAVAILABLE[name.lower()]}"))
         else:
-            data = elab.guard(elab.resolve_fn, "data", v, span)
+            data = elab.guard(elab.resolve_fn, "data", v, span, "train setting 'data'")
     if data is not None:
         inner_split = data.args.get("validation_split", 0.0)
         if split is None:
             split = inner_split
         elif inner_split:
-            elab.report(SpecError("E400", "validation_split is given both in data(...) and in train", section.span))
+            elab.report(SpecError("E400", "validation_split is given both in data(...) and in train", section.span,
+                                  hint="keep one of the two"))
     out["data"] = data
     out["validation_split"] = split or 0.0
     return out
@@ -890,9 +977,9 @@ def _losses(raw: dict, elab: Elaborator, span: Span) -> dict:
                 "E400", f"{len(v)} loss{'es' if len(v) != 1 else ''} for {len(outputs)} output(s) ({', '.join(outputs) or 'none'})", lspan,
                 hint="give one loss per output, in the order the outputs are declared, or one loss for all"))
             return {"loss": None, "losses": {}, "loss_weights": {}}
-        resolved = [elab.guard(elab.resolve_fn, "loss", item, lspan) for item in v]
+        resolved = [elab.guard(elab.resolve_fn, "loss", item, lspan, "each loss") for item in v]
     else:
-        resolved = [elab.guard(elab.resolve_fn, "loss", v, lspan)] * max(len(outputs), 1)
+        resolved = [elab.guard(elab.resolve_fn, "loss", v, lspan, "train setting 'loss'")] * max(len(outputs), 1)
     losses = {o: f for o, f in zip(outputs, resolved) if f is not None}
     weights = dict.fromkeys(outputs, 1.0)
     if "loss_weights" in raw:

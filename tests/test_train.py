@@ -202,7 +202,7 @@ def test_data_file_flag(tmp_path):
     ([os.path.join(FIX, "mismatch.net")], 1, "error"),               # a spec with errors never trains
     ([TINY, "--data", "digits"], 1, "[batch, 64]"),                  # data vs spec shape, both named
     ([TINY, "--data", "nosuchset(n=3)"], 2, "unknown data set"),
-    ([TINY, "--data", "spiral(n=-3)"], 2, "must be > 0"),
+    ([TINY, "--data", "spiral(n=-3)"], 2, "must be >= 1, got -3"),
     ([TINY, "--epochs", "0"], 2, "--epochs"),
     ([TINY, "--threads", "-1"], 2, "--threads must be > 0"),
     ([TINY, "--seed", str(2 ** 64)], 2, "--seed must be a 64-bit integer"),   # torch.manual_seed's range

@@ -1,20 +1,22 @@
 """Training callbacks (Keras names and defaults)."""
-from .base import Catalog, Entry, P, non_negative, positive
+from typing import Literal
 
-_monitor = P("monitor", str, "val_loss")
-_mode = P("mode", str, "auto", check=lambda v: None if v in ("auto", "min", "max") else "must be auto, min or max")
+from .base import Catalog, Entry, P, non_empty, non_negative, open_unit
+
+_monitor = P("monitor", str, "val_loss", check=non_empty)
+_mode = P("mode", Literal["auto", "min", "max"], "auto")
 
 CALLBACKS = Catalog("callback", [
     Entry("EarlyStopping", [_monitor, P("patience", int, 0, check=non_negative), P("min_delta", float, 0.0, check=non_negative),
                             _mode, P("restore_best_weights", bool, False, aliases=("restore_best",))],
           aliases=("early_stopping",), doc="stop when the monitored value stops improving"),
-    Entry("ModelCheckpoint", [P("filepath", str, "best.safetensors", aliases=("path",)), _monitor,
+    Entry("ModelCheckpoint", [P("filepath", str, "best.safetensors", check=non_empty, aliases=("path",)), _monitor,
                               P("save_best_only", bool, True, aliases=("best_only",)), _mode],
           aliases=("model_checkpoint",), doc="keep the best weights in the run folder"),
-    Entry("ReduceLROnPlateau", [_monitor, P("factor", float, 0.1, check=lambda v: None if 0 < v < 1 else "must be in (0, 1)"),
+    Entry("ReduceLROnPlateau", [_monitor, P("factor", float, 0.1, check=open_unit),
                                 P("patience", int, 10, check=non_negative), P("min_delta", float, 1e-4, check=non_negative),
                                 P("min_lr", float, 0.0, check=non_negative), P("cooldown", int, 0, check=non_negative), _mode],
           aliases=("reduce_lr_on_plateau",), doc="lr *= factor after `patience` epochs without improvement"),
-    Entry("CSVLogger", [P("filename", str, "history.csv")], aliases=("csv_logger",), doc="history as CSV in the run folder"),
+    Entry("CSVLogger", [P("filename", str, "history.csv", check=non_empty)], aliases=("csv_logger",), doc="history as CSV in the run folder"),
     Entry("TerminateOnNaN", aliases=("terminate_on_nan",), doc="stop at a NaN/Inf loss (always on in specc train)"),
 ])

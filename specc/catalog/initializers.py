@@ -1,8 +1,8 @@
 """Weight initializers (Keras names and defaults). info: family (glorot/he/lecun/...),
 constant (True: every weight equal, so symmetry is never broken)."""
-from .base import Catalog, Entry, P, positive
+from .base import Catalog, Entry, P, positive, seed_range
 
-_seed = P("seed", int | None, None, doc="fixed seed for this initializer (None: the run's seed)")
+_seed = P("seed", int | None, None, check=seed_range, doc="fixed seed for this initializer (None: the run's seed)")
 
 INITIALIZERS = Catalog("initializer", [
     Entry("zeros", aliases=("zero",), info={"family": "constant", "constant": True}),
@@ -11,7 +11,9 @@ INITIALIZERS = Catalog("initializer", [
     Entry("random_normal", [P("mean", float, 0.0), P("stddev", float, 0.05, check=positive, aliases=("std",)), _seed],
           aliases=("normal",), info={"family": "random"}),
     Entry("random_uniform", [P("minval", float, -0.05), P("maxval", float, 0.05), _seed],
-          aliases=("uniform",), info={"family": "random"}),
+          aliases=("uniform",), info={"family": "random"},
+          relations=[("maxval", lambda a: None if a["minval"] < a["maxval"] else
+                      f"minval ({a['minval']}) must be less than maxval ({a['maxval']})")]),
     Entry("truncated_normal", [P("mean", float, 0.0), P("stddev", float, 0.05, check=positive, aliases=("std",)), _seed],
           doc="normal, redrawn beyond 2 stddev", info={"family": "random"}),
     Entry("glorot_uniform", [_seed], aliases=("xavier_uniform", "xavier"),

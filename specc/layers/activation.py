@@ -5,7 +5,8 @@ from typing import Literal
 from pydantic import Field
 
 from ..catalog import Fn
-from .base import Layer, Weight, catalog_field, known_shape, register
+from ..catalog.base import non_negative, positive
+from .base import Layer, Weight, catalog_field, known_shape, ranged, register
 
 
 @register
@@ -23,7 +24,7 @@ class Activation(Layer):
 @register
 class LeakyReLU(Layer):
     kind: Literal["LeakyReLU"] = "LeakyReLU"
-    alpha: float = Field(0.3, ge=0)
+    alpha: ranged(float, non_negative) = 0.3
     positional = ("alpha",)
     arg_aliases = {"negative_slope": "alpha"}
     category = "activation"
@@ -45,7 +46,8 @@ class PReLU(Layer):
     def output(self, ins):
         t = ins[0]
         if any(not 1 <= a <= len(t.features) for a in self.shared_axes):
-            raise self.error("E203", f"shared_axes {self.shared_axes} must be 1-based feature axes of {t}")
+            raise self.error("E203", f"shared_axes {self.shared_axes} must be 1-based feature axes of {t} "
+                             f"(1..{len(t.features)}; the batch is not counted)", arg="shared_axes")
         return t
 
     def weights(self, ins, out):
@@ -57,7 +59,7 @@ class PReLU(Layer):
 @register
 class ELU(Layer):
     kind: Literal["ELU"] = "ELU"
-    alpha: float = Field(1.0, gt=0)
+    alpha: ranged(float, positive) = 1.0
     positional = ("alpha",)
     category = "activation"
 

@@ -15,21 +15,29 @@ from typing import Annotated, Any, ClassVar, Union
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler
 
 from ..catalog import CATALOGS, Fn
+from ..catalog.base import Range, at_least_one, seed_range
 from ..errors import SpecError, Span
 from .index import INDEX
 
 Dim = int | str  # an int, or a symbolic name such as "batch" or "seq"
 
 
-def _fraction_dropped(v: float) -> float:
-    if not 0 <= v < 1:
-        raise ValueError(f"a dropout rate is the fraction dropped (Keras) and must be in [0, 1), got {v}")
-    return v
+def ranged(tp: Any, rule: Range) -> Any:
+    """An argument type whose values must satisfy `rule` (every number, for a list). The
+    elaborator checks it in specc's words before pydantic sees the value (catalog.base.coerce);
+    the AfterValidator keeps layers built directly in Python to the same rule; docsgen
+    shows the rule in docs/catalog.md."""
+    return Annotated[tp, rule, AfterValidator(rule.validate)]
 
 
+IntOrPair = Union[int, tuple[int, int]]
+Size = ranged(int, at_least_one)                # units, filters, kernel and pool sizes, strides
+SizeOrPair = ranged(IntOrPair, at_least_one)    # the same, one per spatial axis
+Seed = ranged(int, seed_range)
 # Keras' dropout rates (Dropout, AlphaDropout, recurrent dropout): the fraction DROPPED.
-DropRate = Annotated[float, AfterValidator(_fraction_dropped)]
+DropRate = ranged(float, Range(0, 1, hi_open=True, why=" (the fraction dropped, as in Keras)"))
 BATCH = "batch"
+ARG_SPANS = "_arg_spans"
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,19 @@ class Layer(BaseModel):
     doc: ClassVar[str] = ""
 
     # --- rules, overridden per kind ---
+    def infer(self, ins: list[T]) -> T:
+        """The output type, with the checks every kind shares (an activation's axis); the
+        shape pass and the wrappers call this, kinds override `output`."""
+        out = self.output(ins)
+        act = getattr(self, "activation", None)
+        if isinstance(act, Fn) and isinstance(act.args.get("axis"), int):
+            check_axis(self, act.args["axis"], self.activated(out), "activation", f"the {act.name} axis")
+        return out
+
+    def activated(self, out: T) -> T:
+        """The tensor the activation is applied to (a recurrent layer: one step's state)."""
+        return out
+
     def output(self, ins: list[T]) -> T:
         """Shape rule: the type of the output, or SpecError (E3xx) with a hint."""
         raise NotImplementedError
@@ -131,9 +152,29 @@ class Layer(BaseModel):
         return ws
 
 
-    def error(self, code: str, message: str, hint: str | None = None, notes=()) -> SpecError:
-        who = f"{self.kind} '{self.name}'" if self.name else self.kind  # unnamed while its arguments are checked
+    def error(self, code: str, message: str, hint: str | None = None, notes=(), arg: str | None = None) -> SpecError:
+        """A diagnostic about this layer; with `arg`, located at that argument when its span
+        is known (ArgumentError: the shape pass keeps that span)."""
+        at = self.arg_span(arg) if arg else None
+        who = f"{self.kind} '{self.name}'" if self.name else self.kind  # (no name yet in validate_args)
+        if at is not None:
+            return ArgumentError(code, f"{who}: {message}", at, hint=hint, notes=notes)
         return SpecError(code, f"{who}: {message}", self.span, hint=hint, notes=notes)
+
+    def arg_span(self, arg: str) -> Span | None:
+        """Where argument `arg` is written, when the elaborator recorded it."""
+        spans = self.__dict__.get(ARG_SPANS)
+        return spans.get(arg) if spans else None
+
+    def keep_arg_spans(self, spans: dict[str, Span]) -> None:
+        """Remember where each argument is written (the elaborator calls this). Kept in
+        __dict__ under a non-field key: pydantic's ==, dumps and copies ignore it, so the
+        IR and its goldens do not carry spans of arguments."""
+        self.__dict__[ARG_SPANS] = spans
+
+
+class ArgumentError(SpecError):
+    """A SpecError located at one argument of a layer call rather than at the whole call."""
 
 
 # ----------------------------------------------------------------- shape helpers
@@ -174,6 +215,20 @@ def conv_dim(d: Dim, k: int, s: int, padding: str, dilation: int = 1, layer: Lay
                           f"in a dimension of {d} (output would be {out})",
                           hint="use padding=same, a smaller kernel/pool, or a larger input")
     return out
+
+
+def check_axis(layer: Layer, axis: int, t: T, arg: str, what: str = "axis") -> int:
+    """An axis of tensor `t`, batch included and counted as 0 (Keras): 1..rank-1, or
+    -(rank-1)..-1 from the end. Returns it as a non-negative index."""
+    a = axis + t.rank if axis < 0 else axis
+    if not 1 <= a < t.rank:
+        n = t.rank - 1
+        allowed = f"1..{n} or -{n}..-1" if n > 1 else "1 or -1" if n == 1 else "nothing: it has only the batch axis"
+        raise layer.error("E203", f"{what} {axis} is out of range for {t}: use {allowed} "
+                          "(axis 0 is the batch)", arg=arg,
+                          hint="axes count the batch as 0, as in Keras; tensors are channels-first, "
+                               "so 1 is the channel axis of an image")
+    return a
 
 
 def mul_dims(dims) -> Dim:

@@ -1,17 +1,15 @@
 """Convolutions. Tensors are channels-first: Conv1D takes [C, L], Conv2D takes [C, H, W]."""
 
-from typing import ClassVar, Literal, Union
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from .base import T, conv_dim, known, need_rank, pair, register
+from .base import Size, SizeOrPair, T, conv_dim, known, need_rank, pair, register
 from .common import WithKernel
-
-IntOrPair = Union[int, tuple[int, int]]
 
 
 class _Conv(WithKernel):
-    filters: int = Field(gt=0, description="number of output channels")
+    filters: Size = Field(description="number of output channels")
     padding: Literal["valid", "same"] = "valid"
     positional = ("filters", "kernel_size")
     category = "convolution"
@@ -30,9 +28,9 @@ class _Conv(WithKernel):
 class Conv1D(_Conv):
     kind: Literal["Conv1D"] = "Conv1D"
     rank = 1
-    kernel_size: int = Field(gt=0)
-    strides: int = Field(1, gt=0)
-    dilation_rate: int = Field(1, gt=0)
+    kernel_size: Size
+    strides: Size = 1
+    dilation_rate: Size = 1
     aliases = ("Convolution1D",)
 
     def output(self, ins):
@@ -49,9 +47,9 @@ class Conv1D(_Conv):
 class Conv2D(_Conv):
     kind: Literal["Conv2D"] = "Conv2D"
     rank = 2
-    kernel_size: IntOrPair
-    strides: IntOrPair = 1
-    dilation_rate: IntOrPair = 1
+    kernel_size: SizeOrPair
+    strides: SizeOrPair = 1
+    dilation_rate: SizeOrPair = 1
     aliases = ("Convolution2D",)
 
     def output(self, ins):
@@ -72,8 +70,8 @@ class Conv2DTranspose(_Conv):
 
     kind: Literal["Conv2DTranspose"] = "Conv2DTranspose"
     rank = 2
-    kernel_size: IntOrPair
-    strides: IntOrPair = 1
+    kernel_size: SizeOrPair
+    strides: SizeOrPair = 1
     aliases = ("Deconvolution2D", "ConvTranspose2D")
 
     def output(self, ins):

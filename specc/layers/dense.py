@@ -3,7 +3,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import T, Weight, known, register
+from .base import Size, T, Weight, known, register
 from .common import WithKernel
 
 
@@ -12,7 +12,7 @@ class Dense(WithKernel):
     """Fully connected: y = activation(x W^T + b) on the last axis (per time step on [T, F])."""
 
     kind: Literal["Dense"] = "Dense"
-    units: int = Field(gt=0, description="number of output units")
+    units: Size = Field(description="number of output units")
     positional = ("units", "activation")
     aliases = ("Linear", "FullyConnected")
 

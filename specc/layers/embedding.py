@@ -4,16 +4,16 @@ from typing import Literal, Optional
 from pydantic import Field
 
 from ..catalog import Fn
-from .base import Layer, T, Weight, catalog_field, register
+from .base import Layer, Size, T, Weight, catalog_field, register
 
 
 @register
 class Embedding(Layer):
     """Integer ids [..] -> vectors [.., output_dim]; ids must be < input_dim."""
     kind: Literal["Embedding"] = "Embedding"
-    input_dim: int = Field(gt=0, description="vocabulary size")
-    output_dim: int = Field(gt=0)
-    input_length: Optional[int] = Field(None, description="checked against the input when given")
+    input_dim: Size = Field(description="vocabulary size")
+    output_dim: Size
+    input_length: Optional[Size] = Field(None, description="checked against the input when given")
     embeddings_initializer: Fn = catalog_field("initializer", "random_uniform")
     embeddings_regularizer: Fn | None = catalog_field("regularizer")
     activity_regularizer: Fn | None = catalog_field("regularizer")
@@ -29,7 +29,7 @@ class Embedding(Layer):
                              hint="declare the input as integers, e.g. `input tokens: int64[100]`")
         if self.input_length is not None and t.features and t.features[-1] != self.input_length \
                 and isinstance(t.features[-1], int):
-            raise self.error("E300", f"input_length={self.input_length} but the input is {t}")
+            raise self.error("E300", f"input_length={self.input_length} but the input is {t}", arg="input_length")
         return T((*t.shape, self.output_dim))
 
     def weights(self, ins, out):

@@ -3,7 +3,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import T, known, register
+from .base import Size, T, known, register
 from .common import WithKernel
 
 
@@ -12,8 +12,8 @@ class Maxout(WithKernel):
     """Maxout: `units` outputs, each the max over `k` linear pieces (Goodfellow et al.).
     Weight [units * k, in] (piece-major within each unit: rows u*k .. u*k+k-1)."""
     kind: Literal["Maxout"] = "Maxout"
-    units: int = Field(gt=0)
-    k: int = Field(2, gt=0, description="linear pieces per unit")
+    units: Size
+    k: Size = Field(2, description="linear pieces per unit")
     positional = ("units", "k")
     arg_aliases = {"pieces": "k", "nb_feature": "k", "init": "kernel_initializer"}
 

@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from .base import Layer, T, register
+from .base import Layer, T, check_axis, register
 
 
 class _Elementwise(Layer):
@@ -68,10 +68,7 @@ class Concatenate(Layer):
         rank = ins[0].rank
         if any(t.rank != rank for t in ins):
             raise self.error("E301", "inputs have different ranks: " + ", ".join(str(t) for t in ins))
-        ax = self.axis if self.axis >= 0 else rank + self.axis
-        if not 1 <= ax < rank:
-            raise self.error("E203", f"axis {self.axis} is out of range for inputs of rank {rank} "
-                             "(the batch axis 0 cannot be concatenated)")
+        ax = check_axis(self, self.axis, ins[0], "axis")
         for i, t in enumerate(ins[1:], 2):
             for a in range(1, rank):
                 if a != ax and t.shape[a] != ins[0].shape[a]:

@@ -4,7 +4,8 @@ from typing import Literal
 from pydantic import Field
 
 from ..catalog import Fn
-from .base import Layer, Weight, catalog_field, known, register
+from ..catalog.base import fraction, positive
+from .base import Layer, Weight, catalog_field, check_axis, known, ranged, register
 
 
 @register
@@ -16,8 +17,9 @@ class BatchNormalization(Layer):
     """
 
     kind: Literal["BatchNormalization"] = "BatchNormalization"
-    momentum: float = Field(0.99, gt=0, lt=1)
-    epsilon: float = Field(1e-3, gt=0)
+    axis: int = Field(1, description="the channel axis (batch = 0); channels-first, so always 1")
+    momentum: ranged(float, fraction) = 0.99
+    epsilon: ranged(float, positive) = 1e-3
     center: bool = True
     scale: bool = True
     beta_initializer: Fn = catalog_field("initializer", "zeros")
@@ -35,6 +37,14 @@ class BatchNormalization(Layer):
         t = ins[0]
         if not t.features:
             raise self.error("E300", f"needs at least one feature axis, received {t}")
+        a = check_axis(self, self.axis, t, "axis")
+        if a != 1:
+            names = {4: ("channels", "height", "width"), 3: ("channels", "length")}.get(t.rank)
+            what = f" (the {names[a - 1]})" if names else ""
+            raise self.error("E203", f"axis={self.axis} is axis {a} of {t}{what}; specc normalizes per channel, "
+                             "axis 1, only", arg="axis",
+                             hint="tensors are channels-first: Keras' channels-last axis=-1 is axis=1 here "
+                                  "(leave axis out)")
         return t
 
     def weights(self, ins, out):

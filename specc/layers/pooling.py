@@ -1,12 +1,10 @@
 """Pooling (channels-first). Local pools keep channels; global pools drop the spatial axes."""
 
-from typing import Literal, Optional, Union
+from typing import Literal, Optional
 
 from pydantic import Field
 
-from .base import Layer, T, conv_dim, need_rank, pair, register
-
-IntOrPair = Union[int, tuple[int, int]]
+from .base import Layer, Size, SizeOrPair, T, conv_dim, need_rank, pair, register
 
 
 class _Pool(Layer):
@@ -16,8 +14,8 @@ class _Pool(Layer):
 
 
 class _Pool1D(_Pool):
-    pool_size: int = Field(2, gt=0)
-    strides: Optional[int] = Field(None, description="defaults to pool_size")
+    pool_size: Size = 2
+    strides: Optional[Size] = Field(None, description="defaults to pool_size")
 
     def output(self, ins):
         t = ins[0]
@@ -27,8 +25,8 @@ class _Pool1D(_Pool):
 
 
 class _Pool2D(_Pool):
-    pool_size: IntOrPair = 2
-    strides: Optional[IntOrPair] = Field(None, description="defaults to pool_size")
+    pool_size: SizeOrPair = 2
+    strides: Optional[SizeOrPair] = Field(None, description="defaults to pool_size")
 
     def output(self, ins):
         t = ins[0]

@@ -11,12 +11,12 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from ..catalog import Fn
-from .base import DropRate, T, Weight, catalog_field, known, need_rank, register
+from .base import DropRate, Size, T, Weight, catalog_field, known, need_rank, register
 from .common import WithKernel
 
 
 class _Recurrent(WithKernel):
-    units: int = Field(gt=0)
+    units: Size
     activation: Fn = catalog_field("activation", "tanh")
     recurrent_initializer: Fn = catalog_field("initializer", "orthogonal")
     recurrent_regularizer: Fn | None = catalog_field("regularizer")
@@ -29,6 +29,9 @@ class _Recurrent(WithKernel):
     category = "recurrent"
     gates: ClassVar[int] = 1
 
+
+    def activated(self, out):
+        return T((out.shape[0], self.units))  # the state of one step
 
     def output(self, ins):
         t = ins[0]

@@ -4,12 +4,13 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from .base import DropRate, Layer, register
+from ..catalog.base import non_negative
+from .base import DropRate, Layer, Seed, ranged, register
 
 
 class _Rate(Layer):
     rate: DropRate = Field(description="fraction of the inputs dropped (Keras meaning), in [0, 1)")
-    seed: Optional[int] = None
+    seed: Optional[Seed] = None
     positional = ("rate",)
     category = "regularization"
 
@@ -34,8 +35,8 @@ class AlphaDropout(_Rate):
 class GaussianNoise(Layer):
     """Add N(0, stddev^2) noise, training only."""
     kind: Literal["GaussianNoise"] = "GaussianNoise"
-    stddev: float = Field(ge=0)
-    seed: Optional[int] = None
+    stddev: ranged(float, non_negative)
+    seed: Optional[Seed] = None
     positional = ("stddev",)
     category = "regularization"
 

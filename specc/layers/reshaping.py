@@ -5,7 +5,8 @@ from typing import Literal, Union
 
 from pydantic import Field
 
-from .base import Layer, T, known, mul_dims, need_rank, pair, register
+from ..catalog.base import non_negative
+from .base import Layer, Size, SizeOrPair, T, known, mul_dims, need_rank, pair, ranged, register
 
 
 @register
@@ -34,7 +35,8 @@ class Reshape(Layer):
         total = math.prod(known(d, self, "every input dimension") for d in t.features)
         target = list(self.target_shape)
         if target.count(-1) > 1 or any(d == 0 or d < -1 for d in target):
-            raise self.error("E203", f"target_shape {target} may hold positive sizes and at most one -1")
+            raise self.error("E203", f"target_shape {target} may hold positive sizes and at most one -1",
+                             arg="target_shape")
         rest = math.prod(d for d in target if d != -1)
         if -1 in target:
             if total % rest:
@@ -60,7 +62,7 @@ class Permute(Layer):
         t = ins[0]
         n = len(t.features)
         if sorted(self.dims) != list(range(1, n + 1)):
-            raise self.error("E203", f"dims {self.dims} must be a permutation of 1..{n} for input {t}",
+            raise self.error("E203", f"dims {self.dims} must be a permutation of 1..{n} for input {t}", arg="dims",
                              hint="dims are 1-based and exclude the batch, as in Keras")
         return T((t.shape[0], *(t.shape[d] for d in self.dims)), t.dtype)
 
@@ -69,7 +71,7 @@ class Permute(Layer):
 class RepeatVector(Layer):
     """[F] -> [n, F]."""
     kind: Literal["RepeatVector"] = "RepeatVector"
-    n: int = Field(gt=0)
+    n: Size
     positional = ("n",)
     category = "reshaping"
 
@@ -94,7 +96,7 @@ def _pads(p) -> tuple[int, int, int, int]:
 @register
 class ZeroPadding2D(Layer):
     kind: Literal["ZeroPadding2D"] = "ZeroPadding2D"
-    padding: IntPairs = 1
+    padding: ranged(IntPairs, non_negative) = 1
     positional = ("padding",)
     category = "reshaping"
 
@@ -112,7 +114,7 @@ class ZeroPadding2D(Layer):
 @register
 class UpSampling2D(Layer):
     kind: Literal["UpSampling2D"] = "UpSampling2D"
-    size: Union[int, tuple[int, int]] = 2
+    size: SizeOrPair = 2
     interpolation: Literal["nearest", "bilinear"] = "nearest"
     positional = ("size",)
     category = "reshaping"

@@ -17,10 +17,11 @@ class Bidirectional(Layer):
 
     def validate_args(self):
         if not isinstance(self.layer, _Recurrent):
-            raise self.error("E203", f"wraps a recurrent layer (SimpleRNN, LSTM, GRU), got {self.layer.kind}")
+            raise self.error("E203", f"wraps a recurrent layer (SimpleRNN, LSTM, GRU), got {self.layer.kind}",
+                             arg="layer", hint="e.g. Bidirectional(LSTM(32)); use TimeDistributed(...) for other layers")
 
     def output(self, ins):
-        inner = self.layer.output(ins)
+        inner = self.layer.infer(ins)
         if self.merge_mode == "concat":
             return T((*inner.shape[:-1], inner.shape[-1] * 2), inner.dtype)
         return inner
@@ -29,7 +30,7 @@ class Bidirectional(Layer):
         return self.layer.adjust_initial(weight.split(".", 1)[1], value)
 
     def weights(self, ins, out):
-        inner_out = self.layer.output(ins)
+        inner_out = self.layer.infer(ins)
         ws = []
         for direction in ("forward", "backward"):
             for w in self.layer.all_weights(ins, inner_out):
@@ -53,7 +54,7 @@ class TimeDistributed(Layer):
         return T((t.shape[0], *t.shape[2:]), t.dtype)
 
     def output(self, ins):
-        out = self.layer.output([self._inner(ins)])
+        out = self.layer.infer([self._inner(ins)])
         return T((ins[0].shape[0], ins[0].shape[1], *out.shape[1:]), out.dtype)
 
     def adjust_initial(self, weight, value):
@@ -61,7 +62,7 @@ class TimeDistributed(Layer):
 
     def weights(self, ins, out):
         inner_in = self._inner(ins)
-        ws = self.layer.all_weights([inner_in], self.layer.output([inner_in]))
+        ws = self.layer.all_weights([inner_in], self.layer.infer([inner_in]))
         for w in ws:
             w.name = f"layer.{w.name}"
         return ws

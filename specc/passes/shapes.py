@@ -9,6 +9,7 @@ from ..errors import Diagnostic, Related, SpecError
 from ..ir import Network, ParamCounts, WeightInfo
 from ..layers import T, fmt_shape
 from . import layout
+from ..layers.base import ArgumentError
 
 
 def infer(net: Network) -> list[Diagnostic]:
@@ -34,11 +35,11 @@ def infer(net: Network) -> list[Diagnostic]:
         known = memo.get(key)
         if known is None:
             try:
-                out = layer.output(ins)
+                out = layer.infer(ins)
                 ws = layer.all_weights(ins, out)
             except SpecError as e:
                 d = e.diagnostic
-                if node.span is not None:
+                if node.span is not None and not isinstance(e, ArgumentError):
                     d.span = node.span
                 if d.code == "E301" and len(ins) > 1:  # where each merged tensor comes from
                     d.related = [Related(span=tensors[i].span, label=f"input {k} '{i}' is {fmt_shape(t.shape)}")
