@@ -44,7 +44,12 @@ CODES: dict[str, Code] = _codes(
     ("E100", "error", "file cannot be read (missing, a directory, not UTF-8, binary)"),
     ("E101", "error", "syntax error"),
     ("E102", "error", "nothing to check: the file defines no network"),
-    ("E103", "error", "import cannot be resolved"),
+    ("E103", "error", "import cannot be resolved (missing file, unknown block, import cycle)"),
+    ("E104", "error", "file outside the project root (absolute import path, `..` or a symbolic link leaving it)"),
+    ("E105", "error", "import of a file that is not a .net spec"),
+    ("E106", "error", "imports nested too deeply or pulling in too many files"),
+    ("E107", "error", "too many parameters (more than 100 billion)"),
+    ("E108", "error", "tensor too large (more than 10 billion elements per sample)"),
     # names and arguments
     ("E200", "error", "unknown layer kind or block"),
     ("E201", "error", "unknown argument"),

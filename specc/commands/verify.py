@@ -91,12 +91,12 @@ def run(args) -> int:
 
     import numpy as np
 
-    from ._common import load_network
+    from ._common import load_network, root_of
     for flag, value in (("--atol", args.atol), ("--rtol", args.rtol)):
         if not (math.isfinite(value) and value >= 0):  # NaN compares False: it would fail every output
             _eprint(f"error: {flag} must be a finite number >= 0, got {value:g}")
             return 2
-    net = load_network(args.spec)
+    net = load_network(args.spec, root=root_of(args))
 
     from ..backends.onnx.export import load_weights_arg, model_for
     weights = load_weights_arg(net, args.weights)
