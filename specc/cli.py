@@ -98,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except MemoryError as e:  # weights too large for this machine (specc.weights.check_memory), or out of memory
+        print(f"error: {e}" if str(e) else "error: out of memory", file=sys.stderr)
+        return 1
     except OutputError as e:  # an output path that cannot be written (atomic_output): I/O, exit 2
         print(f"error: cannot write '{e.filename}': {e.strerror}", file=sys.stderr)
         return 2

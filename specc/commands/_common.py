@@ -64,8 +64,10 @@ def compile_path(path: str, root: str | None = None, library_ok: bool = False):
     return compile_source(text, "<stdin>", root=root, library_ok=library_ok)
 
 
-def load_network(path: str, strict: bool = False, root: str | None = None):
-    """Compile a spec for a command that needs a valid network; print diagnostics and exit 1 if not."""
+def load_network(path: str, strict: bool = False, root: str | None = None, allocates: bool = False):
+    """Compile a spec for a command that needs a valid network; print diagnostics and exit 1 if not.
+    `allocates`: the command will hold the weights in memory; exit 1 first, saying how much
+    they need and how much there is, when they cannot fit (specc.weights.check_memory)."""
     if path != "-" and not os.path.exists(path):
         eprint(f"error: no such file: '{path}'")
         raise Exit(2)
@@ -78,6 +80,13 @@ def load_network(path: str, strict: bool = False, root: str | None = None):
         n = len(result.errors)
         eprint(f"{path}: {n} error(s); fix them first (details: specc check {path})")
         raise Exit(1)
+    if allocates:
+        from ..weights import WeightsTooLarge, check_memory
+        try:
+            check_memory(result.network)
+        except WeightsTooLarge as e:
+            eprint(f"error: {e}")
+            raise Exit(1) from None
     return result.network
 
 

@@ -29,7 +29,7 @@ def run(args) -> int:
         eprint(f"error: --weights applies to --emit onnx and triton; the PyTorch script of --emit torch "
                f"holds no weights (load '{args.weights}' into its Model with load_state_dict)")
         return 2
-    net = load_network(args.spec, root=root_of(args))
+    net = load_network(args.spec, root=root_of(args), allocates=args.emit != "torch")  # a script holds no weights
     module, func = EMITTERS[args.emit].split(":")
     try:
         emit = getattr(importlib.import_module(module), func)

@@ -116,7 +116,7 @@ class Context:
         return dict(module._keys)
 
     def random_inputs(self, n: int, rng) -> list[np.ndarray]:
-        from ..commands.verify import random_inputs
+        from ..verification import random_inputs
         return random_inputs(self.net, n, rng)
 
     def _data(self):
@@ -824,7 +824,7 @@ def check_deterministic(ctx: Context) -> dict:
 def check_parity(ctx: Context) -> dict:
     import torch
     from ..backends.onnx.runtime import make_session
-    from ..commands.verify import BATCH_SIZES, compare
+    from ..verification import BATCH_SIZES, compare
     sess = make_session(ctx.onnx_model().SerializeToString(), provider="cpu", threads=1)
     m = ctx.module("eval")
     atol, rtol = ctx.config.parity_atol, ctx.config.parity_rtol
