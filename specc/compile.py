@@ -90,12 +90,13 @@ def project_root(path: str | None = None) -> str:
 
 
 def _shown(path: str) -> str:
-    """A folder as a user would write it: relative to the current folder when inside it."""
+    """A folder as a user would write it: relative to the current folder when it is inside
+    it or one of its parents ('.', 'specs', '../..'), else absolute."""
     try:
         rel = os.path.relpath(path)
     except ValueError:  # another drive (Windows)
         return path
-    return path if rel.startswith("..") else rel
+    return rel if all(p == ".." for p in rel.split(os.sep)) or not rel.startswith("..") else path
 
 
 def _inside(real: str, real_root: str) -> bool:
@@ -165,6 +166,10 @@ class SpecFiles:
             raise SpecError("E106", f"too many imported files (more than {MAX_IMPORTED_FILES})", span,
                             hint="a spec and its imports may pull in at most "
                                  f"{MAX_IMPORTED_FILES} distinct files; merge small libraries")
+        if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+            # a pipe or device would block or never end; only a checked file may be one (<(...))
+            raise SpecError("E103", f"cannot import '{path}': it is not a regular file (a pipe, socket or "
+                            "device)", span, hint="import .net files")
         src = read_source(path)
         self.read_bytes += len(src)
         if self.read_bytes > MAX_IMPORTED_BYTES:

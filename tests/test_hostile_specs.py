@@ -100,6 +100,21 @@ def test_checked_file_that_links_outside(world, capsys):
     assert SECRET not in "".join(capsys.readouterr())
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this platform")
+def test_pipes_are_neither_imported_nor_walked(world, capsys):
+    """A named pipe would block the reader forever."""
+    project, _ = world
+    os.mkfifo(project / "lib.net")
+    rc, text = check(capsys, spec_importing(project, "lib.net"))
+    assert rc == 1 and "error[E103]" in text and "not a regular file" in text
+    folder = project / "specs"
+    folder.mkdir()
+    os.mkfifo(folder / "pipe.net")
+    (folder / "ok.net").write_text(NET.format(call="Dense(2)"))
+    rc, text = check(capsys, folder)
+    assert rc == 0 and "checked 1 file(s)" in text
+
+
 def test_root_flag_widens_and_narrows_the_project(world, capsys):
     project, _ = world
     shared, app = project / "shared", project / "app"

@@ -26,7 +26,9 @@ def collect(paths: list[str], exclude: list[str]) -> tuple[list[str], list[str]]
         elif os.path.isdir(p):
             for root, dirs, names in os.walk(p):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                files += [os.path.join(root, n) for n in sorted(names) if n.endswith(".net")]
+                # regular files only: a pipe named x.net would block the walk forever
+                files += [f for f in (os.path.join(root, n) for n in sorted(names) if n.endswith(".net"))
+                          if os.path.isfile(f) or os.path.islink(f)]
         elif os.path.exists(p):
             files.append(p)
         else:
