@@ -173,8 +173,10 @@ class SpecFiles:
         src = read_source(path)
         self.read_bytes += len(src)
         if self.read_bytes > MAX_IMPORTED_BYTES:
-            raise SpecError("E106", f"imported files hold more than {MAX_IMPORTED_BYTES // (1024 * 1024)} MiB "
-                            "of text in all", span, hint="import smaller libraries")
+            limit = (f"{MAX_IMPORTED_BYTES // 2 ** 20} MiB" if MAX_IMPORTED_BYTES >= 2 ** 20
+                     else f"{MAX_IMPORTED_BYTES:,} characters")
+            raise SpecError("E106", f"imported files hold more than {limit} of text in all", span,
+                            hint="import smaller libraries")
         self.sources[path] = Source(path, src)
         module = self.modules[path] = ast.parse(src, path)
         self.comments[path] = module.comments  # `# specc: ignore[...]` works in imported files too

@@ -196,6 +196,17 @@ def test_import_fan_out_bounded(world, capsys):
     assert f"model.net:{MAX_IMPORTED_FILES + 1}:1" in text  # at the first import past the bound
 
 
+def test_imported_text_bounded(world, capsys, monkeypatch):
+    project, _ = world
+    monkeypatch.setattr(compile_mod, "MAX_IMPORTED_BYTES", 4096)
+    for i in range(3):
+        (project / f"f{i}.net").write_text(BLOCK.replace("block b(", f"block b{i}(") + "#" * 2000 + "\n")
+    spec = project / "model.net"
+    spec.write_text("".join(f'from "f{i}.net" import b{i}\n' for i in range(3)) + NET.format(call="b0(2)"))
+    rc, text = check(capsys, spec)
+    assert rc == 1 and "error[E106]" in text and "model.net:3:1" in text and "text in all" in text
+
+
 @pytest.mark.parametrize("call, code, words", [
     ("Dense(100000000000)", "E107", "parameters, more than specc's limit"),
     ("Dense(100000) -> Dense(100000) -> Dense(100000) -> Dense(100000) -> Dense(100000) "
