@@ -29,7 +29,9 @@ HELP = "check that the torch and ONNX lowerings of a spec agree on random inputs
 def add_arguments(p) -> None:
     p.add_argument("spec")
     p.add_argument("--weights", help="model.safetensors to use in both lowerings (default: seeded initial weights)")
-    p.add_argument("--atol", type=float, default=ATOL, help=f"absolute tolerance, per unit of the output's scale: its largest |value|, at least 1 (default {ATOL:g})")
+    p.add_argument("--atol", type=float, default=ATOL,
+                   help=f"absolute tolerance per unit of the output's scale, its largest |value| (at least 1) "
+                        f"(default {ATOL:g})")
     p.add_argument("--rtol", type=float, default=RTOL, help=f"relative tolerance, per element (default {RTOL:g})")
     p.add_argument("--seed", type=int, default=0, help="seed for the initial weights and the random inputs")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: specc's pinned opset)")
