@@ -109,10 +109,11 @@ class SpecFiles:
     The checked file and everything it imports must lie inside `root` after resolving
     symbolic links; imports must be relative .net paths; a file is read and parsed once
     however often it is imported (a diamond of imports stays linear); the import graph is
-    bounded (MAX_IMPORTED_FILES, MAX_IMPORTED_BYTES; depth: MAX_IMPORT_DEPTH, checked by
-    the elaborator, which walks it)."""
+    bounded (MAX_IMPORTED_FILES, MAX_IMPORTED_BYTES; depth: `max_depth`, checked by the
+    elaborator, which walks it)."""
 
     def __init__(self, root: str, sources: dict[str, Source], comments: dict[str, list]):
+        self.max_depth = MAX_IMPORT_DEPTH
         self.root = root
         self.real_root = os.path.realpath(root)
         self.sources = sources

@@ -160,19 +160,18 @@ class Elaborator:
         return table
 
     def import_blocks(self, imp: ast.Import, importer: str, table: dict[str, BlockRef]) -> None:
-        from .compile import MAX_IMPORT_DEPTH
-
         path = self.files.resolve(imp.path, importer, imp.span)
-        if path in self.import_stack or os.path.abspath(path) in map(os.path.abspath, self.import_stack):
-            start = next(i for i, p in enumerate(self.import_stack) if os.path.abspath(p) == os.path.abspath(path))
+        here = os.path.abspath(path)
+        if here in map(os.path.abspath, self.import_stack):
+            start = next(i for i, p in enumerate(self.import_stack) if os.path.abspath(p) == here)
             chain = " -> ".join([*self.import_chain[start:], imp.path])
             raise SpecError("E103", f"import cycle: {chain}", imp.span,
                             hint="files cannot import each other; move the blocks they share into a third "
                                  "file that both import")
-        if len(self.import_stack) > MAX_IMPORT_DEPTH:
+        if len(self.import_stack) > self.files.max_depth:
             chain = [*self.import_chain, imp.path]
             shown = " -> ".join(chain[:3] + ["..."] + chain[-2:])
-            raise SpecError("E106", f"imports nested more than {MAX_IMPORT_DEPTH} files deep", imp.span,
+            raise SpecError("E106", f"imports nested more than {self.files.max_depth} files deep", imp.span,
                             notes=[f"the chain of imports: {shown}"],
                             hint="a chain of imports this long is a mistake; import libraries directly")
         theirs = self.block_tables.get(path)
