@@ -17,6 +17,9 @@ from . import __version__
 # name -> module under specc.commands (order = order in --help)
 COMMANDS = ["check", "summary", "fmt", "ir", "schema", "build", "train", "verify", "predict", "serve",
             "test", "graph"]
+# Commands that compile a spec (and its imports): they take --root DIR, the folder that
+# imports may not leave (specc.compile.SpecFiles).
+COMPILE_COMMANDS = {"check", "summary", "ir", "build", "train", "verify", "graph"}
 
 
 def _module(name: str):
@@ -39,6 +42,9 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
             continue  # not built yet
         sp = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
         mod.add_arguments(sp)
+        if name in COMPILE_COMMANDS:
+            from .commands._common import add_root_argument
+            add_root_argument(sp)
         sp.set_defaults(_run=mod.run)
     return p
 
@@ -92,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except MemoryError as e:  # weights too large for this machine (specc.weights.check_memory), or out of memory
+        print(f"error: {e}" if str(e) else "error: out of memory", file=sys.stderr)
+        return 1
     except OutputError as e:  # an output path that cannot be written (atomic_output): I/O, exit 2
         print(f"error: cannot write '{e.filename}': {e.strerror}", file=sys.stderr)
         return 2

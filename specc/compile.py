@@ -2,6 +2,10 @@
 
 `compile_file` never raises for bad input: everything wrong with a spec comes back as
 diagnostics in the `Result`.
+
+Specs may be untrusted (a pull request checked in CI): `SpecFiles` confines imports to
+the project root, reads only .net files and bounds how many files an import graph may
+pull in, so no diagnostic ever quotes a file that is not a spec of the project.
 """
 from __future__ import annotations
 
@@ -15,6 +19,10 @@ from .errors import Diagnostic, Source, SpecError, Span
 from .ir import Expect, Network, TrainConfig
 
 MAX_BYTES = 16 * 1024 * 1024
+MAX_IMPORT_DEPTH = 16          # a chain of imports deeper than this is a bomb (or a mistake)
+MAX_IMPORTED_FILES = 256       # distinct files one spec may pull in through its imports
+MAX_IMPORTED_BYTES = 64 * 1024 * 1024  # their total size
+PROJECT_MARKERS = ("pyproject.toml", ".git")
 # `specc: ignore[W600, W608]` anywhere in a comment (after other text too: `# keep Keras'
 # default  specc: ignore[W600]`); codes are matched case-insensitively.
 SUPPRESS = re.compile(r"(?<![\w-])specc:\s*ignore\[([A-Za-z0-9_, ]+)\]")
@@ -69,31 +77,148 @@ def decode(data: bytes, path: str) -> str:
                         hint="save the file as UTF-8") from None
 
 
-def compile_file(path: str) -> Result:
+def project_root(path: str | None = None) -> str:
+    """The project a spec belongs to: the nearest folder at or above the file's own folder
+    (the current folder for stdin, `path` None) that holds a pyproject.toml or .git; if
+    there is none, the file's own folder. Imports may not leave it."""
+    start = os.path.dirname(os.path.abspath(path)) if path not in (None, "-", "<stdin>", "<string>") \
+        else os.getcwd()
+    d = start
+    while True:
+        if any(os.path.exists(os.path.join(d, m)) for m in PROJECT_MARKERS):
+            return d
+        parent = os.path.dirname(d)
+        if parent == d:
+            return start
+        d = parent
+
+
+def _shown(path: str) -> str:
+    """A folder as a user would write it: relative to the current folder when it is inside
+    it or one of its parents ('.', 'specs', '../..'), else absolute."""
     try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+    return rel if all(p == ".." for p in rel.split(os.sep)) or not rel.startswith("..") else path
+
+
+def _inside(real: str, real_root: str) -> bool:
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+class SpecFiles:
+    """The spec files of one compilation, confined to a project root.
+
+    The checked file and everything it imports must lie inside `root` after resolving
+    symbolic links; imports must be relative .net paths; a file is read and parsed once
+    however often it is imported (a diamond of imports stays linear); the import graph is
+    bounded (MAX_IMPORTED_FILES, MAX_IMPORTED_BYTES; depth: `max_depth`, checked by the
+    elaborator, which walks it)."""
+
+    def __init__(self, root: str, sources: dict[str, Source], comments: dict[str, list]):
+        self.max_depth = MAX_IMPORT_DEPTH
+        self.root = root
+        self.real_root = os.path.realpath(root)
+        self.sources = sources
+        self.comments = comments
+        self.modules: dict[str, ast.Module] = {}
+        self.read_bytes = 0
+
+    def outside(self, path: str) -> bool:
+        return not _inside(os.path.realpath(path), self.real_root)
+
+    def confine(self, path: str, span: Span) -> None:
+        """E104 when `path` (the checked file) resolves outside the root (a symbolic link
+        pointing elsewhere, or a file outside --root)."""
+        if self.outside(path):
+            how = "is a symbolic link to a file" if os.path.islink(path) else "is"
+            raise SpecError("E104", f"'{path}' {how} outside the project root '{_shown(self.root)}'", span,
+                            hint="specc reads only specs inside the project (the nearest folder with "
+                                 "pyproject.toml or .git); pass --root DIR to choose another")
+
+    def resolve(self, given: str, importer: str, span: Span) -> str:
+        """The path of `from "given" import ...` written in `importer`; E104/E105 for a path
+        that leaves the project or is not a spec. Only the last check touches the file
+        system, so nothing is learnt about files outside the project."""
+        hint = (f"import .net files by a path relative to the importing file, inside the project root "
+                f"'{_shown(self.root)}' (--root DIR widens it)")
+        if not given.endswith(".net"):
+            raise SpecError("E105", f"cannot import \"{given}\": only .net spec files can be imported", span,
+                            hint="blocks live in .net files; rename the file or import another one")
+        if os.path.isabs(given) or given.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", given):
+            raise SpecError("E104", f"cannot import \"{given}\": absolute paths are not allowed", span, hint=hint)
+        base = os.path.dirname(importer) if importer not in ("<stdin>", "<string>") else "."
+        path = os.path.normpath(os.path.join(base, given))
+        if not _inside(os.path.abspath(path), os.path.abspath(self.root)):
+            raise SpecError("E104", f"cannot import \"{given}\": it is outside the project root "
+                            f"'{_shown(self.root)}'", span, hint=hint)
+        real = os.path.realpath(path)
+        if not _inside(real, self.real_root):
+            raise SpecError("E104", f"cannot import \"{given}\": it is a symbolic link to a file outside the "
+                            f"project root '{_shown(self.root)}'", span, hint=hint)
+        if not real.endswith(".net"):
+            raise SpecError("E105", f"cannot import \"{given}\": it is a symbolic link to a file that is not a "
+                            ".net spec", span, hint="import the .net file itself")
+        return path
+
+    def load(self, path: str, span: Span) -> ast.Module:
+        """The parsed module of an imported file (E103 if unreadable, E106 past the bounds)."""
+        module = self.modules.get(path)
+        if module is not None:
+            return module
+        if len(self.modules) >= MAX_IMPORTED_FILES:
+            raise SpecError("E106", f"too many imported files (more than {MAX_IMPORTED_FILES})", span,
+                            hint="a spec and its imports may pull in at most "
+                                 f"{MAX_IMPORTED_FILES} distinct files; merge small libraries")
+        if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+            # a pipe or device would block or never end; only a checked file may be one (<(...))
+            raise SpecError("E103", f"cannot import '{path}': it is not a regular file (a pipe, socket or "
+                            "device)", span, hint="import .net files")
+        src = read_source(path)
+        self.read_bytes += len(src)
+        if self.read_bytes > MAX_IMPORTED_BYTES:
+            limit = (f"{MAX_IMPORTED_BYTES // 2 ** 20} MiB" if MAX_IMPORTED_BYTES >= 2 ** 20
+                     else f"{MAX_IMPORTED_BYTES:,} characters")
+            raise SpecError("E106", f"imported files hold more than {limit} of text in all", span,
+                            hint="import smaller libraries")
+        self.sources[path] = Source(path, src)
+        module = self.modules[path] = ast.parse(src, path)
+        self.comments[path] = module.comments  # `# specc: ignore[...]` works in imported files too
+        return module
+
+
+def compile_file(path: str, root: str | None = None, library_ok: bool = False) -> Result:
+    """Compile the spec in `path`. Imports stay inside `root` (default: project_root(path)).
+    `library_ok`: a file that defines blocks but no network is fine (`specc check`),
+    instead of E102."""
+    root = project_root(path) if root is None else root
+    try:
+        SpecFiles(root, {}, {}).confine(path, Span(file=path))
         text = read_source(path)
     except SpecError as e:
         return Result(None, [e.diagnostic], {})
-    return compile_source(text, path)
+    return compile_source(text, path, root=root, library_ok=library_ok)
 
 
-def compile_source(text: str, file: str = "<string>") -> Result:
+def compile_source(text: str, file: str = "<string>", root: str | None = None,
+                   library_ok: bool = False) -> Result:
     # The compiler builds many small acyclic objects; Python's cyclic garbage collector
     # would rescan them again and again (60% of the time on a 10,000-layer spec).
     # Nothing here creates cycles worth collecting before the caller resumes.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _compile_source(text, file)
+        return _compile_source(text, file, project_root(file) if root is None else root, library_ok)
     finally:
         if enabled:
             gc.enable()
 
 
-def _compile_source(text: str, file: str) -> Result:
+def _compile_source(text: str, file: str, root: str, library_ok: bool) -> Result:
     from .elaborate import Elaborator, build_expect, build_test, build_train
     from .passes import expect as expect_pass
-    from .passes import lints, shapes
+    from .passes import limits, lints, shapes
 
     sources = {file: Source(file, text)}
     try:
@@ -102,16 +227,8 @@ def _compile_source(text: str, file: str) -> Result:
         return Result(None, [e.diagnostic], sources)
 
     comments = {file: module.comments}
-
-    def load(path: str) -> ast.Module:
-        src = read_source(path)
-        sources[path] = Source(path, src)
-        imported = ast.parse(src, path)
-        comments[path] = imported.comments  # `# specc: ignore[...]` works in imported files too
-        return imported
-
-    elab = Elaborator(sources, load)
-    info = elab.network(module)
+    elab = Elaborator(sources, SpecFiles(root, sources, comments))
+    info = elab.network(module, library_ok=library_ok)
     if info is None:
         return _finish(Result(None, elab.diags, sources), comments)
     sections = info["sections"]
@@ -126,6 +243,7 @@ def _compile_source(text: str, file: str) -> Result:
         expect=Expect.model_construct(**expect) if expect else None, test=test, span=info["span"])
     diags = list(elab.diags)
     diags += shapes.infer(net)
+    diags += limits.check(net)
     diags += lints.run(net, has_errors=any(d.severity == "error" for d in diags))
     diags += expect_pass.check(net, has_errors=any(d.severity == "error" for d in diags))
     return _finish(Result(net, diags, sources), comments)

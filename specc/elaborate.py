@@ -71,9 +71,9 @@ def snake(kind: str) -> str:
 
 
 class Elaborator:
-    def __init__(self, sources: dict[str, Source], loader: Callable[[str], ast.Module]):
+    def __init__(self, sources: dict[str, Source], files):
         self.sources = sources
-        self.loader = loader
+        self.files = files  # specc.compile.SpecFiles: resolves, confines and reads imported files
         self.diags: list[Diagnostic] = []
         self.layers: dict[str, Layer] = {}
         # The IR's nodes and tensors, built here with construct() (cheap for 10,000 layers)
@@ -93,13 +93,26 @@ class Elaborator:
         self.built: dict[tuple, Layer] = {}  # call key -> first layer built from it (build_layer)
         self.by_syntax: dict[tuple, Layer] = {}  # call as written -> the same first layer (call_step)
         self.sections: dict[str, ast.Section] = {}
-        self.import_stack: list[str] = []
+        self.import_stack: list[str] = []  # files being imported, the checked file first
+        self.import_chain: list[str] = []  # the same files as their imports spell them
+        self.block_tables: dict[str, dict[str, BlockRef]] = {}  # imported file -> its blocks
         self.failed_imports: set[str] = set()  # names promised by imports that failed
 
     # ------------------------------------------------------------ entry point
-    def network(self, module: ast.Module) -> dict | None:
+    def network(self, module: ast.Module, library_ok: bool = False) -> dict | None:
+        """Elaborate the file's network. `library_ok`: a file of blocks and no network
+        is a library, fine as it is (None without a diagnostic)."""
+        self.import_stack = [module.file]
+        self.import_chain = [os.path.basename(module.file)]  # a cycle is shown as its imports spell it
         blocks = self.block_table(module)
         nets = [i for i in module.items if isinstance(i, ast.NetworkDef)]
+        if not nets and library_ok and any(isinstance(i, ast.BlockDef) for i in module.items):
+            return None
+        if not nets and any(isinstance(i, ast.BlockDef) for i in module.items):
+            self.report(SpecError("E102", "the file defines blocks but no network: it is a library",
+                                  Span(file=module.file), hint="this command needs a network; import the "
+                                  "blocks into a spec that has one (`specc check` accepts libraries)"))
+            return None
         if not nets:
             self.report(SpecError("E102", "the file defines no network",
                                   Span(file=module.file), hint="write `network NAME { ... }`; a file of "
@@ -158,22 +171,36 @@ class Elaborator:
         return table
 
     def import_blocks(self, imp: ast.Import, importer: str, table: dict[str, BlockRef]) -> None:
-        base = os.path.dirname(importer) if importer not in ("<stdin>", "<string>") else "."
-        path = os.path.normpath(os.path.join(base, imp.path))
-        if path in self.import_stack or os.path.abspath(path) == os.path.abspath(importer):
-            raise SpecError("E103", f"import cycle: {' -> '.join([*self.import_stack, path])}", imp.span)
-        self.import_stack.append(path)
-        try:
+        path = self.files.resolve(imp.path, importer, imp.span)
+        here = os.path.abspath(path)
+        if here in map(os.path.abspath, self.import_stack):
+            start = next(i for i, p in enumerate(self.import_stack) if os.path.abspath(p) == here)
+            chain = " -> ".join([*self.import_chain[start:], imp.path])
+            raise SpecError("E103", f"import cycle: {chain}", imp.span,
+                            hint="files cannot import each other; move the blocks they share into a third "
+                                 "file that both import")
+        if len(self.import_stack) > self.files.max_depth:
+            chain = [*self.import_chain, imp.path]
+            shown = " -> ".join(chain[:3] + ["..."] + chain[-2:])
+            raise SpecError("E106", f"imports nested more than {self.files.max_depth} files deep", imp.span,
+                            notes=[f"the chain of imports: {shown}"],
+                            hint="a chain of imports this long is a mistake; import libraries directly")
+        theirs = self.block_tables.get(path)
+        if theirs is None:
             try:
-                module = self.loader(path)
+                module = self.files.load(path, imp.span)
             except SpecError as e:
                 if e.diagnostic.code == "E100":
                     raise SpecError("E103", f"cannot import \"{imp.path}\": {e.diagnostic.message}", imp.span,
                                     hint="paths are relative to the importing file") from None
                 raise
-            theirs = self.block_table(module)
-        finally:
-            self.import_stack.pop()
+            self.import_stack.append(path)
+            self.import_chain.append(imp.path)
+            try:
+                theirs = self.block_tables[path] = self.block_table(module)
+            finally:
+                self.import_stack.pop()
+                self.import_chain.pop()
         for name, span in imp.names:
             if name not in theirs:
                 hint = did_you_mean(name, theirs) or (f"it defines: {', '.join(theirs)}" if theirs else

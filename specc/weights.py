@@ -8,6 +8,7 @@ the PyTorch layout listed in `Network.weights`; safetensors files use the same k
 from __future__ import annotations
 
 import math
+import os
 import zlib
 
 import numpy as np
@@ -56,8 +57,77 @@ def seed_entropy(seed: int) -> int:
     return seed if seed >= 0 else 2 ** 64 + ~seed
 
 
+class WeightsTooLarge(MemoryError):
+    """A network whose weights cannot fit in the memory available (raised before allocating)."""
+
+
+def weight_bytes(net: Network) -> int:
+    """Bytes of the network's weights as float32 (what both backends allocate)."""
+    return sum(4 * math.prod(w.shape) for ws in net.weights.values() for w in ws)
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None  # cgroup's "max": no limit
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process can still use: MemAvailable, lowered by a cgroup limit
+    (a CI container); the physical memory where /proc is missing; None when unknown."""
+    found = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    found = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        found = None
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        limit, used = _read_int(limit_file), _read_int(usage_file)
+        if limit is not None and used is not None and limit < 2 ** 60:
+            left = max(0, limit - used)
+            found = left if found is None else min(found, left)
+    if found is None:
+        try:
+            found = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):
+            return None
+    return found
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return ""  # not reached
+
+
+def check_memory(net: Network) -> int:
+    """The network's weight bytes; WeightsTooLarge, with both sizes in words, when they
+    exceed the memory available (checked before anything is allocated)."""
+    need = weight_bytes(net)
+    have = available_memory()
+    if have is not None and need > have:
+        raise WeightsTooLarge(
+            f"the weights of '{net.name}' need {_size(need)} ({need // 4:,} parameters as float32), more than "
+            f"the {_size(have)} of memory available; make the model smaller (its largest layers: "
+            f"`specc summary {net.file}`) or use a machine with more memory")
+    return need
+
+
 def init_weights(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
-    """Initial values (float32) of every weight, deterministic in (seed, key)."""
+    """Initial values (float32) of every weight, deterministic in (seed, key); drawn in
+    float32 (half the memory of float64 draws). WeightsTooLarge before anything is drawn
+    if they cannot fit in memory."""
+    check_memory(net)
     values: dict[str, np.ndarray] = {}
     first = _first_calls(net)
     for lname in net.weights:
@@ -92,52 +162,72 @@ def _default_fan(shape: tuple[int, ...]) -> tuple[int, int]:
     return shape[1] * receptive, shape[0] * receptive
 
 
+F32 = np.float32
+
+
+def _normal(rng, mean: float, std: float, shape) -> np.ndarray:
+    x = rng.standard_normal(size=shape, dtype=F32)
+    x *= F32(std)
+    x += F32(mean)
+    return x
+
+
+def _uniform(rng, low: float, high: float, shape) -> np.ndarray:
+    x = rng.random(size=shape, dtype=F32)
+    x *= F32(high - low)
+    x += F32(low)
+    return x
+
+
 def _truncated(rng, mean: float, std: float, shape) -> np.ndarray:
-    out = rng.normal(0.0, 1.0, size=shape)
+    out = rng.standard_normal(size=shape, dtype=F32)
     bad = np.abs(out) > 2
     while bad.any():
-        out[bad] = rng.normal(0.0, 1.0, size=int(bad.sum()))
+        out[bad] = rng.standard_normal(size=int(bad.sum()), dtype=F32)
         bad = np.abs(out) > 2
-    return mean + std * out
+    out *= F32(std)
+    out += F32(mean)
+    return out
 
 
 def draw(init: Fn, shape: tuple[int, ...], fans: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """One initializer (Keras semantics) -> float32 array of `shape`."""
+    """One initializer (Keras semantics) -> float32 array of `shape`, drawn in float32 (a
+    float64 draw would need twice the memory of the weights it makes)."""
     fan_in, fan_out = fans
     a = init.args
     name = init.name
     if name == "zeros":
-        x = np.zeros(shape)
+        x = np.zeros(shape, dtype=F32)
     elif name == "ones":
-        x = np.ones(shape)
+        x = np.ones(shape, dtype=F32)
     elif name == "constant":
-        x = np.full(shape, a["value"])
+        x = np.full(shape, a["value"], dtype=F32)
     elif name == "random_normal":
-        x = rng.normal(a["mean"], a["stddev"], size=shape)
+        x = _normal(rng, a["mean"], a["stddev"], shape)
     elif name == "random_uniform":
-        x = rng.uniform(a["minval"], a["maxval"], size=shape)
+        x = _uniform(rng, a["minval"], a["maxval"], shape)
     elif name == "truncated_normal":
         x = _truncated(rng, a["mean"], a["stddev"], shape)
     elif name in ("glorot_uniform", "he_uniform", "lecun_uniform"):
         scale = {"glorot_uniform": 6.0 / (fan_in + fan_out), "he_uniform": 6.0 / fan_in,
                  "lecun_uniform": 3.0 / fan_in}[name]
         lim = math.sqrt(scale)
-        x = rng.uniform(-lim, lim, size=shape)
+        x = _uniform(rng, -lim, lim, shape)
     elif name in ("glorot_normal", "he_normal", "lecun_normal"):
         var = {"glorot_normal": 2.0 / (fan_in + fan_out), "he_normal": 2.0 / fan_in,
                "lecun_normal": 1.0 / fan_in}[name]
         x = _truncated(rng, 0.0, math.sqrt(var) / _TRUNC, shape)
     elif name == "orthogonal":
         rows, cols = shape[0], int(math.prod(shape[1:])) if len(shape) > 1 else 1
-        flat = rng.normal(0.0, 1.0, size=(max(rows, cols), min(rows, cols)))
+        flat = rng.standard_normal(size=(max(rows, cols), min(rows, cols)), dtype=F32)
         q, r = np.linalg.qr(flat)
         q = q * np.sign(np.diag(r))
         if rows < cols:
             q = q.T
-        x = a["gain"] * q[:rows, :cols].reshape(shape)
+        x = F32(a["gain"]) * q[:rows, :cols].reshape(shape)
     else:
         raise ValueError(f"no initializer rule for '{name}'")
-    return np.ascontiguousarray(x, dtype=np.float32)
+    return np.ascontiguousarray(x, dtype=F32)
 
 
 def save_weights(path: str, arrays: dict[str, np.ndarray], net: Network | None = None) -> None:

@@ -179,7 +179,7 @@ def test_expect_fail_on_a_passing_check_is_a_failure(tmp_path):
 
 
 def test_init_loss_explains_the_expected_value():
-    r = run_spec(str(BROKEN / "init_std100.net"), checks=["init_loss"])
+    r = run_spec(str(BROKEN / "init_std1000.net"), checks=["init_loss"])
     msg = r.checks[0].message
     assert "expected ln(10) = 2.3026 for softmax + categorical_crossentropy over 10 classes" in msg
     assert r.checks[0].numbers["loss"] > 10

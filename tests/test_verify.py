@@ -100,6 +100,60 @@ def test_verify_unlowerable_spec_exits_1(tmp_path, capsys):
     assert "cannot lower 'n' to ONNX" in capsys.readouterr().err
 
 
+IMAGENET = sorted(glob.glob(os.path.join(ROOT, "tests", "fixtures", "imagenet", "*.net")))
+
+
+@pytest.mark.parametrize("path", IMAGENET, ids=_id)
+def test_verify_passes_imagenet_size_specs(path, capsys):
+    """torchvision-style resnet18 and alexnet (logits of 10-100): at the default tolerances
+    (a plain 1e-5 absolute tolerance failed alexnet's logits near 0; numpy.allclose's
+    per-element relative term does too)."""
+    code = main(["verify", path])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.count("worst logits[") == 2
+
+
+def test_compare_scales_with_the_output():
+    from specc.verification import compare, compare_outputs
+    rng = np.random.default_rng(0)
+    torch_out = 40 * rng.standard_normal((4, 1000))
+    torch_out[1, 7] = 1e-3  # a logit near 0 among logits of 40
+    rounding = torch_out + 3e-5 * rng.standard_normal(torch_out.shape)  # float32 rounding of values of 40
+    assert not np.allclose(rounding, torch_out, rtol=1e-4, atol=1e-5)  # what plain allclose says
+    assert compare(rounding, torch_out)[2]
+    wrong = rounding.copy()
+    wrong[2, 300] += 0.05  # a real difference: 1e-3 of the output's scale
+    c = compare_outputs(wrong, torch_out)
+    assert not c.passed and c.worst == (2, 300)
+    assert c.got == pytest.approx(wrong[2, 300]) and c.want == pytest.approx(torch_out[2, 300])
+    assert c.bound == pytest.approx(1e-5 * np.abs(torch_out).max() + 1e-4 * abs(torch_out[2, 300]))
+    text = c.describe("logits")
+    assert text.startswith("logits[2, 300]: onnx ") and " > bound " in text
+    # outputs of magnitude <= 1 are judged exactly as numpy.allclose
+    small = rng.uniform(-1, 1, 50)
+    for eps in (5e-6, 2e-5, 1e-4):
+        assert compare(small + eps, small)[2] == bool(np.allclose(small + eps, small, rtol=1e-4, atol=1e-5))
+    nan = compare_outputs(np.array([1.0, np.nan]), np.array([1.0, 2.0]))
+    assert not nan.passed and "NaN in one engine only" in nan.problem and nan.worst == (1,)
+
+
+def test_verify_reports_the_worst_element(monkeypatch, capsys):
+    from specc.backends.onnx import lower
+    wrong = lambda g, layer, xs, ins, out, w: g.op("Relu", [lower.lower_dense(g, layer, xs, ins, out, w)])
+    monkeypatch.setitem(lower.LOWERINGS, "Dense", wrong)
+    path = os.path.join(ROOT, "tests", "onnx_fixtures", "dense_acts.net")
+    assert main(["verify", path]) == 1
+    out = capsys.readouterr().out
+    assert "    worst o_tanh[" in out and " > bound " in out
+
+
+def test_verify_helpers_live_in_the_library():
+    import specc.commands.verify as cmd
+    import specc.verification as lib
+    assert cmd.compare is lib.compare and cmd.random_inputs is lib.random_inputs
+
+
 def test_compare():
     from specc.commands.verify import compare
     assert compare(np.ones(3), np.ones(3), 1e-5, 0)[2]

@@ -23,13 +23,13 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ._common import eprint, load_network
+    from ._common import eprint, load_network, root_of
     if args.weights and args.emit == "torch":
         # the script holds no weights: it loads model.safetensors itself (load_state_dict)
         eprint(f"error: --weights applies to --emit onnx and triton; the PyTorch script of --emit torch "
                f"holds no weights (load '{args.weights}' into its Model with load_state_dict)")
         return 2
-    net = load_network(args.spec)
+    net = load_network(args.spec, root=root_of(args), allocates=args.emit != "torch")  # a script holds no weights
     module, func = EMITTERS[args.emit].split(":")
     try:
         emit = getattr(importlib.import_module(module), func)

@@ -13,7 +13,8 @@ def add_arguments(p) -> None:
     p.add_argument("--format", choices=["text", "json", "github"], default="text")
     p.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
-                   help="skip files matching this glob (repeatable), e.g. 'specs/invalid/*'")
+                   help="skip files matching this glob at any depth (repeatable), as in .gitignore: "
+                        "'invalid' or 'invalid/*' skip every folder named invalid, '*_draft.net' such files")
 
 
 def collect(paths: list[str], exclude: list[str]) -> tuple[list[str], list[str]]:
@@ -25,19 +26,32 @@ def collect(paths: list[str], exclude: list[str]) -> tuple[list[str], list[str]]
         elif os.path.isdir(p):
             for root, dirs, names in os.walk(p):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                files += [os.path.join(root, n) for n in sorted(names) if n.endswith(".net")]
+                # regular files only: a pipe named x.net would block the walk forever
+                files += [f for f in (os.path.join(root, n) for n in sorted(names) if n.endswith(".net"))
+                          if os.path.isfile(f) or os.path.islink(f)]
         elif os.path.exists(p):
             files.append(p)
         else:
             missing.append(p)
-    files = [f for f in files if not any(fnmatch.fnmatch(f, g) or fnmatch.fnmatch(os.path.normpath(f), g)
-                                         for g in exclude)]
+    files = [f for f in files if not excluded(f, exclude)]
     return files, missing
+
+
+def excluded(path: str, patterns: list[str]) -> bool:
+    """Whether a glob matches `path` at any depth, as .gitignore and ruff patterns do: the
+    whole path, or any run of its parts (a folder, a file name, 'blocked/*' under any
+    folder). '-' (stdin) is never excluded."""
+    if path == "-" or not patterns:
+        return False
+    parts = [p for p in os.path.normpath(path).replace(os.sep, "/").split("/") if p not in ("", ".")]
+    candidates = {path, os.path.normpath(path), "/".join(parts)}
+    candidates.update("/".join(parts[i:j]) for i in range(len(parts)) for j in range(i + 1, len(parts) + 1))
+    return any(fnmatch.fnmatch(c, g.rstrip("/")) for g in patterns for c in candidates)
 
 
 def run(args) -> int:
     from ..errors import render_github, render_text
-    from ._common import compile_path
+    from ._common import compile_path, root_of
 
     files, missing = collect(args.paths, args.exclude)
     for m in missing:
@@ -47,9 +61,10 @@ def run(args) -> int:
     if not files:
         print("error: no .net files found in " + ", ".join(args.paths), file=sys.stderr)
         return 2
+    root = root_of(args)
     results = []
-    for f in files:
-        results.append(("<stdin>" if f == "-" else f, compile_path(f)))
+    for f in files:  # a file of blocks only (a library) is fine here, not E102
+        results.append(("<stdin>" if f == "-" else f, compile_path(f, root=root, library_ok=True)))
     n_err = sum(len(r.errors) for _, r in results)
     n_warn = sum(1 for _, r in results for d in r.diagnostics if d.severity == "warning")
     if args.format == "json":

@@ -29,14 +29,14 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from ..graph import to_dot
-    from ._common import eprint, load_network, write_atomic
+    from ._common import eprint, load_network, root_of, write_atomic
 
     out = args.output
     ext = os.path.splitext(out)[1].lower() if out else ".dot"
     if out and ext not in FORMATS:
         eprint(f"error: -o {out}: unknown diagram format '{ext or '(none)'}'; use .svg, .png, .pdf or .dot")
         return 2
-    net = load_network(args.spec)
+    net = load_network(args.spec, root=root_of(args))
     dot = to_dot(net, direction=args.direction, params=not args.no_params)
     if not out:
         print(dot, end="")

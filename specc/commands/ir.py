@@ -10,8 +10,8 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ._common import load_network, write_atomic
-    net = load_network(args.spec)
+    from ._common import load_network, root_of, write_atomic
+    net = load_network(args.spec, root=root_of(args))
     text = net.model_dump_json(indent=2)
     if args.output:
         write_atomic(args.output, text + "\n")

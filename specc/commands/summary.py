@@ -14,8 +14,8 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ._common import load_network
-    net = load_network(args.spec)
+    from ._common import load_network, root_of
+    net = load_network(args.spec, root=root_of(args))
     if args.format == "json":
         print(json.dumps(summary_data(net), indent=2))
     else:

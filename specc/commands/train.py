@@ -100,8 +100,8 @@ def deterministic_cuda():
 
 
 def run(args) -> int:
-    from ._common import eprint, load_network
-    net = load_network(args.spec)
+    from ._common import eprint, load_network, root_of
+    net = load_network(args.spec, root=root_of(args), allocates=True)
     cfg = net.train
     if cfg is None:
         eprint(f"error: {args.spec}: spec '{net.name}' has no train block; add one, e.g.\n"

@@ -116,7 +116,7 @@ class Context:
         return dict(module._keys)
 
     def random_inputs(self, n: int, rng) -> list[np.ndarray]:
-        from ..commands.verify import random_inputs
+        from ..verification import random_inputs
         return random_inputs(self.net, n, rng)
 
     def _data(self):
@@ -873,7 +873,7 @@ def check_parity(ctx: Context) -> dict:
     from ..backends.onnx import build_model
     from ..backends.onnx.runtime import make_session
     from ..backends.torch import build_module
-    from ..commands.verify import BATCH_SIZES, compare
+    from ..verification import BATCH_SIZES, compare
     from ..weights import perturbed_weights
     configure_threads()
     weights = perturbed_weights(ctx.net, ctx.seed)
