@@ -9,6 +9,7 @@ import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from specc.cli import main
@@ -358,3 +359,36 @@ def test_jobs_run_specs_in_worker_processes_in_order(capsys):
     assert [l.split()[1] for l in lines] == specs
     assert [l.split()[-1] for l in lines] == ["static:ok", "static:xfailed", "static:ok"]
     assert main(["test", specs[0], "-j", "0"]) == 2
+
+
+# --------------------------------------------------------- gradients that cancel over a batch
+L1_SPEC = """network l1 {
+  input x: [2]
+  x -> Dense(1, init=random_normal(stddev=1e-6)) -> output y
+  train {
+    loss = mean_absolute_error
+    optimizer = SGD(lr=0.05)
+    batch_size = 32
+    data = file(path="d.npz")
+  }
+  test { batch = 32 }
+}
+"""
+
+
+def test_mae_bias_gradient_cancelling_over_the_batch_is_not_dead(tmp_path):
+    """With predictions ~0 and targets +1/-1 in equal numbers, the MAE gradient of the bias is
+    exactly zero on the batch (the signs cancel) but not on any other subset: grads_flow and
+    vars_change must not call the bias dead (playground_plane hit this by chance), and a
+    truly detached weight must still fail (specs/broken/detached_branch.net)."""
+    rng = np.random.default_rng(0)
+    y = np.array([1.0, -1.0] * 16, dtype=np.float32)[:, None]
+    np.savez(tmp_path / "d.npz", x=rng.normal(size=(32, 2)).astype(np.float32), y=y)
+    r = run_spec(write_spec(tmp_path, L1_SPEC), checks=["grads_flow", "vars_change"])
+    st = {c.name: c for c in r.checks}
+    assert st["grads_flow"].status == "passed", st["grads_flow"].message
+    assert st["grads_flow"].numbers["cancelled_over_batch"] == ["dense.bias"]
+    assert st["vars_change"].status == "passed", st["vars_change"].message
+    assert st["vars_change"].numbers["cancelled_over_batch"] == ["dense.bias"]
+    dead = {c.name: c.status for c in run_spec("specs/broken/detached_branch.net", checks=["grads_flow"]).checks}
+    assert dead["grads_flow"] == "xfailed"  # the spec declares the failure it shows

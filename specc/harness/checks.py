@@ -68,6 +68,7 @@ class Context:
         self._weights = None
         self._batch = None
         self._onnx = None
+        self.last_batch = None  # (inputs, heads) of the last _forward_backward, for _gradient_cancels
 
     # -- spec facts
     @property
@@ -486,7 +487,32 @@ def _forward_backward(ctx: Context):
     terms: dict = {}
     loss = ctx.probe_loss(outs, heads, {}, terms) + m.regularization_loss()
     loss.backward()
+    ctx.last_batch = (xs, heads)  # for _gradient_cancels
     return m, outs, loss, src, terms
+
+
+def _gradient_cancels(ctx: Context, xs, heads, names: set) -> set:
+    """Of the weights `names` whose gradient on the batch is exactly zero, those that get a
+    non-zero gradient on the batch less its first or its last sample: per-sample gradients
+    that cancel over the batch (an L1 or hinge loss with as many residuals above the
+    target as below it) say nothing about the model's wiring, while a dead or detached
+    weight gets no gradient from any subset."""
+    import torch
+    n = len(xs[0]) if xs else 0
+    found: set = set()
+    if n < 3 or not names:
+        return found
+    for part in (slice(0, n - 1), slice(1, n)):
+        m = ctx.module("train")
+        keys = ctx.keys(m)
+        sub = [(i, loss, w, t[part], c) for i, loss, w, t, c in heads]
+        loss = ctx.probe_loss(_outs(m(*_tensors([x[part] for x in xs]))), sub, {}) + m.regularization_loss()
+        loss.backward()
+        for k in names - found:
+            g = keys[k].grad
+            if g is not None and bool(torch.isfinite(g).all()) and float(g.abs().max()) > 0:
+                found.add(k)
+    return found
 
 
 def check_finite(ctx: Context) -> dict:
@@ -531,7 +557,7 @@ def check_grads_flow(ctx: Context) -> dict:
     import torch
     m, outs, loss, src, _ = _forward_backward(ctx)
     eps = ctx.config.grad_eps
-    dead, nonfinite, frozen_got = [], [], []
+    dead, nonfinite, frozen_got, zero = [], [], [], []
     count = 0
     exempt = no_gradient_layers(ctx)
     for k, p in ctx.keys(m).items():
@@ -547,8 +573,13 @@ def check_grads_flow(ctx: Context) -> dict:
         elif not torch.isfinite(p.grad).all():
             nonfinite.append(k)
         elif float(p.grad.abs().max()) <= eps:
-            dead.append(f"{k} (gradient exactly zero" + (f" <= {eps:g}" if eps else "") + ": dead or saturated units?)")
+            zero.append(k)
+    cancelled = _gradient_cancels(ctx, *ctx.last_batch, set(zero)) if zero and not eps else set()
+    dead += [f"{k} (gradient exactly zero" + (f" <= {eps:g}" if eps else "") + ": dead or saturated units?)"
+             for k in zero if k not in cancelled]
     nums = {"trainable": count, "no_gradient": len(dead), "exempt": sorted(exempt), "data": src}
+    if cancelled:
+        nums["cancelled_over_batch"] = sorted(cancelled)
     if dead or nonfinite or frozen_got:
         parts = []
         if dead:
@@ -605,10 +636,15 @@ def check_vars_change(ctx: Context) -> dict:
                 why = ("no gradient" if g is None else "gradient exactly zero" if g == 0
                        else f"max |grad| {_g(g)} but the update is below float32 resolution "
                             f"(|w| up to {_g(float(before[k].abs().max()))}, lr {_g(fn.args['lr'])})")
-                same.append(f"{k} ({why})")
+                same.append((k, why))
         elif changed:
             moved_frozen.append(k)
+    zero = {k for k, why in same if why == "gradient exactly zero"}
+    cancelled = _gradient_cancels(ctx, xs, heads, zero) if zero else set()
+    same = [f"{k} ({why})" for k, why in same if k not in cancelled]
     nums = {"trainable": count, "unchanged": len(same), "optimizer": fn.name, "lr": fn.args.get("lr"), "data": src}
+    if cancelled:
+        nums["cancelled_over_batch"] = sorted(cancelled)
     if same or moved_frozen:
         parts = []
         if same:
