@@ -357,6 +357,11 @@ class SpeccModule(nn.Module):
         self._param_cache: dict[str, torch.Tensor] = {}
         self._activity = [m for m in self.modules() if isinstance(m, M.Layer) and m.activity_regularizer]
         self.load_weight_dict(init_weights(net, seed) if weights is None else weights)
+        # state_dict keys are the specc keys ("<layer>.<weight>", as in model.safetensors), not
+        # the container's "layers.<attribute>.<weight>"; load_state_dict takes both forms
+        # (checkpoints written before this hold the container's keys).
+        self.register_state_dict_post_hook(_state_dict_to_spec_keys)
+        self.register_load_state_dict_pre_hook(_state_dict_from_spec_keys)
 
     # ------------------------------------------------------------------ running
     def forward(self, *inputs):
@@ -468,6 +473,33 @@ class SpeccModule(nn.Module):
             m = mods[name]
             m.generator = torch.Generator(device=device)
             m.generator.set_state(state.cpu())
+
+
+def _container_key(module: SpeccModule, key: str) -> str | None:
+    """"layers.<attribute>.<weight>" of a specc key "<layer>.<weight>" (None: not one)."""
+    if key not in module._keys:
+        return None
+    lname, wname = key.split(".", 1)
+    return f"layers.{module._attr[lname]}.{wname}"
+
+
+def _state_dict_to_spec_keys(module: SpeccModule, state_dict: dict, prefix: str, local_metadata) -> None:
+    """state_dict post-hook: the module's keys under `prefix` become specc keys, in order."""
+    spec_key = {_container_key(module, k): k for k in module._keys}
+    items = list(state_dict.items())
+    state_dict.clear()
+    for k, v in items:
+        inner = k[len(prefix):] if k.startswith(prefix) else None
+        state_dict[prefix + spec_key[inner] if inner in spec_key else k] = v
+
+
+def _state_dict_from_spec_keys(module: SpeccModule, state_dict: dict, prefix: str, *_) -> None:
+    """load_state_dict pre-hook: specc keys under `prefix` back to the container's keys
+    (keys already in the container's form, from older checkpoints, are left as they are)."""
+    for k in [k for k in state_dict if k.startswith(prefix)]:
+        inner = _container_key(module, k[len(prefix):])
+        if inner is not None:
+            state_dict[prefix + inner] = state_dict.pop(k)
 
 
 def build_module(net: Network, weights: dict | None = None, seed: int = 0) -> SpeccModule:

@@ -19,6 +19,7 @@ or `{k: torch.from_numpy(v) for k, v in init_weights(net, seed).items()}`.
 from __future__ import annotations
 
 import ast
+import os
 import functools
 import keyword
 import re
@@ -196,3 +197,18 @@ def emit(net: Network, args) -> int:
     print(f"wrote {args.output}: PyTorch module `Model` for '{net.name}' ({n_layers} layers, "
           f"{net.params.total} weights; load model.safetensors with load_state_dict)")
     return 0
+
+
+def write(net: Network, path: str, train: bool = False, base: str | None = None) -> list[str]:
+    """Write the model script (train=False) or the training program and its data file
+    (train=True) atomically; returns the paths written. OutputError if a file cannot be written."""
+    from ...commands._common import write_atomic
+    if not train:
+        write_atomic(path, render(net))
+        return [path]
+    data_path = data_file_for(path)
+    data = training_data(net, base)
+    text = render_training(net, os.path.basename(data_path))
+    write_atomic(data_path, data)
+    write_atomic(path, text)
+    return [path, data_path]
