@@ -194,9 +194,13 @@ class Spec:
         `--emit torch-train` (a standalone training program; it reads its data from the
         .npz that `write_script` writes beside it)."""
         from .backends.torch import script
-        if train:
-            return script.render_training(self.network)
-        return script.render(self.network)
+        if not train:
+            return script.render(self.network)
+        try:
+            _, classes = script.training_data(self.network, self._base())
+        except _errors.SpecError as e:
+            raise _reraise(e) from None
+        return script.render_training(self.network, "train_data.npz", classes)
 
     def write_script(self, path: str | os.PathLike, train: bool = False) -> list[str]:
         """Write `script(train)` to `path` (and, for a training program, its data file

@@ -35,6 +35,7 @@ from ...ir import Network
 from ...layers import T
 from ...layers.base import pair
 from . import modules as M
+from .modules import penalty
 
 _EPS = 1e-7  # Keras backend epsilon (constraints)
 
@@ -267,6 +268,21 @@ def constrain(w: torch.Tensor, c: tuple[str, dict], unit_axis: int = 0) -> torch
     return w * (desired / (_EPS + norms))
 
 
+def keras_penalties(weights, activity_layers):
+    """Sum of the Keras penalties (None when there are none): `weights` are (tensor,
+    regularizer) pairs; each layer of `activity_layers` adds its regularizer on every output
+    it recorded in the last forward pass, divided by that output's batch size."""
+    total = None
+    for w, reg in weights:
+        p = penalty(w, reg)
+        total = p if total is None else total + p
+    for m in activity_layers:
+        for y in m.activity_outputs or ():
+            p = penalty(y, m.activity_regularizer) / y.shape[0]
+            total = p if total is None else total + p
+    return total
+
+
 _MODULE_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
 _GLOBAL_HOOKS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
                  "_global_backward_pre_hooks")
@@ -435,14 +451,8 @@ class SpeccModule(nn.Module):
 
     # ------------------------------------------------------------------ training helpers
     def regularization_loss(self) -> torch.Tensor:
-        total = None
-        for k, reg in self._regs:
-            p = M.penalty(self._param(k), reg)
-            total = p if total is None else total + p
-        for m in self._activity:
-            for y in m.activity_outputs or ():
-                p = M.penalty(y, m.activity_regularizer) / y.shape[0]
-                total = p if total is None else total + p
+        """The Keras regularization penalties of the last forward pass: add it to the loss."""
+        total = keras_penalties([(self._param(k), reg) for k, reg in self._regs], self._activity)
         if total is None:
             p = next(iter(self.parameters()), None)
             return torch.zeros((), device=p.device if p is not None else "cpu")
@@ -454,6 +464,7 @@ class SpeccModule(nn.Module):
 
     @torch.no_grad()
     def apply_constraints(self) -> None:
+        """Project the constrained weights (Keras constraints): call it after each optimizer step."""
         for k, c, axis in self._cons:
             t = self._param(k)
             t.copy_(constrain(t, c, axis))
