@@ -303,8 +303,6 @@ def render(net: Network) -> str:
              "model.apply_constraints() after each optimizer step (the spec's regularizers and",
              "constraints); `specc build --emit torch-train` writes a whole training program.",
              '"""',
-             "from __future__ import annotations",
-             "",
              "import math",
              "",
              "import torch",
