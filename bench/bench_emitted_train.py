@@ -51,10 +51,10 @@ def main() -> int:
         spec.write_script(program, train=True)
         mspec = importlib.util.spec_from_file_location("emitted_program", program)
         mod = importlib.util.module_from_spec(mspec)
+        sys.modules[mspec.name] = mod
         mspec.loader.exec_module(mod)
-        xs, ys = mod.load_data(os.path.join(tmp, "train_data.npz"))
-        run = mod.Run(xs, ys, epochs=1, batch_size=bs, seed=0, out=os.path.join(tmp, "A"))
-        classes = [o["classes"] for o in mod.CONFIG["outputs"]]
+        xs, ys, classes = mod.load_data()
+        run = mod.Run(xs, ys, classes, epochs=1, batch_size=bs, seed=0, out=os.path.join(tmp, "A"))
         trainer = Trainer(spec.network, cfg, [np.asarray(x) for x in xs], list(ys), classes,
                           Options(epochs=1, batch_size=bs, seed=0, validation_split=cfg.validation_split,
                                   shuffle=cfg.shuffle, quiet=True, write_files=False))

@@ -191,8 +191,8 @@ class Spec:
 
     def script(self, train: bool = False) -> str:
         """The source of `specc build --emit torch` (train=False: the model alone) or of
-        `--emit torch-train` (a standalone training program; it reads its data from the
-        .npz that `write_script` writes beside it)."""
+        `--emit torch-train` (a standalone training program; it reads built-in data sets
+        from the .npz that `write_script` writes beside it, and file data from the file)."""
         from .backends.torch import script
         if not train:
             return script.render(self.network)
@@ -200,7 +200,7 @@ class Spec:
             _, classes = script.training_data(self.network, self._base())
         except _errors.SpecError as e:
             raise _reraise(e) from None
-        return script.render_training(self.network, "train_data.npz", classes)
+        return script.render_training(self.network, "train_data.npz", classes, spec_folder=self._base())
 
     def write_script(self, path: str | os.PathLike, train: bool = False) -> list[str]:
         """Write `script(train)` to `path` (and, for a training program, its data file

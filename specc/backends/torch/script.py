@@ -62,7 +62,9 @@ def _class_sources(names: set[str]) -> str:
 # Modules an emitted file imports at its top, by the name the copied code uses.
 SCRIPT_IMPORTS = {"math": "import math", "np": "import numpy as np", "torch": "import torch",
                   "F": "import torch.nn.functional as F", "nn": "from torch import nn", "zlib": "import zlib",
-                  "os": "import os", "json": "import json", "time": "import time"}
+                  "os": "import os", "json": "import json", "time": "import time", "csv": "import csv",
+                  "dataclass": "from dataclasses import dataclass, field",
+                  "field": "from dataclasses import dataclass, field"}
 
 
 def _helper_names() -> set[str]:
@@ -362,10 +364,11 @@ def data_file_for(script_path: str) -> str:
     return root + "_data.npz"
 
 
-def training_data(net: Network, base: str | None) -> tuple[bytes, list]:
+def training_data(net: Network, base: str | None) -> tuple[bytes | None, list]:
     """(.npz bytes holding the spec's training data as `specc train` feeds it: inputs x0..,
-    one target array per output y0..; the class count of each output, None for a regression).
-    Raises SpecError when the spec has no train block or its data cannot be loaded."""
+    one target array per output y0.., or None for file data, which the program reads itself;
+    the class count of each output, None for a regression). Raises SpecError when the spec
+    has no train block or its data cannot be loaded."""
     import io
 
     import numpy as np
@@ -381,9 +384,12 @@ def training_data(net: Network, base: str | None) -> tuple[bytes, list]:
         xs, targets = fit_outputs(load(cfg.data, base), net)
     except DataError as e:
         raise SpecError("E100", str(e)) from None
+    classes = [c for _, c in targets]
+    if cfg.data.name == "file":
+        return None, classes
     buf = io.BytesIO()
     np.savez(buf, **{f"x{i}": x for i, x in enumerate(xs)}, **{f"y{i}": y for i, (y, _) in enumerate(targets)})
-    return buf.getvalue(), [c for _, c in targets]
+    return buf.getvalue(), classes
 
 
 def _initial_weight_tables(net: Network) -> tuple[list, list]:
@@ -427,8 +433,10 @@ def _runtime_of_training() -> str:
     return src[src.index(marker) + len(marker):]
 
 
-def render_training(net: Network, data_file: str, classes: list, script_name: str = "train.py") -> str:
+def render_training(net: Network, data_file: str | None, classes: list, script_name: str = "train.py",
+                    spec_folder: str | None = None) -> str:
     """The source of the standalone training program (see train_program.py)."""
+    from ... import data as D
     from ...catalog.losses import loss_task
     from ...weights import draw, seed_entropy
     from . import train as T
@@ -439,11 +447,17 @@ def render_training(net: Network, data_file: str, classes: list, script_name: st
     fn = lambda f: (f.name, dict(f.args))  # noqa: E731
     outputs = [{"name": o, "loss": fn(cfg.loss_for(o)), "weight": cfg.weight_for(o), "classes": c,
                 "shape": list(net.tensors[o].shape)} for o, c in zip(net.outputs, classes)]
-    config = {"inputs": list(net.inputs), "outputs": outputs, "metrics": [fn(m) for m in cfg.metrics],
+    file_data = cfg.data.name == "file"
+    a = cfg.data.args
+    data = {"npz": None if file_data else data_file, "file": a["path"] if file_data else None,
+            "target": a.get("target"), "autoencode": bool(a.get("autoencode", False)),
+            "spec_folder": spec_folder}
+    inputs = [{"name": i, "shape": list(net.tensors[i].shape), "dtype": net.tensors[i].dtype} for i in net.inputs]
+    config = {"inputs": inputs, "outputs": outputs, "metrics": [fn(m) for m in cfg.metrics],
               "optimizer": fn(cfg.optimizer), "schedule": fn(cfg.schedule),
               "callbacks": [fn(c) for c in cfg.callbacks], "epochs": cfg.epochs, "batch_size": cfg.batch_size,
               "seed": cfg.seed, "validation_split": cfg.validation_split, "shuffle": cfg.shuffle,
-              "data_file": data_file}
+              "data": data}
     tasks = {o["loss"][0]: loss_task(cfg.loss_for(o["name"])) for o in outputs}
     callbacks = list(dict.fromkeys(c.name for c in cfg.callbacks))
     loss_task_src = (f"LOSS_TASKS = {tasks!r}  # specc's loss catalogue, for this spec's losses\n\n\n"
@@ -453,7 +467,8 @@ def render_training(net: Network, data_file: str, classes: list, script_name: st
     provided = _helper_names() | {"Fn"}
     training_code = emit_sources([P.TrainError, P.prepare_targets, P.make_loss, P.metric_plan, P.metric_sum,
                                   P.make_optimizer, P.schedule_factor, *[P.CALLBACK_CLASSES[c] for c in callbacks],
-                                  T.keep_freed_memory, T._fmt, T._keys],
+                                  T.keep_freed_memory, T._fmt, T._keys, D.DataError,
+                                  *([D._load_file, D.fit_outputs] if file_data else [])],
                                  provided=provided, replace={"loss_task": loss_task_src})
     lines = [f'"""{net.name}: a standalone PyTorch training program generated by specc {net.specc_version} '
              f"from {net.file}.",
@@ -462,7 +477,9 @@ def render_training(net: Network, data_file: str, classes: list, script_name: st
              "",
              "trains the spec's network as `specc train` does (same seed -> the same weights) and",
              "writes model.safetensors (keys '<layer>.<weight>') and history.json into the run folder.",
-             f"The data ({net.train.data.name}) is read from {data_file} beside this file.",
+             (f"The data is read from {a['path']} as specc reads it (relative paths: from the current folder,"
+              " else the spec's folder)." if file_data else
+              f"The data ({net.train.data.name}) is read from {data_file} beside this file, as specc feeds it."),
              "Imports torch, numpy and safetensors only. Sections, in order: the model; initial",
              "weights (specc's numpy Keras initializers); losses, metrics, optimizer, schedule and",
              "callbacks (specc's own code); the configuration from the spec's train block; the loop.",
@@ -470,11 +487,13 @@ def render_training(net: Network, data_file: str, classes: list, script_name: st
              "from __future__ import annotations",
              "",
              "import argparse",
+             *(["import csv"] if file_data else []),
              "import json",
              "import math",
              "import os",
              "import time",
              "import zlib",
+             *(["from dataclasses import dataclass, field"] if file_data else []),
              "",
              "import numpy as np",
              "import torch",
@@ -550,7 +569,8 @@ def emit_training(net: Network, args) -> int:
         eprint(f"error: cannot write '{getattr(e, 'filename', None) or args.output}': {e.strerror or e}")
         return 2
     print(f"wrote {written[0]}: a PyTorch training program for '{net.name}' (run: python {written[0]} --epochs N "
-          f"--out FOLDER), and its data {written[1]}")
+          f"--out FOLDER)" + (f", and its data {written[1]}" if len(written) > 1 else
+                              f"; it reads the spec's data file {net.train.data.args['path']}"))
     return 0
 
 
@@ -563,7 +583,10 @@ def write(net: Network, path: str, train: bool = False, base: str | None = None)
         return [path]
     data_path = data_file_for(path)
     data, classes = training_data(net, base)
-    text = render_training(net, os.path.basename(data_path), classes, os.path.basename(path))
+    text = render_training(net, os.path.basename(data_path), classes, os.path.basename(path), base)
+    if data is None:  # file data: the program reads the spec's file itself
+        write_atomic(path, text)
+        return [path]
     write_atomic(data_path, data)
     write_atomic(path, text)
     return [path, data_path]

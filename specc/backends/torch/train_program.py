@@ -29,6 +29,7 @@ import torch
 from .train import _fmt, _keys, keep_freed_memory  # noqa: F401
 from .train_parts import (CALLBACK_CLASSES, TrainError, make_loss, make_optimizer, metric_plan,  # noqa: F401
                           metric_sum, prepare_targets, schedule_factor)
+from ...data import DataError, Dataset, _load_file, fit_outputs  # noqa: F401  (file data only)
 
 CONFIG: dict = {}
 SPEC_NAME = SPECC_VERSION = ""
@@ -84,7 +85,7 @@ class Head:
 class Run:
     """One training run (see the module docstring of specc's train_program.py)."""
 
-    def __init__(self, xs, ys, epochs, batch_size, seed, out, device="cpu"):
+    def __init__(self, xs, ys, classes, epochs, batch_size, seed, out, device="cpu"):
         cfg = CONFIG
         self.epochs, self.batch_size, self.seed, self.out = epochs, batch_size, seed, out
         self.device = torch.device(device)
@@ -102,20 +103,20 @@ class Run:
         self.n_train, self.n_val = split, n - split
         several = len(ys) > 1
         self.heads = []
-        for i, (out_cfg, y) in enumerate(zip(cfg["outputs"], ys)):
+        for i, (out_cfg, y, k) in enumerate(zip(cfg["outputs"], ys, classes)):
             loss = Fn(*out_cfg["loss"])
-            t, labels = prepare_targets(loss, torch.from_numpy(np.ascontiguousarray(y)).to(self.device),
-                                        out_cfg["classes"], out_cfg["shape"])
+            t, labels = prepare_targets(loss, torch.from_numpy(np.ascontiguousarray(y)).to(self.device), k,
+                                        out_cfg["shape"])
             prefix = out_cfg["name"] + "_" if several else ""
             plan = []
             for m in cfg["metrics"]:  # with several outputs, each metric goes to the outputs it fits
                 try:
                     plan += [(prefix + name, kind) for name, kind in
-                             metric_plan([Fn(*m)], loss, out_cfg["classes"], out_cfg["shape"])]
+                             metric_plan([Fn(*m)], loss, k, out_cfg["shape"])]
                 except TrainError:
                     if not several:
                         raise
-            self.heads.append(Head(i, make_loss(loss, out_cfg["classes"]), out_cfg["weight"], plan, t, labels, split))
+            self.heads.append(Head(i, make_loss(loss, k), out_cfg["weight"], plan, t, labels, split))
         self.log_names = ["loss", *([o["name"] + "_loss" for o in cfg["outputs"]] if several else []),
                           *[name for h in self.heads for name, _ in h.plan]]
         self.plain = len(self.heads) == 1 and self.heads[0].weight == 1.0
@@ -304,12 +305,44 @@ class Run:
         return code
 
 
-def load_data(path):
-    """The inputs and one target array per output, from the .npz written beside this file."""
+class TensorInfo:
+    """A spec input or output as specc's data code reads it."""
+
+    def __init__(self, name, shape, dtype):
+        self.name, self.shape, self.dtype = name, shape, dtype
+
+
+class SpecIO:
+    """The spec's inputs and outputs (names, shapes, dtypes), for fit_outputs."""
+
+    def __init__(self):
+        self.inputs = [i["name"] for i in CONFIG["inputs"]]
+        self.outputs = [o["name"] for o in CONFIG["outputs"]]
+
+    def input_infos(self):
+        return [TensorInfo(i["name"], i["shape"], i["dtype"]) for i in CONFIG["inputs"]]
+
+    def output_infos(self):
+        return [TensorInfo(o["name"], o["shape"], "float32") for o in CONFIG["outputs"]]
+
+
+def load_data(path=None):
+    """(inputs, one target array per output, class counts): from an .npz of x0.. and y0..
+    (`path`, or the one written beside this file), or read from the spec's own data file
+    as specc reads it (specc.data: _load_file, then fit_outputs)."""
+    data = CONFIG["data"]
+    if path is None and data["file"] is not None:
+        ds = _load_file(data["file"], data["target"], data["spec_folder"], data["autoencode"])
+        if data["autoencode"]:  # the inputs are the targets (specc.data.load)
+            ds = Dataset(ds.name, ds.x, ds.x[0].astype(np.float32), "regression", None, ds.x_names)
+        xs, targets = fit_outputs(ds, SpecIO())
+        return xs, [y for y, _ in targets], [k for _, k in targets]
+    if path is None:
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), data["npz"])
     with np.load(path) as f:
         xs = [f[f"x{i}"] for i in range(len(CONFIG["inputs"]))]
         ys = [f[f"y{i}"] for i in range(len(CONFIG["outputs"]))]
-    return xs, ys
+    return xs, ys, [o["classes"] for o in CONFIG["outputs"]]
 
 
 def main(argv=None):
@@ -319,14 +352,19 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=cfg["batch_size"], help=f"default {cfg['batch_size']}")
     p.add_argument("--seed", type=int, default=cfg["seed"], help=f"default {cfg['seed']}")
     p.add_argument("--out", default=os.path.join("runs", SPEC_NAME), help="run folder (default runs/<spec>)")
-    p.add_argument("--data", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), cfg["data_file"]),
-                   help="the .npz of inputs x0.. and targets y0.. (default: the one beside this file)")
+    p.add_argument("--data", help="an .npz of inputs x0.. and targets y0.. (default: "
+                   + (cfg["data"]["npz"] + " beside this file)" if cfg["data"]["npz"] else
+                      f"the spec's data file {cfg['data']['file']!r})"))
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = p.parse_args(argv)
     if args.epochs < 1 or args.batch_size < 1:
         p.error("--epochs and --batch-size must be at least 1")
-    xs, ys = load_data(args.data)
-    run = Run(xs, ys, args.epochs, args.batch_size, args.seed, args.out, args.device)
+    try:
+        xs, ys, classes = load_data(args.data)
+    except (DataError, OSError) as e:
+        print(f"error: {e}")
+        return 1
+    run = Run(xs, ys, classes, args.epochs, args.batch_size, args.seed, args.out, args.device)
     print(f"training {SPEC_NAME}: {run.n_train} samples" + (f", {run.n_val} for validation" if run.n_val else "")
           + f"; {args.epochs} epochs, batch {args.batch_size}, {args.device}", flush=True)
     code = run.fit()
