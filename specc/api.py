@@ -48,6 +48,11 @@ def _reraise(e: Exception, what: str = "") -> SpecError:
     return SpecError.from_message(f"{what}{e}")
 
 
+def _as_arrays(weights: Mapping) -> dict:
+    import numpy as np
+    return {k: v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v) for k, v in weights.items()}
+
+
 def load(path: str | os.PathLike) -> "Spec":
     """Compile the spec in file `path`; SpecError if it has errors."""
     from .compile import compile_file
@@ -150,19 +155,18 @@ class Spec:
             raise _reraise(e) from None
 
     def _weights(self, weights, seed: int) -> dict:
+        """Weights by key as numpy arrays: initial (None), from a file (a path) or given (a
+        mapping of arrays or tensors, e.g. a module's state_dict())."""
         if weights is None:
             return self.init_weights(seed)
         if isinstance(weights, (str, os.PathLike)):
             return self.load_weights(weights)
-        return dict(weights)
+        return _as_arrays(weights)
 
     def save_weights(self, path: str | os.PathLike, weights: Mapping) -> None:
         """Write weights (numpy arrays or tensors, by specc key) as safetensors, atomically."""
-        import numpy as np
-
         from .weights import save_weights
-        arrays = {k: np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v) for k, v in weights.items()}
-        save_weights(os.fspath(path), arrays, self.network)
+        save_weights(os.fspath(path), _as_arrays(weights), self.network)
 
     # ------------------------------------------------------------------ backends
     def torch(self, seed: int = 0, weights=None):

@@ -162,6 +162,18 @@ def _write(tmp_path, text: str) -> str:
     return str(path)
 
 
+def test_module_weights_round_trip_through_files_and_onnx(tmp_path):
+    import torch
+    spec = specc.load(DIGITS)
+    model = spec.torch(seed=4)
+    spec.save_weights(tmp_path / "w.safetensors", model.state_dict())
+    back = spec.torch(weights=tmp_path / "w.safetensors")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), back.state_dict().values()))
+    a = spec.onnx(weights=model.state_dict())
+    b = spec.onnx(seed=4)
+    assert [t.raw_data for t in a.graph.initializer] == [t.raw_data for t in b.graph.initializer]
+
+
 def test_verify_predict_and_test(tmp_path):
     spec = specc.load(DIGITS)
     result = spec.verify(seed=2)
