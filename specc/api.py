@@ -161,7 +161,16 @@ class Spec:
             return self.init_weights(seed)
         if isinstance(weights, (str, os.PathLike)):
             return self.load_weights(weights)
-        return _as_arrays(weights)
+        arrays = _as_arrays(weights)
+        want = {f"{l}.{w.name}": tuple(w.shape) for l, ws in self.network.weights.items() for w in ws}
+        missing, extra = sorted(set(want) - set(arrays)), sorted(set(arrays) - set(want))
+        wrong = [f"{k}: given {tuple(arrays[k].shape)}, spec {want[k]}" for k in want
+                 if k in arrays and tuple(arrays[k].shape) != want[k]]
+        if missing or extra or wrong:
+            parts = ([f"missing {', '.join(missing[:5])}"] if missing else []) + \
+                    ([f"unexpected {', '.join(extra[:5])}"] if extra else []) + wrong[:5]
+            raise SpecError.from_message(f"weights do not fit spec '{self.name}': " + "; ".join(parts))
+        return arrays
 
     def save_weights(self, path: str | os.PathLike, weights: Mapping) -> None:
         """Write weights (numpy arrays or tensors, by specc key) as safetensors, atomically."""
@@ -190,7 +199,7 @@ class Spec:
         values = self._weights(weights, seed)
         try:
             return build_model(self.network, values, seed=seed, opset=OPSET if opset is None else opset)
-        except (LoweringError, ValueError) as e:
+        except (LoweringError, ValueError, _errors.SpecError) as e:
             raise SpecError.from_message(f"cannot lower '{self.name}' to ONNX: {e}") from None
 
     def script(self, train: bool = False) -> str:

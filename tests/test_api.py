@@ -67,6 +67,12 @@ def test_errors_are_spec_errors_with_diagnostics(tmp_path):
     bad.write_bytes(b"garbage")
     with pytest.raises(specc.SpecError, match="not a valid safetensors"):
         spec.onnx(weights=bad)
+    with pytest.raises(specc.SpecError, match="do not fit spec 'digits_mlp': missing dense.bias"):
+        spec.onnx(weights={"x": np.zeros(3)})
+    with pytest.raises(specc.SpecError, match=r"dense.bias: given \(3,\), spec \(512,\)"):
+        spec.torch(weights={**spec.init_weights(), "dense.bias": np.zeros(3)})
+    with pytest.raises(specc.SpecError, match="ends early"):
+        spec.train(data="spiral(", epochs=1)
     with pytest.raises(specc.SpecError, match="no train block"):
         specc.loads("network n {\n  input a: [3]\n  a -> Dense(2) -> output y\n}\n").train()
 

@@ -426,11 +426,23 @@ def _pformat(v) -> str:
 
 
 def _runtime_of_training() -> str:
+    """train_program.py from its RUNTIME marker on, each `    name = Trainer.name` line
+    replaced by the source of that Trainer method (one source of truth for the step's sums)."""
+    import inspect
+    import textwrap
+
     from . import train_program
+    from .train import Trainer
     with open(train_program.__file__, encoding="utf-8") as f:
         src = f.read()
     marker = "# ---- RUNTIME: copied into the generated file from here on ----\n"
-    return src[src.index(marker) + len(marker):]
+    src = src[src.index(marker) + len(marker):]
+
+    def method(m: re.Match) -> str:
+        if m.group(1) != m.group(2):
+            raise ValueError(f"train_program.py: '{m.group(0).strip()}' must keep the method's name")
+        return textwrap.indent(textwrap.dedent(inspect.getsource(getattr(Trainer, m.group(2)))), "    ").rstrip()
+    return re.sub(r"^    (\w+) = Trainer\.(\w+)$", method, src, flags=re.M)
 
 
 def render_training(net: Network, data_file: str | None, classes: list, script_name: str = "train.py",

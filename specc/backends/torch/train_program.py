@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 # the generated file defines all of these itself (copied from specc, or written by the emitter)
-from .train import _fmt, _keys, keep_freed_memory  # noqa: F401
+from .train import Trainer, _fmt, _keys, keep_freed_memory  # noqa: F401
 from .train_parts import (CALLBACK_CLASSES, TrainError, make_loss, make_optimizer, metric_plan,  # noqa: F401
                           metric_sum, prepare_targets, schedule_factor)
 from ...data import DataError, Dataset, _load_file, fit_outputs  # noqa: F401  (file data only)
@@ -155,22 +155,11 @@ class Run:
         self.lr_scale = lr / unscaled if unscaled > 0 else self.lr_scale
 
     # -------------------------------------------------------------- one epoch
-    def losses(self, outs, tbs):
-        """Each output's loss on its batch targets, and their weighted total."""
-        parts = [h.loss_fn(outs[h.index], tb) for h, tb in zip(self.heads, tbs)]
-        return parts, parts[0] if self.plain else sum(h.weight * p for h, p in zip(self.heads, parts))
+    # specc's own code for the weighted loss total and the running sums of losses and
+    # metrics (the emitter puts the source of these Trainer methods here)
+    _losses = Trainer._losses
 
-    def accumulate(self, sums, k, outs, parts, tbs, lbs):
-        """Add one batch's per-output losses and metric sums (k samples) to `sums`."""
-        j = 1
-        if len(self.heads) > 1:
-            for p in parts:
-                sums[j].add_(p.detach(), alpha=k)
-                j += 1
-        for h, tb, lb in zip(self.heads, tbs, lbs):
-            for _, kind in h.plan:
-                sums[j] += metric_sum(kind, outs[h.index], tb, lb)
-                j += 1
+    _accumulate = Trainer._accumulate
 
     def averages(self, sums, count, prefix):
         vals = torch.stack([*[v.float() for v in sums], torch.tensor(float(count), device=self.device)])
@@ -199,7 +188,7 @@ class Run:
             if not isinstance(outs, tuple):
                 outs = (outs,)
             tbs = [h.train_t.index_select(0, idx) for h in self.heads]
-            parts, loss = self.losses(outs, tbs)
+            parts, loss = self._losses(outs, tbs)
             if self.has_reg:  # Keras: the penalties are part of the loss (L2 is not weight decay)
                 loss = loss + module.regularization_loss()
             opt.zero_grad(set_to_none=True)
@@ -223,7 +212,7 @@ class Run:
                 sums[0].add_(loss.detach(), alpha=k)
                 lbs = [(tb if h.train_l is h.train_t else h.train_l.index_select(0, idx)) if h.need_labels else None
                        for h, tb in zip(self.heads, tbs)]
-                self.accumulate(sums, k, outs, parts, tbs, lbs)
+                self._accumulate(sums, k, outs, parts, tbs, lbs)
         return self.averages(sums, count, "")
 
     @torch.no_grad()
@@ -241,13 +230,13 @@ class Run:
             outs = self.module(*[take(x) for x in self.val_x])
             if not isinstance(outs, tuple):
                 outs = (outs,)
-            parts, loss = self.losses(outs, tbs)
+            parts, loss = self._losses(outs, tbs)
             if self.has_reg:
                 loss = loss + self.module.regularization_loss()
             k = len(tbs[0])
             count += k
             sums[0] += loss.double() * k
-            self.accumulate(sums, k, outs, parts, tbs, lbs)
+            self._accumulate(sums, k, outs, parts, tbs, lbs)
         return self.averages(sums, count, "val_")
 
     # -------------------------------------------------------------- what callbacks call
