@@ -231,12 +231,13 @@ class Spec:
 
     def train(self, epochs: int | None = None, batch_size: int | None = None, seed: int | None = None,
               data: str | None = None, validation_split: float | None = None, out: str | os.PathLike | None = None,
-              device: str = "cpu", verbose: bool = False) -> History:
+              resume: bool = False, device: str = "cpu", verbose: bool = False) -> History:
         """Train as `specc train` does (same weights for the same seed) and return the History.
 
         Unset arguments come from the spec's train block. `data` is a data set expression
         ('spiral(n=500)') or a .npz/.npy/.csv path. With `out` the run folder files are
-        written there (model.safetensors, history.json, ...); without it nothing is written."""
+        written there (model.safetensors, history.json, ...); without it nothing is written.
+        `resume=True` continues from the run folder's checkpoint, as `specc train --resume`."""
         import math
 
         cfg = self.network.train
@@ -250,6 +251,8 @@ class Spec:
         if validation_split is not None and not (isinstance(validation_split, (int, float))
                                                  and math.isfinite(validation_split) and 0 <= validation_split < 1):
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
+        if resume and out is None:
+            raise ValueError("resume=True needs the run folder: out=...")
         data_fn, split = cfg.data, cfg.validation_split
         if data is not None:
             from .commands.train import parse_data
@@ -273,8 +276,8 @@ class Spec:
             raise SpecError.from_message(str(e)) from None
         opts = Options(epochs=epochs or cfg.epochs, batch_size=batch_size or cfg.batch_size,
                        seed=cfg.seed if seed is None else seed, validation_split=split, shuffle=cfg.shuffle,
-                       out=os.fspath(out) if out is not None else "", device=device, quiet=not verbose,
-                       write_files=out is not None)
+                       out=os.fspath(out) if out is not None else "", resume=resume, device=device,
+                       quiet=not verbose, write_files=out is not None)
         try:
             trainer = Trainer(self.network, cfg, xs, [y for y, _ in targets], [c for _, c in targets], opts)
             trainer.fit()

@@ -101,6 +101,11 @@ def test_train_returns_history_and_run_weights_load_as_is(tmp_path):
     assert main(["train", TINY, "--epochs", "2", "--seed", "3", "--out", str(tmp_path / "cli"), "-q"]) == 0
     cli = safetensors.torch.load_file(str(tmp_path / "cli" / "model.safetensors"))
     assert all(torch.equal(cli[k], state[k]) for k in state)
+    # resume=True continues a run folder: 2 epochs then 1 more == 3 epochs at once
+    more = spec.train(epochs=3, seed=3, out=tmp_path / "run", resume=True)
+    once = spec.train(epochs=3, seed=3)
+    assert [h["epoch"] for h in more] == [1, 2, 3]
+    assert all(torch.equal(a, b) for a, b in zip(more.model.state_dict().values(), once.model.state_dict().values()))
     # without out= nothing is written
     before = set(os.listdir(tmp_path))
     spec.train(epochs=1)

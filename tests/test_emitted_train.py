@@ -203,6 +203,11 @@ def test_errors_are_clear(tmp_path, capsys):
     spec = _write_spec(str(tmp_path), "callbacks")
     assert main(["build", spec, "--emit", "torch-train", "-o", ""]) == 2
     assert main(["build", spec, "--emit", "torch-train", "-o", str(tmp_path / "t.py"), "--weights", "x"]) == 2
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "t.py").mkdir()  # the program cannot be written: its data file is not left behind
+    assert main(["build", spec, "--emit", "torch-train", "-o", str(blocked / "t.py")]) == 2
+    assert os.listdir(blocked) == ["t.py"]
     (tmp_path / "dir.py").mkdir()
     assert main(["build", spec, "--emit", "torch-train", "-o", str(tmp_path / "dir.py")]) == 2
     assert "folder" in capsys.readouterr().err

@@ -599,6 +599,12 @@ def write(net: Network, path: str, train: bool = False, base: str | None = None)
     if data is None:  # file data: the program reads the spec's file itself
         write_atomic(path, text)
         return [path]
+    existed = os.path.exists(data_path)
     write_atomic(data_path, data)
-    write_atomic(path, text)
+    try:
+        write_atomic(path, text)
+    except BaseException:  # no data file without its program
+        if not existed:
+            os.remove(data_path)
+        raise
     return [path, data_path]
