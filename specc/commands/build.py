@@ -18,8 +18,9 @@ EMITTERS = {
 def add_arguments(p) -> None:
     p.add_argument("spec")
     p.add_argument("--emit", choices=sorted(EMITTERS), required=True)
-    p.add_argument("-o", "--output", required=True, help="output file (torch, torch-train, onnx) or folder (triton); torch-train also writes "
-                                                    "its data beside it (train.py -> train_data.npz)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output file (torch, torch-train, onnx) or folder (triton); torch-train also writes "
+                        "a built-in data set beside it (train.py -> train_data.npz)")
     p.add_argument("--weights", help="model.safetensors from a run folder (onnx, triton)")
     p.add_argument("--seed", type=int, default=0, help="seed for drawn initial weights when --weights is absent")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: specc's pinned opset)")

@@ -252,7 +252,8 @@ def _model_source(net: Network, draw_initial: bool) -> tuple[str, dict[str, str]
     lines += ["        for path in self.FROZEN:",
               "            self.get_parameter(path).requires_grad_(False)",
               "        # layers with an activity_regularizer record their outputs during forward",
-              "        self.activity_layers = [m for m in self.modules() if isinstance(m, Layer) and m.activity_regularizer]"]
+              "        self.activity_layers = [m for m in self.modules()",
+              "                                if isinstance(m, Layer) and m.activity_regularizer]"]
     inits = _init_lines(net, attrs) if draw_initial else []
     if inits:
         lines.append("        # Keras initializers drawn with torch's RNG (specc itself uses specc.weights.init_weights)")
