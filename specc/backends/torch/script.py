@@ -1,4 +1,5 @@
-"""`specc build SPEC --emit torch -o model.py`: a standalone, readable PyTorch file.
+"""`specc build SPEC --emit torch -o model.py`: a standalone, readable PyTorch file, and
+`--emit torch-train -o train.py`: a standalone training program (render_training).
 
 The file imports torch only. It holds the helpers and the layer classes the spec uses
 (copied from `specc.backends.torch.modules`, the same code `build_module` runs) and
@@ -15,6 +16,15 @@ as `specc.weights.init_weights`, not the same numbers (and initializer `seed`s a
 ignored). For identical numbers load them:
 `model.load_state_dict(safetensors.torch.load_file("model.safetensors"))` (a run's weights)
 or `{k: torch.from_numpy(v) for k, v in init_weights(net, seed).items()}`.
+`Model.regularization_loss()` and `Model.apply_constraints()` carry the spec's regularizers
+and constraints (the same functions as SpeccModule's: keras_penalties, constrain).
+
+The training program copies specc's own code rather than restating it: `emit_sources`
+writes the source of the functions and classes it is given (initializers of weights.py;
+losses, metrics, optimizers, schedules and callbacks of train_parts.py; specc.data's file
+reader) with every specc function, class and constant they use; its loop is the template
+train_program.py. Where specc changes, the program follows, and tests/test_emitted_train.py
+(same weights as `specc train`) catches what the template would miss.
 """
 from __future__ import annotations
 
