@@ -208,4 +208,9 @@ def test_scripts_are_written_atomically(tmp_path):
     assert "class Model" in spec.script()
     written = spec.write_script(tmp_path / "model.py")
     assert written == [str(tmp_path / "model.py")] and (tmp_path / "model.py").read_text() == spec.script()
+    written = spec.write_script(tmp_path / "train.py", train=True)
+    assert written == [str(tmp_path / "train.py"), str(tmp_path / "train_data.npz")]
+    assert (tmp_path / "train.py").read_text() == spec.script(train=True)
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".tmp")]
+    with pytest.raises(specc.SpecError, match="no train block"):
+        specc.loads("network n {\n  input a: [3]\n  a -> Dense(2) -> output y\n}\n").script(train=True)
