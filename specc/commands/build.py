@@ -1,13 +1,15 @@
-"""specc build SPEC --emit torch|onnx|triton -o OUT: write an artifact of the spec."""
+"""specc build SPEC --emit torch|torch-train|onnx|triton -o OUT: write an artifact of the spec."""
 from __future__ import annotations
 
 import importlib
 
-HELP = "lower a spec to a PyTorch script, an ONNX model or a Triton model repository"
+HELP = ("lower a spec to a PyTorch model script, a standalone PyTorch training program, an ONNX model or a "
+        "Triton model repository")
 
 # --emit value -> "module:function(net, args) -> None"; each backend owns its entry.
 EMITTERS = {
     "torch": "specc.backends.torch.script:emit",
+    "torch-train": "specc.backends.torch.script:emit_training",
     "onnx": "specc.backends.onnx.export:emit",
     "triton": "specc.backends.onnx.triton:emit",
 }
@@ -16,7 +18,9 @@ EMITTERS = {
 def add_arguments(p) -> None:
     p.add_argument("spec")
     p.add_argument("--emit", choices=sorted(EMITTERS), required=True)
-    p.add_argument("-o", "--output", required=True, help="output file (torch, onnx) or folder (triton)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output file (torch, torch-train, onnx) or folder (triton); torch-train also writes "
+                        "a built-in data set beside it (train.py -> train_data.npz)")
     p.add_argument("--weights", help="model.safetensors from a run folder (onnx, triton)")
     p.add_argument("--seed", type=int, default=0, help="seed for drawn initial weights when --weights is absent")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: specc's pinned opset)")
@@ -24,12 +28,12 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from ._common import eprint, load_network, root_of
-    if args.weights and args.emit == "torch":
+    if args.weights and args.emit in ("torch", "torch-train"):
         # the script holds no weights: it loads model.safetensors itself (load_state_dict)
-        eprint(f"error: --weights applies to --emit onnx and triton; the PyTorch script of --emit torch "
+        eprint(f"error: --weights applies to --emit onnx and triton; the PyTorch script of --emit {args.emit} "
                f"holds no weights (load '{args.weights}' into its Model with load_state_dict)")
         return 2
-    net = load_network(args.spec, root=root_of(args), allocates=args.emit != "torch")  # a script holds no weights
+    net = load_network(args.spec, root=root_of(args), allocates=args.emit not in ("torch", "torch-train"))  # a script holds no weights
     module, func = EMITTERS[args.emit].split(":")
     try:
         emit = getattr(importlib.import_module(module), func)

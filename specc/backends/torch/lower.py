@@ -35,6 +35,7 @@ from ...ir import Network
 from ...layers import T
 from ...layers.base import pair
 from . import modules as M
+from .modules import penalty
 
 _EPS = 1e-7  # Keras backend epsilon (constraints)
 
@@ -267,6 +268,21 @@ def constrain(w: torch.Tensor, c: tuple[str, dict], unit_axis: int = 0) -> torch
     return w * (desired / (_EPS + norms))
 
 
+def keras_penalties(weights, activity_layers):
+    """Sum of the Keras penalties (None when there are none): `weights` are (tensor,
+    regularizer) pairs; each layer of `activity_layers` adds its regularizer on every output
+    it recorded in the last forward pass, divided by that output's batch size."""
+    total = None
+    for w, reg in weights:
+        p = penalty(w, reg)
+        total = p if total is None else total + p
+    for m in activity_layers:
+        for y in m.activity_outputs or ():
+            p = penalty(y, m.activity_regularizer) / y.shape[0]
+            total = p if total is None else total + p
+    return total
+
+
 _MODULE_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
 _GLOBAL_HOOKS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
                  "_global_backward_pre_hooks")
@@ -357,6 +373,11 @@ class SpeccModule(nn.Module):
         self._param_cache: dict[str, torch.Tensor] = {}
         self._activity = [m for m in self.modules() if isinstance(m, M.Layer) and m.activity_regularizer]
         self.load_weight_dict(init_weights(net, seed) if weights is None else weights)
+        # state_dict keys are the specc keys ("<layer>.<weight>", as in model.safetensors), not
+        # the container's "layers.<attribute>.<weight>"; load_state_dict takes both forms
+        # (checkpoints written before this hold the container's keys).
+        self.register_state_dict_post_hook(_state_dict_to_spec_keys)
+        self.register_load_state_dict_pre_hook(_state_dict_from_spec_keys)
 
     # ------------------------------------------------------------------ running
     def forward(self, *inputs):
@@ -430,14 +451,8 @@ class SpeccModule(nn.Module):
 
     # ------------------------------------------------------------------ training helpers
     def regularization_loss(self) -> torch.Tensor:
-        total = None
-        for k, reg in self._regs:
-            p = M.penalty(self._param(k), reg)
-            total = p if total is None else total + p
-        for m in self._activity:
-            for y in m.activity_outputs or ():
-                p = M.penalty(y, m.activity_regularizer) / y.shape[0]
-                total = p if total is None else total + p
+        """The Keras regularization penalties of the last forward pass: add it to the loss."""
+        total = keras_penalties([(self._param(k), reg) for k, reg in self._regs], self._activity)
         if total is None:
             p = next(iter(self.parameters()), None)
             return torch.zeros((), device=p.device if p is not None else "cpu")
@@ -449,6 +464,7 @@ class SpeccModule(nn.Module):
 
     @torch.no_grad()
     def apply_constraints(self) -> None:
+        """Project the constrained weights (Keras constraints): call it after each optimizer step."""
         for k, c, axis in self._cons:
             t = self._param(k)
             t.copy_(constrain(t, c, axis))
@@ -468,6 +484,33 @@ class SpeccModule(nn.Module):
             m = mods[name]
             m.generator = torch.Generator(device=device)
             m.generator.set_state(state.cpu())
+
+
+def _container_key(module: SpeccModule, key: str) -> str | None:
+    """"layers.<attribute>.<weight>" of a specc key "<layer>.<weight>" (None: not one)."""
+    if key not in module._keys:
+        return None
+    lname, wname = key.split(".", 1)
+    return f"layers.{module._attr[lname]}.{wname}"
+
+
+def _state_dict_to_spec_keys(module: SpeccModule, state_dict: dict, prefix: str, local_metadata) -> None:
+    """state_dict post-hook: the module's keys under `prefix` become specc keys, in order."""
+    spec_key = {_container_key(module, k): k for k in module._keys}
+    items = list(state_dict.items())
+    state_dict.clear()
+    for k, v in items:
+        inner = k[len(prefix):] if k.startswith(prefix) else None
+        state_dict[prefix + spec_key[inner] if inner in spec_key else k] = v
+
+
+def _state_dict_from_spec_keys(module: SpeccModule, state_dict: dict, prefix: str, *_) -> None:
+    """load_state_dict pre-hook: specc keys under `prefix` back to the container's keys
+    (keys already in the container's form, from older checkpoints, are left as they are)."""
+    for k in [k for k in state_dict if k.startswith(prefix)]:
+        inner = _container_key(module, k[len(prefix):])
+        if inner is not None:
+            state_dict[prefix + inner] = state_dict.pop(k)
 
 
 def build_module(net: Network, weights: dict | None = None, seed: int = 0) -> SpeccModule:
