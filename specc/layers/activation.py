@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..catalog import Fn
-from .base import Layer, Weight, catalog_field, known_shape, register
+from .base import Layer, Weight, catalog_field, known_shape, no_macs, register
 
 
 @register
@@ -15,6 +15,7 @@ class Activation(Layer):
     activation: Fn = catalog_field("activation", "linear")
     positional = ("activation",)
     category = "activation"
+    macs = no_macs
 
     def output(self, ins):
         return ins[0]
@@ -27,6 +28,7 @@ class LeakyReLU(Layer):
     positional = ("alpha",)
     arg_aliases = {"negative_slope": "alpha"}
     category = "activation"
+    macs = no_macs
 
     def output(self, ins):
         return ins[0]
@@ -41,6 +43,7 @@ class PReLU(Layer):
     alpha_constraint: Fn | None = catalog_field("constraint")
     shared_axes: list[int] = Field(default_factory=list, description="1-based feature axes sharing one slope")
     category = "activation"
+    macs = no_macs  # one multiply per negative element: element-wise
 
     def output(self, ins):
         t = ins[0]
@@ -60,6 +63,7 @@ class ELU(Layer):
     alpha: float = Field(1.0, gt=0)
     positional = ("alpha",)
     category = "activation"
+    macs = no_macs
 
     def output(self, ins):
         return ins[0]

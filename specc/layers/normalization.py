@@ -4,7 +4,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..catalog import Fn
-from .base import Layer, Weight, catalog_field, known, register
+from .base import Layer, Weight, catalog_field, known, no_macs, register
 
 
 @register
@@ -30,6 +30,7 @@ class BatchNormalization(Layer):
     gamma_constraint: Fn | None = catalog_field("constraint")
     aliases = ("BatchNorm", "BatchNorm1D", "BatchNorm2D")
     category = "normalization"
+    macs = no_macs  # a per-channel scale and shift (foldable into the layer before it): element-wise
 
     def output(self, ins):
         t = ins[0]

@@ -4,7 +4,7 @@ from typing import Literal, Optional, Union
 
 from pydantic import Field
 
-from .base import Layer, T, conv_dim, need_rank, pair, register
+from .base import Layer, T, conv_dim, need_rank, no_macs, pair, register
 
 IntOrPair = Union[int, tuple[int, int]]
 
@@ -13,6 +13,7 @@ class _Pool(Layer):
     padding: Literal["valid", "same"] = "valid"
     positional = ("pool_size",)
     category = "pooling"
+    macs = no_macs  # comparisons or a sum per window, no weights
 
 
 class _Pool1D(_Pool):
@@ -68,6 +69,7 @@ class AvgPool2D(_Pool2D):
 
 class _Global(Layer):
     category = "pooling"
+    macs = no_macs
     keepdims: bool = False
 
     def output(self, ins):

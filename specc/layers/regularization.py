@@ -4,7 +4,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from .base import DropRate, Layer, register
+from .base import DropRate, Layer, no_macs, register
 
 
 class _Rate(Layer):
@@ -12,6 +12,7 @@ class _Rate(Layer):
     seed: Optional[int] = None
     positional = ("rate",)
     category = "regularization"
+    macs = no_macs  # identity at inference
 
 
     def output(self, ins):
@@ -38,6 +39,7 @@ class GaussianNoise(Layer):
     seed: Optional[int] = None
     positional = ("stddev",)
     category = "regularization"
+    macs = no_macs
 
     def output(self, ins):
         return ins[0]

@@ -5,7 +5,7 @@ from typing import Literal, Union
 
 from pydantic import Field
 
-from .base import Layer, T, known, mul_dims, need_rank, pair, register
+from .base import Layer, T, known, mul_dims, need_rank, no_macs, pair, register
 
 
 @register
@@ -13,6 +13,7 @@ class Flatten(Layer):
     """[d1, d2, ...] -> [d1 * d2 * ...]."""
     kind: Literal["Flatten"] = "Flatten"
     category = "reshaping"
+    macs = no_macs
 
     def output(self, ins):
         t = ins[0]
@@ -28,6 +29,7 @@ class Reshape(Layer):
     target_shape: list[int]
     positional = ("target_shape",)
     category = "reshaping"
+    macs = no_macs
 
     def output(self, ins):
         t = ins[0]
@@ -55,6 +57,7 @@ class Permute(Layer):
     dims: list[int]
     positional = ("dims",)
     category = "reshaping"
+    macs = no_macs
 
     def output(self, ins):
         t = ins[0]
@@ -72,6 +75,7 @@ class RepeatVector(Layer):
     n: int = Field(gt=0)
     positional = ("n",)
     category = "reshaping"
+    macs = no_macs
 
     def output(self, ins):
         t = ins[0]
@@ -97,6 +101,7 @@ class ZeroPadding2D(Layer):
     padding: IntPairs = 1
     positional = ("padding",)
     category = "reshaping"
+    macs = no_macs
 
     def pads(self) -> tuple[int, int, int, int]:
         return _pads(self.padding)
@@ -116,6 +121,7 @@ class UpSampling2D(Layer):
     interpolation: Literal["nearest", "bilinear"] = "nearest"
     positional = ("size",)
     category = "reshaping"
+    macs = no_macs
 
     def output(self, ins):
         t = ins[0]

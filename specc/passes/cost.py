@@ -1,0 +1,203 @@
+"""Cost before training: per layer the MACs of one sample, the bytes of its output and of
+its weights; for the network the peak activation memory of a forward pass and an
+estimate of training memory. Definitions in docs/cost.md; each kind's MAC rule is its
+`macs` method (specc/layers). Static, from shapes alone: no torch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..counts import Count, Formula, bind, human_bytes, product, total
+from ..errors import Diagnostic, SpecError
+from ..ir import Network
+from ..layers import T
+from .shapes import _identity
+
+# bytes per element, by the dtypes a tensor can have (inputs declare int64, int32, ...)
+DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2,
+               "int64": 8, "int32": 4, "int16": 2, "int8": 1, "uint8": 1, "bool": 1}
+WEIGHT_BYTES = 4  # weights, their gradients and optimizer state are float32 in both backends
+
+
+def optimizer_slots(opt) -> int:
+    """Tensors of state per trainable weight that an optimizer keeps (PyTorch's rules)."""
+    name = opt.name if opt is not None else "Adam"
+    args = opt.args if opt is not None else {}
+    if name == "SGD":
+        return 1 if args.get("momentum", 0) else 0                      # momentum buffer
+    if name == "Adagrad":
+        return 1                                                        # sum of squares
+    if name == "RMSprop":
+        return 1 + bool(args.get("momentum", 0)) + bool(args.get("centered", False))
+    if name in ("Adam", "AdamW"):
+        return 2 + bool(args.get("amsgrad", False))                     # two moments (+ max)
+    raise KeyError(name)
+
+
+@dataclass
+class LayerCost:
+    macs: Count = 0               # every call, one sample
+    activation_bytes: Count = 0   # outputs of every call, at the batch
+    weight_bytes: int = 0
+
+
+@dataclass
+class NetworkCost:
+    batch: int
+    dims: dict[str, int]
+    layers: dict[str, LayerCost]
+    input_bytes: dict[str, Count]
+    total_macs: Count
+    weight_bytes: int
+    peak_activation_bytes: Count
+    optimizer: str
+    calls: dict[str, list] = field(default_factory=dict)  # layer -> its nodes, in order
+    training: dict[str, Count] = field(default_factory=dict)  # weights, gradients, optimizer_state, activations
+
+    @property
+    def training_bytes_estimate(self) -> Count:
+        return total(self.training.values())
+
+
+def network_cost(net: Network, batch: int = 1, dims: dict[str, int] | None = None) -> NetworkCost:
+    """The cost of `net` at a batch size, with sizes for symbolic dimensions (`dims`);
+    dimensions without a size stay symbolic and the counts become Formulas. ValueError
+    for a size that is not a positive whole number or that empties a tensor."""
+    for k, v in {"batch": batch, **(dims or {})}.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"the size of '{k}' must be a whole number >= 1, got {v!r}")
+    dims = dict(dims or {})
+    dims.setdefault("batch", batch)
+    tensors, layers = net.tensors, net.layers
+    types: dict[str, T] = {}
+    nbytes: dict[str, Count] = {}
+    sizes: dict[tuple, Count] = {}  # (shape, dtype) -> bytes at the batch; 10,000 equal tensors
+
+    def typed(name: str) -> T | None:
+        t = types.get(name)
+        if t is None:
+            info = tensors[name]
+            if info.shape is None:
+                return None
+            shape = tuple(bind(d, dims) for d in info.shape)
+            if any(isinstance(d, int) and d <= 0 for d in shape):
+                sized = ", ".join(f"{k}={v}" for k, v in dims.items() if k != "batch")
+                raise ValueError(f"with {sized}, tensor '{name}' would have the shape "
+                                 f"[{', '.join(map(str, shape))}] (a size below 1); give larger sizes")
+            t = types[name] = T(shape, info.dtype)
+            key = (shape, info.dtype)
+            size = sizes.get(key)
+            if size is None:
+                size = sizes[key] = product(shape) * DTYPE_BYTES.get(info.dtype, 4)
+            nbytes[name] = size
+        return t
+
+    costs = {name: LayerCost() for name in layers}
+    for name, counts in net.layer_params.items():
+        costs[name].weight_bytes = counts.total * WEIGHT_BYTES
+    memo: dict[tuple, Count] = {}
+    calls: dict[str, list] = {}
+    order = []
+    for node in net.nodes:  # the one walk over the nodes (10,000-layer specs)
+        order.append(node)
+        calls.setdefault(node.layer, []).append(node)
+        ins = [typed(i) for i in node.inputs]
+        outs = [typed(o) for o in node.outputs]
+        if None in ins or None in outs:
+            continue  # shape inference failed there and said so
+        layer = layers[node.layer]
+        key = (_identity(layer), *ins)
+        macs = memo.get(key)
+        if macs is None:
+            macs = memo[key] = layer.macs(ins, outs[0])
+        c = costs[node.layer]
+        c.macs = macs + c.macs if isinstance(macs, Formula) else c.macs + macs
+        c.activation_bytes = total([c.activation_bytes, *(nbytes[o] for o in node.outputs)])
+    for name in net.inputs:
+        typed(name)
+    input_bytes = {n: nbytes.get(n, 0) for n in net.inputs}
+    weight_bytes = net.params.total * WEIGHT_BYTES
+    trainable = net.params.trainable * WEIGHT_BYTES
+    opt = net.train.optimizer if net.train is not None else None
+    slots = optimizer_slots(opt)
+    training = {"weights": weight_bytes, "gradients": trainable, "optimizer_state": slots * trainable,
+                "activations": total(nbytes.values())}
+    return NetworkCost(batch=batch, dims={k: v for k, v in dims.items() if k != "batch"}, layers=costs,
+                       input_bytes=input_bytes, total_macs=total(c.macs for c in costs.values()),
+                       weight_bytes=weight_bytes, peak_activation_bytes=_peak(net, order, nbytes),
+                       optimizer=opt.name if opt is not None else "Adam", calls=calls, training=training)
+
+
+def _peak(net: Network, nodes: list, nbytes: dict[str, Count]) -> Count:
+    """Most bytes alive at once in a forward pass that frees each tensor after its last
+    use (inputs and outputs live throughout). Symbolic sizes: max(...) of the candidates
+    that no other candidate bounds."""
+    last: dict[str, int] = {}
+    for i, node in enumerate(nodes):
+        for t in node.inputs:
+            last[t] = i
+    keep = set(net.inputs) | set(net.outputs)
+    live: Count = total(nbytes.get(n, 0) for n in net.inputs)
+    peak = _Max(live)
+    for i, node in enumerate(nodes):
+        if any(o not in nbytes for o in node.outputs):
+            continue
+        live = total([live, *(nbytes[o] for o in node.outputs)])
+        peak.add(live)
+        freed = [t for t in dict.fromkeys(node.inputs) if last.get(t) == i and t not in keep and t in nbytes]
+        freed += [o for o in node.outputs if o not in last and o not in keep]  # never used (lint W608)
+        if freed:
+            live = total([live, *(-1 * nbytes[t] for t in freed)])
+    return peak.value()
+
+
+class _Max:
+    """Running maximum of counts; formulas that others bound are dropped."""
+
+    def __init__(self, first: Count):
+        self.best = first if isinstance(first, int) else 0
+        self.formulas: list[Formula] = [] if isinstance(first, int) else [first]
+
+    def add(self, c: Count) -> None:
+        if isinstance(c, int):
+            self.best = max(self.best, c)
+            return
+        if any(c.at_most(f) for f in self.formulas):
+            return
+        self.formulas = [f for f in self.formulas if not f.at_most(c)] + [c]
+
+    def value(self) -> Count:
+        best = Formula({(): self.best})
+        formulas = [f for f in self.formulas if not f.at_most(best)]
+        if not formulas:
+            return self.best
+        if not self.best or any(best.at_most(f) for f in formulas):
+            return formulas[0] if len(formulas) == 1 else MaxOf(formulas)
+        return MaxOf([*formulas, self.best])
+
+
+class MaxOf(Formula):
+    """max(a, b, ...) of counts that cannot be ordered without sizes; shown as such."""
+
+    def __init__(self, items: list[Count]):
+        super().__init__({})
+        self.items = items
+
+    def format(self, number=str) -> str:
+        return "max(" + ", ".join(i.format(number) if isinstance(i, Formula) else number(i)
+                                  for i in self.items) + ")"
+
+    def names(self) -> list[str]:
+        return sorted({n for i in self.items if isinstance(i, Formula) for n in i.names()})
+
+
+def symbolic_names(net: Network) -> list[str]:
+    """The symbolic dimensions a network's tensors use, besides the batch ('seq', ...)."""
+    from ..counts import dim
+
+    names = set()
+    texts = {d for info in net.tensors.values() if info.shape for d in info.shape if isinstance(d, str)}
+    for text in texts - {"batch"}:
+        c = dim(text)
+        names.update(c.names() if isinstance(c, Formula) else ())
+    return sorted(names - {"batch"})
