@@ -8,6 +8,7 @@ kept as written. No imports beyond the standard library: layer kinds use `produc
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Union
 
@@ -40,6 +41,15 @@ class Formula:
         return _simplest(terms)
 
     __rmul__ = __mul__
+
+    def __neg__(self) -> Count:
+        return self * -1
+
+    def __sub__(self, other: Count) -> Count:
+        return self + (-1) * other
+
+    def __rsub__(self, other: Count) -> Count:
+        return other + (-1) * self
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, (Formula, int)) and self.terms == _terms(other)
@@ -218,6 +228,7 @@ _COUNT_UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
 _BYTE_UNITS = ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"))
 
 
+@functools.lru_cache(maxsize=4096)  # tables repeat the same few values (10,000-layer specs)
 def human(c: Count) -> str:
     """4089184256 -> '4.1 G'; formulas get human coefficients ('6.1 K*seq + 512')."""
     if isinstance(c, Formula):
@@ -228,6 +239,7 @@ def human(c: Count) -> str:
     return str(c)
 
 
+@functools.lru_cache(maxsize=4096)
 def human_bytes(c: Count) -> str:
     """102236160 -> '97.5 MiB'; formulas get human coefficients."""
     if isinstance(c, Formula):

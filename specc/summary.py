@@ -9,32 +9,41 @@ from .counts import Formula, as_json, human, human_bytes
 from .passes.cost import network_cost
 
 
-def summary_data(net, batch: int = 1, dims: dict[str, int] | None = None) -> dict:
+def summary_data(net, batch: int = 1, dims: dict[str, int] | None = None, cost: bool = True) -> dict:
     """`batch` sizes the activation memory (MACs are per sample); `dims` gives sizes to
-    symbolic dimensions ({"seq": 200}); those without one make formulas (JSON strings)."""
-    return _data(net, network_cost(net, batch, dims))
+    symbolic dimensions ({"seq": 200}); those without one make formulas (JSON strings).
+    cost=False leaves the cost keys out (and the time to work them out)."""
+    return _data(net, network_cost(net, batch, dims) if cost else None)
 
 
 def _data(net, cost) -> dict:
     layers = []
-    calls = cost.calls  # layer -> its nodes, from the cost pass's one walk (a lookup per layer was quadratic)
+    if cost is not None:
+        calls = cost.calls  # layer -> its nodes, from the cost pass's one walk
+    else:
+        calls = {}  # in one pass (a lookup per layer was quadratic)
+        for n in net.nodes:
+            calls.setdefault(n.layer, []).append(n)
     for lname, layer in net.layers.items():
         nodes = calls.get(lname, [])
         shape = net.tensors[nodes[0].outputs[0]].shape if nodes else None
         counts = net.layer_params.get(lname)
-        c = cost.layers[lname]
-        layers.append({"name": lname, "kind": layer.kind, "output_shape": shape,
-                       "params": counts.total if counts else 0,
-                       "trainable_params": counts.trainable if counts else 0,
-                       "calls": len(nodes),
-                       "inputs": [i for n in nodes[:1] for i in n.inputs],
-                       "macs": as_json(c.macs), "activation_bytes": as_json(c.activation_bytes),
-                       "weight_bytes": c.weight_bytes})
+        row = {"name": lname, "kind": layer.kind, "output_shape": shape,
+               "params": counts.total if counts else 0,
+               "trainable_params": counts.trainable if counts else 0,
+               "calls": len(nodes),
+               "inputs": [i for n in nodes[:1] for i in n.inputs]}
+        if cost is not None:
+            c = cost.layers[lname]
+            row.update(macs=as_json(c.macs), activation_bytes=as_json(c.activation_bytes), weight_bytes=c.weight_bytes)
+        layers.append(row)
     io = lambda names: {n: {"shape": net.tensors[n].shape, "dtype": net.tensors[n].dtype} for n in names}
-    return {"name": net.name, "file": net.file, "layers": layers, "total_params": net.params.total,
+    data = {"name": net.name, "file": net.file, "layers": layers, "total_params": net.params.total,
             "trainable_params": net.params.trainable, "non_trainable_params": net.params.non_trainable,
-            "inputs": io(net.inputs), "outputs": io(net.outputs),
-            "batch": cost.batch, "dims": cost.dims,
+            "inputs": io(net.inputs), "outputs": io(net.outputs)}
+    if cost is None:
+        return data
+    return {**data, "batch": cost.batch, "dims": cost.dims,
             "total_macs": as_json(cost.total_macs),
             "input_activation_bytes": {n: as_json(b) for n, b in cost.input_bytes.items()},
             "weight_bytes": cost.weight_bytes,
@@ -50,15 +59,15 @@ def _shape(s) -> str:
 
 def _table(rows: list[tuple[str, ...]], right: set[int]) -> list[str]:
     """Aligned columns (those in `right` flush right) between rules."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    line = lambda r: "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                               for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-    rule = "-" * len(line(rows[0]))
-    return [rule, line(rows[0]), rule, *[line(r) for r in rows[1:]], rule]
+    widths = [max(map(len, column)) for column in zip(*rows)]
+    fmt = "  ".join("{:%s%d}" % (">" if i in right else "<", w) for i, w in enumerate(widths))
+    lines = [fmt.format(*r).rstrip() for r in rows]
+    rule = "-" * len(lines[0])
+    return [rule, lines[0], rule, *lines[1:], rule]
 
 
-def summary_text(net, batch: int = 1, dims: dict[str, int] | None = None) -> str:
-    cost = network_cost(net, batch, dims)
+def summary_text(net, batch: int = 1, dims: dict[str, int] | None = None, cost: bool = True) -> str:
+    cost = network_cost(net, batch, dims) if cost else None
     data = _data(net, cost)
     rows = [("Layer", "Kind", "Output shape", "Params", "Inputs")]
     for name, io in data["inputs"].items():
@@ -72,7 +81,8 @@ def summary_text(net, batch: int = 1, dims: dict[str, int] | None = None) -> str
     out.append(f"Non-trainable params: {data['non_trainable_params']:,}")
     outs = ", ".join(f"{n} {_shape(io['shape'])}" for n, io in data["outputs"].items())
     out.append(f"Outputs: {outs}")
-    out += ["", *_cost_text(cost, data)]
+    if cost is not None:
+        out += ["", *_cost_text(cost, data)]
     return "\n".join(out)
 
 

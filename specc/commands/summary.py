@@ -38,6 +38,9 @@ def add_arguments(p) -> None:
     p.add_argument("--dim", type=_dims, action="append", default=[], metavar="NAME=SIZE",
                    help="size of a symbolic dimension, e.g. --dim seq=200 (repeatable or comma-separated); "
                         "without it, costs that depend on it are formulas")
+    p.add_argument("--no-cost", dest="cost", action="store_false",
+                   help="leave out the cost (MACs, activation and weight memory): the table and JSON keys of "
+                        "specc 0.1")
 
 
 def run(args) -> int:
@@ -53,9 +56,9 @@ def run(args) -> int:
         return 2
     try:
         if args.format == "json":
-            text = json.dumps(summary_data(net, args.batch, dims), indent=2)
+            text = json.dumps(summary_data(net, args.batch, dims, args.cost), indent=2)
         else:
-            text = summary_text(net, args.batch, dims)
+            text = summary_text(net, args.batch, dims, args.cost)
     except ValueError as e:  # sizes that empty a tensor
         eprint(f"error: {e}")
         return 2

@@ -5,13 +5,13 @@ estimate of training memory. Definitions in docs/cost.md; each kind's MAC rule i
 """
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 
 from ..counts import Count, Formula, bind, human_bytes, product, total
 from ..errors import Diagnostic, SpecError
 from ..ir import Network
 from ..layers import T
-from .shapes import _identity
 
 # bytes per element, by the dtypes a tensor can have (inputs declare int64, int32, ...)
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2,
@@ -34,7 +34,7 @@ def optimizer_slots(opt) -> int:
     raise KeyError(name)
 
 
-@dataclass
+@dataclass(slots=True)
 class LayerCost:
     macs: Count = 0               # every call, one sample
     activation_bytes: Count = 0   # outputs of every call, at the batch
@@ -66,12 +66,25 @@ def network_cost(net: Network, batch: int = 1, dims: dict[str, int] | None = Non
     for k, v in {"batch": batch, **(dims or {})}.items():
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             raise ValueError(f"the size of '{k}' must be a whole number >= 1, got {v!r}")
-    dims = dict(dims or {})
+    # many small acyclic objects next to a large IR: the cyclic collector would rescan the
+    # IR again and again (as in compile_source)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _network_cost(net, batch, dict(dims or {}))
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _network_cost(net: Network, batch: int, dims: dict[str, int]) -> NetworkCost:
     dims.setdefault("batch", batch)
     tensors, layers = net.tensors, net.layers
     types: dict[str, T] = {}
     nbytes: dict[str, Count] = {}
-    sizes: dict[tuple, Count] = {}  # (shape, dtype) -> bytes at the batch; 10,000 equal tensors
+    # (shape as written, dtype) -> (type with sizes put in, bytes at the batch): a
+    # 10,000-layer spec has a handful of distinct tensor types
+    seen: dict[tuple, tuple[T, Count]] = {}
 
     def typed(name: str) -> T | None:
         t = types.get(name)
@@ -79,40 +92,40 @@ def network_cost(net: Network, batch: int = 1, dims: dict[str, int] | None = Non
             info = tensors[name]
             if info.shape is None:
                 return None
-            shape = tuple(bind(d, dims) for d in info.shape)
-            if any(isinstance(d, int) and d <= 0 for d in shape):
-                sized = ", ".join(f"{k}={v}" for k, v in dims.items() if k != "batch")
-                raise ValueError(f"with {sized}, tensor '{name}' would have the shape "
-                                 f"[{', '.join(map(str, shape))}] (a size below 1); give larger sizes")
-            t = types[name] = T(shape, info.dtype)
-            key = (shape, info.dtype)
-            size = sizes.get(key)
-            if size is None:
-                size = sizes[key] = product(shape) * DTYPE_BYTES.get(info.dtype, 4)
-            nbytes[name] = size
+            key = (*info.shape, info.dtype)
+            known = seen.get(key)
+            if known is None:
+                shape = tuple(bind(d, dims) for d in info.shape)
+                if any(isinstance(d, int) and d <= 0 for d in shape):
+                    sized = ", ".join(f"{k}={v}" for k, v in dims.items() if k != "batch")
+                    raise ValueError(f"with {sized}, tensor '{name}' would have the shape "
+                                     f"[{', '.join(map(str, shape))}] (a size below 1); give larger sizes")
+                known = seen[key] = (T(shape, info.dtype), product(shape) * DTYPE_BYTES.get(info.dtype, 4))
+            t = types[name] = known[0]
+            nbytes[name] = known[1]
         return t
 
     costs = {name: LayerCost() for name in layers}
     for name, counts in net.layer_params.items():
         costs[name].weight_bytes = counts.total * WEIGHT_BYTES
-    memo: dict[tuple, Count] = {}
     calls: dict[str, list] = {}
     order = []
-    for node in net.nodes:  # the one walk over the nodes (10,000-layer specs)
+    last: dict[str, int] = {}  # tensor -> index of the last node that reads it
+    for i, node in enumerate(net.nodes):  # the one walk over the nodes (10,000-layer specs)
         order.append(node)
         calls.setdefault(node.layer, []).append(node)
+        for t in node.inputs:
+            last[t] = i
         ins = [typed(i) for i in node.inputs]
         outs = [typed(o) for o in node.outputs]
         if None in ins or None in outs:
             continue  # shape inference failed there and said so
-        layer = layers[node.layer]
-        key = (_identity(layer), *ins)
-        macs = memo.get(key)
-        if macs is None:
-            macs = memo[key] = layer.macs(ins, outs[0])
+        macs = layers[node.layer].macs(ins, outs[0])  # cheaper than a memo key (shapes._identity)
         c = costs[node.layer]
         c.macs = macs + c.macs if isinstance(macs, Formula) else c.macs + macs
-        c.activation_bytes = total([c.activation_bytes, *(nbytes[o] for o in node.outputs)])
+        for o in node.outputs:
+            b = nbytes[o]
+            c.activation_bytes = b + c.activation_bytes if isinstance(b, Formula) else c.activation_bytes + b
     for name in net.inputs:
         typed(name)
     input_bytes = {n: nbytes.get(n, 0) for n in net.inputs}
@@ -124,30 +137,35 @@ def network_cost(net: Network, batch: int = 1, dims: dict[str, int] | None = Non
                 "activations": total(nbytes.values())}
     return NetworkCost(batch=batch, dims={k: v for k, v in dims.items() if k != "batch"}, layers=costs,
                        input_bytes=input_bytes, total_macs=total(c.macs for c in costs.values()),
-                       weight_bytes=weight_bytes, peak_activation_bytes=_peak(net, order, nbytes),
+                       weight_bytes=weight_bytes, peak_activation_bytes=_peak(net, order, last, nbytes),
                        optimizer=opt.name if opt is not None else "Adam", calls=calls, training=training)
 
 
-def _peak(net: Network, nodes: list, nbytes: dict[str, Count]) -> Count:
+def _peak(net: Network, nodes: list, last: dict[str, int], nbytes: dict[str, Count]) -> Count:
     """Most bytes alive at once in a forward pass that frees each tensor after its last
-    use (inputs and outputs live throughout). Symbolic sizes: max(...) of the candidates
-    that no other candidate bounds."""
-    last: dict[str, int] = {}
-    for i, node in enumerate(nodes):
-        for t in node.inputs:
-            last[t] = i
+    use (`last`: index of the node that uses it last; inputs and outputs live throughout).
+    Symbolic sizes: max(...) of the candidates that no other candidate bounds."""
     keep = set(net.inputs) | set(net.outputs)
     live: Count = total(nbytes.get(n, 0) for n in net.inputs)
     peak = _Max(live)
     for i, node in enumerate(nodes):
-        if any(o not in nbytes for o in node.outputs):
+        outs = node.outputs
+        if any(o not in nbytes for o in outs):
             continue
-        live = total([live, *(nbytes[o] for o in node.outputs)])
-        peak.add(live)
-        freed = [t for t in dict.fromkeys(node.inputs) if last.get(t) == i and t not in keep and t in nbytes]
-        freed += [o for o in node.outputs if o not in last and o not in keep]  # never used (lint W608)
-        if freed:
-            live = total([live, *(-1 * nbytes[t] for t in freed)])
+        for o in outs:
+            live = live + nbytes[o]
+        if isinstance(live, int):
+            if live > peak.best:
+                peak.best = live
+        else:
+            peak.add(live)
+        for t in node.inputs:
+            if last.get(t) == i and t not in keep and t in nbytes:
+                last[t] = -1  # freed once, also when this node reads it twice
+                live = live - nbytes[t]
+        for o in outs:
+            if o not in last and o not in keep:  # never used (lint W608)
+                live = live - nbytes[o]
     return peak.value()
 
 
