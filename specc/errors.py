@@ -76,6 +76,7 @@ CODES: dict[str, Code] = _codes(
     ("E500", "error", "expected output shape does not hold"),
     ("E501", "error", "expected parameter count does not hold"),
     ("E502", "error", "expect block names an unknown tensor or key"),
+    ("E503", "error", "expected MACs do not hold"),
     # lints
     ("W600", "warning", "initializer does not suit the activation"),
     ("W601", "warning", "output activation does not suit the loss"),
@@ -88,6 +89,8 @@ CODES: dict[str, Code] = _codes(
     ("W608", "warning", "unused tensor or layer"),
     ("W609", "warning", "activation without a gradient (step/threshold) in a trained network"),
     ("W610", "warning", "ReLU-family activation on the output layer"),
+    ("W630", "warning", "training memory estimate exceeds the memory budget"),
+    ("W631", "warning", "memory budget cannot be checked: the estimate depends on a symbolic dimension"),
     ("I700", "info", "batch size is not a power of two"),
 )
 

@@ -14,6 +14,19 @@ def add_arguments(p) -> None:
     p.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                    help="skip files matching this glob (repeatable), e.g. 'specs/invalid/*'")
+    p.add_argument("--max-memory", type=_size, default=None, metavar="SIZE",
+                   help="warn (W630) when a spec's training memory estimate, at its train block's batch size, "
+                        "exceeds SIZE, e.g. 8GiB (docs/cost.md)")
+
+
+def _size(text: str) -> int:
+    import argparse
+
+    from ..counts import parse_bytes
+    try:
+        return parse_bytes(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def collect(paths: list[str], exclude: list[str]) -> tuple[list[str], list[str]]:
@@ -50,6 +63,11 @@ def run(args) -> int:
     results = []
     for f in files:
         results.append(("<stdin>" if f == "-" else f, compile_path(f)))
+    if args.max_memory is not None:
+        from ..passes.cost import budget_diagnostics
+        for _, r in results:
+            if r.ok and r.network is not None:
+                r.diagnostics += budget_diagnostics(r.network, args.max_memory, r.network.span, "--max-memory")
     n_err = sum(len(r.errors) for _, r in results)
     n_warn = sum(1 for _, r in results for d in r.diagnostics if d.severity == "warning")
     if args.format == "json":

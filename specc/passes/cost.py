@@ -6,9 +6,10 @@ estimate of training memory. Definitions in docs/cost.md; each kind's MAC rule i
 from __future__ import annotations
 
 import gc
+import re
 from dataclasses import dataclass, field
 
-from ..counts import Count, Formula, bind, human_bytes, product, total
+from ..counts import Count, Formula, bind, dim, human, human_bytes, product, total
 from ..errors import Diagnostic, SpecError
 from ..ir import Network
 from ..layers import T
@@ -211,11 +212,91 @@ class MaxOf(Formula):
 
 def symbolic_names(net: Network) -> list[str]:
     """The symbolic dimensions a network's tensors use, besides the batch ('seq', ...)."""
-    from ..counts import dim
-
     names = set()
     texts = {d for info in net.tensors.values() if info.shape for d in info.shape if isinstance(d, str)}
     for text in texts - {"batch"}:
         c = dim(text)
         names.update(c.names() if isinstance(c, Formula) else ())
     return sorted(names - {"batch"})
+
+
+# ------------------------------------------------------------------ checks that use the cost
+
+_ROUNDED = re.compile(r"\s*(\d+(?:\.\d*)?)\s*([KMGT]?)\s*", re.IGNORECASE)
+_UNIT = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+
+
+def read_expected_macs(text: str) -> tuple[str, Count | tuple[float, float]]:
+    """An expected MAC count written as text: ('rounded', (value, tolerance)) for '4.1G'
+    (any count that rounds to it: 4.05 G .. 4.15 G), ('formula', Formula) for '5760*seq + 8'.
+    ValueError says what is accepted."""
+    m = _ROUNDED.fullmatch(text)
+    if m:
+        digits, unit = m.group(1), _UNIT[m.group(2).lower()]
+        decimals = len(digits.split(".")[1]) if "." in digits else 0
+        return "rounded", (float(digits) * unit, 0.5 * unit / 10**decimals)
+    import ast
+
+    try:
+        ast.parse(text.strip(), mode="eval")
+        formula = dim(text.strip())
+    except (SyntaxError, ValueError):
+        formula = None
+    if not isinstance(formula, Formula):
+        raise ValueError(f"'{text}' is neither a rounded figure (4.1G, 714M, 15.5 G) nor a formula "
+                         "in symbolic dimensions (5760*seq + 8)")
+    return "formula", formula
+
+
+def macs_expectation(want: int | str, got: Count) -> str | None:
+    """None when the network's MACs meet the expectation, else what they are instead."""
+    if isinstance(want, int):
+        if got == want:
+            return None
+        diff = f" (difference {got - want:+,})" if isinstance(got, int) else ""
+        return f"expected {want:,} MACs per sample, but the network does {_show(got)}{diff}"
+    kind, value = read_expected_macs(want)
+    if kind == "rounded":
+        target, tolerance = value
+        if isinstance(got, int) and abs(got - target) <= tolerance:
+            return None
+        return f"expected about {want} MACs per sample, but the network does {_show(got)}"
+    if got == value:
+        return None
+    return f"expected {want} MACs per sample, but the network does {_show(got)}"
+
+
+def _show(c: Count) -> str:
+    return (f"{c:,} ({human(c)})" if abs(c) >= 1000 else str(c)) if isinstance(c, int) else str(c)
+
+
+def budget_diagnostics(net: Network, limit: int, span, source: str) -> list[Diagnostic]:
+    """W630 when the training estimate at the train block's batch size (32 without one)
+    exceeds `limit` bytes; W631 when it depends on a symbolic dimension. `source` says who
+    set the budget ('expect max_memory', '--max-memory')."""
+    batch = net.train.batch_size if net.train is not None else 32
+    cost = network_cost(net, batch)
+    estimate = cost.training_bytes_estimate
+    if isinstance(estimate, Formula):
+        names = ", ".join(estimate.names())
+        return [SpecError("W631", f"the memory budget {human_bytes(limit)} ({source}) cannot be checked: the "
+                          f"training estimate depends on {names} ({human_bytes(estimate)} at batch {batch})", span,
+                          hint=f"read the estimate for the sizes you will train on: specc summary {net.file} "
+                               f"--batch {batch} --dim {estimate.names()[0]}=N").diagnostic]
+    if estimate <= limit:
+        return []
+    t = cost.training
+    fixed = t["weights"] + t["gradients"] + t["optimizer_state"]
+    per_sample = t["activations"] // batch
+    if fixed >= limit:
+        hint = (f"the weights, their gradients and the {cost.optimizer} state alone need {human_bytes(fixed)}: "
+                "fewer parameters, an optimizer with less state (SGD), or a larger budget")
+    else:
+        fits = (limit - fixed) // per_sample if per_sample else batch
+        hint = (f"activations need {human_bytes(per_sample)} per sample: batch_size {fits} fits"
+                if fits >= 1 else "not even one sample fits: a smaller model or a larger budget")
+    return [SpecError("W630", f"training needs about {human_bytes(estimate)} at batch size {batch}, over the "
+                      f"memory budget of {human_bytes(limit)} ({source}): weights {human_bytes(t['weights'])}, "
+                      f"gradients {human_bytes(t['gradients'])}, {cost.optimizer} state "
+                      f"{human_bytes(t['optimizer_state'])}, activations {human_bytes(t['activations'])}",
+                      span, hint=hint).diagnostic]
