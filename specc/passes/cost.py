@@ -226,15 +226,17 @@ _ROUNDED = re.compile(r"\s*(\d+(?:\.\d*)?)\s*([KMGT]?)\s*", re.IGNORECASE)
 _UNIT = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 
 
-def read_expected_macs(text: str) -> tuple[str, Count | tuple[float, float]]:
+def read_expected_macs(text: str) -> tuple[str, Count | tuple]:
     """An expected MAC count written as text: ('rounded', (value, tolerance)) for '4.1G'
     (any count that rounds to it: 4.05 G .. 4.15 G), ('formula', Formula) for '5760*seq + 8'.
     ValueError says what is accepted."""
     m = _ROUNDED.fullmatch(text)
     if m:
+        from fractions import Fraction  # exact: 4.1 G is 4,100,000,000, not 4.1 * 1e9 in floats
+
         digits, unit = m.group(1), _UNIT[m.group(2).lower()]
         decimals = len(digits.split(".")[1]) if "." in digits else 0
-        return "rounded", (float(digits) * unit, 0.5 * unit / 10**decimals)
+        return "rounded", (Fraction(digits) * unit, Fraction(unit, 2 * 10**decimals))
     import ast
 
     try:
