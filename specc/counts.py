@@ -71,6 +71,10 @@ class Formula:
                 shifted[kept] = shifted.get(kept, 0) + c
         return all(c >= 0 for c in shifted.values())
 
+    def at(self, dims: dict[str, int]) -> Count:
+        """The count with sizes put in (a Formula still where a name has none)."""
+        return total(c * product(bind(f, dims) for f in m) for m, c in self.terms.items())
+
     def names(self) -> list[str]:
         """The symbolic dimensions it depends on, sorted ('seq', never '(seq-3)//2')."""
         out = set()

@@ -169,6 +169,20 @@ def test_peak_activation_with_symbolic_sizes_is_a_formula():
     assert network_cost(net, 1, {"seq": 10}).peak_activation_bytes == 560
 
 
+def test_symbolic_counts_equal_the_counts_at_given_sizes():
+    """text_cnn: counts with opaque factors ((seq-2)//2) and a peak that is a max(...) of
+    candidates; put in a size, each equals what --dim computes."""
+    from specc.compile import compile_file
+    net = compile_file(str(ROOT / "specs/text_cnn/model.net")).network
+    sym = network_cost(net)
+    assert str(sym.peak_activation_bytes).startswith("max(") and isinstance(sym.total_macs, Formula)
+    for seq in (7, 8, 50, 1001):
+        sized = network_cost(net, 1, {"seq": seq})
+        assert sym.total_macs.at({"seq": seq}) == sized.total_macs
+        assert sym.peak_activation_bytes.at({"seq": seq}) == sized.peak_activation_bytes
+        assert sym.training_bytes_estimate.at({"seq": seq}) == sized.training_bytes_estimate
+
+
 @pytest.mark.parametrize("optimizer, slots", [("SGD(lr=0.1)", 0), ("SGD(lr=0.1, momentum=0.9)", 1), ("Adagrad()", 1),
                                               ("RMSprop()", 1), ("RMSprop(momentum=0.9, centered=true)", 3),
                                               ("Adam()", 2), ("Adam(amsgrad=true)", 3), ("AdamW()", 2)])

@@ -123,10 +123,9 @@ def _network_cost(net: Network, batch: int, dims: dict[str, int]) -> NetworkCost
             continue  # shape inference failed there and said so
         macs = layers[node.layer].macs(ins, outs[0])  # cheaper than a memo key (shapes._identity)
         c = costs[node.layer]
-        c.macs = macs + c.macs if isinstance(macs, Formula) else c.macs + macs
+        c.macs += macs  # int + Formula is the Formula's __radd__
         for o in node.outputs:
-            b = nbytes[o]
-            c.activation_bytes = b + c.activation_bytes if isinstance(b, Formula) else c.activation_bytes + b
+            c.activation_bytes += nbytes[o]
     for name in net.inputs:
         typed(name)
     input_bytes = {n: nbytes.get(n, 0) for n in net.inputs}
@@ -201,6 +200,16 @@ class MaxOf(Formula):
     def __init__(self, items: list[Count]):
         super().__init__({})
         self.items = items
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MaxOf) and self.items == other.items
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.items))
+
+    def at(self, dims: dict[str, int]) -> Count:
+        values = [i.at(dims) if isinstance(i, Formula) else i for i in self.items]
+        return max(values) if all(isinstance(v, int) for v in values) else MaxOf(values)
 
     def format(self, number=str) -> str:
         return "max(" + ", ".join(i.format(number) if isinstance(i, Formula) else number(i)
