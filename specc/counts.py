@@ -8,7 +8,6 @@ kept as written. No imports beyond the standard library: layer kinds use `produc
 """
 from __future__ import annotations
 
-import functools
 import math
 from typing import Union
 
@@ -228,30 +227,30 @@ def _evaluate(text: str, dims: dict[str, int]) -> int:
 
 # ------------------------------------------------------------------ human units
 
-_COUNT_UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
-_BYTE_UNITS = ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"))
+_COUNT_UNITS = ("", "K", "M", "G", "T")
+_BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
 
-@functools.lru_cache(maxsize=4096)  # tables repeat the same few values (10,000-layer specs)
 def human(c: Count) -> str:
     """4089184256 -> '4.1 G'; formulas get human coefficients ('6.1 K*seq + 512')."""
-    if isinstance(c, Formula):
+    if c.__class__ is not int:
         return c.format(human)
-    for size, unit in _COUNT_UNITS:
-        if abs(c) >= size:
-            return f"{c / size:.1f} {unit}"
-    return str(c)
+    n = -c if c < 0 else c
+    if n < 1000:
+        return str(c)
+    e = min((len(str(n)) - 1) // 3, 4)  # straight to the unit: 10,000-row tables
+    return f"{c / 10 ** (3 * e):.1f} {_COUNT_UNITS[e]}"
 
 
-@functools.lru_cache(maxsize=4096)
 def human_bytes(c: Count) -> str:
     """102236160 -> '97.5 MiB'; formulas get human coefficients."""
-    if isinstance(c, Formula):
+    if c.__class__ is not int:
         return c.format(human_bytes)
-    for size, unit in _BYTE_UNITS:
-        if abs(c) >= size:
-            return f"{c / size:.1f} {unit}"
-    return f"{c} B"
+    n = -c if c < 0 else c
+    if n < 1024:
+        return f"{c} B"
+    e = min((n.bit_length() - 1) // 10, 4)
+    return f"{c / (1 << 10 * e):.1f} {_BYTE_UNITS[e]}"
 
 
 _SIZE_SUFFIXES = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,

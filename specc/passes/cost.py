@@ -96,8 +96,8 @@ def _network_cost(net: Network, batch: int, dims: dict[str, int]) -> NetworkCost
             key = (*info.shape, info.dtype)
             known = seen.get(key)
             if known is None:
-                shape = tuple(bind(d, dims) for d in info.shape)
-                if any(isinstance(d, int) and d <= 0 for d in shape):
+                shape = tuple(d if d.__class__ is int else dims.get(d) or bind(d, dims) for d in info.shape)
+                if any(d.__class__ is int and d <= 0 for d in shape):
                     sized = ", ".join(f"{k}={v}" for k, v in dims.items() if k != "batch")
                     raise ValueError(f"with {sized}, tensor '{name}' would have the shape "
                                      f"[{', '.join(map(str, shape))}] (a size below 1); give larger sizes")
@@ -117,11 +117,11 @@ def _network_cost(net: Network, batch: int, dims: dict[str, int]) -> NetworkCost
         calls.setdefault(node.layer, []).append(node)
         for t in node.inputs:
             last[t] = i
-        ins = [typed(i) for i in node.inputs]
-        outs = [typed(o) for o in node.outputs]
-        if None in ins or None in outs:
+        ins = [types.get(i) or typed(i) for i in node.inputs]
+        out = types.get(node.outputs[0]) or typed(node.outputs[0])
+        if out is None or any(t is None for t in ins):
             continue  # shape inference failed there and said so
-        macs = layers[node.layer].macs(ins, outs[0])  # cheaper than a memo key (shapes._identity)
+        macs = layers[node.layer].macs(ins, out)  # cheaper than a memo key (shapes._identity)
         c = costs[node.layer]
         c.macs += macs  # int + Formula is the Formula's __radd__
         for o in node.outputs:
