@@ -13,17 +13,23 @@ def summary_data(net, batch: int = 1, dims: dict[str, int] | None = None, cost: 
     """`batch` sizes the activation memory (MACs are per sample); `dims` gives sizes to
     symbolic dimensions ({"seq": 200}); those without one make formulas (JSON strings).
     cost=False leaves the cost keys out (and the time to work them out)."""
-    return _data(net, network_cost(net, batch, dims) if cost else None)
+    if not cost:
+        return _data(net, None, _calls(net))
+    c = network_cost(net, batch, dims)
+    return _data(net, c, c.calls)
 
 
-def _data(net, cost) -> dict:
+def _calls(net) -> dict[str, list]:
+    """layer -> its nodes, in one pass (a lookup per layer was quadratic)."""
+    calls: dict[str, list] = {}
+    for n in net.nodes:
+        calls.setdefault(n.layer, []).append(n)
+    return calls
+
+
+def _data(net, cost, calls: dict[str, list]) -> dict:
+    """The summary keys; the cost keys too when `cost` is given."""
     layers = []
-    if cost is not None:
-        calls = cost.calls  # layer -> its nodes, from the cost pass's one walk
-    else:
-        calls = {}  # in one pass (a lookup per layer was quadratic)
-        for n in net.nodes:
-            calls.setdefault(n.layer, []).append(n)
     for lname, layer in net.layers.items():
         nodes = calls.get(lname, [])
         shape = net.tensors[nodes[0].outputs[0]].shape if nodes else None
@@ -68,7 +74,7 @@ def _table(rows: list[tuple[str, ...]], right: set[int]) -> list[str]:
 
 def summary_text(net, batch: int = 1, dims: dict[str, int] | None = None, cost: bool = True) -> str:
     cost = network_cost(net, batch, dims) if cost else None
-    data = _data(net, cost)
+    data = _data(net, None, cost.calls if cost else _calls(net))  # the cost table reads `cost` itself
     rows = [("Layer", "Kind", "Output shape", "Params", "Inputs")]
     for name, io in data["inputs"].items():
         rows.append((name, "Input" + ("" if io["dtype"] == "float32" else f" ({io['dtype']})"), _shape(io["shape"]), "0", ""))
@@ -101,7 +107,7 @@ def _cost_text(cost, data: dict) -> list[str]:
         c = cost.layers[layer["name"]]
         rows.append((_label(layer), human(c.macs), share(c.macs), human_bytes(c.activation_bytes),
                      human_bytes(c.weight_bytes)))
-    sized = ", ".join(f"{k}={v}" for k, v in data["dims"].items())
+    sized = ", ".join(f"{k}={v}" for k, v in cost.dims.items())
     out = [f"Cost: MACs per sample, activations at batch {cost.batch}" + (f" ({sized})" if sized else "")
            + ", float32 weights", *_table(rows, {1, 2, 3, 4})]
     out.append(f"Total MACs: {human(macs)} per sample" + ("" if isinstance(macs, Formula) else f" ({macs:,})"))

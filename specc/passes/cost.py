@@ -117,10 +117,10 @@ def _network_cost(net: Network, batch: int, dims: dict[str, int]) -> NetworkCost
         calls.setdefault(node.layer, []).append(node)
         for t in node.inputs:
             last[t] = i
-        ins = [types.get(i) or typed(i) for i in node.inputs]
         out = types.get(node.outputs[0]) or typed(node.outputs[0])
-        if out is None or any(t is None for t in ins):
-            continue  # shape inference failed there and said so
+        if out is None:
+            continue  # shape inference failed there (or before: then it skipped this node) and said so
+        ins = [types.get(i) or typed(i) for i in node.inputs]
         macs = layers[node.layer].macs(ins, out)  # cheaper than a memo key (shapes._identity)
         c = costs[node.layer]
         c.macs += macs  # int + Formula is the Formula's __radd__
@@ -150,8 +150,8 @@ def _peak(net: Network, nodes: list, last: dict[str, int], nbytes: dict[str, Cou
     peak = _Max(live)
     for i, node in enumerate(nodes):
         outs = node.outputs
-        if any(o not in nbytes for o in outs):
-            continue
+        if outs[0] not in nbytes:
+            continue  # failed shape inference
         for o in outs:
             live = live + nbytes[o]
         if isinstance(live, int):
