@@ -60,9 +60,13 @@ class Formula:
         """True when self <= other for every size: named dimensions are at least 1, other
         factors (e.g. (seq-2)//2) at least 0. Proven from coefficients, so False may also
         mean 'cannot tell'."""
-        diff = _terms(other + (-1) * self)  # other - self must be >= 0
+        diff = dict(_terms(other))  # other - self must be >= 0
+        for m, c in self.terms.items():
+            diff[m] = diff.get(m, 0) - c
         shifted: dict[Monomial, int] = {}  # with every name x written as 1 + x', x' >= 0
         for m, c in diff.items():
+            if not c:
+                continue
             names = [f for f in m if f.isidentifier()]
             rest = tuple(f for f in m if not f.isidentifier())
             for mask in range(2 ** len(names)):

@@ -103,10 +103,15 @@ def _cost_text(cost, data: dict) -> list[str]:
     rows = [("Layer", "MACs", "Share", "Activations", "Weights")]
     for name, b in cost.input_bytes.items():
         rows.append((name, "0", "", human_bytes(b), "0 B"))
+    shown: dict[tuple, tuple[str, ...]] = {}  # equal costs are written once (10,000-layer specs)
     for layer in data["layers"]:
         c = cost.layers[layer["name"]]
-        rows.append((_label(layer), human(c.macs), share(c.macs), human_bytes(c.activation_bytes),
-                     human_bytes(c.weight_bytes)))
+        key = (c.macs, c.activation_bytes, c.weight_bytes)
+        cells = shown.get(key)
+        if cells is None:
+            cells = shown[key] = (human(c.macs), share(c.macs), human_bytes(c.activation_bytes),
+                                  human_bytes(c.weight_bytes))
+        rows.append((_label(layer), *cells))
     sized = ", ".join(f"{k}={v}" for k, v in cost.dims.items())
     out = [f"Cost: MACs per sample, activations at batch {cost.batch}" + (f" ({sized})" if sized else "")
            + ", float32 weights", *_table(rows, {1, 2, 3, 4})]
