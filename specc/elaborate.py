@@ -19,6 +19,7 @@ from . import parse as ast
 from .catalog import CATALOGS, UNAVAILABLE, Fn
 from .catalog.base import (Range, at_least_one, coerce, construct, construct_from, converter, describe,
                            fraction, seed_range, show, type_text)
+from .counts import parse_bytes
 from .errors import Diagnostic, Source, SpecError, Span, did_you_mean
 from .ir import Node, TensorInfo
 from .layers import REGISTRY, Layer
@@ -1031,7 +1032,15 @@ def build_expect(section: ast.Section, elab: Elaborator) -> dict:
               "non_trainable": "non_trainable_params"}
     for s in section.settings:
         v = ast.value_to_python(s.value) if not isinstance(s.value, ast.Call) else None
-        if s.key in counts:
+        if s.key in ("macs", "max_memory"):
+            problem = _cost_expectation(s.key, v)
+            if problem:
+                elab.report(SpecError("E502", f"cannot read expectation '{s.key}': {problem}", s.span,
+                                      hint='write `macs: 4089184256`, `macs: "4.1G"`, `macs: "5760*seq + 8"` '
+                                           'or `max_memory: "8GiB"` (docs/cost.md)'))
+                continue
+            out[s.key] = parse_bytes(v) if s.key == "max_memory" else v
+        elif s.key in counts:
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 elab.report(SpecError("E502", f"expected parameter count '{s.key}' must be a whole number, got {v!r}",
                                       s.span))
@@ -1045,6 +1054,25 @@ def build_expect(section: ast.Section, elab: Elaborator) -> dict:
             continue
         out["spans"][counts.get(s.key, s.key)] = s.span
     return out
+
+
+def _cost_expectation(key: str, v) -> str | None:
+    """Why an expected `macs` or `max_memory` cannot be read, or None."""
+    if key == "max_memory":
+        try:
+            parse_bytes(v)
+        except ValueError as e:
+            return str(e)
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, str)) or (isinstance(v, int) and v < 0):
+        return f"expected a whole number of MACs, a rounded figure or a formula, got {v!r}"
+    if isinstance(v, str):
+        from .passes.cost import read_expected_macs
+        try:
+            read_expected_macs(v)
+        except ValueError as e:
+            return str(e)
+    return None
 
 
 def build_test(section: ast.Section, elab: Elaborator) -> dict:

@@ -81,6 +81,7 @@ CODES: dict[str, Code] = _codes(
     ("E500", "error", "expected output shape does not hold"),
     ("E501", "error", "expected parameter count does not hold"),
     ("E502", "error", "expect block names an unknown tensor or key"),
+    ("E503", "error", "expected MACs do not hold"),
     # lints
     ("W600", "warning", "initializer does not suit the activation"),
     ("W601", "warning", "output activation does not suit the loss"),
@@ -99,6 +100,8 @@ CODES: dict[str, Code] = _codes(
     ("W613", "warning", "axis left at Keras' default (-1) on a channels-first map"),
     ("W614", "warning", "PReLU shared_axes that include the channel axis (Keras' axes copied)"),
     ("W615", "warning", "channels-first [channels, length] map fed to a recurrent layer without Permute"),
+    ("W630", "warning", "training memory estimate exceeds the memory budget"),
+    ("W631", "warning", "memory budget cannot be checked: the estimate depends on a symbolic dimension"),
     ("I700", "info", "batch size is not a power of two"),
     ("I711", "info", "Keras' default initializer kept with a ReLU-family activation"),
 )
@@ -141,6 +144,7 @@ HELP: dict[str, str] = {
     "E402": "use a random initializer: he_normal for ReLU, glorot_uniform for sigmoid/tanh",
     "E500": "fix the network or update the expectation",
     "E501": "see `specc summary` for the count of every layer",
+    "E503": "fix the network, or update `macs` in the expect block (see `specc summary` for each layer's MACs)",
     "E502": "expect names network tensors (`probs: [batch, 10]`) and params / trainable_params / "
             "non_trainable_params",
 }

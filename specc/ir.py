@@ -6,7 +6,7 @@ listed, and source spans kept for diagnostics. It round-trips through JSON exact
 (`Network.model_validate_json(net.model_dump_json()) == net`).
 """
 
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -83,6 +83,10 @@ class Expect(_Model):
     params: Optional[int] = None
     trainable_params: Optional[int] = None
     non_trainable_params: Optional[int] = None
+    macs: Optional[Union[int, str]] = Field(None, description="MACs per sample (docs/cost.md): a whole number, "
+                                            "a rounded figure such as '4.1G', or a formula in symbolic dimensions")
+    max_memory: Optional[int] = Field(None, description="budget in bytes for the training memory estimate at the "
+                                      "train block's batch size (warning W630 when exceeded)")
     spans: dict[str, Span] = {}
 
 

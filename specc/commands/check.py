@@ -15,6 +15,19 @@ def add_arguments(p) -> None:
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                    help="skip files matching this glob at any depth (repeatable), as in .gitignore: "
                         "'invalid' or 'invalid/*' skip every folder named invalid, '*_draft.net' such files")
+    p.add_argument("--max-memory", type=_size, default=None, metavar="SIZE",
+                   help="warn (W630) when a spec's training memory estimate, at its train block's batch size, "
+                        "exceeds SIZE, e.g. 8GiB (docs/cost.md)")
+
+
+def _size(text: str) -> int:
+    import argparse
+
+    from ..counts import parse_bytes
+    try:
+        return parse_bytes(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def collect(paths: list[str], exclude: list[str]) -> tuple[list[str], list[str]]:
@@ -65,6 +78,11 @@ def run(args) -> int:
     results = []
     for f in files:  # a file of blocks only (a library) is fine here, not E102
         results.append(("<stdin>" if f == "-" else f, compile_path(f, root=root, library_ok=True)))
+    if args.max_memory is not None:
+        from ..passes.cost import budget_diagnostics
+        for _, r in results:
+            if r.ok and r.network is not None:
+                r.diagnostics += budget_diagnostics(r.network, args.max_memory, r.network.span, "--max-memory")
     n_err = sum(len(r.errors) for _, r in results)
     n_warn = sum(1 for _, r in results for d in r.diagnostics if d.severity == "warning")
     if args.format == "json":

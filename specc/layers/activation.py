@@ -6,7 +6,7 @@ from pydantic import Field
 
 from ..catalog import Fn
 from ..catalog.base import non_negative, positive
-from .base import Layer, Weight, catalog_field, known_shape, ranged, register
+from .base import Layer, Weight, catalog_field, known_shape, no_macs, ranged, register
 
 
 @register
@@ -16,6 +16,7 @@ class Activation(Layer):
     activation: Fn = catalog_field("activation", "linear")
     positional = ("activation",)
     category = "activation"
+    macs = no_macs
 
     def output(self, ins):
         return ins[0]
@@ -28,6 +29,7 @@ class LeakyReLU(Layer):
     positional = ("alpha",)
     arg_aliases = {"negative_slope": "alpha"}
     category = "activation"
+    macs = no_macs
 
     def output(self, ins):
         return ins[0]
@@ -42,6 +44,7 @@ class PReLU(Layer):
     alpha_constraint: Fn | None = catalog_field("constraint")
     shared_axes: list[int] = Field(default_factory=list, description="1-based feature axes sharing one slope")
     category = "activation"
+    macs = no_macs  # one multiply per negative element: element-wise
 
     def output(self, ins):
         t = ins[0]
@@ -62,6 +65,7 @@ class ELU(Layer):
     alpha: ranged(float, positive) = 1.0
     positional = ("alpha",)
     category = "activation"
+    macs = no_macs
 
     def output(self, ins):
         return ins[0]

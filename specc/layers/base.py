@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchema
 
 from ..catalog import CATALOGS, Fn
 from ..catalog.base import Range, at_least_one, seed_range
+from ..counts import Count
 from ..errors import SpecError, Span
 from .index import INDEX
 
@@ -132,6 +133,13 @@ class Layer(BaseModel):
         """Every tensor the layer owns, PyTorch layout; [] for weightless layers."""
         return []
 
+    def macs(self, ins: list[T], out: T) -> Count:
+        """Cost rule: multiply-accumulates of ONE sample (docs/cost.md), an int or, when it
+        depends on a symbolic dimension, a Formula (build it with specc.counts.product).
+        This default (0) is a fallback only: every kind states its rule, kinds without
+        weighted products with `macs = no_macs` (tests/test_cost.py names a kind that does not)."""
+        return 0
+
     def validate_args(self) -> None:
         """Cross-argument checks (raise SpecError); single-field checks use pydantic."""
 
@@ -175,6 +183,13 @@ class Layer(BaseModel):
 
 class ArgumentError(SpecError):
     """A SpecError located at one argument of a layer call rather than at the whole call."""
+
+
+def no_macs(self: Layer, ins: list[T], out: T) -> int:
+    """The MAC rule of kinds that multiply no weights with their input: element-wise
+    functions and merges, normalization, pooling, lookups and data movement (docs/cost.md
+    says why these count 0)."""
+    return 0
 
 
 # ----------------------------------------------------------------- shape helpers

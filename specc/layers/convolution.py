@@ -4,6 +4,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from ..counts import product
 from .base import Size, SizeOrPair, T, conv_dim, known, need_rank, pair, register
 from .common import WithKernel
 
@@ -14,6 +15,11 @@ class _Conv(WithKernel):
     positional = ("filters", "kernel_size")
     category = "convolution"
     rank: ClassVar[int] = 0  # spatial axes
+
+    def macs(self, ins, out):
+        # every output position: filters x channels x kernel window (groups=1); bias adds not counted
+        window = product(pair(self.kernel_size, self.rank))
+        return self.filters * ins[0].shape[1] * window * product(out.shape[2:])
 
     def _check(self, ins: list[T]) -> T:
         t = ins[0]
@@ -91,3 +97,8 @@ class Conv2DTranspose(_Conv):
         # Keras: fan_in = kernel * filters... both count receptive field times channels
         fans = (self.filters * k[0] * k[1], c * k[0] * k[1])
         return [self.kernel(shape, fans=fans), *self.bias(self.filters)]
+
+    def macs(self, ins, out):
+        # every INPUT position is scattered through the whole kernel: C x filters x kh x kw
+        # (fvcore and the transposed convolution's own definition; torchinfo counts output positions)
+        return ins[0].shape[1] * self.filters * product(pair(self.kernel_size)) * product(ins[0].shape[2:])

@@ -3,6 +3,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from ..counts import product
 from .base import Size, T, Weight, known, register
 from .common import WithKernel
 
@@ -32,3 +33,7 @@ class Dense(WithKernel):
     def weights(self, ins: list[T], out: T) -> list[Weight]:
         n_in = known(ins[0].shape[-1], self, "the input's last dimension")
         return [self.kernel((self.units, n_in)), *self.bias(self.units)]
+
+    def macs(self, ins, out):
+        # one product per weight at every position ([T, F] inputs: every time step); bias adds not counted
+        return self.units * ins[0].shape[-1] * product(out.shape[1:-1])

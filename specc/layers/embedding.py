@@ -4,7 +4,7 @@ from typing import Literal, Optional
 from pydantic import Field
 
 from ..catalog import Fn
-from .base import Layer, Size, T, Weight, catalog_field, register
+from .base import Layer, Size, T, Weight, catalog_field, no_macs, register
 
 
 @register
@@ -21,6 +21,7 @@ class Embedding(Layer):
     positional = ("input_dim", "output_dim")
     arg_aliases = {"init": "embeddings_initializer"}
     category = "embedding"
+    macs = no_macs  # a table lookup: no products
 
     def output(self, ins):
         t = ins[0]

@@ -28,3 +28,6 @@ class Maxout(WithKernel):
     def weights(self, ins, out):
         n_in = known(ins[0].shape[-1], self, "the input's last dimension")
         return [self.kernel((self.units * self.k, n_in)), *self.bias(self.units * self.k)]
+
+    def macs(self, ins, out):
+        return self.units * self.k * ins[0].shape[-1]  # k linear pieces per unit; the max is not counted

@@ -2,13 +2,14 @@
 
 from typing import Literal
 
-from .base import Layer, T, check_axis, register
+from .base import Layer, T, check_axis, no_macs, register
 
 
 class _Elementwise(Layer):
     """Inputs must have identical shapes (batch aside)."""
     n_inputs = (2, None)
     category = "merge"
+    macs = no_macs  # element-wise
 
     def output(self, ins):
         first = ins[0]
@@ -63,6 +64,7 @@ class Concatenate(Layer):
     n_inputs = (2, None)
     positional = ("axis",)
     category = "merge"
+    macs = no_macs
 
     def output(self, ins):
         rank = ins[0].rank

@@ -5,7 +5,7 @@ from pydantic import Field
 
 from ..catalog import Fn
 from ..catalog.base import fraction, positive
-from .base import Layer, Weight, catalog_field, check_axis, known, ranged, register
+from .base import Layer, Weight, catalog_field, check_axis, known, no_macs, ranged, register
 
 
 @register
@@ -32,6 +32,7 @@ class BatchNormalization(Layer):
     gamma_constraint: Fn | None = catalog_field("constraint")
     aliases = ("BatchNorm", "BatchNorm1D", "BatchNorm2D")
     category = "normalization"
+    macs = no_macs  # a per-channel scale and shift (foldable into the layer before it): element-wise
 
     def output(self, ins):
         t = ins[0]

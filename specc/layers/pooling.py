@@ -4,13 +4,14 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from .base import Layer, Size, SizeOrPair, T, conv_dim, need_rank, pair, register
+from .base import Layer, Size, SizeOrPair, T, conv_dim, need_rank, no_macs, pair, register
 
 
 class _Pool(Layer):
     padding: Literal["valid", "same"] = "valid"
     positional = ("pool_size",)
     category = "pooling"
+    macs = no_macs  # comparisons or a sum per window, no weights
 
 
 class _Pool1D(_Pool):
@@ -66,6 +67,7 @@ class AvgPool2D(_Pool2D):
 
 class _Global(Layer):
     category = "pooling"
+    macs = no_macs
     keepdims: bool = False
 
     def output(self, ins):

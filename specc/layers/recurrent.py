@@ -11,6 +11,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from ..catalog import Fn
+from ..counts import dim
 from .base import DropRate, Size, T, Weight, catalog_field, known, need_rank, register
 from .common import WithKernel
 
@@ -42,6 +43,11 @@ class _Recurrent(WithKernel):
         if self.return_sequences:
             return T((t.shape[0], t.shape[1], self.units))
         return T((t.shape[0], self.units))
+
+    def macs(self, ins, out):
+        # per time step, every gate: W x_t and U h_{t-1} (G*units*(in + units) products);
+        # gate element-wise products and bias adds not counted
+        return dim(ins[0].shape[1]) * self.gates * self.units * (ins[0].shape[2] + self.units)
 
     def weights(self, ins, out):
         n_in = known(ins[0].shape[2], self, "the number of input features")

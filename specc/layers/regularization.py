@@ -5,7 +5,7 @@ from typing import Literal, Optional
 from pydantic import Field
 
 from ..catalog.base import non_negative
-from .base import DropRate, Layer, Seed, ranged, register
+from .base import DropRate, Layer, Seed, no_macs, ranged, register
 
 
 class _Rate(Layer):
@@ -13,6 +13,7 @@ class _Rate(Layer):
     seed: Optional[Seed] = None
     positional = ("rate",)
     category = "regularization"
+    macs = no_macs  # identity at inference
 
 
     def output(self, ins):
@@ -39,6 +40,7 @@ class GaussianNoise(Layer):
     seed: Optional[Seed] = None
     positional = ("stddev",)
     category = "regularization"
+    macs = no_macs
 
     def output(self, ins):
         return ins[0]

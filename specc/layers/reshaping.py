@@ -3,10 +3,8 @@
 import math
 from typing import Literal, Union
 
-from pydantic import Field
-
 from ..catalog.base import non_negative
-from .base import Layer, Size, SizeOrPair, T, known, mul_dims, need_rank, pair, ranged, register
+from .base import Layer, Size, SizeOrPair, T, known, mul_dims, need_rank, no_macs, pair, ranged, register
 
 
 @register
@@ -14,6 +12,7 @@ class Flatten(Layer):
     """[d1, d2, ...] -> [d1 * d2 * ...]."""
     kind: Literal["Flatten"] = "Flatten"
     category = "reshaping"
+    macs = no_macs
 
     def output(self, ins):
         t = ins[0]
@@ -29,6 +28,7 @@ class Reshape(Layer):
     target_shape: list[int]
     positional = ("target_shape",)
     category = "reshaping"
+    macs = no_macs
 
     def output(self, ins):
         t = ins[0]
@@ -57,6 +57,7 @@ class Permute(Layer):
     dims: list[int]
     positional = ("dims",)
     category = "reshaping"
+    macs = no_macs
 
     def output(self, ins):
         t = ins[0]
@@ -74,6 +75,7 @@ class RepeatVector(Layer):
     n: Size
     positional = ("n",)
     category = "reshaping"
+    macs = no_macs
 
     def output(self, ins):
         t = ins[0]
@@ -99,6 +101,7 @@ class ZeroPadding2D(Layer):
     padding: ranged(IntPairs, non_negative) = 1
     positional = ("padding",)
     category = "reshaping"
+    macs = no_macs
 
     def pads(self) -> tuple[int, int, int, int]:
         return _pads(self.padding)
@@ -118,6 +121,7 @@ class UpSampling2D(Layer):
     interpolation: Literal["nearest", "bilinear"] = "nearest"
     positional = ("size",)
     category = "reshaping"
+    macs = no_macs
 
     def output(self, ins):
         t = ins[0]

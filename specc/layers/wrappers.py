@@ -2,6 +2,7 @@
 
 from typing import Literal
 
+from ..counts import dim
 from .base import AnyLayer, Layer, T, layer_field, register
 from .recurrent import _Recurrent
 
@@ -28,6 +29,9 @@ class Bidirectional(Layer):
 
     def adjust_initial(self, weight, value):
         return self.layer.adjust_initial(weight.split(".", 1)[1], value)
+
+    def macs(self, ins, out):
+        return 2 * self.layer.macs(ins, self.layer.output(ins))  # both directions; merging not counted
 
     def weights(self, ins, out):
         inner_out = self.layer.infer(ins)
@@ -59,6 +63,10 @@ class TimeDistributed(Layer):
 
     def adjust_initial(self, weight, value):
         return self.layer.adjust_initial(weight.split(".", 1)[1], value)
+
+    def macs(self, ins, out):
+        inner_in = self._inner(ins)
+        return dim(ins[0].shape[1]) * self.layer.macs([inner_in], self.layer.output([inner_in]))  # per step
 
     def weights(self, ins, out):
         inner_in = self._inner(ins)

@@ -1,4 +1,5 @@
-"""The expect { } block: output shapes and parameter counts checked at compile time."""
+"""The expect { } block: output shapes, parameter counts and MACs checked at compile time;
+a memory budget for training (warnings, from the cost model in passes/cost.py)."""
 from __future__ import annotations
 
 from ..errors import Diagnostic, SpecError, did_you_mean
@@ -38,4 +39,22 @@ def check(net: Network, has_errors: bool = False) -> list[Diagnostic]:
             diags.append(SpecError("E501", f"expected {key.replace('_', ' ')} {want:,}, but the network has "
                                    f"{got:,} (difference {got - want:+,})", span,
                                    hint="see `specc summary` for the count of every layer").diagnostic)
+    if exp.macs is not None or exp.max_memory is not None:
+        diags += _cost(net, exp)
+    return diags
+
+
+def _cost(net: Network, exp) -> list[Diagnostic]:
+    from .cost import budget_diagnostics, macs_expectation, network_cost
+
+    if any(net.tensors[o].shape is None for o in net.outputs):
+        return []  # shape inference failed and said so: no cost to compare
+    diags = []
+    if exp.macs is not None:
+        problem = macs_expectation(exp.macs, network_cost(net).total_macs)
+        if problem:
+            diags.append(SpecError("E503", problem, exp.spans.get("macs"),
+                                   hint="see `specc summary` for the MACs of every layer (docs/cost.md)").diagnostic)
+    if exp.max_memory is not None:
+        diags += budget_diagnostics(net, exp.max_memory, exp.spans.get("max_memory"), "expect max_memory")
     return diags
