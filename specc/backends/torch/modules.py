@@ -18,6 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 
 
+LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
 def activate(x, act, alpha=None):
     """Apply a Keras-named activation; `act` is (name, args). `alpha` is prelu's weight."""
     name, a = act
@@ -29,8 +32,8 @@ def activate(x, act, alpha=None):
         return torch.sigmoid(x)
     if name == "tanh":
         return torch.tanh(x)
-    if name == "softmax":
-        return F.softmax(x, dim=a.get("axis", -1))
+    if name == "softmax":  # in float32 under a mixed-precision autocast (which leaves it in bfloat16 on CPU)
+        return F.softmax(x, dim=a.get("axis", -1), dtype=torch.float32 if x.dtype in LOW_PRECISION else None)
     if name == "hard_sigmoid":
         return F.relu6(x + 3.0) / 6.0
     if name == "leaky_relu":
@@ -397,6 +400,8 @@ class BatchNormalization(Layer):
 
     def compute(self, x):
         w, b = self.param("weight"), self.param("bias")
+        if x.dtype in LOW_PRECISION:  # statistics in float32 under mixed precision (autocast keeps bf16 here)
+            x = x.float()
         if not self.training:
             return F.batch_norm(x, self.running_mean, self.running_var, w, b, False, 0.0, self.epsilon)
         y = F.batch_norm(x, None, None, w, b, True, 0.0, self.epsilon)
