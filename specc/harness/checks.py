@@ -822,6 +822,8 @@ def check_deterministic(ctx: Context) -> dict:
 
 
 def check_parity(ctx: Context) -> dict:
+    if ctx.config.parity_precision != "float32":
+        return check_parity_precision(ctx)
     import torch
     from ..backends.onnx.runtime import make_session
     from ..commands.verify import BATCH_SIZES, compare
@@ -844,6 +846,38 @@ def check_parity(ctx: Context) -> dict:
     nums = {"max_abs": worst_abs, "max_rel": worst_rel, "atol": atol, "rtol": rtol}
     if failed:
         raise CheckFailed(f"torch and onnxruntime differ beyond atol {atol:g} + rtol {rtol:g}*|torch|: "
+                          + "; ".join(failed), nums)
+    return nums
+
+
+def check_parity_precision(ctx: Context) -> dict:
+    """parity for a float16 / int8 (dynamic) export: the tolerance of its precision, top-1
+    agreement and the largest difference (precision.compare), on random inputs and the data batch."""
+    import torch
+    from ..backends.onnx.precision import Choice, apply, compare
+    from ..backends.onnx.runtime import make_session
+    from ..commands.verify import BATCH_SIZES
+    prec = ctx.config.parity_precision
+    choice = Choice(quantize="int8") if prec == "int8" else Choice(precision=prec)
+    sess = make_session(apply(ctx.onnx_model(), ctx.net, choice).SerializeToString(), provider="cpu", threads=1)
+    m = ctx.module("eval")
+    rng = np.random.default_rng(ctx.seed)
+    batches = [ctx.random_inputs(b, rng) for b in BATCH_SIZES] + [ctx.heads_batch()[0]]
+    worst, top1, failed = 0.0, [], []
+    for xs in batches:
+        with torch.no_grad():
+            ref = [o.numpy() for o in _outs(m(*_tensors(xs)))]
+        got = sess.run(list(ctx.net.outputs), {n: x for n, x in zip(ctx.net.inputs, xs)})
+        for name, a, r in zip(ctx.net.outputs, got, ref):
+            d = compare(name, a, r, prec)
+            worst = max(worst, d.max_abs)
+            if d.top1 is not None:
+                top1.append(d.top1)
+            if not d.passed:
+                failed.append(f"'{name}' at batch {len(r)}: max abs {_g(d.max_abs)} > {_g(d.atol)} + {_g(d.rtol)}*|torch|")
+    nums = {"precision": prec, "max_abs": worst, **({"top1_agreement": min(top1)} if top1 else {})}
+    if failed:
+        raise CheckFailed(f"torch (float32) and the {prec} export differ beyond the {prec} tolerance: "
                           + "; ".join(failed), nums)
     return nums
 
