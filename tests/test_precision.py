@@ -342,3 +342,38 @@ def test_parity_check_in_a_precision(tmp_path):
     with pytest.raises(ConfigError, match="parity_precision"):
         read_config({"parity_precision": "int4"})
     assert read_config({}).parity_precision == "float32"
+
+
+def test_a_bfloat16_run_resumes_and_its_checkpoint_records_the_policy(tmp_path):
+    from specc.backends.torch.checkpoint import find, read
+    net = _net()
+    first = _trainer(net, "mixed_bfloat16", tmp_path)
+    first.opts.epochs = 1
+    assert first.fit() == 0
+    meta = json.loads(read(find(str(tmp_path)))["meta"])
+    assert meta["precision"] == "mixed_bfloat16" and "loss_scaler" not in meta  # no scaler for bfloat16
+    again = _trainer(net, "mixed_bfloat16", tmp_path)
+    again.opts.resume = True
+    assert again.fit() == 0 and again.epoch == 2
+    assert [e["epoch"] for e in json.loads((tmp_path / "history.json").read_text())["epochs"]] == [1, 2]
+
+
+def test_float16_loss_scaling_path(tmp_path, monkeypatch):
+    """mixed_float16's GradScaler path (scale, unscale before clipping, step, update, its state
+    in the checkpoint) on the CPU: torch has float16 autocast and a GradScaler there too; only
+    specc's policy check keeps users to CUDA (no float16 speed on a CPU)."""
+    import specc.backends.torch.train as train
+    monkeypatch.setattr(train, "autocast_dtype", lambda p, d: torch.float16 if p == "mixed_float16" else None)
+    net = _net("clipnorm = 1.0")
+    t = _trainer(net, "mixed_float16", tmp_path)
+    assert t.scaler is not None and t.amp_dtype is torch.float16
+    t.opts.epochs = 1
+    assert t.fit() == 0
+    assert all(v.dtype == torch.float32 for v in t.module.state_dict().values() if v.is_floating_point())
+    from specc.backends.torch.checkpoint import find, read
+    meta = json.loads(read(find(str(tmp_path)))["meta"])
+    assert meta["loss_scaler"]["scale"] == t.scaler.get_scale() > 1
+    again = _trainer(net, "mixed_float16", tmp_path)
+    again.opts.resume = True
+    assert again.fit() == 0 and again.epoch == 2
+    assert np.isfinite(json.loads((tmp_path / "history.json").read_text())["epochs"][-1]["loss"])

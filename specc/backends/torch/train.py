@@ -202,7 +202,7 @@ class Trainer:
         self.precision = opts.precision or getattr(cfg, "precision", "float32")
         self.amp_dtype = autocast_dtype(self.precision, self.device)
         # float16 gradients underflow: the loss is scaled up (and the step skipped on inf/NaN)
-        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "mixed_float16" else None
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "mixed_float16" else None
         torch.manual_seed(opts.seed)
         from . import build_module
         self.module = build_module(net, seed=opts.seed).to(self.device)
