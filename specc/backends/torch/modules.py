@@ -18,9 +18,6 @@ import torch.nn.functional as F
 from torch import nn
 
 
-LOW_PRECISION = (torch.bfloat16, torch.float16)
-
-
 def activate(x, act, alpha=None):
     """Apply a Keras-named activation; `act` is (name, args). `alpha` is prelu's weight."""
     name, a = act
@@ -56,6 +53,11 @@ def activate(x, act, alpha=None):
         y = (x > a.get("threshold", 0.0)).to(x.dtype)
         return y + 0.0 * x if x.requires_grad else y
     raise ValueError(f"unknown activation '{name}'")
+
+
+# dtypes of a mixed-precision (autocast) forward pass: softmax and BatchNormalization
+# compute in float32 when they see one of these
+LOW_PRECISION = (torch.bfloat16, torch.float16)
 
 
 def penalty(w, reg):
