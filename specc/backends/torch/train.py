@@ -135,8 +135,8 @@ def _check_embedding_ids(net, xs: list[np.ndarray]) -> None:
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The dtype the forward pass runs in under a precision policy (None: plain float32), or a
-    TrainError when this device cannot run the policy. float16 needs dynamic loss scaling,
-    which torch offers on CUDA only; on a CPU it would be a silent slowdown (no float16 units)."""
+    TrainError when this device should not run it: float16 is for CUDA GPUs (CPUs have no
+    float16 matrix units: float16's narrow range and loss scaling would buy no speed there)."""
     if precision == "float32":
         return None
     if precision == "mixed_bfloat16":
