@@ -886,7 +886,7 @@ def _scan_user_names(body) -> dict[str, Span]:
 # ---------------------------------------------------------------- train / expect / test sections
 
 TRAIN_KEYS = {"loss", "loss_weights", "optimizer", "schedule", "batch_size", "epochs", "metrics", "data", "validation_split",
-              "shuffle", "seed", "callbacks", "clipnorm", "clipvalue", "lr", "learning_rate"}
+              "shuffle", "seed", "callbacks", "clipnorm", "clipvalue", "lr", "learning_rate", "precision"}
 TRAIN_ALIASES = {"lr_schedule": "schedule", "learning_rate_schedule": "schedule", "dataset": "data",
                  "batch": "batch_size"}
 
@@ -987,7 +987,24 @@ def build_train(section: ast.Section, elab: Elaborator) -> dict | None:
                                   hint="keep one of the two"))
     out["data"] = data
     out["validation_split"] = split or 0.0
+    out["precision"] = _precision(raw, elab)
     return out
+
+
+def _precision(raw: dict, elab: Elaborator) -> str:
+    """`precision = mixed_bfloat16`: one of the training policies (ir.TRAIN_PRECISIONS)."""
+    from .ir import TRAIN_PRECISIONS
+    if "precision" not in raw:
+        return "float32"
+    v, span = raw["precision"]
+    if isinstance(v, str) and v in TRAIN_PRECISIONS:
+        return v
+    hint = did_you_mean(v, TRAIN_PRECISIONS) if isinstance(v, str) else None
+    elab.report(SpecError("E400", f"train setting 'precision' must be one of {', '.join(TRAIN_PRECISIONS)}, "
+                          f"got {v!r}", span,
+                          hint=hint or "mixed_bfloat16 for CPUs with bf16 units and recent GPUs; "
+                                       "mixed_float16 for CUDA GPUs"))
+    return "float32"
 
 
 def _losses(raw: dict, elab: Elaborator, span: Span) -> dict:

@@ -8,7 +8,7 @@ listed, and source spans kept for diagnostics. It round-trips through JSON exact
 
 from typing import Any, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from . import __version__
 from .catalog import Fn
@@ -51,6 +51,11 @@ class ParamCounts(_Model):
     non_trainable: int = 0
 
 
+# Training precision policies (Keras' names): float32, or float32 weights with the forward
+# pass in bfloat16 (CPU and GPU) / float16 with dynamic loss scaling (CUDA only).
+TRAIN_PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
 class TrainConfig(_Model):
     loss: Optional[Fn] = Field(None, description="the first output's loss (every output's is in `losses`)")
     losses: dict[str, Fn] = Field({}, description="per output: its loss (one written loss applies to every output)")
@@ -65,8 +70,18 @@ class TrainConfig(_Model):
     shuffle: bool = True
     seed: int = 0
     callbacks: list[Fn] = []
+    precision: str = Field("float32", description="training precision policy: " + ", ".join(TRAIN_PRECISIONS))
     span: Optional[Span] = None
     spans: dict[str, Span] = Field({}, description="where each setting is written")
+
+    @model_serializer(mode="wrap")
+    def _omit_default_precision(self, handler: SerializerFunctionWrapHandler) -> dict:
+        """The default policy is left out of the JSON (a missing key reads back as float32), so
+        the IR of every spec that does not choose a precision stays as it was."""
+        d = handler(self)
+        if d.get("precision") == "float32":
+            del d["precision"]
+        return d
 
     def span_of(self, key: str) -> Optional[Span]:
         return self.spans.get(key, self.span)

@@ -24,6 +24,8 @@ def add_arguments(p) -> None:
     p.add_argument("--weights", help="model.safetensors from a run folder (onnx, triton)")
     p.add_argument("--seed", type=int, default=0, help="seed for drawn initial weights when --weights is absent")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: specc's pinned opset)")
+    from ..backends.onnx.precision import add_arguments as precision_arguments
+    precision_arguments(p)  # --precision, --float16-io, --quantize, --calibrate (docs/precision.md)
 
 
 def run(args) -> int:
@@ -32,6 +34,15 @@ def run(args) -> int:
         # the script holds no weights: it loads model.safetensors itself (load_state_dict)
         eprint(f"error: --weights applies to --emit onnx and triton; the PyTorch script of --emit {args.emit} "
                f"holds no weights (load '{args.weights}' into its Model with load_state_dict)")
+        return 2
+    from ..backends.onnx.precision import PrecisionError, choice_from_args
+    try:
+        choice = choice_from_args(args)
+    except PrecisionError as e:
+        eprint(f"error: {e}")
+        return 2
+    if not choice.is_default and args.emit != "onnx":
+        eprint(f"error: --precision/--quantize apply to --emit onnx, not --emit {args.emit}")
         return 2
     net = load_network(args.spec, root=root_of(args), allocates=args.emit not in ("torch", "torch-train"))  # a script holds no weights
     module, func = EMITTERS[args.emit].split(":")

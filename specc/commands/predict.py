@@ -63,11 +63,14 @@ def run(args) -> int:
         except OSError as e:
             eprint(f"error: cannot write '{args.output}': {e.strerror or e}")
             return 2
-    eprint(f"ran on {stats.provider}: {stats.rows} row(s) in {stats.batches} batch(es) of at most "
+    from ..backends.onnx.precision import precision_of
+    precision = precision_of(runner.info.metadata)
+    eprint(f"ran on {stats.provider}" + (f" ({precision} model)" if precision != "float32" else "")
+           + f": {stats.rows} row(s) in {stats.batches} batch(es) of at most "
            f"{args.batch_size}, {stats.seconds * 1e3:.2f} ms, {stats.throughput:,.0f} rows/s"
            + (f"; wrote {args.output}" if args.output else ""))
     if args.json:
-        report = {"provider": stats.provider, "rows": stats.rows, "batches": stats.batches,
+        report = {"provider": stats.provider, "precision": precision, "rows": stats.rows, "batches": stats.batches,
                   "seconds": stats.seconds, "throughput": stats.throughput}
         if args.output:
             report["output_file"] = args.output

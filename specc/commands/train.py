@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import sys
 
+from ..ir import TRAIN_PRECISIONS
+
 HELP = "train a spec (its train block; flags override) and write a run folder"
 
 
@@ -20,6 +22,10 @@ def add_arguments(p) -> None:
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto", help="default: auto (cuda if available)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's, one per core; on a "
                                                "busy shared machine 1 can be many times faster)")
+    p.add_argument("--precision", choices=list(TRAIN_PRECISIONS),
+                   help="training precision policy (default: the train block's, else float32): mixed_bfloat16 "
+                        "runs the forward pass in bfloat16 (CPU or GPU), mixed_float16 in float16 with dynamic "
+                        "loss scaling (CUDA only); weights, optimizer state and the saved model stay float32")
     p.add_argument("--json", action="store_true", help="one JSON line per epoch on stdout")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-epoch output")
 
@@ -141,6 +147,14 @@ def run(args) -> int:
     except TrainError as e:
         eprint(f"error: --device {args.device}: {e}")
         return 2
+    precision = args.precision or cfg.precision
+    if precision == "mixed_float16" and device != "cuda":
+        where = "--precision mixed_float16" if args.precision else f"{args.spec}: train setting precision = mixed_float16"
+        eprint(f"error: {where} needs a CUDA device (float16 with dynamic loss scaling), but training runs on "
+               f"{device}" + ("" if args.device == "cpu" else " (no usable GPU here)")
+               + "; use mixed_bfloat16 on a CPU, or float32")
+        return 2
+    args.precision = precision
     restore = deterministic_cuda() if device == "cuda" else None
     try:
         return _train(args, net, cfg, data_fn, split, device, dist)
@@ -187,13 +201,15 @@ def _train(args, net, cfg, data_fn, split, device: str, dist: bool) -> int:
         opts = Options(epochs=args.epochs or cfg.epochs, batch_size=args.batch_size or cfg.batch_size,
                        seed=cfg.seed if args.seed is None else args.seed, validation_split=split,
                        shuffle=cfg.shuffle, out=out, resume=args.resume, device=device, json=args.json,
-                       progress=tty and not args.json and not args.quiet, quiet=args.quiet)
+                       progress=tty and not args.json and not args.quiet, quiet=args.quiet,
+                       precision=args.precision)
         try:
             trainer = Trainer(net, cfg, xs, [y for y, _ in targets], [c for _, c in targets], opts)
             if rank == 0 and not args.json and not args.quiet:
                 print(f"training {net.name} on {ds.name}: {trainer.n_train} samples"
                       + (f", {trainer.n_val} for validation" if trainer.n_val else "")
-                      + f"; {opts.epochs} epochs, batch {opts.batch_size}, {device}", flush=True)
+                      + f"; {opts.epochs} epochs, batch {opts.batch_size}, {device}"
+                      + (f", precision {opts.precision}" if opts.precision != "float32" else ""), flush=True)
             code = trainer.fit()
         except TrainError as e:
             eprint(f"error: {e}")

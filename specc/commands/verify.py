@@ -37,6 +37,8 @@ def add_arguments(p) -> None:
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: specc's pinned opset)")
     p.add_argument("--provider", choices=["auto", "cpu", "cuda"], default="auto",
                    help="onnxruntime provider (auto: CUDA only when a GPU is present)")
+    from ..backends.onnx.precision import add_arguments as precision_arguments
+    precision_arguments(p)  # the exported model's precision, as in `specc build` (docs/precision.md)
 
 
 def _eprint(*a) -> None:
@@ -53,6 +55,12 @@ def run(args) -> int:
         if not (math.isfinite(value) and value >= 0):  # NaN compares False: it would fail every output
             _eprint(f"error: {flag} must be a finite number >= 0, got {value:g}")
             return 2
+    from ..backends.onnx.precision import PrecisionError, choice_from_args
+    try:
+        choice = choice_from_args(args)
+    except PrecisionError as e:
+        _eprint(f"error: {e}")
+        return 2
     net = load_network(args.spec, root=root_of(args), allocates=True)
 
     from ..backends.onnx.export import load_weights_arg, model_for
@@ -70,6 +78,8 @@ def run(args) -> int:
         _eprint(f"error: the torch backend is unavailable: {e}")
         return 2
     module = build_module(net, weights).eval()
+    if not choice.is_default:
+        return verify_precision(net, module, model, choice, args)
 
     from ..backends.onnx.runtime import RuntimeSetupError, make_session
     try:
@@ -112,3 +122,58 @@ def run(args) -> int:
     print(f"PASS: every output within {rule} at batch sizes " + ", ".join(str(b) for b in BATCH_SIZES))
     return 0
 
+
+
+PRECISION_ROWS = 256  # samples compared for a float16 / int8 model
+
+
+def verify_precision(net, module, model, choice, args) -> int:
+    """The float16 / int8 export of `model` against float32 torch: a tolerance derived from the
+    precision (precision.tolerance), top-1 agreement and the largest difference per output, on
+    the spec's own data when it has any (else random inputs)."""
+    import os
+
+    import numpy as np
+    import torch
+
+    from ..backends.onnx.export import with_precision
+    from ..backends.onnx.precision import compare as compare_precision, reference_inputs
+    from ..backends.onnx.runtime import RuntimeSetupError, make_session
+    from ..weights import seed_entropy
+    low, _ = with_precision(net, model, args)
+    try:
+        sess = make_session(low.SerializeToString(), provider=args.provider, spinning=False)
+    except RuntimeSetupError as e:
+        _eprint(f"error: {e}")
+        return getattr(e, "code", 1) or 1
+    base = os.path.dirname(os.path.abspath(net.file)) if net.file not in ("-", "<string>") else None
+    found = reference_inputs(net, PRECISION_ROWS, base)
+    if found is None:
+        xs = random_inputs(net, PRECISION_ROWS, np.random.default_rng(seed_entropy(args.seed)))
+        source = f"{PRECISION_ROWS} random inputs (the spec names no readable data)"
+    else:
+        xs, source = found
+    src = f"weights {args.weights}" if args.weights else f"initial weights, seed {args.seed}"
+    print(f"verify {net.name}: torch {torch.__version__} (cpu, eval, float32) vs onnxruntime "
+          f"({sess.get_providers()[0]}) {choice.describe()}; {src}; {source}")
+    with torch.no_grad():
+        got = module(*[torch.from_numpy(x) for x in xs])
+    ref = [g.detach().cpu().numpy() for g in (got if isinstance(got, (tuple, list)) else (got,))]
+    feeds = {info.name: x for info, x in zip(sess.get_inputs(), xs)}
+    if choice.float16_io:  # the model takes float16 where the spec says float32
+        feeds = {k: v.astype(np.float16) if v.dtype == np.float32 else v for k, v in feeds.items()}
+    onx = sess.run(list(net.outputs), feeds)
+    width = max(len(n) for n in net.outputs)
+    failed = []
+    for name, a, b in zip(net.outputs, onx, ref):
+        d = compare_precision(name, a, b, choice.name)
+        top1 = f"top-1 agreement {d.top1:7.2%}" if d.top1 is not None else "top-1 n/a"
+        print(f"  {name:<{width}}  max abs {d.max_abs:9.2e}  (tolerance {d.atol:.2g} + {d.rtol:.2g}*|torch|)  "
+              f"{top1}  {'PASS' if d.passed else 'FAIL'}")
+        if not d.passed:
+            failed.append(name)
+    if failed:
+        print(f"FAIL: {', '.join(failed)} beyond the {choice.name} tolerance")
+        return 1
+    print(f"PASS: every output within the {choice.name} tolerance")
+    return 0

@@ -905,6 +905,8 @@ def check_parity(ctx: Context) -> dict:
     """torch vs onnxruntime on perturbed weights (specc.weights.perturbed_weights): the seeded
     initial ones have zero biases, identity batch-norm statistics and zero PReLU slopes,
     which hide lowering mistakes in exactly those terms."""
+    if ctx.config.parity_precision != "float32":
+        return check_parity_precision(ctx)
     import torch
     from ..backends.onnx import build_model
     from ..backends.onnx.runtime import make_session
@@ -935,6 +937,45 @@ def check_parity(ctx: Context) -> dict:
     if failed:
         raise CheckFailed(f"torch and onnxruntime differ beyond atol {atol:g} + rtol {rtol:g}*|torch| on perturbed "
                           "weights: " + "; ".join(failed), nums)
+    return nums
+
+
+def check_parity_precision(ctx: Context) -> dict:
+    """parity for a float16 / int8 (dynamic) export: the tolerance of its precision, top-1
+    agreement and the largest difference (precision.compare), on random inputs and the data
+    batch; both engines hold perturbed weights, as in check_parity."""
+    import torch
+    from ..backends.onnx import build_model
+    from ..backends.onnx.precision import Choice, apply, compare
+    from ..backends.onnx.runtime import make_session
+    from ..backends.torch import build_module
+    from ..verification import BATCH_SIZES
+    from ..weights import perturbed_weights
+    configure_threads()
+    prec = ctx.config.parity_precision
+    choice = Choice(quantize="int8") if prec == "int8" else Choice(precision=prec)
+    weights = perturbed_weights(ctx.net, ctx.seed)
+    model = build_model(ctx.net, weights=weights, seed=ctx.seed)
+    sess = make_session(apply(model, ctx.net, choice).SerializeToString(), provider="cpu", threads=1)
+    m = build_module(ctx.net, weights=weights, seed=ctx.seed).eval()
+    rng = np.random.default_rng(ctx.seed)
+    batches = [ctx.random_inputs(b, rng) for b in BATCH_SIZES] + [ctx.heads_batch()[0]]
+    worst, top1, failed = 0.0, [], []
+    for xs in batches:
+        with torch.no_grad():
+            ref = [o.numpy() for o in _outs(m(*_tensors(xs)))]
+        got = sess.run(list(ctx.net.outputs), {n: x for n, x in zip(ctx.net.inputs, xs)})
+        for name, a, r in zip(ctx.net.outputs, got, ref):
+            d = compare(name, a, r, prec)
+            worst = max(worst, d.max_abs)
+            if d.top1 is not None:
+                top1.append(d.top1)
+            if not d.passed:
+                failed.append(f"'{name}' at batch {len(r)}: max abs {_g(d.max_abs)} > {_g(d.atol)} + {_g(d.rtol)}*|torch|")
+    nums = {"precision": prec, "max_abs": worst, **({"top1_agreement": min(top1)} if top1 else {})}
+    if failed:
+        raise CheckFailed(f"torch (float32) and the {prec} export differ beyond the {prec} tolerance: "
+                          + "; ".join(failed), nums)
     return nums
 
 

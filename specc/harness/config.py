@@ -25,9 +25,10 @@ class ConfigError(Exception):
 @dataclass
 class Setting:
     default: Any
-    kind: str          # "checks", "int", "float", "bool", "data"
+    kind: str          # "checks", "int", "float", "bool", "data", "choice"
     doc: str
     minimum: float | None = None
+    choices: tuple[str, ...] = ()  # kind "choice": the allowed names
 
 
 SETTINGS: dict[str, Setting] = {
@@ -55,6 +56,10 @@ SETTINGS: dict[str, Setting] = {
     "overfit_loss": Setting(None, "float", "overfit_batch: absolute loss threshold (replaces overfit_ratio)", 0),
     "parity_atol": Setting(1e-5, "float", "parity: absolute tolerance torch vs onnxruntime", 0),
     "parity_rtol": Setting(1e-4, "float", "parity: relative tolerance torch vs onnxruntime", 0),
+    "parity_precision": Setting("float32", "choice", "parity: compare the ONNX export in this precision (float16, "
+                                "or int8 dynamic quantization) with a tolerance derived from it "
+                                "(docs/precision.md); float32 uses parity_atol/parity_rtol",
+                                choices=("float32", "float16", "int8")),
 }
 
 
@@ -124,6 +129,10 @@ def read_config(test: dict | None) -> Config:
             v = float(v) if s.kind == "float" else v
         elif s.kind == "data":
             v = _data(v)
+        elif s.kind == "choice":
+            if v not in s.choices:
+                hint = (did_you_mean(v, s.choices) if isinstance(v, str) else None) or "one of " + ", ".join(s.choices)
+                raise ConfigError(f"test block: '{key}' must be one of {', '.join(s.choices)}, not {v!r}; {hint}")
         out[key] = v
     both = set(out["skip"]) & set(out["expect_fail"])
     if both:

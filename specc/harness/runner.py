@@ -243,7 +243,7 @@ def _summary(name: str, n: dict) -> str:
     def g(v):
         return f"{v:.4g}" if isinstance(v, float) else str(v)
     keys = {"init_loss": ("loss", "expected"), "overfit_batch": ("loss", "threshold", "steps"),
-            "parity": ("max_abs", "max_rel"), "finite": ("loss",), "grads_flow": ("trainable",),
+            "parity": ("precision", "max_abs", "max_rel", "top1_agreement"), "finite": ("loss",), "grads_flow": ("trainable",),
             "vars_change": ("trainable",), "export": ("nodes", "bytes"), "golden": ("files", "updated"),
             "batch_independent": ("max_cross",), "output_range": ("outputs",)}.get(name, ())
     if name == "init_loss" and isinstance(n.get("outputs"), dict):  # several outputs: one part each

@@ -78,18 +78,35 @@ def check_output_arg(path: str, what: str = "file") -> bool:
     return False
 
 
+def with_precision(net, model, args):
+    """`model` rewritten to the precision the args ask for (--precision/--quantize/--calibrate,
+    precision.py); clear errors, no traceback. Returns (model, Choice)."""
+    import os
+
+    from ...commands._common import Exit
+    from .precision import PrecisionError, apply, choice_from_args
+    try:
+        choice = choice_from_args(args)
+        base = os.path.dirname(os.path.abspath(net.file)) if net.file not in ("-", "<string>") else None
+        return apply(model, net, choice, base), choice
+    except PrecisionError as e:
+        _eprint(f"error: {e}")
+        raise Exit(e.code) from None
+
+
 def emit(net, args) -> int:
     from ...commands._common import write_atomic
     if not check_output_arg(args.output):
         return 2
-    model = model_for(net, args)
+    model, choice = with_precision(net, model_for(net, args), args)
     data = serialize(model)
     try:
         write_atomic(args.output, data)
     except OSError as e:
         _eprint(f"error: cannot write '{args.output}': {e.strerror or e}")
         return 2
-    print(f"wrote {args.output} (ONNX opset {model.opset_import[0].version}, IR {model.ir_version}, "
+    precision = "" if choice.is_default else f"{choice.describe()}, "
+    print(f"wrote {args.output} ({precision}ONNX opset {model.opset_import[0].version}, IR {model.ir_version}, "
           f"{len(model.graph.node)} nodes, inputs {', '.join(i.name for i in model.graph.input)}; "
           f"outputs {', '.join(o.name for o in model.graph.output)})")
     return 0

@@ -2,7 +2,8 @@
 
 Endpoints:
   GET  /health    {"status": "ok", "provider": ...}
-  GET  /metadata  inputs/outputs (names, shapes, dtypes), the model's metadata_props, provider
+  GET  /metadata  inputs/outputs (names, shapes, dtypes), the model's metadata_props, provider,
+                  precision (float32, float16 or int8: docs/precision.md)
   POST /predict   JSON {"inputs": {name: nested list}} -> {"outputs": {name: nested list}}
                   or a binary body: Content-Type application/x-npy (single-input models) or
                   application/x-npz (arrays named like the inputs) -> .npy bytes for a
@@ -164,7 +165,9 @@ class Service:
     def metadata(self) -> dict:
         from ... import __version__
         d = self.info.to_dict()
-        d.update({"provider": self.runner.provider, "specc_version": __version__,
+        from .precision import precision_of
+        d.update({"provider": self.runner.provider, "precision": precision_of(self.info.metadata),
+                  "specc_version": __version__,
                   "max_body_bytes": self.max_body_bytes,
                   "micro_batching": {"max_batch": self.batcher.max_rows, "wait_ms": self.batcher.wait_s * 1e3}
                   if self.batcher is not None else None})

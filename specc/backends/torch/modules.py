@@ -29,8 +29,8 @@ def activate(x, act, alpha=None):
         return torch.sigmoid(x)
     if name == "tanh":
         return torch.tanh(x)
-    if name == "softmax":
-        return F.softmax(x, dim=a.get("axis", -1))
+    if name == "softmax":  # in float32 under a mixed-precision autocast (which leaves it in bfloat16 on CPU)
+        return F.softmax(x, dim=a.get("axis", -1), dtype=torch.float32 if x.dtype in LOW_PRECISION else None)
     if name == "hard_sigmoid":
         return F.relu6(x + 3.0) / 6.0
     if name == "leaky_relu":
@@ -53,6 +53,11 @@ def activate(x, act, alpha=None):
         y = (x > a.get("threshold", 0.0)).to(x.dtype)
         return y + 0.0 * x if x.requires_grad else y
     raise ValueError(f"unknown activation '{name}'")
+
+
+# dtypes of a mixed-precision (autocast) forward pass: softmax and BatchNormalization
+# compute in float32 when they see one of these
+LOW_PRECISION = (torch.bfloat16, torch.float16)
 
 
 def penalty(w, reg):
@@ -397,6 +402,8 @@ class BatchNormalization(Layer):
 
     def compute(self, x):
         w, b = self.param("weight"), self.param("bias")
+        if x.dtype in LOW_PRECISION:  # statistics in float32 under mixed precision (autocast keeps bf16 here)
+            x = x.float()
         if not self.training:
             return F.batch_norm(x, self.running_mean, self.running_var, w, b, False, 0.0, self.epsilon)
         y = F.batch_norm(x, None, None, w, b, True, 0.0, self.epsilon)

@@ -2,9 +2,12 @@
 metrics accumulated on the device (one sync per epoch), an atomic checkpoint at the end of
 every epoch (weights + optimizer + schedule + callbacks + RNG in a safetensors file, no
 pickle: see checkpoint.py), bitwise-identical resume, DistributedDataParallel when
-started by torchrun. Files go to a run folder (see docs/training.md)."""
+started by torchrun, mixed precision (`precision`: autocast in bfloat16 on CPU or GPU, float16
+with dynamic loss scaling on CUDA; weights and optimizer state stay float32; docs/precision.md).
+Files go to a run folder (see docs/training.md)."""
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -38,6 +41,7 @@ class Options:
     progress: bool = False          # rich progress bar (a TTY)
     quiet: bool = False             # no per-epoch lines (tests, benchmarks)
     write_files: bool = True
+    precision: str | None = None    # a training policy (ir.TRAIN_PRECISIONS); None: the train block's
     print_fn: Callable[[str], None] = field(default=lambda s: print(s, flush=True))
 
 
@@ -129,6 +133,31 @@ def _check_embedding_ids(net, xs: list[np.ndarray]) -> None:
                                          "re-index the data or raise input_dim")
 
 
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The dtype the forward pass runs in under a precision policy (None: plain float32), or a
+    TrainError when this device should not run it: float16 is for CUDA GPUs (CPUs have no
+    float16 matrix units: float16's narrow range and loss scaling would buy no speed there)."""
+    if precision == "float32":
+        return None
+    if precision == "mixed_bfloat16":
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise TrainError(f"precision mixed_bfloat16: the GPU {torch.cuda.get_device_name(device)} has no "
+                             "bfloat16 support; use mixed_float16")
+        return torch.bfloat16
+    if precision == "mixed_float16":
+        if device.type != "cuda":
+            raise TrainError(f"precision mixed_float16 needs a CUDA device (dynamic loss scaling), not "
+                             f"{device.type}; use mixed_bfloat16 on a CPU")
+        return torch.float16
+    raise TrainError(f"unknown precision '{precision}' (use float32, mixed_bfloat16 or mixed_float16)")
+
+
+def _float32(outs: tuple) -> tuple:
+    """Low-precision outputs of an autocast forward pass as float32: losses and metrics are
+    computed in float32 (autocast leaves e.g. a softmax output in bfloat16 on CPU)."""
+    return tuple(o.float() if o.dtype in (torch.bfloat16, torch.float16) else o for o in outs)
+
+
 @dataclass
 class Head:
     """One trained output: its loss, weight in the total, metrics and targets."""
@@ -170,6 +199,10 @@ class Trainer:
         for out in net.outputs:
             if cfg.loss_for(out) is None:
                 raise TrainError("the train block has no loss" + (f" for output '{out}'" if len(ys) > 1 else ""))
+        self.precision = opts.precision or getattr(cfg, "precision", "float32")
+        self.amp_dtype = autocast_dtype(self.precision, self.device)
+        # float16 gradients underflow: the loss is scaled up (and the step skipped on inf/NaN)
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "mixed_float16" else None
         torch.manual_seed(opts.seed)
         from . import build_module
         self.module = build_module(net, seed=opts.seed).to(self.device)
@@ -245,6 +278,12 @@ class Trainer:
         self.notes: list[str] = []
 
     # ------------------------------------------------------------------ helpers
+    def autocast(self):
+        """The forward pass's context: autocast to the policy's dtype (weights stay float32)."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
     def _probe_regularization(self) -> bool:
         with torch.no_grad():
             self.module.eval()
@@ -301,6 +340,7 @@ class Trainer:
         clipnorm, clipvalue, wd = self.clipnorm, self.clipvalue, self.weight_decay
         has_reg, has_cons = self.has_reg, self.has_cons
         rank, world = self.rank, self.world
+        scaler, amp = self.scaler, self.amp_dtype is not None
         it = self.iteration
         per_step_lr = self.cfg.schedule.name != "constant" or bool(self.decay)
         lr = self.lr_at(it)
@@ -317,16 +357,24 @@ class Trainer:
                 lr = self.lr_at(it)
                 for g in groups:
                     g["lr"] = lr
-            # index_select: the same rows as x[idx], 3-4x faster than advanced indexing on CPU
-            outs = model(*[x.index_select(0, idx) for x in xs])
-            if not isinstance(outs, tuple):
-                outs = (outs,)
             tbs = [h.train_t.index_select(0, idx) for h in heads]
-            parts, loss = self._losses(outs, tbs)
-            if has_reg:
-                loss = loss + module.regularization_loss()
+            with self.autocast():
+                # index_select: the same rows as x[idx], 3-4x faster than advanced indexing on CPU
+                outs = model(*[x.index_select(0, idx) for x in xs])
+                if not isinstance(outs, tuple):
+                    outs = (outs,)
+                if amp:
+                    outs = _float32(outs)
+                parts, loss = self._losses(outs, tbs)
+                if has_reg:
+                    loss = loss + module.regularization_loss()
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                if clipvalue or clipnorm:  # clip the true gradients, not the scaled ones
+                    scaler.unscale_(opt)
+            else:
+                loss.backward()
             if clipvalue:
                 torch.nn.utils.clip_grad_value_(params, clipvalue)
             if clipnorm:  # Keras: each weight's gradient clipped to this norm on its own
@@ -337,7 +385,11 @@ class Trainer:
             if wd:  # decoupled weight decay (Keras 3): w -= lr * wd * w
                 with torch.no_grad():
                     torch._foreach_mul_(params, 1.0 - lr * wd)
-            opt.step()
+            if scaler is not None:  # skips the step when the scaled gradients overflowed
+                scaler.step(opt)
+                scaler.update()
+            else:
+                opt.step()
             if has_cons:
                 module.apply_constraints()
             it += 1
@@ -410,12 +462,15 @@ class Trainer:
             if len(tbs[0]) == 0:
                 continue
             lbs = [take(lb) if lb is not None else None for _, lb in sets]
-            outs = self.module(*[take(x) for x in xs])
-            if not isinstance(outs, tuple):
-                outs = (outs,)
-            parts, loss = self._losses(outs, tbs)
-            if self.has_reg:
-                loss = loss + self.module.regularization_loss()
+            with self.autocast():  # validation sees what the policy computes
+                outs = self.module(*[take(x) for x in xs])
+                if not isinstance(outs, tuple):
+                    outs = (outs,)
+                if self.amp_dtype is not None:
+                    outs = _float32(outs)
+                parts, loss = self._losses(outs, tbs)
+                if self.has_reg:
+                    loss = loss + self.module.regularization_loss()
             k = len(tbs[0])
             count += k
             sums[0] += loss.double() * k
@@ -427,7 +482,10 @@ class Trainer:
         """Everything --resume needs: tensors, plain values and one JSON string (checkpoint.pack)."""
         meta = {"epoch": self.epoch, "iteration": self.iteration, "lr_scale": self.lr_scale,
                 "history": self.history, "stop": self.stop, "seed": self.opts.seed,
-                "spec": self.net.name, "callbacks": [[n, c.state()] for n, c in self.callbacks]}
+                "spec": self.net.name, "callbacks": [[n, c.state()] for n, c in self.callbacks],
+                "precision": self.precision}
+        if self.scaler is not None:
+            meta["loss_scaler"] = self.scaler.state_dict()
         best = {}
         for i, (_, c) in enumerate(self.callbacks):
             if hasattr(c, "tensors"):
@@ -452,6 +510,8 @@ class Trainer:
             torch.cuda.set_rng_state(st["cuda_rng"], self.device)
         self.epoch, self.iteration, self.lr_scale = meta["epoch"], meta["iteration"], meta["lr_scale"]
         self.history, self.stop = meta["history"], meta["stop"]
+        if self.scaler is not None and meta.get("loss_scaler"):
+            self.scaler.load_state_dict(meta["loss_scaler"])
         saved = meta["callbacks"]
         if [n for n, _ in saved] != [n for n, _ in self.callbacks]:
             raise TrainError("the checkpoint's callbacks differ from the spec's; start a fresh run (without --resume)")
@@ -523,7 +583,8 @@ class Trainer:
     def write_history(self) -> None:
         if self.rank != 0 or not self.opts.write_files:
             return
-        doc = {"spec": self.net.name, "seed": self.opts.seed, "epochs": self.history, "stopped": self.stop}
+        doc = {"spec": self.net.name, "seed": self.opts.seed, "precision": self.precision,
+               "epochs": self.history, "stopped": self.stop}
         _write_atomic(self._path("history.json"), (json.dumps(doc, indent=1) + "\n").encode())
 
     def write_curves(self) -> None:
