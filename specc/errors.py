@@ -48,7 +48,7 @@ CODES: dict[str, Code] = _codes(
     ("E104", "error", "file outside the project root (absolute import path, `..` or a symbolic link leaving it)"),
     ("E105", "error", "import of a file that is not a .net spec"),
     ("E106", "error", "imports nested too deeply or pulling in too many files"),
-    ("E107", "error", "too many parameters (more than 100 billion)"),
+    ("E107", "error", "too many parameters (more than 10 trillion)"),
     ("E108", "error", "tensor too large (more than 10 billion elements per sample)"),
     # names and arguments
     ("E200", "error", "unknown layer kind or block"),

@@ -208,10 +208,10 @@ def test_imported_text_bounded(world, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize("call, code, words", [
-    ("Dense(100000000000)", "E107", "parameters, more than specc's limit"),
-    ("Dense(100000) -> Dense(100000) -> Dense(100000) -> Dense(100000) -> Dense(100000) "
-     "-> Dense(100000) -> Dense(100000) -> Dense(100000) -> Dense(100000) -> Dense(100000) "
-     "-> Dense(100000) -> Dense(100000)", "E107", "parameters, more than specc's limit"),
+    ("Dense(10000000000000)", "E107", "parameters, more than specc's limit"),
+    ("Dense(1000000) -> Dense(1000000) -> Dense(1000000) -> Dense(1000000) -> Dense(1000000) "
+     "-> Dense(1000000) -> Dense(1000000) -> Dense(1000000) -> Dense(1000000) -> Dense(1000000) "
+     "-> Dense(1000000) -> Dense(1000000)", "E107", "parameters, more than specc's limit"),
     ("Reshape([1, 2, 2]) -> UpSampling2D(100000)", "E108", "elements per sample"),
     ("RepeatVector(100000000000)", "E108", "elements per sample"),
 ])

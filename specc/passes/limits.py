@@ -7,10 +7,14 @@ weights also compare them with the memory available (specc.weights.check_memory)
 """
 from __future__ import annotations
 
+from ..counts import human_bytes
 from ..errors import Diagnostic, SpecError
 from ..ir import Network
 
-MAX_PARAMS = 100_000_000_000          # total parameters: 400 GB as float32
+# total parameters: 40 TB as float32. Far above any model one machine builds, but a spec of
+# a published giant (GPT-3: 175 billion) must still check: `specc check` allocates nothing,
+# and the commands that do compare the weights with the memory there is
+MAX_PARAMS = 10_000_000_000_000
 MAX_TENSOR_ELEMENTS = 10_000_000_000  # elements of one tensor per sample: 40 GB as float32
 
 
@@ -35,7 +39,7 @@ def _params(net: Network) -> tuple[int, Diagnostic] | None:
         "E107", f"the network has {total:,} parameters, more than specc's limit of {MAX_PARAMS:,}",
         node.span if node is not None else net.span,
         notes=[f"layer '{biggest}' ({net.layers[biggest].kind}) alone has {count:,} "
-               f"({count * 4 / 2 ** 30:,.0f} GiB as float32)"],
+               f"({human_bytes(count * 4)} as float32)"],
         hint="check the sizes of this layer (a units or filters argument with extra zeros?)").diagnostic
 
 
