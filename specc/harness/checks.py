@@ -293,9 +293,11 @@ def _outs(o):
 def check_static(ctx: Context) -> dict:
     from ..errors import render_text
     errors = ctx.result.errors
-    warnings = [d for d in ctx.result.diagnostics if d.severity != "error"]
+    # strict fails on warnings, never on infos (I7xx), as `specc check --strict` does
+    warnings = [d for d in ctx.result.diagnostics if d.severity == "warning"]
+    infos = sum(d.severity == "info" for d in ctx.result.diagnostics)
     bad = errors + (warnings if ctx.config.strict else [])
-    nums = {"errors": len(errors), "warnings": len(warnings)}
+    nums = {"errors": len(errors), "warnings": len(warnings), "infos": infos}
     if bad:
         shown = "\n".join(render_text(d, ctx.result.sources, color=False) for d in bad[:5])
         more = f"\n... and {len(bad) - 5} more" if len(bad) > 5 else ""
