@@ -137,10 +137,10 @@ class Context:
             return None
         from ..data import DataError, fit_outputs, load
         base = os.path.dirname(os.path.abspath(self.path))
-        key = (fn.model_dump_json(), base, self.net.model_dump_json(include={"inputs", "outputs", "tensors"}))
+        key = (fn.model_dump_json(), base, self.root, self.net.model_dump_json(include={"inputs", "outputs", "tensors"}))
         if key not in _DATA_CACHE:
             try:
-                ds = load(fn, base)
+                ds = load(fn, base, root=self.root)  # a spec's data files stay inside its project
                 xs, targets = fit_outputs(ds, self.net)
                 _DATA_CACHE[key] = (xs, targets, ds.name)
             except (DataError, OSError, ValueError) as e:

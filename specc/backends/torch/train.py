@@ -276,7 +276,13 @@ class Trainer:
             print(msg, file=sys.stderr, flush=True)
 
     def _path(self, name: str) -> str:
-        return name if os.path.isabs(name) else os.path.join(self.opts.out, name)
+        # every file goes into the run folder: a spec's callback file names are checked for
+        # it (E109); this refuses any that were not (a config built in Python)
+        from ...compile import output_path_problem
+        problem = output_path_problem(name)
+        if problem:
+            raise TrainError(f"cannot write {problem}: files go into the run folder")
+        return os.path.join(self.opts.out, name)
 
     # ------------------------------------------------------------------ one epoch
     def train_epoch(self, progress: Callable[[int, dict], None] | None = None) -> dict:
