@@ -414,6 +414,8 @@ class Elaborator:
         if first is not None and call.func not in env.blocks and call.func not in env.layers:
             self.check_room(call.span)
             layer = _copy_layer(first, call.span)
+            if call.args:  # its own arguments' places (for errors at an argument), on first use
+                layer.keep_arg_spans(functools.partial(_written_arg_places, type(layer), call))
             base = f"{env.prefix}_{snake(layer.kind)}" if env.prefix else snake(layer.kind)
             self.add_layer(layer, self.unique_layer_name(base))
             return self.apply(layer, current, call.span, env)
@@ -620,8 +622,7 @@ class Elaborator:
             if syntax_key is not None:
                 self.by_syntax[syntax_key] = first
             if layer is not first and call.arg_spans:  # a copy: its own arguments' places
-                layer.keep_arg_spans({(cls.positional[k] if isinstance(k, int) and k < len(cls.positional)
-                                       else cls.arg_aliases.get(k, k)): s for k, s in call.arg_spans.items()})
+                layer.keep_arg_spans(_arg_places(cls, call.arg_spans.items()))
         return layer
 
     def _build_layer(self, call: PyCall, cls, kind: str, fields: dict, roles: dict, prefix: str) -> Layer:
@@ -725,6 +726,18 @@ def _copy_layer(first: Layer, span: Span) -> Layer:
     values = {**first.__dict__, "span": span, "name": ""}
     values.pop(ARG_SPANS, None)
     return construct_from(type(first), values, set(first.__pydantic_fields_set__))
+
+
+def _arg_places(cls, places) -> dict[str, Span]:
+    """Argument name -> where it is written, from (position or keyword as written, span)
+    pairs of one call of layer class `cls` (positional arguments come first)."""
+    positional, aliases = cls.positional, cls.arg_aliases
+    return {(positional[k] if isinstance(k, int) and k < len(positional) else aliases.get(k, k)): s
+            for k, s in places}
+
+
+def _written_arg_places(cls, call: ast.Call) -> dict[str, Span]:
+    return _arg_places(cls, [(i if a.name is None else a.name, a.span) for i, a in enumerate(call.args)])
 
 
 def _syntax_key(call: ast.Call) -> tuple | None:
