@@ -1176,6 +1176,13 @@ def build_test(section: ast.Section, elab: Elaborator) -> dict:
         except SpecError as e:
             elab.report(e)
             continue
+        if s.key == "data" and isinstance(v, PyCall):  # its files stay in the project, as train's
+            try:
+                data = elab.resolve_fn("data", v, s.span)
+            except SpecError:
+                data = None  # a bad data set: `specc test` reports the test block itself
+            if data is not None:
+                _confine_read_files(data, v, s.span, elab)
         out[s.key] = _plain(v)
     return out
 

@@ -399,14 +399,24 @@ def test_the_loader_confines_what_check_cannot_see(world, secret_csv):
 
 
 def test_specc_test_refuses_a_test_block_data_file_outside(world, secret_csv, capsys):
+    from specc.harness.checks import CheckFailed, Context
+    from specc.harness.config import read_config
     project, _ = world
     spec = project / "model.net"
-    spec.write_text(TRAINED.format(settings="data = iris").replace("[2]", "[4]").replace("Dense(2", "Dense(3")
-                    .replace("}\n}", f'}}\n  test {{ data = file(path="{secret_csv}", target="label") }}\n}}'))
-    rc = main(["test", str(spec), "--checks", "finite"])
+    good = TRAINED.format(settings="data = gauss")
+    spec.write_text(good.replace("}\n}", f'}}\n  test {{ data = file(path="{secret_csv}", target="label") }}\n}}'))
+    rc, text = check(capsys, spec)
+    assert rc == 1 and "error[E109]" in text and "model.net:8:22" in text
+    rc = main(["test", str(spec), "--checks", "static,finite"])
     out = capsys.readouterr()
-    assert rc == 1 and SECRET not in out.out + out.err
-    assert "outside the project root" in out.out + out.err
+    assert rc == 1 and SECRET not in out.out + out.err and "E109" in out.out + out.err
+    # the loader confines it too (a link changed after the check, a Python caller)
+    spec.write_text(good)
+    config = read_config({"data": {"call": "file", "args": [str(secret_csv)], "kwargs": {"target": "label"}}})
+    ctx = Context(str(spec), compile_file(str(spec)), config, str(project), "model.net")
+    with pytest.raises(CheckFailed) as e:
+        ctx._data()
+    assert "outside the project root" in str(e.value) and SECRET not in str(e.value)
 
 
 @pytest.mark.parametrize("callback, words", [
