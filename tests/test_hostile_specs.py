@@ -452,3 +452,21 @@ def test_the_trainer_writes_nothing_outside_the_run_folder():
     for bad in ("/tmp/x.csv", "../x", "a/../../x"):
         with pytest.raises(TrainError, match="files go into the run folder"):
             Trainer._path(trainer, bad)
+
+
+def test_the_trainer_does_not_write_through_links_out_of_the_run_folder(world):
+    """A pull request can commit runs/n/history.csv -> ~/.bashrc: writes would follow it."""
+    from types import SimpleNamespace
+
+    from specc.backends.torch.train import Trainer, TrainError
+    project, outside = world
+    run = project / "runs" / "n"
+    run.mkdir(parents=True)
+    (run / "history.csv").symlink_to(outside / "credentials")
+    (run / "logs").symlink_to(outside, target_is_directory=True)
+    trainer = SimpleNamespace(opts=SimpleNamespace(out=str(run)))
+    for name in ("history.csv", "logs/h.csv"):
+        with pytest.raises(TrainError, match="symbolic link leading out of the run folder"):
+            Trainer._path(trainer, name)
+    assert Trainer._path(trainer, "model.safetensors") == str(run / "model.safetensors")
+    assert (outside / "credentials").read_text() == f"{SECRET}\n"
