@@ -50,8 +50,8 @@ CODES: dict[str, Code] = _codes(
     ("E106", "error", "imports nested too deeply or pulling in too many files"),
     ("E107", "error", "too many parameters (more than 100 billion)"),
     ("E108", "error", "tensor too large (more than 10 billion elements per sample)"),
-    ("E109", "error", "file named in the train block outside the project root or the run folder (data file, "
-                      "callback output)"),
+    ("E109", "error", "file a spec names outside the project root or the run folder (data file, callback "
+                      "output)"),
     # names and arguments
     ("E200", "error", "unknown layer kind or block"),
     ("E201", "error", "unknown argument"),
