@@ -470,3 +470,20 @@ def test_the_trainer_does_not_write_through_links_out_of_the_run_folder(world):
             Trainer._path(trainer, name)
     assert Trainer._path(trainer, "model.safetensors") == str(run / "model.safetensors")
     assert (outside / "credentials").read_text() == f"{SECRET}\n"
+
+
+def test_the_python_api_confines_the_specs_data_files_not_the_callers(world, secret_csv):
+    import specc
+    project, outside = world
+    spec = spec_training(project, 'data = file(path="late.csv", target="label")')
+    (project / "late.csv").write_text("a,b,label\n0.5,1,0\n")
+    s = specc.load(spec)
+    assert s.root == str(project)
+    (project / "late.csv").unlink()
+    (project / "late.csv").symlink_to(secret_csv)  # swapped after the check
+    with pytest.raises(specc.SpecError) as e:
+        s.train(epochs=1)
+    assert "outside the project root" in str(e.value) and SECRET not in str(e.value)
+    with pytest.raises(specc.SpecError) as e:  # data= is the caller's own: read (and its bad cell named)
+        s.train(epochs=1, data=f'file("{secret_csv}", target="label")')
+    assert "outside the project root" not in str(e.value)
