@@ -56,16 +56,18 @@ def _as_arrays(weights: Mapping) -> dict:
 def load(path: str | os.PathLike, root: str | os.PathLike | None = None) -> "Spec":
     """Compile the spec in file `path`; SpecError if it has errors. Its imports must stay
     inside `root` (default: the nearest folder above it with a pyproject.toml or .git)."""
-    from .compile import compile_file
-    return Spec._from_result(compile_file(os.fspath(path), root=None if root is None else os.fspath(root)))
+    from .compile import compile_file, project_root
+    root = project_root(os.fspath(path)) if root is None else os.fspath(root)
+    return Spec._from_result(compile_file(os.fspath(path), root=root), root)
 
 
 def loads(text: str, file: str = "<string>", root: str | os.PathLike | None = None) -> "Spec":
     """Compile a spec held in a string (`file` names it in diagnostics); SpecError if it has errors.
     Relative data and import paths are taken from the current folder; imports stay inside
     `root` (default: the project root of the current folder)."""
-    from .compile import compile_source
-    return Spec._from_result(compile_source(text, file, root=None if root is None else os.fspath(root)))
+    from .compile import compile_source, project_root
+    root = project_root(file) if root is None else os.fspath(root)
+    return Spec._from_result(compile_source(text, file, root=root), root)
 
 
 class History(list):
@@ -97,16 +99,17 @@ class VerifyResult:
 class Spec:
     """A compiled, valid spec (see the module docstring)."""
 
-    def __init__(self, network, diagnostics: list[Diagnostic], sources: dict[str, Source]):
+    def __init__(self, network, diagnostics: list[Diagnostic], sources: dict[str, Source], root: str | None = None):
         self.network = network  # the IR (specc.ir.Network)
         self.diagnostics = diagnostics  # warnings and infos, as `specc check` prints them
         self.sources = sources
+        self.root = root  # the project root its files were confined to (its data files too)
 
     @classmethod
-    def _from_result(cls, result) -> "Spec":
+    def _from_result(cls, result, root: str | None = None) -> "Spec":
         if result.errors or result.network is None:
             raise SpecError(result.diagnostics, result.sources)
-        return cls(result.network, result.diagnostics, result.sources)
+        return cls(result.network, result.diagnostics, result.sources, root)
 
     def __repr__(self) -> str:
         return f"<specc.Spec {self.name!r} from {self.file!r}: {', '.join(self.inputs)} -> {', '.join(self.outputs)}>"
@@ -272,7 +275,8 @@ class Spec:
         from .data import DataError, fit_outputs
         from .data import load as load_data
         try:
-            ds = load_data(data_fn, self._base())
+            # the spec's own data files stay in its project; data= is the caller's own
+            ds = load_data(data_fn, self._base(), root=self.root if data is None else None)
             xs, targets = fit_outputs(ds, self.network)
         except DataError as e:
             raise SpecError.from_message(str(e)) from None

@@ -107,6 +107,24 @@ def _inside(real: str, real_root: str) -> bool:
     return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
+def _absolute(given: str) -> bool:
+    """An absolute path on any system ('/x', '\\share', 'C:x')."""
+    return os.path.isabs(given) or given.startswith(("/", "\\")) or bool(re.match(r"^[A-Za-z]:", given))
+
+
+def output_path_problem(given: str, folder: str = "the run folder") -> str | None:
+    """Why a file a spec asks to write (a callback's `filename` / `filepath`, relative to
+    `folder`) may not be used, or None: it must name a file inside that folder."""
+    if _absolute(given):
+        return f"\"{given}\": absolute paths are not allowed"
+    norm = os.path.normpath(given.replace("\\", "/")).replace(os.sep, "/")
+    if norm == ".." or norm.startswith("../"):
+        return f"\"{given}\" is outside {folder}"
+    if norm == ".":
+        return f"\"{given}\" names no file"
+    return None
+
+
 class SpecFiles:
     """The spec files of one compilation, confined to a project root.
 
@@ -146,7 +164,7 @@ class SpecFiles:
         if not given.endswith(".net"):
             raise SpecError("E105", f"cannot import \"{given}\": only .net spec files can be imported", span,
                             hint="blocks live in .net files; rename the file or import another one")
-        if os.path.isabs(given) or given.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", given):
+        if _absolute(given):
             raise SpecError("E104", f"cannot import \"{given}\": absolute paths are not allowed", span, hint=hint)
         base = os.path.dirname(importer) if importer not in ("<stdin>", "<string>") else "."
         path = os.path.normpath(os.path.join(base, given))
@@ -161,6 +179,24 @@ class SpecFiles:
             raise SpecError("E105", f"cannot import \"{given}\": it is a symbolic link to a file that is not a "
                             ".net spec", span, hint="import the .net file itself")
         return path
+
+    def named_file(self, given: str, spec: str, what: str, span: Span) -> None:
+        """E109 when a file a spec reads (a data file: `file(path=...)`, relative to the spec's
+        folder) would leave the project root: an absolute path, `..` escaping it, or a
+        symbolic link pointing outside. Nothing is read; only a path inside the root touches
+        the file system (to resolve links), so nothing is learnt about files outside it."""
+        hint = (f"name {what}s by a path relative to the spec's folder, inside the project root "
+                f"'{_shown(self.root)}' (--root DIR widens it)")
+        if _absolute(given):
+            raise SpecError("E109", f"{what} \"{given}\": absolute paths are not allowed", span, hint=hint)
+        base = os.path.dirname(spec) if spec not in ("<stdin>", "<string>") else "."
+        path = os.path.normpath(os.path.join(base, given))
+        if not _inside(os.path.abspath(path), os.path.abspath(self.root)):
+            raise SpecError("E109", f"{what} \"{given}\" is outside the project root '{_shown(self.root)}'",
+                            span, hint=hint)
+        if not _inside(os.path.realpath(path), self.real_root):
+            raise SpecError("E109", f"{what} \"{given}\" is a symbolic link to a file outside the project root "
+                            f"'{_shown(self.root)}'", span, hint=hint)
 
     def load(self, path: str, span: Span) -> ast.Module:
         """The parsed module of an imported file (E103 if unreadable, E106 past the bounds)."""

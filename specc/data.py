@@ -229,8 +229,10 @@ def _classes(y) -> tuple[np.ndarray, int]:
     return y.astype(np.int64), int(y.max()) + 1 if len(y) else 0
 
 
-def load(fn: Fn, base_dir: str | None = None) -> Dataset:
-    """A resolved data reference -> Dataset (numpy). Raises DataError for bad files/arguments."""
+def load(fn: Fn, base_dir: str | None = None, root: str | None = None) -> Dataset:
+    """A resolved data reference -> Dataset (numpy). Raises DataError for bad files/arguments.
+    `base_dir`: the spec's folder (relative file paths are looked up there too); `root`: the
+    project root a spec's data files must lie in (None: anywhere, for trusted callers)."""
     name = fn.name
     a = fn.args
     if name.lower() in UNAVAILABLE and name not in DATASETS:
@@ -263,7 +265,7 @@ def load(fn: Fn, base_dir: str | None = None) -> Dataset:
         x, y = _sequences(a, _rng(a["seed"]))
         ds = Dataset(name, [x], y.astype(np.int64), "classes", a["classes"])
     elif name == "file":
-        ds = _load_file(a["path"], a.get("target"), base_dir, autoencode=a.get("autoencode", False))
+        ds = _load_file(a["path"], a.get("target"), base_dir, autoencode=a.get("autoencode", False), root=root)
     else:
         raise DataError(f"no loader for data set '{name}'")
     if a.get("autoencode"):
@@ -273,11 +275,21 @@ def load(fn: Fn, base_dir: str | None = None) -> Dataset:
     return ds
 
 
-def _find(path: str, base_dir: str | None) -> str:
-    if os.path.exists(path) or os.path.isabs(path) or not base_dir:
-        return path
-    alt = os.path.join(base_dir, path)
-    return alt if os.path.exists(alt) else path
+def _find(path: str, base_dir: str | None, root: str | None = None) -> str:
+    """The file a spec's data path names: as given (from the current folder), else in the
+    spec's folder `base_dir`. With a project `root` (a spec is untrusted input) the file must
+    lie inside it after resolving symbolic links; the refusal is the same whether the file
+    exists or not, and nothing of it is read."""
+    found = path
+    if not (os.path.exists(path) or os.path.isabs(path) or not base_dir):
+        alt = os.path.join(base_dir, path)
+        found = alt if os.path.exists(alt) else path
+    if root is not None:
+        real, real_root = os.path.realpath(found), os.path.realpath(root)
+        if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+            raise DataError(f"data file '{path}' is outside the project root '{root}': name data files by a "
+                            "path relative to the spec's folder, inside the project (--root DIR widens it)")
+    return found
 
 
 _MAGIC = {".npy": (b"\x93NUMPY",), ".npz": (b"PK\x03\x04", b"PK\x05\x06")}  # numpy's header; a zip archive
@@ -385,8 +397,9 @@ def _read_csv(path: str) -> tuple[list[str], np.ndarray]:
     return header, np.array(rows, dtype=np.float64)
 
 
-def _load_file(path: str, target: str | None, base_dir: str | None, autoencode: bool = False) -> Dataset:
-    path = _find(path, base_dir)
+def _load_file(path: str, target: str | None, base_dir: str | None, autoencode: bool = False,
+               root: str | None = None) -> Dataset:
+    path = _find(path, base_dir, root)
     if not os.path.exists(path):
         raise DataError(f"no such data file: '{path}'")
     ext = os.path.splitext(path)[1].lower()
@@ -429,7 +442,7 @@ def _load_file(path: str, target: str | None, base_dir: str | None, autoencode: 
                                 f"file(\"{path}\", target=\"targets.npy\")")
             y = np.zeros(len(x), np.float32)
         else:
-            ypath = _find(target, base_dir)
+            ypath = _find(target, base_dir, root)
             y = _read_npy(ypath)
             _one_row_per_sample(y, f"'{ypath}'")
         x_list, x_names = [x], ["x"]

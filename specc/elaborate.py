@@ -414,6 +414,8 @@ class Elaborator:
         if first is not None and call.func not in env.blocks and call.func not in env.layers:
             self.check_room(call.span)
             layer = _copy_layer(first, call.span)
+            if call.args:  # its own arguments' places (for errors at an argument), on first use
+                layer.keep_arg_spans(functools.partial(_written_arg_places, type(layer), call))
             base = f"{env.prefix}_{snake(layer.kind)}" if env.prefix else snake(layer.kind)
             self.add_layer(layer, self.unique_layer_name(base))
             return self.apply(layer, current, call.span, env)
@@ -620,8 +622,7 @@ class Elaborator:
             if syntax_key is not None:
                 self.by_syntax[syntax_key] = first
             if layer is not first and call.arg_spans:  # a copy: its own arguments' places
-                layer.keep_arg_spans({(cls.positional[k] if isinstance(k, int) and k < len(cls.positional)
-                                       else cls.arg_aliases.get(k, k)): s for k, s in call.arg_spans.items()})
+                layer.keep_arg_spans(_arg_places(cls, call.arg_spans.items()))
         return layer
 
     def _build_layer(self, call: PyCall, cls, kind: str, fields: dict, roles: dict, prefix: str) -> Layer:
@@ -725,6 +726,18 @@ def _copy_layer(first: Layer, span: Span) -> Layer:
     values = {**first.__dict__, "span": span, "name": ""}
     values.pop(ARG_SPANS, None)
     return construct_from(type(first), values, set(first.__pydantic_fields_set__))
+
+
+def _arg_places(cls, places) -> dict[str, Span]:
+    """Argument name -> where it is written, from (position or keyword as written, span)
+    pairs of one call of layer class `cls` (positional arguments come first)."""
+    positional, aliases = cls.positional, cls.arg_aliases
+    return {(positional[k] if isinstance(k, int) and k < len(positional) else aliases.get(k, k)): s
+            for k, s in places}
+
+
+def _written_arg_places(cls, call: ast.Call) -> dict[str, Span]:
+    return _arg_places(cls, [(i if a.name is None else a.name, a.span) for i, a in enumerate(call.args)])
 
 
 def _syntax_key(call: ast.Call) -> tuple | None:
@@ -927,13 +940,13 @@ def build_train(section: ast.Section, elab: Elaborator) -> dict | None:
         v, span = raw[key]
         return elab.guard(elab.resolve_fn, catalog, v, span, f"train setting '{key}'")
 
-    def fns(catalog: str, key: str) -> list[Fn]:
+    def written(catalog: str, key: str) -> list[tuple[Fn | None, Any, Span]]:
+        """(Fn or None where it failed, the item as written, the setting's span) of a list setting."""
         if key not in raw:
             return []
         v, span = raw[key]
         items = v if isinstance(v, list) else [v]
-        return [f for f in (elab.guard(elab.resolve_fn, catalog, i, span, f"each of '{key}'") for i in items)
-                if f is not None]
+        return [(elab.guard(elab.resolve_fn, catalog, i, span, f"each of '{key}'"), i, span) for i in items]
 
     def scalar(key, tp, default, rule: Range | None = None):
         if key not in raw:
@@ -966,9 +979,13 @@ def build_train(section: ast.Section, elab: Elaborator) -> dict | None:
     out["epochs"] = scalar("epochs", int, 10, at_least_one)
     out["shuffle"] = scalar("shuffle", bool, True)
     out["seed"] = scalar("seed", int, 0, seed_range)
-    out["metrics"] = fns("metric", "metrics")
-    out["callbacks"] = fns("callback", "callbacks")
+    metrics = written("metric", "metrics")
+    out["metrics"] = [f for f, _, _ in metrics if f is not None]
+    callbacks = written("callback", "callbacks")
+    out["callbacks"] = [f for f, _, _ in callbacks if f is not None]
+    reported = len(elab.diags)
     split = scalar("validation_split", float, None, fraction)
+    split_known = len(elab.diags) == reported
     data = None
     if "data" in raw:
         v, span = raw["data"]
@@ -988,7 +1005,83 @@ def build_train(section: ast.Section, elab: Elaborator) -> dict | None:
     out["data"] = data
     out["validation_split"] = split or 0.0
     out["precision"] = _precision(raw, elab)
+    if data is not None:
+        _confine_read_files(data, raw["data"][0], raw["data"][1], elab)
+    for f, item, span in callbacks:
+        if f is not None:
+            _confine_written_files(f, item, span, elab)
+    # (not after a metric, the data set or the split failed: the logged names are unknown)
+    if all(f is not None for f, _, _ in metrics) and split_known and (data is not None or "data" not in raw):
+        _check_monitors(callbacks, out["metrics"], out["validation_split"] > 0, elab)
     return out
+
+
+def _check_monitors(callbacks: list, metrics: list[Fn], validation: bool, elab: Elaborator) -> None:
+    """A callback's `monitor` must name a value the trainer logs (catalog.metrics.history_names,
+    with `val_` on validation data): E403 for a name never logged, with a did-you-mean; W616 for
+    a validation value when the spec holds out no validation data (`specc train
+    --validation-split` can still add some; else the trainer watches the training value)."""
+    from .catalog.metrics import history_names
+    names = history_names(elab.outputs, metrics)
+    logged = [*names, *(f"val_{n}" for n in names), "lr"]
+    for f, item, span in callbacks:
+        if f is None or "monitor" not in f.args:
+            continue
+        monitor = f.args["monitor"]
+        where = _arg_span(item, "callback", f, "monitor", span)
+        if monitor not in logged:
+            suggestion = did_you_mean(monitor, logged)
+            elab.report(SpecError(
+                "E403", f"{f.name} monitors '{monitor}', which training never logs", where,
+                hint=(f"{suggestion} " if suggestion else "")
+                + f"training logs {', '.join(names)}, and on validation data val_ of each",
+                notes=[f"with several outputs, each output's loss and metrics are logged under its name too "
+                       f"('{names[1]}')"] if len(elab.outputs) > 1 else []))
+        elif monitor.startswith("val_") and not validation:
+            elab.report(SpecError(
+                "W616", f"{f.name} monitors '{monitor}', but the spec holds out no validation data: training "
+                        f"will watch '{monitor[4:]}' instead", where,
+                hint="hold out validation data (`validation_split = 0.2`, or data = NAME(validation_split=0.2)), "
+                     f"or monitor '{monitor[4:]}'"))
+
+
+def _arg_span(item: Any, catalog: str, fn: Fn, param: str, span: Span) -> Span:
+    """Where argument `param` of a catalogue call is written: its value's place, else the
+    call's (a name written alone, or a default), else the setting's."""
+    if not isinstance(item, PyCall):
+        return span
+    entry = CATALOGS[catalog].get(fn.name)
+    p = entry.param(param) if entry is not None else None
+    if p is None:
+        return item.span
+    for i in range(len(item.args)):
+        if i < len(entry.params) and entry.params[i].name == p.name:
+            return item.arg_spans.get(i, item.span)
+    for key in item.kwargs:
+        if key == p.name or key in p.aliases:
+            return item.arg_spans.get(key, item.span)
+    return item.span
+
+
+def _confine_read_files(data: Fn, item: Any, span: Span, elab: Elaborator) -> None:
+    """E109 for a data file outside the project root (see SpecFiles.named_file)."""
+    reads = CATALOGS["data"].get(data.name).info.get("reads")
+    for param, given in (reads(data.args) if reads else []):
+        where = _arg_span(item, "data", data, param, span)
+        elab.guard(elab.files.named_file, given, span.file, "data file", where)
+
+
+def _confine_written_files(callback: Fn, item: Any, span: Span, elab: Elaborator) -> None:
+    """E109 for a callback's output file that would leave the run folder: the trainer writes
+    it relative to the run folder (runs/NAME or --out)."""
+    from .compile import output_path_problem
+    for param in CATALOGS["callback"].get(callback.name).info.get("writes", ()):
+        problem = output_path_problem(callback.args[param])
+        if problem:
+            elab.report(SpecError(
+                "E109", f"{callback.name} {param} {problem}", _arg_span(item, "callback", callback, param, span),
+                hint=f"{callback.name} writes into the run folder (runs/NAME, or --out DIR): give a file name "
+                     f"relative to it, e.g. {param}=\"{CATALOGS['callback'].get(callback.name).param(param).default}\""))
 
 
 def _precision(raw: dict, elab: Elaborator) -> str:
@@ -1100,6 +1193,13 @@ def build_test(section: ast.Section, elab: Elaborator) -> dict:
         except SpecError as e:
             elab.report(e)
             continue
+        if s.key == "data" and isinstance(v, PyCall):  # its files stay in the project, as train's
+            try:
+                data = elab.resolve_fn("data", v, s.span)
+            except SpecError:
+                data = None  # a bad data set: `specc test` reports the test block itself
+            if data is not None:
+                _confine_read_files(data, v, s.span, elab)
         out[s.key] = _plain(v)
     return out
 

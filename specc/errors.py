@@ -50,6 +50,8 @@ CODES: dict[str, Code] = _codes(
     ("E106", "error", "imports nested too deeply or pulling in too many files"),
     ("E107", "error", "too many parameters (more than 10 trillion)"),
     ("E108", "error", "tensor too large (more than 10 billion elements per sample)"),
+    ("E109", "error", "file a spec names outside the project root or the run folder (data file, callback "
+                      "output)"),
     # names and arguments
     ("E200", "error", "unknown layer kind or block"),
     ("E201", "error", "unknown argument"),
@@ -77,6 +79,7 @@ CODES: dict[str, Code] = _codes(
     ("E400", "error", "invalid training configuration"),
     ("E401", "error", "dropout rate outside [0, 1)"),
     ("E402", "error", "all-zeros or constant kernel initializer (symmetry is never broken)"),
+    ("E403", "error", "callback monitors a value that training never logs"),
     # expectations
     ("E500", "error", "expected output shape does not hold"),
     ("E501", "error", "expected parameter count does not hold"),
@@ -100,6 +103,7 @@ CODES: dict[str, Code] = _codes(
     ("W613", "warning", "axis left at Keras' default (-1) on a channels-first map"),
     ("W614", "warning", "PReLU shared_axes that include the channel axis (Keras' axes copied)"),
     ("W615", "warning", "channels-first [channels, length] map fed to a recurrent layer without Permute"),
+    ("W616", "warning", "callback monitors a validation value, but the spec holds out no validation data"),
     ("W630", "warning", "training memory estimate exceeds the memory budget"),
     ("W631", "warning", "memory budget cannot be checked: the estimate depends on a symbolic dimension"),
     ("I700", "info", "batch size is not a power of two"),
@@ -118,6 +122,8 @@ HELP: dict[str, str] = {
     "E106": "flatten the import chain, or import fewer files (limits: 16 deep, 256 files, 64 MiB of text)",
     "E107": "make the layers smaller: a model this size cannot be trained or exported",
     "E108": "reduce the sizes that multiply into this tensor (units, filters, sequence length, image size)",
+    "E109": "data files are read relative to the spec's folder, inside the project root (--root DIR); callbacks "
+            "write relative to the run folder: no absolute paths, no `..` leaving them",
     "E200": "the layer kinds are listed in docs/catalog.md; blocks must be defined or imported first",
     "E201": "see docs/catalog.md for the arguments of each layer kind",
     "E202": "see docs/catalog.md for the required arguments of each layer kind",
@@ -142,6 +148,7 @@ HELP: dict[str, str] = {
     "E400": "see docs/training.md for the train settings and their allowed values",
     "E401": "a dropout rate is the fraction dropped (Keras) and lies in [0, 1)",
     "E402": "use a random initializer: he_normal for ReLU, glorot_uniform for sigmoid/tanh",
+    "E403": "monitor the loss, a metric of the train block, or either with val_ (docs/training.md)",
     "E500": "fix the network or update the expectation",
     "E501": "see `specc summary` for the count of every layer",
     "E503": "fix the network, or update `macs` in the expect block (see `specc summary` for each layer's MACs)",

@@ -392,3 +392,32 @@ def test_mae_bias_gradient_cancelling_over_the_batch_is_not_dead(tmp_path):
     assert st["vars_change"].numbers["cancelled_over_batch"] == ["dense.bias"]
     dead = {c.name: c.status for c in run_spec("specs/broken/detached_branch.net", checks=["grads_flow"]).checks}
     assert dead["grads_flow"] == "xfailed"  # the spec declares the failure it shows
+
+
+# ----------------------------------------------------------------------------- strict
+RELU_DEFAULT_INIT = """network relu_default {
+  input x: [4]
+  x -> Dense(8, activation=relu) -> Dense(3, activation=softmax) -> output p
+  train { loss = categorical_crossentropy  optimizer = Adam(lr=1e-2)  data = iris }
+  test { strict = true }
+%s}
+"""
+
+
+def test_strict_fails_on_warnings_not_on_infos(tmp_path, capsys):
+    # Keras' default initializer kept with relu is I711, an info: strict must not fail on it
+    info_only = write_spec(tmp_path / "a", RELU_DEFAULT_INIT % "")
+    assert main(["check", "--strict", info_only]) == 0  # the contract strict copies
+    assert "info[I711]" in capsys.readouterr().out
+    static = run_spec(info_only, checks=["static"]).checks[0]
+    assert static.status == "passed", static.message
+    assert static.numbers == {"errors": 0, "warnings": 0, "infos": 1}
+    # an unused layer (W608) is a warning: strict fails, and says which
+    warned = write_spec(tmp_path / "b", RELU_DEFAULT_INIT % "  x -> Dense(2, name=spare)\n")
+    assert main(["check", "--strict", warned]) == 1
+    static = run_spec(warned, checks=["static"]).checks[0]
+    assert static.status == "failed" and "warning(s) (strict = true)" in static.message, static.message
+    assert "W608" in static.message and "I711" not in static.message
+    # without strict the same warning passes
+    lenient = write_spec(tmp_path / "c", (RELU_DEFAULT_INIT % "  x -> Dense(2, name=spare)\n").replace("strict = true", "strict = false"))
+    assert run_spec(lenient, checks=["static"]).checks[0].status == "passed"

@@ -304,3 +304,186 @@ def test_exclude_does_not_match_parts_of_names(tmp_path, capsys):
     (nested / "y.net").write_text(NET.format(call="Dense(2)"))
     rc, text = check(capsys, tmp_path / "specs", "--exclude", "blocked")
     assert rc == 0 and "checked 1 file(s)" in text
+
+
+# ----------------------------------------------------------------------------- files a spec names
+TRAINED = """network n {{
+  input x: [2]
+  x -> Dense(2, activation=softmax) -> output y
+  train {{
+    loss = categorical_crossentropy
+    {settings}
+  }}
+}}
+"""
+
+
+def spec_training(folder, settings: str, name: str = "model.net"):
+    spec = folder / name
+    spec.write_text(TRAINED.format(settings=settings))
+    return spec
+
+
+@pytest.fixture
+def secret_csv(world):
+    """A csv outside the project whose cells hold the secret: reading it would quote them in
+    the "column 'a' is ..." error."""
+    project, outside = world
+    path = outside / "leak.csv"
+    path.write_text(f"a,b,label\n{SECRET},1,0\n")
+    return path
+
+
+@pytest.mark.parametrize("path, words", [
+    ("{abs}", "absolute paths are not allowed"),
+    ("../outside/leak.csv", "is outside the project root"),
+    ("sub/../../outside/leak.csv", "is outside the project root"),
+    ("link.csv", "symbolic link to a file outside the project root"),
+    ("vendor/leak.csv", "symbolic link to a file outside the project root"),
+])
+def test_data_files_outside_the_project(world, secret_csv, capsys, path, words):
+    project, outside = world
+    (project / "link.csv").symlink_to(secret_csv)
+    (project / "vendor").symlink_to(outside, target_is_directory=True)
+    given = path.format(abs=secret_csv)
+    spec = spec_training(project, f'data = file(path="{given}", target="label")')
+    rc, text = check(capsys, spec)
+    assert rc == 1 and "error[E109]" in text and words in text, text
+    assert "model.net:6:17" in text  # at the path argument
+    # and `specc train` stops at the check, before reading anything
+    assert main(["train", str(spec), "--epochs", "1", "--out", str(project / "run")]) == 1
+    out = capsys.readouterr()
+    assert SECRET not in out.out + out.err and "E109" in out.err
+
+
+def test_a_npy_targets_file_is_a_path_too_a_column_name_is_not(world, capsys):
+    project, outside = world
+    rc, text = check(capsys, spec_training(project, f'data = file(path="x.npy", target="{outside}/t.npy")'))
+    assert rc == 1 and "error[E109]" in text and "model.net:6:31" in text  # at target=
+    # in a csv, target names a column: "../x" is a strange name but no path
+    assert check(capsys, spec_training(project, 'data = file(path="d.csv", target="../x")'))[0] == 0
+
+
+def test_data_files_inside_the_project_and_root_flag(world, capsys):
+    project, _ = world
+    app = project / "app"
+    (project / "data").mkdir()
+    app.mkdir()
+    (project / "data" / "d.csv").write_text("a,b,label\n0.5,1,0\n-0.5,2,1\n0.1,1,0\n-0.3,0,1\n")
+    spec = spec_training(app, 'data = file(path="../data/d.csv", target="label")  epochs = 1  batch_size = 2')
+    assert check(capsys, spec)[0] == 0
+    rc, text = check(capsys, spec, "--root", app)
+    assert rc == 1 and "error[E109]" in text
+    assert main(["train", str(spec), "--out", str(project / "run"), "--quiet"]) == 0
+    assert (project / "run" / "model.safetensors").exists()
+    capsys.readouterr()
+
+
+def test_the_loader_confines_what_check_cannot_see(world, secret_csv):
+    """`specc check` sees paths relative to the spec's folder; the loader also looks in the
+    current folder, and a link may change after the check: it confines the file it opens."""
+    from specc.catalog import CATALOGS
+    from specc.data import DataError, load
+    project, outside = world
+    fn = CATALOGS["data"].resolve("file", [str(secret_csv)], {"target": "label"})
+    with pytest.raises(DataError) as e:
+        load(fn, str(project), root=str(project))
+    assert "outside the project root" in str(e.value) and SECRET not in str(e.value)
+    (project / "late.csv").symlink_to(secret_csv)
+    fn = CATALOGS["data"].resolve("file", ["late.csv"], {"target": "label"})
+    with pytest.raises(DataError, match="outside the project root"):
+        load(fn, str(project), root=str(project))
+    with pytest.raises(DataError) as e:  # a trusted caller (root=None) reads where it likes
+        load(fn, str(project))
+    assert "column 'a'" in str(e.value)
+
+
+def test_specc_test_refuses_a_test_block_data_file_outside(world, secret_csv, capsys):
+    from specc.harness.checks import CheckFailed, Context
+    from specc.harness.config import read_config
+    project, _ = world
+    spec = project / "model.net"
+    good = TRAINED.format(settings="data = gauss")
+    spec.write_text(good.replace("}\n}", f'}}\n  test {{ data = file(path="{secret_csv}", target="label") }}\n}}'))
+    rc, text = check(capsys, spec)
+    assert rc == 1 and "error[E109]" in text and "model.net:8:22" in text
+    rc = main(["test", str(spec), "--checks", "static,finite"])
+    out = capsys.readouterr()
+    assert rc == 1 and SECRET not in out.out + out.err and "E109" in out.out + out.err
+    # the loader confines it too (a link changed after the check, a Python caller)
+    spec.write_text(good)
+    config = read_config({"data": {"call": "file", "args": [str(secret_csv)], "kwargs": {"target": "label"}}})
+    ctx = Context(str(spec), compile_file(str(spec)), config, str(project), "model.net")
+    with pytest.raises(CheckFailed) as e:
+        ctx._data()
+    assert "outside the project root" in str(e.value) and SECRET not in str(e.value)
+
+
+@pytest.mark.parametrize("callback, words", [
+    ('CSVLogger(filename="/tmp/x.csv")', "CSVLogger filename \"/tmp/x.csv\": absolute paths are not allowed"),
+    ('CSVLogger("../history.csv")', "is outside the run folder"),
+    ('ModelCheckpoint(filepath="../x")', "ModelCheckpoint filepath \"../x\" is outside the run folder"),
+    ('ModelCheckpoint(path="a/../../x")', "is outside the run folder"),
+    ('ModelCheckpoint(filepath=".", monitor=loss)', "names no file"),
+])
+def test_callbacks_write_only_inside_the_run_folder(world, capsys, callback, words):
+    project, _ = world
+    settings = f"data = gauss  callbacks = [{callback}]"
+    rc, text = check(capsys, spec_training(project, settings))
+    assert rc == 1 and "error[E109]" in text and words in text, text
+    argument = 4 + settings.index("(") + 2  # the column of the path argument
+    assert f"model.net:6:{argument}:" in text and text.count("error[") == 1, text
+
+
+def test_callback_files_in_a_subfolder_of_the_run_folder_are_fine(world, capsys):
+    project, _ = world
+    spec = spec_training(project, 'data = gauss  callbacks = [CSVLogger("logs/h.csv"), '
+                                  'ModelCheckpoint("ckpt/../best.safetensors", monitor=loss)]')
+    assert check(capsys, spec)[0] == 0
+
+
+def test_the_trainer_writes_nothing_outside_the_run_folder():
+    """A config built in Python skips the check; the trainer refuses such names itself."""
+    from types import SimpleNamespace
+
+    from specc.backends.torch.train import Trainer, TrainError
+    trainer = SimpleNamespace(opts=SimpleNamespace(out="runs/n"))
+    assert Trainer._path(trainer, "sub/h.csv") == os.path.join("runs/n", "sub/h.csv")
+    for bad in ("/tmp/x.csv", "../x", "a/../../x"):
+        with pytest.raises(TrainError, match="files go into the run folder"):
+            Trainer._path(trainer, bad)
+
+
+def test_the_trainer_does_not_write_through_links_out_of_the_run_folder(world):
+    """A pull request can commit runs/n/history.csv -> ~/.bashrc: writes would follow it."""
+    from types import SimpleNamespace
+
+    from specc.backends.torch.train import Trainer, TrainError
+    project, outside = world
+    run = project / "runs" / "n"
+    run.mkdir(parents=True)
+    (run / "history.csv").symlink_to(outside / "credentials")
+    (run / "logs").symlink_to(outside, target_is_directory=True)
+    trainer = SimpleNamespace(opts=SimpleNamespace(out=str(run)))
+    for name in ("history.csv", "logs/h.csv"):
+        with pytest.raises(TrainError, match="symbolic link leading out of the run folder"):
+            Trainer._path(trainer, name)
+    assert Trainer._path(trainer, "model.safetensors") == str(run / "model.safetensors")
+    assert (outside / "credentials").read_text() == f"{SECRET}\n"
+
+
+def test_the_python_api_confines_the_specs_data_files_not_the_callers(world, secret_csv):
+    import specc
+    project, outside = world
+    spec = spec_training(project, 'data = file(path="late.csv", target="label")')
+    (project / "late.csv").write_text("a,b,label\n0.5,1,0\n")
+    s = specc.load(spec)
+    assert s.root == str(project)
+    (project / "late.csv").unlink()
+    (project / "late.csv").symlink_to(secret_csv)  # swapped after the check
+    with pytest.raises(specc.SpecError) as e:
+        s.train(epochs=1)
+    assert "outside the project root" in str(e.value) and SECRET not in str(e.value)
+    with pytest.raises(specc.SpecError) as e:  # data= is the caller's own: read (and its bad cell named)
+        s.train(epochs=1, data=f'file("{secret_csv}", target="label")')
+    assert "outside the project root" not in str(e.value)

@@ -328,3 +328,23 @@ def test_rendering_long_lines_and_missing_sources():
     text = render_text(d, {"t.net": Source("t.net", long)})
     assert "first" in text and "  --> u.net:7:1: elsewhere" in text
     assert "  --> u.net:7:1: elsewhere" in render_text(d)  # no sources at all
+
+
+# ----------------------------------------------------------------------------- repeated calls
+@pytest.mark.parametrize("body, line, argument", [
+    # the second call is written like the first: the elaborator copies the first's layer
+    ("x -> BatchNormalization(axis=3) -> output a\n  x -> BatchNormalization(axis=3) -> output b", 3, "axis=3"),
+    ("x -> Dense(8, activation=softmax(axis=3)) -> output a\n"
+     "  x -> Dense(8, activation=softmax(axis=3)) -> output b", 3, "activation=softmax(axis=3)"),
+    # a repeat: the second expansion copies the first, whose axis still fitted
+    ("x -> repeat 2 { Dense(8, activation=softmax(axis=2)) -> Flatten() } -> output y", 2,
+     "activation=softmax(axis=2)"),
+])
+def test_repeated_calls_point_at_the_argument(body, line, argument):
+    src = net(f"input x: [4, 8]\n  {body}")
+    errors = [d for d in compile_source(src).diagnostics if d.code == "E203"]
+    assert errors and all("out of range" in d.message for d in errors), errors
+    text = src.splitlines()[errors[-1].span.line - 1]
+    assert errors[-1].span.line == line + 1 and text[errors[-1].span.column - 1:].startswith(argument), \
+        (errors[-1].span, text)
+    assert errors[-1].span.end_column - errors[-1].span.column == len(argument)

@@ -339,3 +339,55 @@ def test_specc_test_checks_both_outputs_of_the_shipped_multi_output_spec():
     # the probe is the training total: digit's loss + 0.5 x parity's (no regularization here)
     assert finite["loss"] == pytest.approx(finite["outputs"]["digit"] + finite["outputs"]["parity"], rel=1e-5)
     assert got["output_range"].numbers["outputs"] == ["digit", "parity"]
+
+
+# ------------------------------------------------------------------ callback monitors
+def test_check_knows_every_name_training_logs(heads_npz):
+    """`specc check` compares a callback's monitor with catalog.metrics.history_names: the
+    trainer logs those names (a metric that fits an output only is left out elsewhere)."""
+    from specc.catalog.metrics import history_names
+    tr = _trainer(heads_npz, write_files=False)
+    names = history_names(tr.net.outputs, tr.net.train.metrics)
+    assert tr.log_names == [n for n in names if n in tr.log_names]  # the same names, in order
+    assert set(names) - set(tr.log_names) == {"size_accuracy"}  # accuracy does not fit the regression head
+    logs = tr.train_epoch()
+    logs.update(tr.evaluate(tr.val_x))
+    assert set(logs) <= {*names, *(f"val_{n}" for n in names)}
+
+
+def _monitor_diagnostics(monitor: str, split: str = "0.2", loss="[categorical_crossentropy, mse]"):
+    text = _spec(loss=loss).replace('data = file(path="heads.npz")', f'data = file(path="h.npz", validation_split={split})')
+    text = text.replace("  }\n}", f"    callbacks = [EarlyStopping(monitor={monitor})]\n  }}\n}}")
+    return [d for d in compile_source(text).diagnostics if d.code in ("E403", "W616")]
+
+
+@pytest.mark.parametrize("monitor", ["val_loss", "kind_loss", "val_size_loss", "val_kind_accuracy", "size_mae", "lr"])
+def test_monitors_of_several_outputs(monitor):
+    assert _monitor_diagnostics(monitor) == []
+
+
+def test_a_misspelt_monitor_is_an_error_at_its_argument_with_a_suggestion():
+    [d] = _monitor_diagnostics("val_kind_acuracy")
+    assert d.code == "E403" and d.severity == "error"
+    assert d.message == "EarlyStopping monitors 'val_kind_acuracy', which training never logs"
+    assert "did you mean 'val_kind_accuracy'" in d.hint and "kind_loss" in d.hint
+    assert d.span.line == 13 and d.span.column == len("    callbacks = [EarlyStopping(") + 1
+    assert "under its name too ('kind_loss')" in d.notes[0]
+    # Keras' one-output names are not logged with several outputs
+    [d] = _monitor_diagnostics("val_accuracy")
+    assert d.code == "E403" and "'val_kind_accuracy'" in d.hint
+
+
+def test_a_validation_monitor_without_validation_data_is_a_warning():
+    [d] = _monitor_diagnostics("val_kind_loss", split="0.0")
+    assert d.code == "W616" and "will watch 'kind_loss' instead" in d.message
+    assert _monitor_diagnostics("kind_loss", split="0.0") == []
+
+
+def test_monitor_checks_do_not_cascade():
+    """After a metric, data set or split fails, the logged names are unknown: no E403/W616."""
+    text = _spec().replace("metrics = [accuracy, mae]", "metrics = [accuracy, maee]")
+    text = text.replace("  }\n}", "    callbacks = [EarlyStopping(monitor=val_maee)]\n  }\n}")
+    codes = [d.code for d in compile_source(text).diagnostics if d.severity != "info"]
+    assert "E204" in codes and "E403" not in codes
+    assert _monitor_diagnostics("val_kind_loss", split="1.5") == []

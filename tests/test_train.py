@@ -418,3 +418,19 @@ def test_resume_reads_an_older_checkpoint_pt_and_reports_a_corrupt_file(tmp_path
     from specc.backends.torch.train import TrainError
     with pytest.raises(TrainError, match="cannot read the checkpoint .*delete it"):
         _conv_trainer(out, 3, resume=True).fit()
+
+
+def test_one_output_logs_exactly_the_names_check_knows():
+    """catalog.metrics.history_names (what `specc check` compares monitors with) is the
+    trainer's list for one output, Keras' short names included."""
+    from specc.backends.torch.train import Options, Trainer
+    from specc.catalog.metrics import history_names
+    from specc.compile import compile_source
+    from specc.data import fit_to_network, load
+    net = compile_source("network one {\n  input x: [2]\n  x -> Dense(2, activation=softmax) -> output y\n"
+                         "  train { loss = categorical_crossentropy  metrics = [acc, mean_absolute_error, mse]"
+                         "  data = gauss(n=40) }\n}\n").network
+    xs, y = fit_to_network(load(net.train.data), net)
+    tr = Trainer(net, net.train, xs, y, 2, Options(epochs=1, batch_size=16, seed=0, validation_split=0.25,
+                                                   write_files=False, quiet=True))
+    assert tr.log_names == history_names(net.outputs, net.train.metrics) == ["loss", "accuracy", "mae", "mse"]

@@ -1,4 +1,8 @@
-"""Training callbacks (Keras names and defaults)."""
+"""Training callbacks (Keras names and defaults).
+
+info["writes"]: the arguments that name a file the callback writes, relative to the run
+folder (`specc check` keeps them inside it: E109). A `monitor` argument names a value the
+trainer logs; `specc check` compares it with those names (E403, W616)."""
 from typing import Literal
 
 from .base import Catalog, Entry, P, non_empty, non_negative, open_unit
@@ -12,11 +16,13 @@ CALLBACKS = Catalog("callback", [
           aliases=("early_stopping",), doc="stop when the monitored value stops improving"),
     Entry("ModelCheckpoint", [P("filepath", str, "best.safetensors", check=non_empty, aliases=("path",)), _monitor,
                               P("save_best_only", bool, True, aliases=("best_only",)), _mode],
-          aliases=("model_checkpoint",), doc="keep the best weights in the run folder"),
+          aliases=("model_checkpoint",), doc="keep the best weights in the run folder",
+          info={"writes": ("filepath",)}),
     Entry("ReduceLROnPlateau", [_monitor, P("factor", float, 0.1, check=open_unit),
                                 P("patience", int, 10, check=non_negative), P("min_delta", float, 1e-4, check=non_negative),
                                 P("min_lr", float, 0.0, check=non_negative), P("cooldown", int, 0, check=non_negative), _mode],
           aliases=("reduce_lr_on_plateau",), doc="lr *= factor after `patience` epochs without improvement"),
-    Entry("CSVLogger", [P("filename", str, "history.csv", check=non_empty)], aliases=("csv_logger",), doc="history as CSV in the run folder"),
+    Entry("CSVLogger", [P("filename", str, "history.csv", check=non_empty)], aliases=("csv_logger",), doc="history as CSV in the run folder",
+          info={"writes": ("filename",)}),
     Entry("TerminateOnNaN", aliases=("terminate_on_nan",), doc="stop at a NaN/Inf loss (always on in specc train)"),
 ])

@@ -66,7 +66,10 @@ DATASETS = Catalog("data set", [
     Entry("file", [P("path", str, check=non_empty), P("target", str | None, None, doc="csv target column / .npy targets file")]
           + _common(None),
           doc=".npz (arrays x and y), .npy (with target= a second .npy) or .csv (target= column name)",
-          info={"x": None, "y": None}),
+          # the files it reads: the path, and the targets file beside a .npy (else target is a column
+          # or array name); `specc check` keeps them inside the project root (E109)
+          info={"x": None, "y": None, "reads": lambda a: [("path", a["path"])] + (
+              [("target", a["target"])] if a["target"] and a["path"].lower().endswith(".npy") else [])}),
 ])
 
 # Data sets the notes name that need a download: a clear error with the local alternative.

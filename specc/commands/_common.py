@@ -73,10 +73,11 @@ def load_network(path: str, strict: bool = False, root: str | None = None, alloc
         raise Exit(2)
     result = compile_path(path, root=root)
     color = sys.stderr.isatty()
-    shown = [d for d in result.diagnostics if d.severity == "error" or strict]
+    # strict: warnings fail too, infos never (as `specc check --strict`)
+    shown = [d for d in result.diagnostics if d.severity == "error" or (strict and d.severity == "warning")]
     for d in shown:
         eprint(render_text(d, result.sources, color=color))
-    if result.errors or result.network is None or (strict and result.diagnostics):
+    if result.errors or result.network is None or (strict and shown):
         n = len(result.errors)
         eprint(f"{path}: {n} error(s); fix them first (details: specc check {path})")
         raise Exit(1)

@@ -167,6 +167,7 @@ def _train(args, net, cfg, data_fn, split, device: str, dist: bool) -> int:
     import torch
 
     from ..backends.torch.train import CHECKPOINT, Options, Trainer, TrainError
+    from ..compile import project_root
     from ..data import DataError, fit_outputs, load
     from ._common import Exit, eprint
     rank = 0
@@ -190,8 +191,11 @@ def _train(args, net, cfg, data_fn, split, device: str, dist: bool) -> int:
         torch.set_num_threads(args.threads)
     try:
         base = os.path.dirname(os.path.abspath(args.spec)) if args.spec != "-" else None
+        # the spec's data files stay inside its project (a spec may be untrusted input); --data is the user's own
+        data_root = None if args.data is not None else \
+            getattr(args, "root", None) or project_root(args.spec if args.spec != "-" else None)
         try:
-            ds = load(data_fn, base)
+            ds = load(data_fn, base, root=data_root)
             xs, targets = fit_outputs(ds, net)
         except DataError as e:
             eprint(f"error: {e}")

@@ -137,10 +137,10 @@ class Context:
             return None
         from ..data import DataError, fit_outputs, load
         base = os.path.dirname(os.path.abspath(self.path))
-        key = (fn.model_dump_json(), base, self.net.model_dump_json(include={"inputs", "outputs", "tensors"}))
+        key = (fn.model_dump_json(), base, self.root, self.net.model_dump_json(include={"inputs", "outputs", "tensors"}))
         if key not in _DATA_CACHE:
             try:
-                ds = load(fn, base)
+                ds = load(fn, base, root=self.root)  # a spec's data files stay inside its project
                 xs, targets = fit_outputs(ds, self.net)
                 _DATA_CACHE[key] = (xs, targets, ds.name)
             except (DataError, OSError, ValueError) as e:
@@ -293,9 +293,11 @@ def _outs(o):
 def check_static(ctx: Context) -> dict:
     from ..errors import render_text
     errors = ctx.result.errors
-    warnings = [d for d in ctx.result.diagnostics if d.severity != "error"]
+    # strict fails on warnings, never on infos (I7xx), as `specc check --strict` does
+    warnings = [d for d in ctx.result.diagnostics if d.severity == "warning"]
+    infos = sum(d.severity == "info" for d in ctx.result.diagnostics)
     bad = errors + (warnings if ctx.config.strict else [])
-    nums = {"errors": len(errors), "warnings": len(warnings)}
+    nums = {"errors": len(errors), "warnings": len(warnings), "infos": infos}
     if bad:
         shown = "\n".join(render_text(d, ctx.result.sources, color=False) for d in bad[:5])
         more = f"\n... and {len(bad) - 5} more" if len(bad) > 5 else ""

@@ -38,7 +38,7 @@ SETTINGS: dict[str, Setting] = {
     "batch": Setting(8, "int", "batch size of the random / data batch", 2),
     "data": Setting(None, "data", "data set for the real batch (default: the train block's data; "
                                   "`random` forces random inputs, and passes are then reported as on random data)"),
-    "strict": Setting(False, "bool", "static: warnings fail too"),
+    "strict": Setting(False, "bool", "static: warnings fail too (infos never do)"),
     "init_loss_tolerance": Setting(0.5, "float", "init_loss: the loss at init may exceed the chance level "
                                                  "(ln C, ln 2) by this fraction of it", 0),
     "init_loss_below": Setting(0.5, "float", "init_loss: the loss at init may fall below the entropy of the "

@@ -10,7 +10,7 @@ Nothing here imports torch or onnx.
 import importlib
 import math
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Union
+from typing import Annotated, Any, Callable, ClassVar, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler
 
@@ -172,12 +172,15 @@ class Layer(BaseModel):
     def arg_span(self, arg: str) -> Span | None:
         """Where argument `arg` is written, when the elaborator recorded it."""
         spans = self.__dict__.get(ARG_SPANS)
+        if callable(spans):  # given lazily (copies of a repeated call): worked out on first use
+            spans = self.__dict__[ARG_SPANS] = spans()
         return spans.get(arg) if spans else None
 
-    def keep_arg_spans(self, spans: dict[str, Span]) -> None:
+    def keep_arg_spans(self, spans: dict[str, Span] | Callable[[], dict[str, Span]]) -> None:
         """Remember where each argument is written (the elaborator calls this). Kept in
         __dict__ under a non-field key: pydantic's ==, dumps and copies ignore it, so the
-        IR and its goldens do not carry spans of arguments."""
+        IR and its goldens do not carry spans of arguments. A function giving the dict is
+        called on the first arg_span (copies of a repeated call: most never need it)."""
         self.__dict__[ARG_SPANS] = spans
 
 

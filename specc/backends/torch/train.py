@@ -315,7 +315,18 @@ class Trainer:
             print(msg, file=sys.stderr, flush=True)
 
     def _path(self, name: str) -> str:
-        return name if os.path.isabs(name) else os.path.join(self.opts.out, name)
+        # every file goes into the run folder: a spec's callback file names are checked for
+        # it (E109); this refuses any that were not (a config built in Python), and a file or
+        # folder in the run folder that links outside it (writes would follow the link)
+        from ...compile import output_path_problem
+        problem = output_path_problem(name)
+        path = os.path.join(self.opts.out, name)
+        real, folder = os.path.realpath(path), os.path.realpath(self.opts.out)
+        if not problem and not real.startswith(folder.rstrip(os.sep) + os.sep):
+            problem = f"'{path}': it is a symbolic link leading out of the run folder"
+        if problem:
+            raise TrainError(f"cannot write {problem}: files go into the run folder")
+        return path
 
     # ------------------------------------------------------------------ one epoch
     def train_epoch(self, progress: Callable[[int, dict], None] | None = None) -> dict:

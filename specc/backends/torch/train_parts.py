@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from ...catalog import Fn
 from ...catalog.losses import loss_task
+from ...catalog.metrics import SHORT  # a metric's name in the history
 
 EPS = 1e-7  # Keras' backend epsilon (clamping of probabilities)
 
@@ -111,7 +112,6 @@ def make_loss(loss: Fn, classes: int | None):
 
 
 # ----------------------------------------------------------------------------- metrics
-SHORT = {"mean_absolute_error": "mae", "mean_squared_error": "mse"}
 
 
 def metric_plan(metrics: list[Fn], loss: Fn, classes: int | None, out_shape: list) -> list[tuple[str, str]]:
