@@ -465,6 +465,7 @@ def render_training(net: Network, data_file: str | None, classes: list, script_n
     """The source of the standalone training program (see train_program.py)."""
     from ... import data as D
     from ...catalog.losses import loss_task
+    from ...ir import TRAIN_PRECISIONS
     from ...weights import draw, seed_entropy
     from . import train as T
     from . import train_parts as P
@@ -567,6 +568,7 @@ def render_training(net: Network, data_file: str | None, classes: list, script_n
              "",
              "# " + "=" * 30 + " the spec's train block",
              f"CONFIG = {_pformat(config)}",
+             f"TRAIN_PRECISIONS = {TRAIN_PRECISIONS!r}  # specc's training precision policies",
              "",
              "",
              "# " + "=" * 30 + " the training run (specc.backends.torch.train.Trainer on one process)",

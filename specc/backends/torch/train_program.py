@@ -32,6 +32,7 @@ from .train import Trainer, _float32, _fmt, _keys, autocast_dtype, keep_freed_me
 from .train_parts import (CALLBACK_CLASSES, TrainError, make_loss, make_optimizer, metric_plan,  # noqa: F401
                           metric_sum, prepare_targets, schedule_factor)
 from ...data import DataError, Dataset, _load_file, fit_outputs  # noqa: F401  (file data only)
+from ...ir import TRAIN_PRECISIONS  # noqa: F401
 
 CONFIG: dict = {}
 SPEC_NAME = SPECC_VERSION = ""
@@ -351,7 +352,7 @@ def main(argv=None):
                    + (cfg["data"]["npz"] + " beside this file)" if cfg["data"]["npz"] else
                       f"the spec's data file {cfg['data']['file']!r})"))
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16"], default=cfg["precision"],
+    p.add_argument("--precision", choices=TRAIN_PRECISIONS, default=cfg["precision"],
                    help=f"training precision policy (default {cfg['precision']}): mixed_bfloat16 on a CPU or GPU, "
                         "mixed_float16 on a CUDA GPU only")
     args = p.parse_args(argv)
