@@ -159,6 +159,72 @@ def test_program_ends_with_the_weights_of_specc_train(name, tmp_path, capsys):
         assert no_time(tmp_path / "A" / "log.csv") == no_time(tmp_path / "B" / "log.csv")
 
 
+# mixed_bfloat16 (issue 17): BatchNorm (float32 statistics under autocast) with unseeded and
+# seeded Dropout (bfloat16 masks), a softmax output computed in float32
+BF16_SPEC = """network bf16_bn_dropout {
+  input x: [30]
+  x -> Dense(32) -> BatchNormalization() -> Activation(relu) -> Dropout(0.3)
+    -> Dense(16, activation=relu) -> Dropout(0.2, seed=5) -> Dense(2, activation=softmax) -> output p
+  train {
+    loss = sparse_categorical_crossentropy  optimizer = Adam(lr=0.01)  metrics = [accuracy]  batch_size = 32
+    data = breast_cancer(validation_split=0.2)  PRECISION
+  }
+}"""
+
+
+@pytest.mark.parametrize("name, in_spec", [("bf16_bn_dropout", True), ("regularizers", False),
+                                           ("recurrent", False)])
+def test_program_under_mixed_bfloat16_ends_with_the_weights_of_specc_train(name, in_spec, tmp_path, capsys):
+    """The precision switch: the spec's `precision = mixed_bfloat16` (in_spec), or the
+    program's --precision and specc train's --precision; both runs end bitwise equal."""
+    if name == "bf16_bn_dropout":
+        spec = str(tmp_path / f"{name}.net")
+        with open(spec, "w") as f:
+            f.write(BF16_SPEC.replace("PRECISION", "precision = mixed_bfloat16" if in_spec else ""))
+    else:
+        spec = _write_spec(str(tmp_path), name)
+    flag = [] if in_spec else ["--precision", "mixed_bfloat16"]
+    program = str(tmp_path / "train.py")
+    assert main(["build", spec, "--emit", "torch-train", "-o", program]) == 0
+    assert main(["train", spec, "--epochs", "2", "--seed", "2", "--out", str(tmp_path / "B"), "-q", *flag]) == 0
+    mod = _load_program(program)
+    assert mod.main(["--epochs", "2", "--seed", "2", "--out", str(tmp_path / "A"), *flag]) == 0
+    assert "precision mixed_bfloat16" in capsys.readouterr().out
+    a, b = _weights(str(tmp_path / "A")), _weights(str(tmp_path / "B"))
+    assert sorted(a) == sorted(b) and all(v.dtype == np.float32 for v in a.values())
+    diff = max(float(np.abs(a[k] - b[k]).max()) for k in a)
+    assert diff <= 1e-5, (name, diff)
+    ha = json.loads((tmp_path / "A" / "history.json").read_text())
+    hb = json.loads((tmp_path / "B" / "history.json").read_text())
+    assert ha["precision"] == hb["precision"] == "mixed_bfloat16"
+    for ea, eb in zip(ha["epochs"], hb["epochs"], strict=True):
+        assert all(abs(ea[k] - eb[k]) <= 1e-5 * max(1.0, abs(eb[k])) for k in ea if k != "time")
+    # the policy did change the run: float32 ends elsewhere
+    assert mod.main(["--epochs", "2", "--seed", "2", "--out", str(tmp_path / "F"), "--precision", "float32"]) == 0
+    f32 = _weights(str(tmp_path / "F"))
+    assert max(float(np.abs(f32[k] - a[k]).max()) for k in a) > 1e-4
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the refusal without CUDA")
+def test_program_refuses_mixed_float16_without_cuda(tmp_path, capsys):
+    """As `specc train`: exit 2 with a clear error (flag or spec setting), no run folder."""
+    spec = tmp_path / "s.net"
+    spec.write_text(BF16_SPEC.replace("PRECISION", "precision = mixed_float16"))
+    program = str(tmp_path / "train.py")
+    assert main(["build", str(spec), "--emit", "torch-train", "-o", program]) == 0
+    mod = _load_program(program)
+    capsys.readouterr()
+    assert mod.main(["--epochs", "1", "--out", str(tmp_path / "R")]) == 2
+    out = capsys.readouterr().out
+    assert "error: precision mixed_float16 needs a CUDA device" in out and "mixed_bfloat16" in out
+    assert not os.path.exists(tmp_path / "R")
+    spec.write_text(BF16_SPEC.replace("PRECISION", ""))
+    assert main(["build", str(spec), "--emit", "torch-train", "-o", program]) == 0
+    mod = _load_program(program)
+    assert mod.main(["--epochs", "1", "--out", str(tmp_path / "R"), "--precision", "mixed_float16"]) == 2
+    assert "needs a CUDA device" in capsys.readouterr().out and not os.path.exists(tmp_path / "R")
+
+
 def test_program_is_standalone_and_has_its_command_line(tmp_path, capsys):
     spec = _write_spec(str(tmp_path), "regularizers")
     program = tmp_path / "train.py"
@@ -191,8 +257,12 @@ def test_program_copies_specc_code_not_a_hand_copy(tmp_path):
     program = tmp_path / "train.py"
     assert main(["build", spec, "--emit", "torch-train", "-o", str(program)]) == 0
     text = program.read_text()
-    for obj in (weights.draw, train_parts.make_loss, train_parts.make_optimizer, train_parts.EarlyStopping):
+    from specc.backends.torch import train
+    for obj in (weights.draw, train_parts.make_loss, train_parts.make_optimizer, train_parts.EarlyStopping,
+                train.autocast_dtype, train._float32):
         assert inspect.getsource(obj) in text
+    for method in ("autocast", "_forward_loss", "_backward", "_optimizer_step"):  # the precision policy's step
+        assert inspect.getsource(getattr(train.Trainer, method)) in text
 
 
 def test_errors_are_clear(tmp_path, capsys):

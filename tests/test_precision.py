@@ -360,6 +360,63 @@ def test_a_bfloat16_run_resumes_and_its_checkpoint_records_the_policy(tmp_path):
     assert [e["epoch"] for e in json.loads((tmp_path / "history.json").read_text())["epochs"]] == [1, 2]
 
 
+@pytest.mark.parametrize("seed", [None, 4])
+def test_bfloat16_dropout_mask_on_the_cpu(seed):
+    """mixed_bfloat16's faster Dropout mask (keep_mask_from_words): kept with probability
+    keep, scaled by 1/keep as F.dropout does, drawn from the layer's generator or torch's
+    global RNG (same state -> same mask); float32 inputs keep torch's own stream."""
+    import torch.nn.functional as F
+
+    from specc.backends.torch.modules import Dropout
+    layer = Dropout(0.3, seed=seed).train()
+    x = torch.ones(300, 1001, dtype=torch.bfloat16)  # an odd count: the last 64-bit word is cut in half
+    torch.manual_seed(11)
+    y = layer(x)
+    assert y.dtype == torch.bfloat16 and set(torch.unique(y.float()).tolist()) == {0.0, float(
+        torch.tensor(1.0, dtype=torch.bfloat16) / 0.7)}
+    kept = float((y != 0).float().mean())
+    assert abs(kept - 0.7) < 0.005, kept  # 300,300 draws: 5 standard deviations is 0.0042
+    torch.manual_seed(11)
+    fresh = Dropout(0.3, seed=seed).train()
+    assert torch.equal(fresh(x), y)  # seeded: the same mask again
+    assert not torch.equal(layer(x), y)  # and the stream moves on
+    # float32 is untouched: the same numbers as F.dropout from the same global RNG state
+    if seed is None:
+        torch.manual_seed(11)
+        a = layer(x.float())
+        torch.manual_seed(11)
+        assert torch.equal(a, F.dropout(x.float(), 0.3, True))
+    # the mask is the word draw's, not bernoulli_'s
+    torch.manual_seed(11)
+    g = fresh.gen(x)
+    if g is not None:
+        g.manual_seed(seed)
+    assert not torch.equal(torch.empty_like(x).bernoulli_(0.7, generator=g) != 0, y != 0)
+
+
+DROPOUT_NET = SMALL.replace("-> BatchNormalization()", "-> Dropout(0.3) -> BatchNormalization() -> Dropout(0.2, seed=9)")
+
+
+def test_a_bfloat16_run_with_dropout_resumes_bitwise(tmp_path):
+    """The word-drawn masks come from checkpointed generators: 1 epoch + --resume 1 epoch ends
+    with exactly the weights of 2 epochs in one go."""
+    res = compile_source(DROPOUT_NET.replace("PRECISION", ""), "<small>")
+    net = res.network
+    straight = _trainer(net, "mixed_bfloat16", tmp_path / "a")
+    assert straight.fit() == 0
+    first = _trainer(net, "mixed_bfloat16", tmp_path / "b")
+    first.opts.epochs = 1
+    assert first.fit() == 0
+    again = _trainer(net, "mixed_bfloat16", tmp_path / "b")
+    again.opts.resume = True
+    assert again.fit() == 0 and again.epoch == 2
+    a, b = straight.module.state_dict(), again.module.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    f32 = _trainer(net, "float32", tmp_path / "c")
+    assert f32.fit() == 0
+    assert not all(torch.equal(a[k], f32.module.state_dict()[k]) for k in a)
+
+
 def test_float16_loss_scaling_path(tmp_path, monkeypatch):
     """mixed_float16's GradScaler path (scale, unscale before clipping, step, update, its state
     in the checkpoint) on the CPU: torch has float16 autocast and a GradScaler there too; only

@@ -284,6 +284,39 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
+    def _forward_loss(self, model, xs: list, tbs: list) -> tuple[tuple, list, torch.Tensor]:
+        """One batch's forward pass under the policy's autocast: the outputs (float32), each
+        output's loss and the total, regularization penalties included (Keras: part of the loss)."""
+        with self.autocast():
+            outs = model(*xs)
+            if not isinstance(outs, tuple):
+                outs = (outs,)
+            if self.amp_dtype is not None:
+                outs = _float32(outs)
+            parts, loss = self._losses(outs, tbs)
+            if self.has_reg:
+                loss = loss + self.module.regularization_loss()
+        return outs, parts, loss
+
+    def _backward(self, loss: torch.Tensor, clipping: bool) -> None:
+        """loss.backward(); under mixed_float16 the scaled loss's, with the gradients unscaled
+        before clipping (clip the true gradients, not the scaled ones)."""
+        if self.scaler is None:
+            loss.backward()
+            return
+        self.scaler.scale(loss).backward()
+        if clipping:
+            self.scaler.unscale_(self.optimizer)
+
+    def _optimizer_step(self) -> None:
+        """optimizer.step(); under mixed_float16 the GradScaler's step (skipped when the scaled
+        gradients overflowed) and its scale update."""
+        if self.scaler is None:
+            self.optimizer.step()
+        else:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+
     def _probe_regularization(self) -> bool:
         with torch.no_grad():
             self.module.eval()
@@ -349,9 +382,8 @@ class Trainer:
         groups = opt.param_groups
         xs, heads = self.train_x, self.heads
         clipnorm, clipvalue, wd = self.clipnorm, self.clipvalue, self.weight_decay
-        has_reg, has_cons = self.has_reg, self.has_cons
+        has_cons, clipping = self.has_cons, bool(clipvalue or clipnorm)
         rank, world = self.rank, self.world
-        scaler, amp = self.scaler, self.amp_dtype is not None
         it = self.iteration
         per_step_lr = self.cfg.schedule.name != "constant" or bool(self.decay)
         lr = self.lr_at(it)
@@ -369,23 +401,10 @@ class Trainer:
                 for g in groups:
                     g["lr"] = lr
             tbs = [h.train_t.index_select(0, idx) for h in heads]
-            with self.autocast():
-                # index_select: the same rows as x[idx], 3-4x faster than advanced indexing on CPU
-                outs = model(*[x.index_select(0, idx) for x in xs])
-                if not isinstance(outs, tuple):
-                    outs = (outs,)
-                if amp:
-                    outs = _float32(outs)
-                parts, loss = self._losses(outs, tbs)
-                if has_reg:
-                    loss = loss + module.regularization_loss()
+            # index_select: the same rows as x[idx], 3-4x faster than advanced indexing on CPU
+            outs, parts, loss = self._forward_loss(model, [x.index_select(0, idx) for x in xs], tbs)
             opt.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                if clipvalue or clipnorm:  # clip the true gradients, not the scaled ones
-                    scaler.unscale_(opt)
-            else:
-                loss.backward()
+            self._backward(loss, clipping)
             if clipvalue:
                 torch.nn.utils.clip_grad_value_(params, clipvalue)
             if clipnorm:  # Keras: each weight's gradient clipped to this norm on its own
@@ -396,11 +415,7 @@ class Trainer:
             if wd:  # decoupled weight decay (Keras 3): w -= lr * wd * w
                 with torch.no_grad():
                     torch._foreach_mul_(params, 1.0 - lr * wd)
-            if scaler is not None:  # skips the step when the scaled gradients overflowed
-                scaler.step(opt)
-                scaler.update()
-            else:
-                opt.step()
+            self._optimizer_step()
             if has_cons:
                 module.apply_constraints()
             it += 1
@@ -473,15 +488,7 @@ class Trainer:
             if len(tbs[0]) == 0:
                 continue
             lbs = [take(lb) if lb is not None else None for _, lb in sets]
-            with self.autocast():  # validation sees what the policy computes
-                outs = self.module(*[take(x) for x in xs])
-                if not isinstance(outs, tuple):
-                    outs = (outs,)
-                if self.amp_dtype is not None:
-                    outs = _float32(outs)
-                parts, loss = self._losses(outs, tbs)
-                if self.has_reg:
-                    loss = loss + self.module.regularization_loss()
+            outs, parts, loss = self._forward_loss(self.module, [take(x) for x in xs], tbs)  # in the policy
             k = len(tbs[0])
             count += k
             sums[0] += loss.double() * k

@@ -10,13 +10,15 @@ on its own; the generated file defines those names itself.
 progress bars or DistributedDataParallel: the same seeding (torch.manual_seed, then a
 separate generator for the shuffling), the same validation split (the LAST fraction,
 before shuffling), the same step (index_select batches, loss + regularization, clipvalue,
-clipnorm per weight, decoupled weight decay, optimizer step, constraints) and the same
-epoch logs, so that it ends with the same weights as `specc train`
-(tests/test_emitted_train.py checks it on several specs).
+clipnorm per weight, decoupled weight decay, optimizer step, constraints), the same
+precision policy (Trainer's own autocast, float32 outputs and GradScaler methods) and the
+same epoch logs, so that it ends with the same weights as `specc train`
+(tests/test_emitted_train.py checks it on several specs, in float32 and mixed_bfloat16).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib  # noqa: F401  (Trainer.autocast)
 import json
 import math
 import os
@@ -26,10 +28,11 @@ import numpy as np
 import torch
 
 # the generated file defines all of these itself (copied from specc, or written by the emitter)
-from .train import Trainer, _fmt, _keys, keep_freed_memory  # noqa: F401
+from .train import Trainer, _float32, _fmt, _keys, autocast_dtype, keep_freed_memory  # noqa: F401
 from .train_parts import (CALLBACK_CLASSES, TrainError, make_loss, make_optimizer, metric_plan,  # noqa: F401
                           metric_sum, prepare_targets, schedule_factor)
 from ...data import DataError, Dataset, _load_file, fit_outputs  # noqa: F401  (file data only)
+from ...ir import TRAIN_PRECISIONS  # noqa: F401
 
 CONFIG: dict = {}
 SPEC_NAME = SPECC_VERSION = ""
@@ -85,12 +88,17 @@ class Head:
 class Run:
     """One training run (see the module docstring of specc's train_program.py)."""
 
-    def __init__(self, xs, ys, classes, epochs, batch_size, seed, out, device="cpu"):
+    def __init__(self, xs, ys, classes, epochs, batch_size, seed, out, device="cpu", precision=None):
         cfg = CONFIG
         self.epochs, self.batch_size, self.seed, self.out = epochs, batch_size, seed, out
         self.device = torch.device(device)
         if self.device.type == "cpu":
             keep_freed_memory()
+        # mixed precision (docs/precision.md): autocast for the forward pass, weights stay float32;
+        # TrainError when the device cannot run the policy (mixed_float16 needs CUDA)
+        self.precision = precision or cfg["precision"]
+        self.amp_dtype = autocast_dtype(self.precision, self.device)
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "mixed_float16" else None
         torch.manual_seed(seed)  # dropout masks draw from torch's global RNG, seeded first
         self.module = Model().to(self.device)
         self.module.load_state_dict({model_key(k): torch.from_numpy(v) for k, v in initial_weights(seed).items()})
@@ -161,6 +169,14 @@ class Run:
 
     _accumulate = Trainer._accumulate
 
+    autocast = Trainer.autocast
+
+    _forward_loss = Trainer._forward_loss
+
+    _backward = Trainer._backward
+
+    _optimizer_step = Trainer._optimizer_step
+
     def averages(self, sums, count, prefix):
         vals = torch.stack([*[v.float() for v in sums], torch.tensor(float(count), device=self.device)])
         vals = vals.double().cpu().tolist()
@@ -184,15 +200,10 @@ class Run:
                 lr = self.lr_at(self.iteration)
                 for g in opt.param_groups:
                     g["lr"] = lr
-            outs = module(*[x.index_select(0, idx) for x in self.train_x])
-            if not isinstance(outs, tuple):
-                outs = (outs,)
             tbs = [h.train_t.index_select(0, idx) for h in self.heads]
-            parts, loss = self._losses(outs, tbs)
-            if self.has_reg:  # Keras: the penalties are part of the loss (L2 is not weight decay)
-                loss = loss + module.regularization_loss()
+            outs, parts, loss = self._forward_loss(module, [x.index_select(0, idx) for x in self.train_x], tbs)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            self._backward(loss, bool(self.clipvalue or self.clipnorm))
             if self.clipvalue:
                 torch.nn.utils.clip_grad_value_(self.params, self.clipvalue)
             if self.clipnorm:  # Keras: each weight's gradient clipped to this norm on its own
@@ -202,7 +213,7 @@ class Run:
             if self.weight_decay:
                 with torch.no_grad():
                     torch._foreach_mul_(self.params, 1.0 - lr * self.weight_decay)
-            opt.step()
+            self._optimizer_step()
             if self.has_cons:  # Keras constraints project the weights after each step
                 module.apply_constraints()
             self.iteration += 1
@@ -227,12 +238,7 @@ class Run:
             take = lambda a: a[start:start + bs]  # noqa: E731
             tbs = [take(h.val_t) for h in self.heads]
             lbs = [take(h.val_l) if h.need_labels else None for h in self.heads]
-            outs = self.module(*[take(x) for x in self.val_x])
-            if not isinstance(outs, tuple):
-                outs = (outs,)
-            parts, loss = self._losses(outs, tbs)
-            if self.has_reg:
-                loss = loss + self.module.regularization_loss()
+            outs, parts, loss = self._forward_loss(self.module, [take(x) for x in self.val_x], tbs)
             k = len(tbs[0])
             count += k
             sums[0] += loss.double() * k
@@ -286,7 +292,8 @@ class Run:
             if self.stop:
                 print(self.stop, flush=True)
         self.save_weights("model.safetensors")
-        doc = {"spec": SPEC_NAME, "seed": self.seed, "epochs": self.history, "stopped": self.stop}
+        doc = {"spec": SPEC_NAME, "seed": self.seed, "precision": self.precision, "epochs": self.history,
+               "stopped": self.stop}
         write_atomic(self.path("history.json"), (json.dumps(doc, indent=1) + "\n").encode())
         for name, c in self.callbacks:
             if name == "CSVLogger":
@@ -345,6 +352,9 @@ def main(argv=None):
                    + (cfg["data"]["npz"] + " beside this file)" if cfg["data"]["npz"] else
                       f"the spec's data file {cfg['data']['file']!r})"))
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--precision", choices=TRAIN_PRECISIONS, default=cfg["precision"],
+                   help=f"training precision policy (default {cfg['precision']}): mixed_bfloat16 on a CPU or GPU, "
+                        "mixed_float16 on a CUDA GPU only")
     args = p.parse_args(argv)
     if args.epochs < 1 or args.batch_size < 1:
         p.error("--epochs and --batch-size must be at least 1")
@@ -353,9 +363,14 @@ def main(argv=None):
     except (DataError, OSError) as e:
         print(f"error: {e}")
         return 1
-    run = Run(xs, ys, classes, args.epochs, args.batch_size, args.seed, args.out, args.device)
+    try:
+        run = Run(xs, ys, classes, args.epochs, args.batch_size, args.seed, args.out, args.device, args.precision)
+    except TrainError as e:  # a policy this device cannot run (as `specc train`: exit 2)
+        print(f"error: {e}")
+        return 2
     print(f"training {SPEC_NAME}: {run.n_train} samples" + (f", {run.n_val} for validation" if run.n_val else "")
-          + f"; {args.epochs} epochs, batch {args.batch_size}, {args.device}", flush=True)
+          + f"; {args.epochs} epochs, batch {args.batch_size}, {args.device}"
+          + (f", precision {run.precision}" if run.precision != "float32" else ""), flush=True)
     code = run.fit()
     print(f"weights: {run.path('model.safetensors')}\nhistory: {run.path('history.json')}")
     return code
