@@ -140,6 +140,32 @@ def test_golden_update_then_compare_then_detect_change(tmp_path, capsys):
     assert "summary.txt, summary.json, ir.json differ" in out and "specc test --update" in out
 
 
+def test_golden_ignores_positions_paths_and_the_working_folder(tmp_path, capsys, monkeypatch):
+    """Goldens hold no source positions and no path as typed: reformatting a spec, adding a
+    comment, or running from the spec's own folder (or from above it) keeps `golden` green;
+    a real change still fails it. The commands' own output keeps "file" and the spans."""
+    text = SMALL % ""
+    p = write_spec(tmp_path / "proj" / "specs" / "small", text)
+    monkeypatch.chdir(tmp_path / "proj")
+    assert main(["test", "specs/small/model.net", "--checks", "golden", "--update"]) == 0
+    golden = (tmp_path / "proj" / "specs" / "small" / "expected" / "ir.json").read_text()
+    assert '"line"' not in golden and '"span' not in golden and "model.net" not in golden
+    reformatted = "# a comment the goldens must not notice\n\n" + text.replace("  x -> Dense", "\n\n    x  ->  Dense")
+    Path(p).write_text(reformatted)
+    for folder, arg in ((tmp_path / "proj", "specs/small/model.net"), (tmp_path / "proj" / "specs" / "small", "model.net"),
+                        (tmp_path, "proj/specs/small/model.net")):
+        monkeypatch.chdir(folder)
+        capsys.readouterr()
+        assert main(["test", arg, "--checks", "static,golden"]) == 0, capsys.readouterr().out
+        assert "golden:ok" in capsys.readouterr().out
+    capsys.readouterr()
+    assert main(["ir", "proj/specs/small/model.net"]) == 0  # the command output is unchanged: it still has positions
+    ir = json.loads(capsys.readouterr().out)
+    assert ir["file"].endswith("model.net") and ir["tensors"]["x"]["span"]["line"] >= 3
+    Path(p).write_text(reformatted.replace("Dense(8,", "Dense(9,").replace("params: 67", "params: 75"))
+    assert main(["test", "proj/specs/small/model.net", "--checks", "static,golden"]) == 1
+
+
 # ----------------------------------------------------------------------------- broken specs
 def expect_fail_of(path: Path) -> set[str]:
     m = re.search(r"expect_fail\s*=\s*\[([^\]]*)\]", path.read_text())
