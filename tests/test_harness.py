@@ -376,6 +376,32 @@ def test_pytest_plugin_collects_and_runs_specs(tmp_path):
     assert "below float32 resolution" in run.stdout
 
 
+def test_plain_pytest_in_a_spec_folder_hints_how_to_collect(tmp_path):
+    """A user project with specs and no pytest configuration: plain `pytest` collects no
+    spec (exit 5) but ends with one line saying how to; naming the folder or setting
+    specc_collect = always collects them. Library/fixture folders give no hint."""
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
+    write_spec(tmp_path / "models" / "small", SMALL % "")
+    (tmp_path / "models" / "small" / "pyproject.toml").unlink()
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "blocks.net").write_text((SMALL % ""))  # a lib/ folder: never collected, never hinted
+    plain = subprocess.run(cmd + ["--rootdir", str(tmp_path)], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert plain.returncode == 5, plain.stdout + plain.stderr
+    hints = [l for l in plain.stdout.splitlines() if l.startswith("specc:")]
+    assert hints == ["specc: 1 spec(s) (*.net) not collected: run `pytest models/small/`, "
+                     "or set specc_collect = always in pytest.ini [pytest]"], plain.stdout
+    named = subprocess.run(cmd + ["--collect-only", "--rootdir", str(tmp_path), "models/small/"], cwd=tmp_path,
+                           capture_output=True, text=True, env=env)
+    assert named.returncode == 0 and "12 tests collected" in named.stdout and "specc:" not in named.stdout
+    (tmp_path / "pytest.ini").write_text("[pytest]\nspecc_collect = always\n")
+    always = subprocess.run(cmd + ["--collect-only"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert always.returncode == 0 and "models/small/model.net::static" in always.stdout, always.stdout + always.stderr
+    assert "lib/blocks.net" not in always.stdout and "specc:" not in always.stdout
+
+
 def test_jobs_run_specs_in_worker_processes_in_order(capsys):
     """-j N: worker processes, results printed in the order of the paths (static only, so
     the workers never import torch and the test stays cheap)."""
