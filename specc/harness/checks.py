@@ -317,28 +317,14 @@ def golden_dir(path: str) -> str:
     return os.path.join(folder, os.path.splitext(fname)[0] + ".expected")
 
 
-SPAN_KEYS = frozenset({"file", "line", "column", "end_line", "end_column"})
-
-
-def without_positions(value):
-    """`value` (JSON data) less every source position: "span"/"spans" entries and any
-    {file, line, column, ...} object. Goldens hold no positions, so `specc fmt` or a new
-    comment never breaks the golden check."""
-    if isinstance(value, dict):
-        return {k: without_positions(v) for k, v in value.items()
-                if k not in ("span", "spans") and not (isinstance(v, dict) and v and set(v) <= SPAN_KEYS)}
-    if isinstance(value, list):
-        return [without_positions(v) for v in value]
-    return value
-
-
 def golden_json(data: dict) -> str:
     """summary.json / ir.json as a golden holds them: no source positions and no "file" (the
     spec's path as it was typed, so running from another folder changes nothing). The
     commands' own output keeps both keys; only the golden comparison leaves them out."""
     import json
-    data = {k: v for k, v in without_positions(data).items() if k != "file"}
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+    from ..ir import without_positions
+    return json.dumps(without_positions(data), indent=2, ensure_ascii=False) + "\n"
 
 
 def render_goldens(net) -> dict[str, str]:
