@@ -73,3 +73,20 @@ def test_goldens_equal_cli_output(capsys, monkeypatch):
             assert data["file"] == spec_rel(name), "the command output keeps the spec's path"
             out = golden_json(data)
         assert out == render(compiled(spec_rel(name)).network)[fname], f"specc {' '.join(argv)} differs"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_goldens_do_not_see_formatting_or_comments(name):
+    """Issue 14: goldens hold no positions, so a comment, blank lines and `specc fmt` leave
+    every library spec's goldens as they are (compiled as the same file, from the root)."""
+    from golden_tools import ROOT, compile_text
+    from specc.format import format_source
+    rel = spec_rel(name)
+    text = (ROOT / rel).read_text(encoding="utf-8")
+    want = render(compiled(rel).network)
+    moved = "# a comment added above everything\n\n\n" + text.replace("\n}", "\n\n# and one near the end\n}", 1)
+    for variant in (moved, format_source(moved)):
+        result = compile_text(variant, rel)
+        assert result.ok, result.diagnostics
+        assert render(result.network) == want
+
