@@ -292,8 +292,8 @@ def test_port_in_use(digits_model, tmp_path):
 
 
 def _malformed(i: int, rng) -> tuple[str, dict]:
-    """One malformed request of kind i % 12: (kind, httpx request kwargs)."""
-    k = i % 12
+    """One malformed request of kind i % 17: (kind, httpx request kwargs)."""
+    k = i % 17
     good = rng.random((1, 64)).tolist()
     if k == 0:
         return "shape", dict(json={"inputs": {"image": rng.random((1, 63)).tolist()}})
@@ -317,6 +317,17 @@ def _malformed(i: int, rng) -> tuple[str, dict]:
         return "not-object", dict(json=[good])
     if k == 10:
         return "empty", dict(content=b"", headers={"content-type": "application/json"})
+    if k == 11:
+        return "json-nan", dict(content=json.dumps({"inputs": {"image": [[float("nan")] * 64]}}).encode(),
+                                headers={"content-type": "application/json"})
+    if k == 12:
+        return "beyond-float32", dict(json={"inputs": {"image": [[1e39] * 64]}})
+    if k == 13:
+        return "booleans", dict(json={"inputs": {"image": [[True] + good[0][1:]]}})
+    if k == 14:
+        return "empty-batch", dict(json={"inputs": {"image": []}})
+    if k == 15:
+        return "octet-garbage", dict(content=b"abc", headers={"content-type": "application/octet-stream"})
     return "npy-shape", dict(content=npy_bytes(np.ones((2, 8, 8), np.float32)), headers=NPY)
 
 
@@ -370,11 +381,13 @@ def test_load_2000_requests_20_percent_malformed(digits_model, tmp_path):
             else:
                 got = np.array(json.loads(content)["outputs"]["probs"], dtype=np.float32)
             np.testing.assert_array_equal(got, want)
-        assert len(kinds_seen) == 12
+        assert len(kinds_seen) == 17
         assert sum(1 for j in jobs if j[0] == "bad") == n // 5
         assert elapsed < 60, f"load test took {elapsed:.1f} s"
         assert proc.poll() is None  # still alive
         assert httpx.get(url + "/health").status_code == 200
+        log = (tmp_path / "server.log").read_text()
+        assert "Warning" not in log and "Traceback" not in log, log[-2000:]  # e.g. numpy's overflow in cast
     finally:
         stop_server(proc)
 
