@@ -132,3 +132,17 @@ class Network(_Model):
 
 def schema() -> dict:
     return Network.model_json_schema()
+
+
+POSITION_KEYS = ("span", "spans", "file")
+
+
+def without_positions(data: Any) -> Any:
+    """IR (or summary) JSON data less every source position and path: the "span"/"spans"
+    entries and "file" keys. What stays is the network itself, identical however the spec
+    was formatted or commented and wherever it was compiled from (goldens, spec hash)."""
+    if isinstance(data, dict):
+        return {k: without_positions(v) for k, v in data.items() if k not in POSITION_KEYS}
+    if isinstance(data, list):
+        return [without_positions(v) for v in data]
+    return data

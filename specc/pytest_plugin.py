@@ -10,8 +10,9 @@ folders named invalid/, lib/, expected/, *.expected/, tests/, test/, fixtures/ o
 test it), and except under broken/ unless a path given on the
 command line is itself inside a `broken` folder (`pytest specs/broken/`). Specs are only
 collected from paths given on the command line, not when pytest falls back to its
-`testpaths` (so a plain `pytest` keeps running just the unit tests); the ini option
-`specc_collect = always|never|auto` changes that. The
+`testpaths` or the current folder (so a plain `pytest` keeps running just the unit tests;
+a plain run that walked past specs ends with a one-line hint saying how to test them); the
+ini option `specc_collect = always|never|auto` changes that. The
 specs under specs/broken/ list the checks that must FAIL in `test { expect_fail = [...] }`;
 such a check is reported as xfailed when it fails and as a failure when it passes.
 
@@ -49,8 +50,12 @@ def _given(config) -> list[str]:
     return out
 
 
+def _mode(config) -> str:
+    return str(config.getini("specc_collect") or "auto").strip().lower()
+
+
 def _collecting(config) -> bool:
-    mode = str(config.getini("specc_collect") or "auto").strip().lower()
+    mode = _mode(config)
     if mode in ("never", "false", "no"):
         return False
     if mode in ("always", "true", "yes"):
@@ -59,19 +64,51 @@ def _collecting(config) -> bool:
     return source is None or source == pytest.Config.ArgsSource.ARGS
 
 
+LEFT_OUT = pytest.StashKey[list]()
+
+
 def _wanted(path: str, config) -> bool:
     from .harness.runner import has_network, in_broken
     if not _collecting(config):
+        if _mode(config) == "auto" and has_network(path) and _would_walk(path):
+            config.stash.setdefault(LEFT_OUT, []).append(path)  # for the hint at the end of the run
         return False
     given = _given(config)
     if path in given:
         return has_network(path)
-    parts = os.path.normpath(path).split(os.sep)
-    if SKIP_PARTS & set(parts[:-1]) or any(p.endswith((".expected", "_fixtures")) for p in parts[:-1]):
-        return False
-    if "broken" in parts[:-1] and not any(in_broken(g) for g in given):
+    if not _would_walk(path) or ("broken" in _folders(path) and not any(in_broken(g) for g in given)):
         return False
     return has_network(path)
+
+
+def _folders(path: str) -> list[str]:
+    return os.path.normpath(path).split(os.sep)[:-1]
+
+
+def _would_walk(path: str) -> bool:
+    """Not under a folder whose .net files are inputs or libraries (SKIP_PARTS, *.expected,
+    *_fixtures, broken/)."""
+    folders = _folders(path)
+    return not (SKIP_PARTS & set(folders) or "broken" in folders
+                or any(p.endswith((".expected", "_fixtures")) for p in folders))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Plain `pytest` (no paths, no specc_collect setting) walked past model specs without
+    collecting them: one line that says how to test them, so exit code 5 ("no tests ran")
+    in a folder full of specs is never a riddle."""
+    left = config.stash.get(LEFT_OUT, [])
+    if left:
+        terminalreporter.write_line(
+            f"specc: {len(left)} spec(s) (*.net) not collected: run `pytest {_example(left, config)}`, "
+            "or set specc_collect = always in pytest.ini [pytest]", yellow=True)
+
+
+def _example(paths: list[str], config) -> str:
+    """The folder that holds every left-out spec, relative to where pytest was started."""
+    common = os.path.commonpath([os.path.dirname(p) for p in paths])
+    rel = os.path.relpath(common, str(config.invocation_params.dir))
+    return "." if rel == "." else rel.replace(os.sep, "/") + "/"
 
 
 RANDOM_PROPERTY = "on_random_data"

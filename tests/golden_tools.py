@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import json
 from contextlib import chdir
 from pathlib import Path
 
@@ -51,14 +50,10 @@ def compile_text(text: str, rel: str):
 
 
 def render(net) -> dict[str, str]:
-    """The three golden outputs, exactly as `specc summary`, `specc summary --format json`
-    and `specc ir` print them (run from the repo root on specs/<name>/model.net)."""
-    from specc.summary import summary_data, summary_text
-    return {
-        "summary.txt": summary_text(net) + "\n",
-        "summary.json": json.dumps(summary_data(net), indent=2) + "\n",
-        "ir.json": net.model_dump_json(indent=2) + "\n",
-    }
+    """The three golden outputs: what `specc summary`, `specc summary --format json` and
+    `specc ir` print, less source positions and the spec's path (specc.harness.checks.golden_json)."""
+    from specc.harness.checks import render_goldens
+    return render_goldens(net)
 
 
 def expected_dir(name: str) -> Path:

@@ -6,7 +6,11 @@ Regenerate after an intended change (and say so in the commit):
 """
 from __future__ import annotations
 
+import json
+
 import pytest
+
+from specc.harness.checks import golden_json
 
 from golden_tools import (GOLDEN_FILES, compiled, expected_dir, render, spec_names, spec_rel, unified_diff,
                           write_goldens)
@@ -64,4 +68,25 @@ def test_goldens_equal_cli_output(capsys, monkeypatch):
         capsys.readouterr()
         assert main(argv) == 0
         out = capsys.readouterr().out
+        if fname.endswith(".json"):  # the goldens leave out positions and the path; the commands keep them
+            data = json.loads(out)
+            assert data["file"] == spec_rel(name), "the command output keeps the spec's path"
+            out = golden_json(data)
         assert out == render(compiled(spec_rel(name)).network)[fname], f"specc {' '.join(argv)} differs"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_goldens_do_not_see_formatting_or_comments(name):
+    """Issue 14: goldens hold no positions, so a comment, blank lines and `specc fmt` leave
+    every library spec's goldens as they are (compiled as the same file, from the root)."""
+    from golden_tools import ROOT, compile_text
+    from specc.format import format_source
+    rel = spec_rel(name)
+    text = (ROOT / rel).read_text(encoding="utf-8")
+    want = render(compiled(rel).network)
+    moved = "# a comment added above everything\n\n\n" + text.replace("\n}", "\n\n# and one near the end\n}", 1)
+    for variant in (moved, format_source(moved)):
+        result = compile_text(variant, rel)
+        assert result.ok, result.diagnostics
+        assert render(result.network) == want
+

@@ -140,6 +140,32 @@ def test_golden_update_then_compare_then_detect_change(tmp_path, capsys):
     assert "summary.txt, summary.json, ir.json differ" in out and "specc test --update" in out
 
 
+def test_golden_ignores_positions_paths_and_the_working_folder(tmp_path, capsys, monkeypatch):
+    """Goldens hold no source positions and no path as typed: reformatting a spec, adding a
+    comment, or running from the spec's own folder (or from above it) keeps `golden` green;
+    a real change still fails it. The commands' own output keeps "file" and the spans."""
+    text = SMALL % ""
+    p = write_spec(tmp_path / "proj" / "specs" / "small", text)
+    monkeypatch.chdir(tmp_path / "proj")
+    assert main(["test", "specs/small/model.net", "--checks", "golden", "--update"]) == 0
+    golden = (tmp_path / "proj" / "specs" / "small" / "expected" / "ir.json").read_text()
+    assert '"line"' not in golden and '"span' not in golden and "model.net" not in golden
+    reformatted = "# a comment the goldens must not notice\n\n" + text.replace("  x -> Dense", "\n\n    x  ->  Dense")
+    Path(p).write_text(reformatted)
+    for folder, arg in ((tmp_path / "proj", "specs/small/model.net"), (tmp_path / "proj" / "specs" / "small", "model.net"),
+                        (tmp_path, "proj/specs/small/model.net")):
+        monkeypatch.chdir(folder)
+        capsys.readouterr()
+        assert main(["test", arg, "--checks", "static,golden"]) == 0, capsys.readouterr().out
+        assert "golden:ok" in capsys.readouterr().out
+    capsys.readouterr()
+    assert main(["ir", "proj/specs/small/model.net"]) == 0  # the command output is unchanged: it still has positions
+    ir = json.loads(capsys.readouterr().out)
+    assert ir["file"].endswith("model.net") and ir["tensors"]["x"]["span"]["line"] >= 3
+    Path(p).write_text(reformatted.replace("Dense(8,", "Dense(9,").replace("params: 67", "params: 75"))
+    assert main(["test", "proj/specs/small/model.net", "--checks", "static,golden"]) == 1
+
+
 # ----------------------------------------------------------------------------- broken specs
 def expect_fail_of(path: Path) -> set[str]:
     m = re.search(r"expect_fail\s*=\s*\[([^\]]*)\]", path.read_text())
@@ -348,6 +374,32 @@ def test_pytest_plugin_collects_and_runs_specs(tmp_path):
     assert failed == {("model", "vars_change")}
     assert "XFAIL broken/double_softmax.net::init_loss" in run.stdout
     assert "below float32 resolution" in run.stdout
+
+
+def test_plain_pytest_in_a_spec_folder_hints_how_to_collect(tmp_path):
+    """A user project with specs and no pytest configuration: plain `pytest` collects no
+    spec (exit 5) but ends with one line saying how to; naming the folder or setting
+    specc_collect = always collects them. Library/fixture folders give no hint."""
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
+    write_spec(tmp_path / "models" / "small", SMALL % "")
+    (tmp_path / "models" / "small" / "pyproject.toml").unlink()
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "blocks.net").write_text((SMALL % ""))  # a lib/ folder: never collected, never hinted
+    plain = subprocess.run(cmd + ["--rootdir", str(tmp_path)], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert plain.returncode == 5, plain.stdout + plain.stderr
+    hints = [l for l in plain.stdout.splitlines() if l.startswith("specc:")]
+    assert hints == ["specc: 1 spec(s) (*.net) not collected: run `pytest models/small/`, "
+                     "or set specc_collect = always in pytest.ini [pytest]"], plain.stdout
+    named = subprocess.run(cmd + ["--collect-only", "--rootdir", str(tmp_path), "models/small/"], cwd=tmp_path,
+                           capture_output=True, text=True, env=env)
+    assert named.returncode == 0 and "12 tests collected" in named.stdout and "specc:" not in named.stdout
+    (tmp_path / "pytest.ini").write_text("[pytest]\nspecc_collect = always\n")
+    always = subprocess.run(cmd + ["--collect-only"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert always.returncode == 0 and "models/small/model.net::static" in always.stdout, always.stdout + always.stderr
+    assert "lib/blocks.net" not in always.stdout and "specc:" not in always.stdout
 
 
 def test_jobs_run_specs_in_worker_processes_in_order(capsys):

@@ -131,6 +131,65 @@ def test_bad_requests_get_4xx_json(client, kwargs, status, words):
     assert "expected" in body
 
 
+JSON_HDR = {"content-type": "application/json"}
+
+
+@pytest.mark.parametrize("body, status, words", [
+    # what Python's json.dumps writes for float('nan') / float('inf'): not JSON, named as such
+    (json.dumps({"inputs": {"x": [[float("nan"), 1, 2, 3]]}}), 400, ["holds NaN", "not allowed"]),
+    (json.dumps({"inputs": {"x": [[1, float("-inf"), 2, 3]]}}), 400, ["holds -Infinity", "not allowed"]),
+    (json.dumps({"inputs": {"x": [[1e39, 1, 2, 3]]}}), 422, ["1e+39 is out of float32 range"]),
+    (json.dumps({"inputs": {"x": [[True, False, True, True]]}}), 422, ["received a boolean", "at [0][0]"]),
+    (json.dumps({"inputs": {"x": [[1, 2, 3, 4], [1, 2, 3, False]]}}), 422, ["received a boolean", "at [1][3]"]),
+    (json.dumps({"inputs": {"x": []}}), 422, ["input 'x' is empty: no samples", "received shape [0]"]),
+    (json.dumps({"inputs": {"x": [[]]}}), 422, ["input 'x' is empty", "received shape [1, 0]"]),
+])
+def test_json_edge_cases_get_clear_4xx(client, body, status, words):
+    r = client.post("/predict", content=body.encode(), headers=JSON_HDR)
+    assert r.status_code == status, r.text
+    for w in words:
+        assert w in r.json()["error"], r.json()
+    assert "contains Inf" not in r.json()["error"] and "expected" in r.json()
+
+
+def test_edge_cases_leave_no_numpy_warnings(mlp_runner):
+    """Out-of-range floats from JSON and .npy (float64 1e300) are refused without a numpy
+    RuntimeWarning (which would land in the server log); .npy float32 overflow is impossible."""
+    from specc.backends.onnx.serve import HTTPError, Service
+    service = Service(mlp_runner)
+    bodies = [(json.dumps({"inputs": {"x": [[1e39, 1, 2, 3]]}}).encode(), "application/json"),
+              (npy_bytes(np.full((1, 4), -1e300)), "application/x-npy"),
+              (npy_bytes(np.zeros((0, 4), np.float32)), "application/octet-stream")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for body, ctype in bodies:
+            with pytest.raises(HTTPError) as e:
+                service.predict(body, ctype)
+            assert e.value.status == 422 and ("out of float32 range" in e.value.body["error"]
+                                              or "is empty" in e.value.body["error"])
+
+
+def test_allow_nonfinite_accepts_json_nan(mlp_runner):
+    with TestClient(create_app(mlp_runner, allow_nonfinite=True), raise_server_exceptions=False) as c:
+        r = c.post("/predict", content=json.dumps({"inputs": {"x": [[float("nan"), 1, 2, 3]]}}).encode(),
+                   headers=JSON_HDR)
+        assert r.status_code == 200, r.text
+
+
+def test_octet_stream_bodies_are_npy_or_npz(client, client2, mlp_runner):
+    x = np.array([[1, 2, 3, 4]], np.float32)
+    r = client.post("/predict", content=npy_bytes(x), headers={"content-type": "application/octet-stream"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/x-npy"
+    np.testing.assert_array_equal(np.load(io.BytesIO(r.content)), mlp_runner.session.run(None, {"x": x})[0])
+    a, b = np.ones((2, 3), np.float32), np.full((2, 3), 2, np.float32)
+    buf = io.BytesIO()
+    np.savez(buf, a=a, b=b)
+    r = client2.post("/predict", content=buf.getvalue(), headers={"content-type": "application/octet-stream"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/x-npz"
+    r = client.post("/predict", content=b"plain bytes", headers={"content-type": "application/octet-stream"})
+    assert r.status_code == 400 and ".npy bytes" in r.json()["error"]
+
+
 def test_oversize_chunked_body_is_rejected(client):
     def gen():
         for _ in range(10):
@@ -233,8 +292,8 @@ def test_port_in_use(digits_model, tmp_path):
 
 
 def _malformed(i: int, rng) -> tuple[str, dict]:
-    """One malformed request of kind i % 12: (kind, httpx request kwargs)."""
-    k = i % 12
+    """One malformed request of kind i % 17: (kind, httpx request kwargs)."""
+    k = i % 17
     good = rng.random((1, 64)).tolist()
     if k == 0:
         return "shape", dict(json={"inputs": {"image": rng.random((1, 63)).tolist()}})
@@ -258,6 +317,17 @@ def _malformed(i: int, rng) -> tuple[str, dict]:
         return "not-object", dict(json=[good])
     if k == 10:
         return "empty", dict(content=b"", headers={"content-type": "application/json"})
+    if k == 11:
+        return "json-nan", dict(content=json.dumps({"inputs": {"image": [[float("nan")] * 64]}}).encode(),
+                                headers={"content-type": "application/json"})
+    if k == 12:
+        return "beyond-float32", dict(json={"inputs": {"image": [[1e39] * 64]}})
+    if k == 13:
+        return "booleans", dict(json={"inputs": {"image": [[True] + good[0][1:]]}})
+    if k == 14:
+        return "empty-batch", dict(json={"inputs": {"image": []}})
+    if k == 15:
+        return "octet-garbage", dict(content=b"abc", headers={"content-type": "application/octet-stream"})
     return "npy-shape", dict(content=npy_bytes(np.ones((2, 8, 8), np.float32)), headers=NPY)
 
 
@@ -311,11 +381,13 @@ def test_load_2000_requests_20_percent_malformed(digits_model, tmp_path):
             else:
                 got = np.array(json.loads(content)["outputs"]["probs"], dtype=np.float32)
             np.testing.assert_array_equal(got, want)
-        assert len(kinds_seen) == 12
+        assert len(kinds_seen) == 17
         assert sum(1 for j in jobs if j[0] == "bad") == n // 5
         assert elapsed < 60, f"load test took {elapsed:.1f} s"
         assert proc.poll() is None  # still alive
         assert httpx.get(url + "/health").status_code == 200
+        log = (tmp_path / "server.log").read_text()
+        assert "Warning" not in log and "Traceback" not in log, log[-2000:]  # e.g. numpy's overflow in cast
     finally:
         stop_server(proc)
 
@@ -362,7 +434,10 @@ def test_json_codec_without_orjson(monkeypatch, mlp_runner):
     assert e.value.status == 400
     with pytest.raises(HTTPError) as e:
         s.predict(b'{"inputs": {"x": [[NaN, 1, 2, 3]]}}', "application/json")
-    assert e.value.status == 422 and "NaN" in e.value.body["error"]
+    assert e.value.status == 400 and "holds NaN" in e.value.body["error"]  # as with orjson
+    with pytest.raises(HTTPError) as e:
+        s.predict(b'{"inputs": {"x": [[1, -Infinity, 2, 3]]}}', "application/json")
+    assert e.value.status == 400 and "holds -Infinity" in e.value.body["error"]
 
 
 def test_micro_batching_merges_concurrent_requests():

@@ -76,6 +76,52 @@ def test_verify_bad_weights(tmp_path, capsys):
     assert "do not fit spec" in capsys.readouterr().err
 
 
+def test_verify_an_already_built_onnx_file(tmp_path, capsys):
+    """--onnx checks the file as built: torch gets the file's own weights (here trained-like
+    perturbed ones, not the seeded init), so a correct file passes; a file whose graph was
+    changed after the build, a file of another spec, different --weights, unreadable
+    files and precision options with --onnx all get a clear message and exit code."""
+    import onnx
+
+    from specc.weights import save_weights
+    path = os.path.join(ROOT, "specs", "iris_mlp", "model.net")
+    net = compile_file(path).network
+    wfile, built = tmp_path / "model.safetensors", tmp_path / "model.onnx"
+    save_weights(str(wfile), perturbed_weights(net, 3), net)
+    assert main(["build", path, "--emit", "onnx", "--weights", str(wfile), "-o", str(built)]) == 0
+    capsys.readouterr()
+    assert main(["verify", path, "--onnx", str(built)]) == 0
+    out = capsys.readouterr().out
+    assert f"on {built}, opset" in out and f"the weights in {built}" in out and "PASS: every output" in out
+    # the seeded initial weights are not the file's: torch with them disagrees with the file
+    init = tmp_path / "init.safetensors"
+    from specc.weights import init_weights
+    save_weights(str(init), init_weights(net, 0), net)
+    assert main(["verify", path, "--onnx", str(built), "--weights", str(init)]) == 1
+    assert "FAIL:" in capsys.readouterr().out
+    # a graph edited after the build (Relu -> Sigmoid) is caught
+    model = onnx.load(str(built))
+    next(n for n in model.graph.node if n.op_type == "Relu").op_type = "Sigmoid"
+    edited = tmp_path / "edited.onnx"
+    onnx.save(model, str(edited))
+    assert main(["verify", path, "--onnx", str(edited)]) == 1
+    assert "FAIL:" in capsys.readouterr().out
+    other = os.path.join(ROOT, "specs", "digits_mlp", "model.net")
+    assert main(["verify", other, "--onnx", str(built)]) == 1
+    assert "does not fit spec 'digits_mlp' (it was built from spec 'iris_mlp')" in capsys.readouterr().err
+    assert main(["verify", path, "--onnx", str(tmp_path / "missing.onnx")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "junk.onnx").write_bytes(b"not a model")
+    assert main(["verify", path, "--onnx", str(tmp_path / "junk.onnx")]) == 1
+    assert "is not an ONNX model" in capsys.readouterr().err
+    assert main(["verify", path, "--onnx", str(built), "--precision", "float16"]) == 2
+    assert "--onnx checks a built file as it is" in capsys.readouterr().err
+    half = tmp_path / "half.onnx"
+    assert main(["build", path, "--emit", "onnx", "--precision", "float16", "-o", str(half)]) == 0
+    assert main(["verify", path, "--onnx", str(half)]) == 2
+    assert "is a float16 model" in capsys.readouterr().err
+
+
 def test_verify_detects_a_wrong_lowering(monkeypatch, capsys):
     from specc.backends.onnx import lower
     wrong = lambda g, layer, xs, ins, out, w: g.op("Relu", [lower.lower_dense(g, layer, xs, ins, out, w)])

@@ -10,6 +10,8 @@ output's largest |torch| (at least 1): numpy.allclose for outputs up to 1 in mag
 an absolute part that grows with larger outputs (ImageNet logits), defaults atol 1e-5 and
 rtol 1e-4 (see specc/verification.py). Each output's worst element (index, both values,
 its bound) is shown.
+`--onnx MODEL.onnx` checks an already-built file instead of a fresh export: torch gets the
+file's own weights (its initializers, named like the spec's weights) or --weights.
 Exit codes: 0 all outputs pass, 1 a difference above tolerance (or a spec/weights
 problem), 2 usage or I/O error.
 """
@@ -37,6 +39,9 @@ def add_arguments(p) -> None:
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: specc's pinned opset)")
     p.add_argument("--provider", choices=["auto", "cpu", "cuda"], default="auto",
                    help="onnxruntime provider (auto: CUDA only when a GPU is present)")
+    p.add_argument("--onnx", metavar="MODEL.onnx",
+                   help="check this already-built ONNX file against the spec instead of exporting it "
+                        "(torch gets the file's own weights, or --weights when given)")
     from ..backends.onnx.precision import add_arguments as precision_arguments
     precision_arguments(p)  # the exported model's precision, as in `specc build` (docs/precision.md)
 
@@ -61,14 +66,21 @@ def run(args) -> int:
     except PrecisionError as e:
         _eprint(f"error: {e}")
         return 2
+    if args.onnx and not choice.is_default:
+        _eprint("error: --onnx checks a built file as it is; leave out the precision options "
+                "(a float16 or int8 build: `specc verify SPEC --precision ...` exports and checks one)")
+        return 2
     net = load_network(args.spec, root=root_of(args), allocates=True)
 
     from ..backends.onnx.export import load_weights_arg, model_for
     weights = load_weights_arg(net, args.weights)
-    if weights is None:
-        from ..weights import init_weights
-        weights = init_weights(net, args.seed)
-    model = model_for(net, args, weights)
+    if args.onnx:
+        model, weights = built_model(net, args.onnx, weights)
+    else:
+        if weights is None:
+            from ..weights import init_weights
+            weights = init_weights(net, args.seed)
+        model = model_for(net, args, weights)
 
     try:
         import torch
@@ -89,9 +101,11 @@ def run(args) -> int:
         return getattr(e, "code", 1) or 1
     provider = sess.get_providers()[0]
     out_names = list(net.outputs)
-    src = f"weights {args.weights}" if args.weights else f"initial weights, seed {args.seed}"
-    print(f"verify {net.name}: torch {torch.__version__} (cpu, eval) vs onnxruntime ({provider}), "
-          f"opset {model.opset_import[0].version}; {src}")
+    src = f"weights {args.weights}" if args.weights else \
+        f"the weights in {args.onnx}" if args.onnx else f"initial weights, seed {args.seed}"
+    onnx_src = f"{args.onnx}, " if args.onnx else ""
+    print(f"verify {net.name}: torch {torch.__version__} (cpu, eval) vs onnxruntime ({provider}) on "
+          f"{onnx_src}opset {model.opset_import[0].version}; {src}")
     from ..weights import seed_entropy
     rng = np.random.default_rng(seed_entropy(args.seed))
     failed = []
@@ -122,6 +136,66 @@ def run(args) -> int:
     print(f"PASS: every output within {rule} at batch sizes " + ", ".join(str(b) for b in BATCH_SIZES))
     return 0
 
+
+def built_model(net, path: str, weights):
+    """(model, weights) for `--onnx PATH`: the file loaded and checked against the spec (same
+    input and output names, float32), and the weights torch must use: `weights` (--weights)
+    when given, else the file's initializers named like the spec's weights. Exit 2 for a file
+    that cannot be read, 1 for one that does not fit the spec."""
+    import os
+
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    from ..backends.onnx.precision import precision_of
+    from ..weights import weight_specs
+    from ._common import Exit
+    if os.path.isdir(path) or not os.path.isfile(path):
+        _eprint(f"error: --onnx '{path}' " + ("is a folder, not an .onnx file" if os.path.isdir(path)
+                                               else "does not exist"))
+        raise Exit(2)
+    try:
+        model = onnx.load(path)
+    except OSError as e:
+        _eprint(f"error: cannot read '{path}': {e.strerror or e}")
+        raise Exit(2) from None
+    except Exception as e:  # onnx raises DecodeError and friends for bytes that are not a model
+        _eprint(f"error: '{path}' is not an ONNX model ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else e})")
+        raise Exit(1) from None
+    meta = {p.key: p.value for p in model.metadata_props}
+    precision = precision_of(meta)
+    if precision != "float32":
+        _eprint(f"error: '{path}' is a {precision} model; --onnx compares float32 files at float32 tolerances "
+                f"(check a {precision} build with `specc verify SPEC --precision ...`)")
+        raise Exit(2)
+    inits = {t.name: t for t in model.graph.initializer}
+    ins = [i.name for i in model.graph.input if i.name not in inits]
+    outs = [o.name for o in model.graph.output]
+    if ins != list(net.inputs) or outs != list(net.outputs):
+        built_from = f" (it was built from spec '{meta['specc.spec']}')" if meta.get("specc.spec") else ""
+        _eprint(f"error: '{path}' does not fit spec '{net.name}'{built_from}: its inputs are {ins} and outputs {outs}; "
+                f"the spec's are {list(net.inputs)} and {list(net.outputs)}")
+        raise Exit(1)
+    from ..backends.onnx.lower import spec_hash
+    if meta.get("specc.spec_sha256") not in (None, spec_hash(net)):
+        _eprint(f"note: '{path}' was built from another version of the spec (specc.spec_sha256 differs); "
+                "comparing anyway")
+    if weights is not None:
+        return model, weights
+    weights, problems = {}, []
+    for key, w in weight_specs(net).items():
+        t = inits.get(key)
+        arr = numpy_helper.to_array(t) if t is not None else None
+        if arr is None or tuple(arr.shape) != tuple(w.shape):
+            problems.append(f"'{key}' {list(w.shape)}" + ("" if arr is None else f" (the file's is {list(arr.shape)})"))
+            continue
+        weights[key] = np.array(arr, dtype=np.float32 if arr.dtype.kind == "f" else arr.dtype)  # a writable copy
+    if problems:
+        shown = ", ".join(problems[:5]) + (f" and {len(problems) - 5} more" if len(problems) > 5 else "")
+        _eprint(f"error: '{path}' does not hold the spec's weights {shown}; give them with --weights model.safetensors")
+        raise Exit(1)
+    return model, weights
 
 
 PRECISION_ROWS = 256  # samples compared for a float16 / int8 model

@@ -317,18 +317,28 @@ def golden_dir(path: str) -> str:
     return os.path.join(folder, os.path.splitext(fname)[0] + ".expected")
 
 
-def render_goldens(net) -> dict[str, str]:
-    """summary.txt, summary.json and ir.json exactly as `specc summary [--format json]` / `specc ir` print them."""
+def golden_json(data: dict) -> str:
+    """summary.json / ir.json as a golden holds them: no source positions and no "file" (the
+    spec's path as it was typed, so running from another folder changes nothing). The
+    commands' own output keeps both keys; only the golden comparison leaves them out."""
     import json
+
+    from ..ir import without_positions
+    return json.dumps(without_positions(data), indent=2, ensure_ascii=False) + "\n"
+
+
+def render_goldens(net) -> dict[str, str]:
+    """summary.txt (as `specc summary` prints it), summary.json and ir.json (as
+    `specc summary --format json` / `specc ir` print them, less positions and paths: golden_json)."""
     from ..summary import summary_data, summary_text
     return {"summary.txt": summary_text(net) + "\n",
-            "summary.json": json.dumps(summary_data(net), indent=2) + "\n",
-            "ir.json": net.model_dump_json(indent=2) + "\n"}
+            "summary.json": golden_json(summary_data(net)),
+            "ir.json": golden_json(net.model_dump(mode="json"))}
 
 
 def check_golden(ctx: Context) -> dict:
     import difflib
-    folder = golden_dir(ctx.path)
+    folder = golden_dir(os.path.join(ctx.root, ctx.rel))  # ctx.path is relative to the caller's folder, not root
     outputs = render_goldens(ctx.net)
     if ctx.update:
         from ..commands._common import write_atomic

@@ -639,17 +639,10 @@ def value_info(name: str, shape, dtype: str) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, DTYPES[dtype], dims)
 
 
-def _strip_spans(obj):
-    if isinstance(obj, dict):
-        return {k: _strip_spans(v) for k, v in obj.items() if k not in ("span", "spans", "file")}
-    if isinstance(obj, list):
-        return [_strip_spans(v) for v in obj]
-    return obj
-
-
 def spec_hash(net: Network) -> str:
     """sha256 of the IR (JSON, without source spans and file names)."""
-    data = _strip_spans(json.loads(net.model_dump_json()))
+    from ...ir import without_positions
+    data = without_positions(json.loads(net.model_dump_json()))
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 

@@ -361,18 +361,21 @@ def _to_array(name: str, value: Any, spec: TensorSpec) -> np.ndarray:
                          {"shape": list(arr.shape), "dtype": got_name}, name)
     if want is None:
         return arr
+    if kind == "b" and want.kind != "b":  # true/false are not numbers, as strings are not
+        raise InputError(f"input '{name}': expected {want.name} numbers, received booleans (true/false); "
+                         "send 1 and 0", expected, {"shape": list(arr.shape), "dtype": got_name}, name)
     if want.kind == "f":
-        if kind not in "fiub":
+        if kind not in "fiu":
             raise InputError(f"input '{name}': expected {want.name}, received {got_name}", expected,
                              {"shape": list(arr.shape), "dtype": got_name}, name)
         if arr.dtype != want:
-            arr = arr.astype(want)
+            arr = _narrow_float(name, arr, want, spec)
     elif want.kind in "iu":
         if kind == "f":
             if arr.size and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
                 raise InputError(f"input '{name}': expected integer ({want.name}) values, received non-integer "
                                  f"{got_name} values", expected, {"shape": list(arr.shape), "dtype": got_name}, name)
-        elif kind not in "iub":
+        elif kind not in "iu":
             raise InputError(f"input '{name}': expected {want.name}, received {got_name}", expected,
                              {"shape": list(arr.shape), "dtype": got_name}, name)
         if arr.dtype != want:
@@ -390,6 +393,36 @@ def _to_array(name: str, value: Any, spec: TensorSpec) -> np.ndarray:
             raise InputError(f"input '{name}': expected bool, received {got_name}", expected,
                              {"shape": list(arr.shape), "dtype": got_name}, name)
     return arr
+
+
+def _narrow_float(name: str, arr: np.ndarray, want: np.dtype, spec: TensorSpec) -> np.ndarray:
+    """arr cast to the float dtype `want`; a finite value beyond its range (1e39 for float32)
+    is an InputError that says so, not an Inf (and no numpy overflow warning in the log)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = arr.astype(want)
+    if out.size and arr.dtype.kind == "f" and np.finfo(arr.dtype).max > np.finfo(want).max \
+            and not np.isfinite(out).all():
+        beyond = np.isfinite(arr) & ~np.isfinite(out)
+        if beyond.any():
+            limit = float(np.finfo(want).max)
+            raise InputError(f"input '{name}': value {float(arr[beyond].flat[0]):g} is out of {want.name} range "
+                             f"(largest magnitude {limit:.4g})", {**spec.expected, "range": [-limit, limit]},
+                             {"shape": list(arr.shape), "dtype": arr.dtype.name}, name)
+    return out
+
+
+def find_bool(value: Any, path: str = "") -> str | None:
+    """The index path ("[0][2]") of the first true/false in a nested list, else None (JSON
+    bodies mixing booleans into numbers; numpy would silently turn them into 1/0)."""
+    if isinstance(value, bool):
+        return path or "[]"
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            if isinstance(v, (bool, list)):
+                hit = find_bool(v, f"{path}[{i}]")
+                if hit is not None:
+                    return hit
+    return None
 
 
 def validate_inputs(info: ModelInfo, values: Mapping[str, Any], allow_nonfinite: bool = False
@@ -428,11 +461,13 @@ def validate_inputs(info: ModelInfo, values: Mapping[str, Any], allow_nonfinite:
         if not ok:
             received = {"shape": list(arr.shape), "dtype": arr.dtype.name}
             hint = ""
+            if arr.size == 0:
+                what = "no samples" if arr.ndim and arr.shape[0] == 0 else "rows without values"
+                raise InputError(f"input '{spec.name}' is empty: {what} (received shape {_shape_str(arr.shape)}); "
+                                 f"expected shape {spec.shape_str()} with at least one sample", expected, received,
+                                 spec.name)
             if arr.ndim == len(spec.shape) - 1 and spec.shape and not isinstance(spec.shape[0], int):
                 hint = " (missing the batch dimension? wrap a single example in a list)"
-            elif len(shape) == len(spec.shape) and 0 in shape and any(shape[i] == 0 for i in spec.free):
-                hint = " (no samples: a '" + "', '".join(str(spec.shape[i]) for i in spec.free if shape[i] == 0) \
-                       + "' dimension of 0; give at least one)"
             raise InputError(f"input '{spec.name}': expected shape {spec.shape_str()}, received shape "
                              f"{_shape_str(arr.shape)}{hint}", expected, received, spec.name)
         for i, want in spec.symbolic:

@@ -6,8 +6,11 @@ Endpoints:
                   precision (float32, float16 or int8: docs/precision.md)
   POST /predict   JSON {"inputs": {name: nested list}} -> {"outputs": {name: nested list}}
                   or a binary body: Content-Type application/x-npy (single-input models) or
-                  application/x-npz (arrays named like the inputs) -> .npy bytes for a
-                  single-output model, .npz for several (Accept: application/json for JSON).
+                  application/x-npz (arrays named like the inputs; application/octet-stream is
+                  read as either, by its signature) -> .npy bytes for a single-output model,
+                  .npz for several (Accept: application/json for JSON). JSON NaN/Infinity,
+                  booleans among numbers, empty batches and values beyond float32 get a 4xx
+                  that names them.
 
 Every request is validated before the model runs; bad requests get a 4xx with a JSON body
 {"error": ..., "expected": ...} (400 malformed body, 413 too large, 415 unknown content
@@ -19,14 +22,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sys
 from typing import Any
 
 import numpy as np
 
-from .runtime import (ArchiveTooLarge, InputError, Runner, dump_npy, dump_npz, is_input_fault, load_npy, load_npz,
-                      physical_cores, validate_inputs)
+from .runtime import (ArchiveTooLarge, InputError, Runner, dump_npy, dump_npz, find_bool, is_input_fault, load_npy,
+                      load_npz, physical_cores, validate_inputs)
 
 try:  # orjson is faster (and serializes numpy arrays directly); json is the fallback
     import orjson as _orjson
@@ -37,6 +41,7 @@ DEFAULT_MAX_BODY = 16 * 1024 * 1024
 NPY = "application/x-npy"
 NPZ = "application/x-npz"
 JSON = "application/json"
+OCTET = "application/octet-stream"  # taken as .npy or .npz by the bytes' signature
 
 
 class HTTPError(Exception):
@@ -58,10 +63,33 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, default=_default).encode()
 
 
-def _loads(data: bytes) -> Any:
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _loads(data: bytes, allow_nonfinite: bool = False) -> Any:
+    """Strict JSON: NaN/Infinity (what Python's json.dumps writes for float('nan')) are refused
+    unless the server runs with --allow-nonfinite."""
+    if allow_nonfinite:
+        return json.loads(data)
     if _orjson is not None:
         return _orjson.loads(data)
-    return json.loads(data)
+    return json.loads(data, parse_constant=_no_constant)
+
+
+_NONFINITE = re.compile(rb"-?(NaN|Infinity)")
+
+
+def _nonfinite_token(body: bytes, error: Exception) -> str | None:
+    """'NaN', 'Infinity' or '-Infinity' when the JSON parse failed on one (at the error's
+    position, or anywhere in the body when the parser does not say where)."""
+    pos = getattr(error, "pos", None)
+    m = _NONFINITE.match(body, pos - 1) if isinstance(pos, int) and pos > 0 else None  # "-Infinity"
+    if m is None and isinstance(pos, int):
+        m = _NONFINITE.match(body, pos)
+    if m is None and not isinstance(pos, int):
+        m = _NONFINITE.search(body)
+    return m.group(0).decode() if m else None
 
 
 class MicroBatcher:
@@ -184,13 +212,25 @@ class Service:
         if ctype in ("", JSON, "text/json", "text/plain", "application/x-www-form-urlencoded") \
                 or ctype.endswith("+json"):
             try:
-                obj = _loads(body)
+                obj = _loads(body, self.allow_nonfinite)
             except (ValueError, UnicodeDecodeError, TypeError) as e:
+                token = _nonfinite_token(body, e)
+                if token is not None:
+                    raise self._bad(400, f"request body holds {token}: NaN and Infinity are not allowed (they are not "
+                                         "valid JSON, though Python's json.dumps writes them); send finite numbers, "
+                                         "or start the server with --allow-nonfinite") from None
                 raise self._bad(400, f"request body is not valid JSON ({str(e).splitlines()[0] if str(e) else e}); "
                                      "expected {\"inputs\": {name: nested list}}") from None
             if not isinstance(obj, dict) or not isinstance(obj.get("inputs"), dict):
                 raise self._bad(400, "expected a JSON object {\"inputs\": {name: nested list}}")
+            if b"true" in body or b"false" in body:  # numpy would take a true among numbers as 1
+                self._refuse_booleans(obj["inputs"])
             return obj["inputs"]
+        if ctype == OCTET:
+            if body[:6] != b"\x93NUMPY" and body[:2] != b"PK":
+                raise self._bad(400, "an application/octet-stream body must hold .npy bytes (starting with "
+                                     "\\x93NUMPY) or .npz bytes (a zip archive); send JSON otherwise")
+            ctype = NPZ if body[:2] == b"PK" else NPY
         if ctype == NPY:
             if len(self.info.inputs) != 1:
                 raise self._bad(400, f"an application/x-npy body holds one array but the model has "
@@ -209,7 +249,16 @@ class Service:
             except Exception as e:
                 raise self._bad(400, f"request body is not a valid .npz archive ({e})") from None
         raise HTTPError(415, {"error": f"unsupported Content-Type '{ctype}'",
-                              "expected": [JSON, NPY, NPZ]})
+                              "expected": [JSON, NPY, NPZ, OCTET]})
+
+    def _refuse_booleans(self, inputs: dict) -> None:
+        for spec in self.info.inputs:
+            if spec.dtype is not None and spec.dtype.kind != "b" and spec.name in inputs:
+                where = find_bool(inputs[spec.name])
+                if where is not None:
+                    raise HTTPError(422, InputError(
+                        f"input '{spec.name}': expected {spec.dtype.name} numbers, received a boolean (true/false) "
+                        f"at {where}; send 1 and 0", spec.expected, {"dtype": "bool"}, spec.name).to_dict())
 
     def predict(self, body: bytes, content_type: str, accept: str = "") -> tuple[int, bytes, str]:
         """(status, body, media type) for a POST /predict; raises HTTPError for client faults."""
@@ -226,7 +275,7 @@ class Service:
                 raise self._bad(422, f"the model rejected the input: {str(e).strip().splitlines()[0]}") from None
             raise
         ctype = content_type.split(";")[0].strip().lower()
-        want_binary = ctype in (NPY, NPZ)
+        want_binary = ctype in (NPY, NPZ, OCTET)
         accept = accept.lower()
         if NPY in accept or NPZ in accept:
             want_binary = True
