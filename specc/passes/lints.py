@@ -63,6 +63,11 @@ class Context:
                 node = ctx.node_of.get(node.inputs[0])
         return ctx
 
+    @functools.cached_property
+    def layouts(self) -> layout.Layouts:
+        """Every tensor's layout, worked out once for the rules W612, W613 and W615."""
+        return layout.Layouts(self.net, self.consumers)
+
     def layer(self, node: Node):
         return self.net.layers[node.layer]
 
@@ -486,7 +491,7 @@ def sequence_as_channels_first(ctx: Context):
     """W612: [timesteps, features] (Embedding, return_sequences) fed to a channels-first layer."""
     if not ctx.kinds & {"Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed", "RepeatVector"}:
         return  # no Keras-style sequence in the network: skip the layout walk
-    layouts = layout.Layouts(ctx.net, ctx.consumers)
+    layouts = ctx.layouts
     for node in ctx.net.nodes:
         layer = ctx.layer(node)
         if layer.kind not in layout.READS_CHANNELS_FIRST or layouts.of.get(node.inputs[0]) != "seq":
@@ -509,7 +514,7 @@ def channels_first_as_sequence(ctx: Context):
     readers = {"SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed"}
     if not ctx.kinds & readers or not ctx.kinds & layout.MAP_MAKERS:
         return  # no recurrent layer, or no map for it to read
-    layouts = layout.Layouts(ctx.net, ctx.consumers)
+    layouts = ctx.layouts
     for node in ctx.net.nodes:
         layer = ctx.layer(node)
         src = node.inputs[0]
@@ -531,7 +536,7 @@ def implicit_channel_axis(ctx: Context):
     if not ctx.kinds & layout.MAP_MAKERS and not any(len(ctx.net.tensors[i].shape or ()) >= 4
                                                       for i in ctx.net.inputs):
         return  # no channels-first map in the network (no convolution, no image input)
-    layouts = layout.Layouts(ctx.net, ctx.consumers)
+    layouts = ctx.layouts
     for node in ctx.net.nodes:
         layer = ctx.layer(node)
         if layer.kind == "Concatenate" and "axis" not in layer.__pydantic_fields_set__:
