@@ -10,6 +10,7 @@ from __future__ import annotations
 from ..counts import human_bytes
 from ..errors import Diagnostic, SpecError
 from ..ir import Network
+from ..layers import fmt_shape
 
 # total parameters: 40 TB as float32. Far above any model one machine builds, but a spec of
 # a published giant (GPT-3: 175 billion) must still check: `specc check` allocates nothing,
@@ -57,10 +58,9 @@ def _tensors(net: Network) -> tuple[int, Diagnostic] | None:
                 elements *= d
         if elements > MAX_TENSOR_ELEMENTS:
             span = node.span if node is not None and node.span is not None else (info.span or net.span)
-            shape = "[" + ", ".join(str(d) for d in info.shape[1:]) + "]"
             what = "input" if node is None else "tensor"
             return index, SpecError(
-                "E108", f"{what} '{name}' of shape {shape} has {elements:,} elements per sample, more than "
-                f"specc's limit of {MAX_TENSOR_ELEMENTS:,}", span,
+                "E108", f"{what} '{name}' of shape {fmt_shape(info.shape[1:])} has {elements:,} elements per "
+                f"sample, more than specc's limit of {MAX_TENSOR_ELEMENTS:,}", span,
                 hint="check the sizes written here (shapes are channels-first, without the batch)").diagnostic
     return None
