@@ -297,7 +297,6 @@ class Spec:
         1 and 4); a VerifyResult (truthy when every output is within atol*scale + rtol*|torch|,
         scale being the output's largest |torch|, at least 1: specc.verification)."""
         import numpy as np
-        import torch
 
         from .backends.onnx.runtime import RuntimeSetupError, make_session
         from . import verification as cmd
@@ -313,16 +312,10 @@ class Spec:
             raise SpecError.from_message(str(e)) from None
         rng = np.random.default_rng(seed_entropy(seed))
         result = VerifyResult(atol=atol, rtol=rtol)
-        for batch in cmd.BATCH_SIZES:
-            xs = cmd.random_inputs(self.network, batch, rng)
-            with torch.no_grad():
-                got = module(*[torch.from_numpy(x) for x in xs])
-            ref = [g.numpy() for g in (got if isinstance(got, tuple) else (got,))]
-            onx = sess.run(self.outputs, {i.name: x for i, x in zip(self.network.input_infos(), xs)})
-            for name, a, b in zip(self.outputs, onx, ref):
-                max_abs, max_rel, ok = cmd.compare(a, b, atol, rtol)
-                result.rows.append({"batch": batch, "output": name, "max_abs": max_abs, "max_rel": max_rel,
-                                    "passed": ok})
+        for batch, name, a, b in cmd.engine_outputs(self.network, module, sess, rng):
+            max_abs, max_rel, ok = cmd.compare(a, b, atol, rtol)
+            result.rows.append({"batch": batch, "output": name, "max_abs": max_abs, "max_rel": max_rel,
+                                "passed": ok})
         return result
 
     def predict(self, inputs, weights=None, seed: int = 0, batch_size: int = 256) -> dict:

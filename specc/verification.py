@@ -45,6 +45,24 @@ def random_inputs(net, batch: int, rng) -> list:
     return values
 
 
+def engine_outputs(net, module, session, rng, batch_sizes=BATCH_SIZES):
+    """The two lowerings on the same random inputs: per batch size, fresh random_inputs
+    (drawn from `rng` in order), then (batch, output name, onnx array, torch array) for each
+    output. `module`: the torch lowering in eval mode; `session`: an onnxruntime session."""
+    import torch
+    names = list(net.outputs)
+    for batch in batch_sizes:
+        xs = random_inputs(net, batch, rng)
+        with torch.no_grad():
+            got = module(*[torch.from_numpy(x) for x in xs])
+        if not isinstance(got, (tuple, list)):
+            got = (got,)
+        ref = [g.detach().cpu().numpy() for g in got]
+        onx = session.run(names, {info.name: x for info, x in zip(net.input_infos(), xs)})
+        for name, a, b in zip(names, onx, ref):
+            yield batch, name, a, b
+
+
 @dataclass
 class Comparison:
     """One output of onnx (`a`) against torch (`b`). `worst` is the element nearest to its

@@ -21,7 +21,8 @@ import sys
 
 # The comparison lives in the library (the harness's parity check uses it too); the
 # names stay importable from here.
-from ..verification import ATOL, BATCH_SIZES, RTOL, SYMBOLIC_SIZE, compare, compare_outputs, random_inputs
+from ..verification import (ATOL, BATCH_SIZES, RTOL, SYMBOLIC_SIZE, compare, compare_outputs, engine_outputs,
+                            random_inputs)
 
 __all__ = ["ATOL", "BATCH_SIZES", "RTOL", "SYMBOLIC_SIZE", "compare", "compare_outputs", "random_inputs"]
 
@@ -110,24 +111,16 @@ def run(args) -> int:
     rng = np.random.default_rng(seed_entropy(args.seed))
     failed = []
     width = max(len(n) for n in out_names)
-    for batch in BATCH_SIZES:
-        xs = random_inputs(net, batch, rng)
-        with torch.no_grad():
-            got = module(*[torch.from_numpy(x) for x in xs])
-        if not isinstance(got, (tuple, list)):
-            got = (got,)
-        ref = [g.detach().cpu().numpy() for g in got]
-        onx = sess.run(out_names, {info.name: x for info, x in zip(net.input_infos(), xs)})
-        for name, a, b in zip(out_names, onx, ref):
-            c = compare_outputs(a, b, args.atol, args.rtol)
-            shape = "[" + ", ".join(str(d) for d in np.shape(a)) + "]"
-            if np.shape(a) != np.shape(b):
-                shape = f"{shape} vs torch [{', '.join(str(d) for d in np.shape(b))}]"
-            print(f"  batch {batch}  {name:<{width}}  {shape:<16} max abs {c.max_abs:9.2e}  "
-                  f"max rel {c.max_rel:9.2e}  {'PASS' if c.passed else 'FAIL'}")
-            print(f"    worst {c.describe(name)}")
-            if not c.passed:
-                failed.append(f"{name} (batch {batch})")
+    for batch, name, a, b in engine_outputs(net, module, sess, rng):
+        c = compare_outputs(a, b, args.atol, args.rtol)
+        shape = "[" + ", ".join(str(d) for d in np.shape(a)) + "]"
+        if np.shape(a) != np.shape(b):
+            shape = f"{shape} vs torch [{', '.join(str(d) for d in np.shape(b))}]"
+        print(f"  batch {batch}  {name:<{width}}  {shape:<16} max abs {c.max_abs:9.2e}  "
+              f"max rel {c.max_rel:9.2e}  {'PASS' if c.passed else 'FAIL'}")
+        print(f"    worst {c.describe(name)}")
+        if not c.passed:
+            failed.append(f"{name} (batch {batch})")
     rule = (f"atol {args.atol:g} + rtol {args.rtol:g} (|onnx - torch| <= atol*scale + rtol*|torch|, "
             "scale: the output's largest |torch|, at least 1)")
     if failed:
