@@ -155,27 +155,37 @@ class SpecFiles:
                             hint="specc reads only specs inside the project (the nearest folder with "
                                  "pyproject.toml or .git); pass --root DIR to choose another")
 
+    def _place(self, given: str, spec: str) -> tuple[str, str | None]:
+        """The path `given` names, relative to the folder of file `spec`, and why it may not
+        be used: "absolute", "outside" the root, a "link" resolving outside it, or None.
+        Only a path inside the root touches the file system (to resolve links), so nothing
+        is learnt about files outside it."""
+        if _absolute(given):
+            return given, "absolute"
+        base = os.path.dirname(spec) if spec not in ("<stdin>", "<string>") else "."
+        path = os.path.normpath(os.path.join(base, given))
+        if not _inside(os.path.abspath(path), os.path.abspath(self.root)):
+            return path, "outside"
+        if not _inside(os.path.realpath(path), self.real_root):
+            return path, "link"
+        return path, None
+
     def resolve(self, given: str, importer: str, span: Span) -> str:
         """The path of `from "given" import ...` written in `importer`; E104/E105 for a path
-        that leaves the project or is not a spec. Only the last check touches the file
-        system, so nothing is learnt about files outside the project."""
-        hint = (f"import .net files by a path relative to the importing file, inside the project root "
-                f"'{_shown(self.root)}' (--root DIR widens it)")
+        that leaves the project or is not a spec (see _place)."""
         if not given.endswith(".net"):
             raise SpecError("E105", f"cannot import \"{given}\": only .net spec files can be imported", span,
                             hint="blocks live in .net files; rename the file or import another one")
-        if _absolute(given):
-            raise SpecError("E104", f"cannot import \"{given}\": absolute paths are not allowed", span, hint=hint)
-        base = os.path.dirname(importer) if importer not in ("<stdin>", "<string>") else "."
-        path = os.path.normpath(os.path.join(base, given))
-        if not _inside(os.path.abspath(path), os.path.abspath(self.root)):
-            raise SpecError("E104", f"cannot import \"{given}\": it is outside the project root "
-                            f"'{_shown(self.root)}'", span, hint=hint)
-        real = os.path.realpath(path)
-        if not _inside(real, self.real_root):
-            raise SpecError("E104", f"cannot import \"{given}\": it is a symbolic link to a file outside the "
-                            f"project root '{_shown(self.root)}'", span, hint=hint)
-        if not real.endswith(".net"):
+        path, problem = self._place(given, importer)
+        if problem is not None:
+            root = _shown(self.root)
+            why = {"absolute": "absolute paths are not allowed",
+                   "outside": f"it is outside the project root '{root}'",
+                   "link": f"it is a symbolic link to a file outside the project root '{root}'"}[problem]
+            raise SpecError("E104", f"cannot import \"{given}\": {why}", span,
+                            hint=f"import .net files by a path relative to the importing file, inside the "
+                                 f"project root '{root}' (--root DIR widens it)")
+        if not os.path.realpath(path).endswith(".net"):
             raise SpecError("E105", f"cannot import \"{given}\": it is a symbolic link to a file that is not a "
                             ".net spec", span, hint="import the .net file itself")
         return path
@@ -183,20 +193,16 @@ class SpecFiles:
     def named_file(self, given: str, spec: str, what: str, span: Span) -> None:
         """E109 when a file a spec reads (a data file: `file(path=...)`, relative to the spec's
         folder) would leave the project root: an absolute path, `..` escaping it, or a
-        symbolic link pointing outside. Nothing is read; only a path inside the root touches
-        the file system (to resolve links), so nothing is learnt about files outside it."""
-        hint = (f"name {what}s by a path relative to the spec's folder, inside the project root "
-                f"'{_shown(self.root)}' (--root DIR widens it)")
-        if _absolute(given):
-            raise SpecError("E109", f"{what} \"{given}\": absolute paths are not allowed", span, hint=hint)
-        base = os.path.dirname(spec) if spec not in ("<stdin>", "<string>") else "."
-        path = os.path.normpath(os.path.join(base, given))
-        if not _inside(os.path.abspath(path), os.path.abspath(self.root)):
-            raise SpecError("E109", f"{what} \"{given}\" is outside the project root '{_shown(self.root)}'",
-                            span, hint=hint)
-        if not _inside(os.path.realpath(path), self.real_root):
-            raise SpecError("E109", f"{what} \"{given}\" is a symbolic link to a file outside the project root "
-                            f"'{_shown(self.root)}'", span, hint=hint)
+        symbolic link pointing outside (see _place). Nothing is read."""
+        problem = self._place(given, spec)[1]
+        if problem is not None:
+            root = _shown(self.root)
+            why = {"absolute": ": absolute paths are not allowed",
+                   "outside": f" is outside the project root '{root}'",
+                   "link": f" is a symbolic link to a file outside the project root '{root}'"}[problem]
+            raise SpecError("E109", f"{what} \"{given}\"{why}", span,
+                            hint=f"name {what}s by a path relative to the spec's folder, inside the project "
+                                 f"root '{root}' (--root DIR widens it)")
 
     def load(self, path: str, span: Span) -> ast.Module:
         """The parsed module of an imported file (E103 if unreadable, E106 past the bounds)."""
