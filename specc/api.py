@@ -231,8 +231,8 @@ class Spec:
 
     # ------------------------------------------------------------------ commands
     def _base(self) -> str | None:
-        f = self.file
-        return os.path.dirname(os.path.abspath(f)) if f and not f.startswith("<") else None
+        from .data import spec_folder
+        return spec_folder(self.file)
 
     def train(self, epochs: int | None = None, batch_size: int | None = None, seed: int | None = None,
               data: str | None = None, validation_split: float | None = None, out: str | os.PathLike | None = None,

@@ -229,6 +229,12 @@ def _classes(y) -> tuple[np.ndarray, int]:
     return y.astype(np.int64), int(y.max()) + 1 if len(y) else 0
 
 
+def spec_folder(file: str | None) -> str | None:
+    """The folder of spec file `file`, the `base_dir` its relative data paths are also looked
+    up in; None for a spec with no file ('<stdin>', '<string>')."""
+    return os.path.dirname(os.path.abspath(file)) if file and not file.startswith("<") else None
+
+
 def load(fn: Fn, base_dir: str | None = None, root: str | None = None) -> Dataset:
     """A resolved data reference -> Dataset (numpy). Raises DataError for bad files/arguments.
     `base_dir`: the spec's folder (relative file paths are looked up there too); `root`: the

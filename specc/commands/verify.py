@@ -198,14 +198,13 @@ def verify_precision(net, module, model, choice, args) -> int:
     """The float16 / int8 export of `model` against float32 torch: a tolerance derived from the
     precision (precision.tolerance), top-1 agreement and the largest difference per output, on
     the spec's own data when it has any (else random inputs)."""
-    import os
-
     import numpy as np
     import torch
 
     from ..backends.onnx.export import with_precision
     from ..backends.onnx.precision import compare as compare_precision, reference_inputs
     from ..backends.onnx.runtime import RuntimeSetupError, make_session
+    from ..data import spec_folder
     from ..weights import seed_entropy
     low, _ = with_precision(net, model, args)
     try:
@@ -213,8 +212,7 @@ def verify_precision(net, module, model, choice, args) -> int:
     except RuntimeSetupError as e:
         _eprint(f"error: {e}")
         return getattr(e, "code", 1) or 1
-    base = os.path.dirname(os.path.abspath(net.file)) if net.file not in ("-", "<string>") else None
-    found = reference_inputs(net, PRECISION_ROWS, base)
+    found = reference_inputs(net, PRECISION_ROWS, spec_folder(net.file))
     if found is None:
         xs = random_inputs(net, PRECISION_ROWS, np.random.default_rng(seed_entropy(args.seed)))
         source = f"{PRECISION_ROWS} random inputs (the spec names no readable data)"

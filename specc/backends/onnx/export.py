@@ -81,14 +81,12 @@ def check_output_arg(path: str, what: str = "file") -> bool:
 def with_precision(net, model, args):
     """`model` rewritten to the precision the args ask for (--precision/--quantize/--calibrate,
     precision.py); clear errors, no traceback. Returns (model, Choice)."""
-    import os
-
     from ...commands._common import Exit
+    from ...data import spec_folder
     from .precision import PrecisionError, apply, choice_from_args
     try:
         choice = choice_from_args(args)
-        base = os.path.dirname(os.path.abspath(net.file)) if net.file not in ("-", "<string>") else None
-        return apply(model, net, choice, base), choice
+        return apply(model, net, choice, spec_folder(net.file)), choice
     except PrecisionError as e:
         _eprint(f"error: {e}")
         raise Exit(e.code) from None

@@ -588,9 +588,9 @@ def emit_training(net: Network, args) -> int:
     if not args.output:
         eprint("error: the output file name is empty (-o ''); give a file name")
         return 2
-    base = os.path.dirname(os.path.abspath(net.file)) if net.file and not net.file.startswith("<") else None
+    from ...data import spec_folder
     try:
-        written = write(net, args.output, train=True, base=base)
+        written = write(net, args.output, train=True, base=spec_folder(net.file))
     except SpecError as e:
         eprint(f"error: cannot emit a training program for '{net.name}': {e}"
                + (f" ({e.diagnostic.hint})" if e.diagnostic.hint else ""))
