@@ -41,14 +41,16 @@ def timed(cmd: list[str], want_rc: int = 0) -> float:
     return took
 
 
-def median_interleaved(cmds: dict[str, tuple[list[str], int]], n: int = N) -> dict[str, float]:
-    """Median seconds of each (command, expected exit status), runs interleaved."""
+def median_interleaved(cmds: dict[str, tuple[list[str], int]], n: int = N, measure=None) -> dict[str, float]:
+    """Median seconds of each (command, expected exit status), runs interleaved. `measure`:
+    how one run is timed (default `timed`, wall time; bench_summary passes CPU time)."""
+    measure = measure or timed
     samples: dict[str, list[float]] = {k: [] for k in cmds}
     for k, (c, rc) in cmds.items():  # warm the caches (pyc, grammar cache) once
-        timed(c, rc)
+        measure(c, rc)
     for _ in range(n):
         for k, (c, rc) in cmds.items():
-            samples[k].append(timed(c, rc))
+            samples[k].append(measure(c, rc))
     return {k: statistics.median(v) for k, v in samples.items()}
 
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_check import ENV, N, ROOT, big_spec  # noqa: E402  (same measuring rules)
+from bench_check import ENV, ROOT, big_spec, median_interleaved  # noqa: E402  (same measuring rules)
+from targets import fail  # noqa: E402
 
 TARGET = 1.2
 
@@ -32,21 +32,16 @@ def symbolic_spec(layers: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cpu_time(cmd: list[str]) -> float:
+def cpu_time(cmd: list[str], want_rc: int = 0) -> float:
+    """CPU seconds (user + system) of one run of cmd; exits 2 (targets.fail), as
+    bench_check.timed does, when its exit status is not want_rc."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, check=True, env=ENV)
+    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, check=False, env=ENV)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if r.returncode != want_rc:
+        fail(f"{' '.join(cmd)} exited {r.returncode}, expected {want_rc}; not timed:\n"
+             + r.stderr.decode(errors="replace")[-2000:])
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-
-
-def median_interleaved(cmds: dict[str, list[str]], n: int = N) -> dict[str, float]:
-    samples: dict[str, list[float]] = {k: [] for k in cmds}
-    for c in cmds.values():  # warm the caches once
-        cpu_time(c)
-    for _ in range(n):
-        for k, c in cmds.items():
-            samples[k].append(cpu_time(c))
-    return {k: statistics.median(v) for k, v in samples.items()}
 
 
 def main() -> int:
@@ -59,8 +54,8 @@ def main() -> int:
             with open(path, "w") as f:
                 f.write(text)
             for fmt in ("text", "json"):
-                t = median_interleaved({"without": [*specc, path, "--format", fmt, "--no-cost"],
-                                        "with": [*specc, path, "--format", fmt]})
+                t = median_interleaved({"without": ([*specc, path, "--format", fmt, "--no-cost"], 0),
+                                        "with": ([*specc, path, "--format", fmt], 0)}, measure=cpu_time)
                 ratio = t["with"] / t["without"]
                 worst = max(worst, ratio) if name != "symbolic" else worst
                 print(f"{name:9s} {fmt:5s} without cost {t['without'] * 1000:7.1f} ms CPU   with cost "
