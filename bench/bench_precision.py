@@ -79,7 +79,7 @@ def load_spec(name: str, data: str | None):
     net = load_network(path)
     fn = net.train.data
     if data is not None:
-        from specc.commands.train import parse_data
+        from specc.catalog.datasets import parse_data
         fn = parse_data(data)
     ds = load(fn, os.path.dirname(path))
     xs, targets = fit_outputs(ds, net)

@@ -60,7 +60,7 @@ def layer_outputs(net, x):
 
 
 def savefig(fig, name):
-    from specc.commands._common import write_atomic
+    from specc.output import write_atomic
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)
     write_atomic(os.path.join(ROOT, "docs", "img", name), buf.getvalue())
@@ -214,7 +214,7 @@ def main() -> int:
     plt.close(fig)
     md += ["", "![optimizers](img/exp_optimizers.png)", "", "## Observations", "",
            observations(a.epochs, {(act, label): ss for act, label, ss in stats}, init_rows, opt_rows)]
-    from specc.commands._common import write_atomic
+    from specc.output import write_atomic
     write_atomic(os.path.join(ROOT, "docs", "experiments.md"), "\n".join(md))
     print("\n".join(md))
     return 0

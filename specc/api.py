@@ -260,7 +260,7 @@ class Spec:
             raise ValueError("resume=True needs the run folder: out=...")
         data_fn, split = cfg.data, cfg.validation_split
         if data is not None:
-            from .commands.train import parse_data
+            from .catalog.datasets import parse_data
             try:
                 data_fn = parse_data(data)
             except ValueError as e:

@@ -88,10 +88,15 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         p.print_help()
         return 2
-    from .commands._common import Exit, OutputError
+    from .commands._common import Exit
+    from .errors import UserError
+    from .output import OutputError
     try:
         return int(args._run(args) or 0)
-    except Exit as e:
+    except Exit as e:  # a command's own exit, after it printed why
+        return e.code
+    except UserError as e:  # the library refused an argument or a file: it says why, the CLI prints it
+        print(f"error: {e}", file=sys.stderr)
         return e.code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

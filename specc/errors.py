@@ -203,6 +203,17 @@ class SpecError(Exception):
         self.diagnostic = diag(code, message, span, hint, notes, related)
 
 
+class UserError(Exception):
+    """A library step refused the user's input (an argument, a file), outside any spec
+    diagnostic: `str(e)` says what is wrong in words, `code` is the exit status the CLI gives
+    it (1: the input is wrong, 2: usage or I/O). Library code raises it instead of printing and
+    exiting; specc.cli prints "error: <message>" and exits with `code`."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
     """'did you mean ...?' for a misspelt name, case-insensitively, or None."""
     choices = list(choices)

@@ -234,7 +234,7 @@ def save_weights(path: str, arrays: dict[str, np.ndarray], net: Network | None =
     """Write weights as safetensors (no pickle), atomically; metadata names the spec."""
     from safetensors.numpy import save
 
-    from .commands._common import write_atomic
+    from .output import write_atomic
     meta = {"format": "specc"}
     if net is not None:
         meta.update({"spec": net.name, "specc_version": net.specc_version})

@@ -70,7 +70,7 @@ def unified_diff(want: str, got: str, path: str, limit: int = 200) -> str:
 
 def write_goldens(name: str, outputs: dict[str, str]) -> list[str]:
     """Write the outputs that differ from the files; returns the repo-relative paths changed."""
-    from specc.commands._common import write_atomic
+    from specc.output import write_atomic
     changed = []
     folder = expected_dir(name)
     for fname, text in outputs.items():

@@ -76,7 +76,7 @@ def test_outputs_get_the_usual_permissions_and_fmt_keeps_a_files_mode(spec, tmp_
 
 
 def test_interrupted_write_leaves_the_old_file(tmp_path):
-    from specc.commands._common import atomic_output
+    from specc.output import atomic_output
     target = tmp_path / "out.txt"
     target.write_text("old")
     with pytest.raises(KeyboardInterrupt):

@@ -7,6 +7,8 @@ with the spec's inputs, outputs and loss before anything runs. Loaders live in
 specc/data.py (numpy only). Data are reshaped to the spec's input shape when the
 number of elements per sample matches (e.g. digits [64] -> [1, 8, 8]).
 """
+import os
+
 from .base import Catalog, Entry, P, at_least_one, fraction, non_empty, non_negative, seed_range
 
 
@@ -82,3 +84,55 @@ UNAVAILABLE = {
     "reuters": "sequences(vocab=10000, length=100, classes=46) or file(\"reuters.npz\")",
     "boston_housing": "housing (Boston-like, 13 features) or file(\"boston.npz\")",
 }
+
+
+def parse_data(expr: str):
+    """A data argument (`specc train --data`, `Spec.train(data=...)`) -> Fn: a data set call,
+    a name, or a file path. Raises ValueError saying what is wrong."""
+    text = expr.strip()
+    if "(" not in text and (os.path.splitext(text)[1].lower() in (".npz", ".npy", ".csv") or os.sep in text):
+        return DATASETS.resolve("file", [], {"path": text})
+    from .. import parse as ast
+    from ..errors import SpecError
+    if not text:
+        raise ValueError("empty; expected a data set name or call, e.g. spiral(n=500), or a .npz/.npy/.csv file")
+    prefix = " data = "  # the expression is parsed as the data setting of a small wrapper spec
+    src = f"network _data {{\n input x: [1]\n x -> Dense(1) -> output y\n train {{\n{prefix}{text}\n }}\n}}\n"
+    try:
+        try:
+            module = ast.parse(src, "--data")
+        except SpecError as e:
+            sp = e.diagnostic.span
+            if sp.line != 5 or sp.column > len(prefix) + len(text):  # past the expression: it ended early
+                raise ValueError("the expression ends early (an unclosed '(' or a missing value?); "
+                                 "expected e.g. spiral(n=500, noise=0.1)") from None
+            msg = e.diagnostic.message
+            if "'}'" in msg:  # "expected ... '}'" speaks of the wrapper, not of what was typed
+                msg = msg.split(";")[0]
+            raise ValueError(f"{msg} (at character {sp.column - len(prefix)})") from None
+        section = next(i for item in module.items for i in getattr(item, "body", []) if isinstance(i, ast.Section))
+        value = section.settings[0].value
+        if isinstance(value, ast.Call):
+            args, kwargs = [], {}
+            for arg in value.args:
+                if isinstance(arg.value, ast.Call):
+                    raise ValueError(f"argument {arg.name or ''} of {value.func} must be a plain value")
+                v = ast.value_to_python(arg.value)
+                if arg.name is None:
+                    args.append(v)
+                else:
+                    kwargs[arg.name] = v
+            name = value.func
+        else:
+            name, args, kwargs = ast.value_to_python(value), [], {}
+            if not isinstance(name, str):
+                raise ValueError("expected a data set name or call, e.g. spiral(n=500)")
+        if name.lower() in UNAVAILABLE and name not in DATASETS:
+            raise ValueError(f"data set '{name}' needs a download, which specc never does; "
+                             f"use {UNAVAILABLE[name.lower()]}")
+        return DATASETS.resolve(name, args, kwargs)
+    except SpecError as e:
+        d = e.diagnostic
+        raise ValueError(d.message + (f" ({d.hint})" if d.hint else "")) from None
+    except (StopIteration, IndexError):
+        raise ValueError("expected a data set name or call, e.g. spiral(n=500)") from None

@@ -30,59 +30,6 @@ def add_arguments(p) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no per-epoch output")
 
 
-def parse_data(expr: str):
-    """A --data value -> Fn (a data set call, a name, or a file path). Raises ValueError."""
-    from ..catalog.datasets import DATASETS
-    text = expr.strip()
-    if "(" not in text and (os.path.splitext(text)[1].lower() in (".npz", ".npy", ".csv") or os.sep in text):
-        return DATASETS.resolve("file", [], {"path": text})
-    from .. import parse as ast
-    from ..catalog.datasets import UNAVAILABLE
-    from ..errors import SpecError
-    if not text:
-        raise ValueError("empty; expected a data set name or call, e.g. spiral(n=500), or a .npz/.npy/.csv file")
-    prefix = " data = "  # the expression is parsed as the data setting of a small wrapper spec
-    src = f"network _data {{\n input x: [1]\n x -> Dense(1) -> output y\n train {{\n{prefix}{text}\n }}\n}}\n"
-    try:
-        try:
-            module = ast.parse(src, "--data")
-        except SpecError as e:
-            sp = e.diagnostic.span
-            if sp.line != 5 or sp.column > len(prefix) + len(text):  # past the expression: it ended early
-                raise ValueError("the expression ends early (an unclosed '(' or a missing value?); "
-                                 "expected e.g. spiral(n=500, noise=0.1)") from None
-            msg = e.diagnostic.message
-            if "'}'" in msg:  # "expected ... '}'" speaks of the wrapper, not of what was typed
-                msg = msg.split(";")[0]
-            raise ValueError(f"{msg} (at character {sp.column - len(prefix)})") from None
-        section = next(i for item in module.items for i in getattr(item, "body", []) if isinstance(i, ast.Section))
-        value = section.settings[0].value
-        if isinstance(value, ast.Call):
-            args, kwargs = [], {}
-            for arg in value.args:
-                if isinstance(arg.value, ast.Call):
-                    raise ValueError(f"argument {arg.name or ''} of {value.func} must be a plain value")
-                v = ast.value_to_python(arg.value)
-                if arg.name is None:
-                    args.append(v)
-                else:
-                    kwargs[arg.name] = v
-            name = value.func
-        else:
-            name, args, kwargs = ast.value_to_python(value), [], {}
-            if not isinstance(name, str):
-                raise ValueError("expected a data set name or call, e.g. spiral(n=500)")
-        if name.lower() in UNAVAILABLE and name not in DATASETS:
-            raise ValueError(f"data set '{name}' needs a download, which specc never does; "
-                             f"use {UNAVAILABLE[name.lower()]}")
-        return DATASETS.resolve(name, args, kwargs)
-    except SpecError as e:
-        d = e.diagnostic
-        raise ValueError(d.message + (f" ({d.hint})" if d.hint else "")) from None
-    except (StopIteration, IndexError):
-        raise ValueError("expected a data set name or call, e.g. spiral(n=500)") from None
-
-
 def deterministic_cuda():
     """Same seed, same weights on CUDA too (a killed-and-resumed run must match an uninterrupted
     one bitwise): cuBLAS with a fixed workspace (read when its first handle is made, so before
@@ -126,6 +73,7 @@ def run(args) -> int:
     data_fn = cfg.data
     split = cfg.validation_split
     if args.data is not None:
+        from ..catalog.datasets import parse_data
         try:
             data_fn = parse_data(args.data)
         except ValueError as e:

@@ -341,7 +341,7 @@ def check_golden(ctx: Context) -> dict:
     folder = golden_dir(os.path.join(ctx.root, ctx.rel))  # ctx.path is relative to the caller's folder, not root
     outputs = render_goldens(ctx.net)
     if ctx.update:
-        from ..commands._common import write_atomic
+        from ..output import write_atomic
         changed = []
         for fname, text in outputs.items():
             p = os.path.join(folder, fname)

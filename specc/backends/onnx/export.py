@@ -1,99 +1,84 @@
 """`specc build SPEC --emit onnx -o model.onnx [--weights W] [--seed N] [--opset N]`."""
 from __future__ import annotations
 
-import sys
-
-
-def _eprint(*a) -> None:
-    print(*a, file=sys.stderr)
+from ...errors import UserError
+from ...output import eprint
 
 
 def load_weights_arg(net, path: str | None):
     """The --weights file checked against the spec. A file that cannot be read (missing, a
     folder, no permission) is an I/O error: exit 2. A file whose content is wrong (not a
     safetensors file, keys or shapes that do not fit the spec, NaN/Inf) is exit 1, as for
-    any other invalid input (specc/cli.py: 1 the input failed, 2 usage or I/O)."""
+    any other invalid input (specc/cli.py: 1 the input failed, 2 usage or I/O): UserError."""
     if not path:
         return None
     import os
 
-    from ...commands._common import Exit
     from ...errors import SpecError
     from ...weights import load_weights
     if os.path.isdir(path):
-        _eprint(f"error: --weights '{path}' is a folder, not a weights file (give its model.safetensors)")
-        raise Exit(2)
+        raise UserError(f"--weights '{path}' is a folder, not a weights file (give its model.safetensors)", 2)
     if not os.path.isfile(path):
-        _eprint(f"error: no such weights file: '{path}'")
-        raise Exit(2)
+        raise UserError(f"no such weights file: '{path}'", 2)
     try:
         with open(path, "rb"):
             pass
     except OSError as e:
-        _eprint(f"error: cannot read weights file '{path}': {e.strerror or e}")
-        raise Exit(2) from None
+        raise UserError(f"cannot read weights file '{path}': {e.strerror or e}", 2) from None
     try:
         return load_weights(path, net)
     except SpecError as e:
-        _eprint(f"error: {e}")
-        raise Exit(1) from None
+        raise UserError(str(e), 1) from None
 
 
 def model_for(net, args, weights=None):
     """Build the ONNX model for a command's args (weights, seed, opset); clear errors, no traceback.
-    `weights` (already loaded) take the place of args.weights."""
-    from ...commands._common import Exit
+    `weights` (already loaded) take the place of args.weights. Refusals raise UserError."""
     from .lower import MAX_OPSET, MIN_OPSET, OPSET, LoweringError, build_model
     opset = getattr(args, "opset", None)
     if opset is None:  # not given (0 is a value, and not a supported one)
         opset = OPSET
     if not MIN_OPSET <= opset <= MAX_OPSET:
-        _eprint(f"error: --opset {opset} is not supported; use {MIN_OPSET}..{MAX_OPSET} (default {OPSET})")
-        raise Exit(2)
+        raise UserError(f"--opset {opset} is not supported; use {MIN_OPSET}..{MAX_OPSET} (default {OPSET})", 2)
     if weights is None:
         weights = load_weights_arg(net, getattr(args, "weights", None))
     try:
         return build_model(net, weights, seed=getattr(args, "seed", 0) or 0, opset=opset)
     except LoweringError as e:
-        _eprint(f"error: cannot lower '{net.name}' to ONNX: {e}")
-        raise Exit(1) from None
+        raise UserError(f"cannot lower '{net.name}' to ONNX: {e}", 1) from None
 
 
 def serialize(model) -> bytes:
-    """Model bytes; a model over protobuf's 2 GiB limit is a clear error (exit 1)."""
-    from ...commands._common import Exit
+    """Model bytes; a model over protobuf's 2 GiB limit is a clear error (UserError, exit 1)."""
     try:
         return model.SerializeToString()
     except ValueError as e:  # protobuf refuses messages over 2 GiB
-        _eprint(f"error: the ONNX model of '{model.graph.name}' is too large for one file "
-                f"(protobuf's 2 GiB limit): {e}")
-        raise Exit(1) from None
+        raise UserError(f"the ONNX model of '{model.graph.name}' is too large for one file "
+                        f"(protobuf's 2 GiB limit): {e}", 1) from None
 
 
 def check_output_arg(path: str, what: str = "file") -> bool:
     """False (after a message) when -o is empty, before any lowering work is spent."""
     if path:
         return True
-    _eprint(f"error: the output {what} name is empty (-o ''); give a {what} name")
+    eprint(f"error: the output {what} name is empty (-o ''); give a {what} name")
     return False
 
 
 def with_precision(net, model, args):
     """`model` rewritten to the precision the args ask for (--precision/--quantize/--calibrate,
-    precision.py); clear errors, no traceback. Returns (model, Choice)."""
-    from ...commands._common import Exit
+    precision.py); clear errors (UserError), no traceback. Returns (model, Choice)."""
     from ...data import spec_folder
     from .precision import PrecisionError, apply, choice_from_args
     try:
         choice = choice_from_args(args)
         return apply(model, net, choice, spec_folder(net.file)), choice
     except PrecisionError as e:
-        _eprint(f"error: {e}")
-        raise Exit(e.code) from None
+        raise UserError(str(e), e.code) from None
 
 
 def emit(net, args) -> int:
-    from ...commands._common import write_atomic
+    from ...output import write_atomic
     if not check_output_arg(args.output):
         return 2
     model, choice = with_precision(net, model_for(net, args), args)
@@ -101,7 +86,7 @@ def emit(net, args) -> int:
     try:
         write_atomic(args.output, data)
     except OSError as e:
-        _eprint(f"error: cannot write '{args.output}': {e.strerror or e}")
+        eprint(f"error: cannot write '{args.output}': {e.strerror or e}")
         return 2
     precision = "" if choice.is_default else f"{choice.describe()}, "
     print(f"wrote {args.output} ({precision}ONNX opset {model.opset_import[0].version}, IR {model.ir_version}, "

@@ -58,7 +58,7 @@ def config_text(net, max_batch_size: int = MAX_BATCH_SIZE) -> str:
 
 
 def emit(net, args) -> int:
-    from ...commands._common import write_atomic
+    from ...output import write_atomic
     from .export import check_output_arg, model_for, serialize
     if not check_output_arg(args.output, "folder"):  # '' would write <name>/ into the current folder
         return 2

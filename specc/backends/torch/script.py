@@ -351,7 +351,7 @@ def render(net: Network) -> str:
 
 def emit(net: Network, args) -> int:
     """Entry point of `specc build --emit torch -o FILE`."""
-    from ...commands._common import eprint, write_atomic
+    from ...output import eprint, write_atomic
     if not args.output:
         eprint("error: the output file name is empty (-o ''); give a file name")
         return 2
@@ -583,7 +583,7 @@ def render_training(net: Network, data_file: str | None, classes: list, script_n
 
 def emit_training(net: Network, args) -> int:
     """Entry point of `specc build --emit torch-train -o FILE` (FILE and FILE's _data.npz)."""
-    from ...commands._common import eprint
+    from ...output import eprint
     from ...errors import SpecError
     if not args.output:
         eprint("error: the output file name is empty (-o ''); give a file name")
@@ -607,7 +607,7 @@ def emit_training(net: Network, args) -> int:
 def write(net: Network, path: str, train: bool = False, base: str | None = None) -> list[str]:
     """Write the model script (train=False) or the training program and its data file
     (train=True) atomically; returns the paths written. OutputError if a file cannot be written."""
-    from ...commands._common import write_atomic
+    from ...output import write_atomic
     if not train:
         write_atomic(path, render(net))
         return [path]

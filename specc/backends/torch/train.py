@@ -109,7 +109,7 @@ _KEPT: bool | None = None
 
 
 def _write_atomic(path: str, data: bytes) -> None:
-    from ...commands._common import write_atomic
+    from ...output import write_atomic
     write_atomic(path, data)
 
 
