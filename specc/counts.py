@@ -5,6 +5,7 @@ Costs multiply and add such dimensions (a Dense on [seq, 8] does 8*units*seq MAC
 they are polynomials with integer coefficients. Sums and products of dimensions stay
 polynomials ("seq-2" is seq - 2); the other expressions (ceil, //) are opaque factors,
 kept as written. No imports beyond the standard library: layer kinds use `product`.
+Shapes are written with `fmt_shape` everywhere (messages, diagrams, data errors).
 """
 from __future__ import annotations
 
@@ -116,6 +117,15 @@ def _simplest(terms: dict[Monomial, int]) -> Count:
     if list(terms) == [()]:
         return terms[()]
     return Formula(terms)
+
+
+def fmt_shape(shape) -> str:
+    """How specc writes a shape in every message: [batch, 3, 32, 32], dimensions as written
+    (ints, symbolic names, formulas such as ceil(seq/2)). A dimension or a whole shape that is
+    not known (None: ONNX leaves it open, a tensor with no shape yet) reads '?'."""
+    if shape is None:
+        return "[?]"
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
 def dim(d: int | str) -> Count:

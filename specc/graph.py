@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .catalog import CATALOGS, Fn
+from .counts import fmt_shape
 from .ir import Network
 
 SKIP_ARGS = {"name", "span", "kind"}
@@ -20,12 +21,6 @@ VERBOSE_PREFIXES = ("kernel_", "bias_", "recurrent_", "beta_", "gamma_", "moving
                     "pointwise_", "embeddings_", "alpha_", "activity_")
 COLORS = {"input": "#d8f0d8", "output": "#fde3c8", "layer": "#e8eefa", "merge": "#efe4f7",
           "regularization": "#f3f3f3", "activation": "#fff6d5"}
-
-
-def fmt_shape(shape) -> str:
-    if shape is None:
-        return "[?]"
-    return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
 def _fmt_fn(fn: Fn, catalog: str | None) -> str:

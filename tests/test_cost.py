@@ -395,3 +395,24 @@ def test_torchinfo_and_fvcore_agree_where_the_definitions_do(reference):
                 assert r["torchinfo"] == r["specc"] + r["bias_adds"], where
                 agree["torchinfo"] += 1
     assert agree["fvcore"] >= 10 and agree["torchinfo"] >= 10, agree
+
+
+def test_one_shape_spelling_and_one_size_rule(capsys):
+    """fmt_shape (specc.counts) is how every message, diagram and data error writes a shape;
+    whole_at_least_one (catalog.base) is the rule of sizes given outside a spec, used by
+    `specc summary --batch/--dim` and network_cost alike."""
+    from specc.catalog.base import whole_at_least_one
+    from specc.counts import fmt_shape
+    assert fmt_shape(["batch", 3, "ceil(seq/2)"]) == "[batch, 3, ceil(seq/2)]"
+    assert fmt_shape((None, 4)) == "[?, 4]" and fmt_shape(None) == "[?]" and fmt_shape([]) == "[]"
+    assert whole_at_least_one(1) is None and whole_at_least_one(10 ** 12) is None
+    assert whole_at_least_one(0) == "must be a whole number >= 1, got 0"
+    assert whole_at_least_one(True) == "must be a whole number >= 1, got True"
+    assert whole_at_least_one(2.0) == "must be a whole number >= 1, got 2.0"
+    assert whole_at_least_one(0, written="0x") == "must be a whole number >= 1, got '0x'"
+    with pytest.raises(ValueError, match="the size of 'seq' must be a whole number >= 1, got -2"):
+        network_cost(compile_source("network n {\n input x: [seq, 4]\n x -> Dense(2) -> output y\n}\n").network,
+                     dims={"seq": -2})
+    for bad in ("0", "-1", "2.5", "x"):
+        assert main(["summary", "-", "--batch", bad]) == 2
+        assert f"argument --batch: must be a whole number >= 1, got '{bad}'" in capsys.readouterr().err

@@ -377,6 +377,15 @@ open_unit = Range(0, 1, lo_open=True, hi_open=True)
 seed_range = Range(-2 ** 63, 2 ** 63 - 1, label="in [-2**63, 2**63 - 1]")
 
 
+def whole_at_least_one(value: Any, written: Any = None) -> str | None:
+    """The rule of a size given outside a spec (`specc summary --batch/--dim`, the batch and
+    dims of passes.cost.network_cost): a whole number >= 1, true/false are not numbers. What
+    is wrong ("must be a whole number >= 1, got 0"; `written`: the value as typed), or None."""
+    if isinstance(value, int) and not isinstance(value, bool) and at_least_one.holds(value):
+        return None
+    return f"must be a whole number >= 1, got {value if written is None else written!r}"  # Python's spelling: not a spec value
+
+
 class Catalog:
     def __init__(self, kind: str, entries: list[Entry], code: str = "E204"):
         self.kind = kind

@@ -10,13 +10,15 @@ from ..summary import summary_data, summary_text
 HELP = "print the layers, shapes, parameter counts and cost (MACs, memory) of a spec"
 
 
-def _positive(text: str) -> int:
+def _size(text: str) -> int:
+    """A --batch or --dim size (catalog.base.whole_at_least_one, the rule network_cost applies)."""
+    from ..catalog.base import whole_at_least_one
     try:
         n = int(text)
     except ValueError:
         n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got '{text}'")
+    if problem := whole_at_least_one(n, written=text):
+        raise argparse.ArgumentTypeError(problem)
     return n
 
 
@@ -26,14 +28,14 @@ def _dims(text: str) -> dict[str, int]:
         name, eq, value = item.partition("=")
         if not eq or not name.strip().isidentifier():
             raise argparse.ArgumentTypeError(f"'{item}' is not NAME=SIZE (e.g. --dim seq=200)")
-        out[name.strip()] = _positive(value.strip())
+        out[name.strip()] = _size(value.strip())
     return out
 
 
 def add_arguments(p) -> None:
     p.add_argument("spec")
     p.add_argument("--format", choices=["text", "json"], default="text")
-    p.add_argument("--batch", type=_positive, default=1, metavar="N",
+    p.add_argument("--batch", type=_size, default=1, metavar="N",
                    help="batch size for activation memory and the training estimate (default 1; MACs are per sample)")
     p.add_argument("--dim", type=_dims, action="append", default=[], metavar="NAME=SIZE",
                    help="size of a symbolic dimension, e.g. --dim seq=200 (repeatable or comma-separated); "

@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchema
 
 from ..catalog import CATALOGS, Fn
 from ..catalog.base import Range, at_least_one, seed_range
-from ..counts import Count
+from ..counts import Count, fmt_shape
 from ..errors import SpecError, Span
 from .index import INDEX
 
@@ -59,10 +59,6 @@ class T:
 
     def __str__(self) -> str:
         return fmt_shape(self.shape)
-
-
-def fmt_shape(shape) -> str:
-    return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
 @dataclass

@@ -9,6 +9,7 @@ import gc
 import re
 from dataclasses import dataclass, field
 
+from ..catalog.base import whole_at_least_one
 from ..counts import Count, Formula, bind, dim, human, human_bytes, product, total
 from ..errors import Diagnostic, SpecError
 from ..ir import Network
@@ -65,8 +66,8 @@ def network_cost(net: Network, batch: int = 1, dims: dict[str, int] | None = Non
     dimensions without a size stay symbolic and the counts become Formulas. ValueError
     for a size that is not a positive whole number or that empties a tensor."""
     for k, v in {"batch": batch, **(dims or {})}.items():
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"the size of '{k}' must be a whole number >= 1, got {v!r}")
+        if problem := whole_at_least_one(v):
+            raise ValueError(f"the size of '{k}' {problem}")
     # many small acyclic objects next to a large IR: the cyclic collector would rescan the
     # IR again and again (as in compile_source)
     enabled = gc.isenabled()

@@ -2,9 +2,9 @@
 a memory budget for training (warnings, from the cost model in passes/cost.py)."""
 from __future__ import annotations
 
+from ..counts import fmt_shape
 from ..errors import Diagnostic, SpecError, did_you_mean
 from ..ir import Network
-from ..layers import fmt_shape
 
 
 def check(net: Network, has_errors: bool = False) -> list[Diagnostic]:

@@ -7,10 +7,9 @@ weights also compare them with the memory available (specc.weights.check_memory)
 """
 from __future__ import annotations
 
-from ..counts import human_bytes
+from ..counts import fmt_shape, human_bytes
 from ..errors import Diagnostic, SpecError
 from ..ir import Network
-from ..layers import fmt_shape
 
 # total parameters: 40 TB as float32. Far above any model one machine builds, but a spec of
 # a published giant (GPT-3: 175 billion) must still check: `specc check` allocates nothing,

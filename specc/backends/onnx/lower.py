@@ -646,10 +646,6 @@ def spec_hash(net: Network) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _shape_text(shape) -> str:
-    return "[" + ", ".join(str(d) for d in shape) + "]"
-
-
 def build_model(net: Network, weights: dict[str, np.ndarray] | None = None, seed: int = 0,
                 opset: int = OPSET) -> onnx.ModelProto:
     """Lower a network to an ONNX model (inference form), with `weights` or seeded initial values."""

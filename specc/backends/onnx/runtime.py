@@ -25,6 +25,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ...counts import fmt_shape
+
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 PROVIDER_CHOICES = ("auto", "cpu", "cuda")
@@ -261,7 +263,7 @@ class TensorSpec:
         self.free = [i for i, d in enumerate(self.shape) if not isinstance(d, int)]
 
     def shape_str(self) -> str:
-        return _shape_str(self.shape)
+        return fmt_shape(self.shape)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype.name if self.dtype is not None
@@ -333,10 +335,6 @@ def index_limits(model: str | bytes) -> dict[str, int]:
     return limits
 
 
-def _shape_str(shape) -> str:
-    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
-
-
 # ---------------------------------------------------------------- validation
 
 def _to_array(name: str, value: Any, spec: TensorSpec) -> np.ndarray:
@@ -357,7 +355,7 @@ def _to_array(name: str, value: Any, spec: TensorSpec) -> np.ndarray:
     got_name = arr.dtype.name if kind not in "OUS" else ("string" if kind in "US" else "object")
     if kind in "OUSVMm":
         raise InputError(f"input '{name}': expected {want.name} numbers of shape {spec.shape_str()}, received "
-                         f"{got_name} values (shape {_shape_str(arr.shape)})", expected,
+                         f"{got_name} values (shape {fmt_shape(arr.shape)})", expected,
                          {"shape": list(arr.shape), "dtype": got_name}, name)
     if want is None:
         return arr
@@ -463,13 +461,13 @@ def validate_inputs(info: ModelInfo, values: Mapping[str, Any], allow_nonfinite:
             hint = ""
             if arr.size == 0:
                 what = "no samples" if arr.ndim and arr.shape[0] == 0 else "rows without values"
-                raise InputError(f"input '{spec.name}' is empty: {what} (received shape {_shape_str(arr.shape)}); "
+                raise InputError(f"input '{spec.name}' is empty: {what} (received shape {fmt_shape(arr.shape)}); "
                                  f"expected shape {spec.shape_str()} with at least one sample", expected, received,
                                  spec.name)
             if arr.ndim == len(spec.shape) - 1 and spec.shape and not isinstance(spec.shape[0], int):
                 hint = " (missing the batch dimension? wrap a single example in a list)"
             raise InputError(f"input '{spec.name}': expected shape {spec.shape_str()}, received shape "
-                             f"{_shape_str(arr.shape)}{hint}", expected, received, spec.name)
+                             f"{fmt_shape(arr.shape)}{hint}", expected, received, spec.name)
         for i, want in spec.symbolic:
             got = shape[i]
             if want in sizes and sizes[want][0] != got:
