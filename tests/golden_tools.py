@@ -51,8 +51,8 @@ def compile_text(text: str, rel: str):
 
 def render(net) -> dict[str, str]:
     """The three golden outputs: what `specc summary`, `specc summary --format json` and
-    `specc ir` print, less source positions and the spec's path (specc.harness.checks.golden_json)."""
-    from specc.harness.checks import render_goldens
+    `specc ir` print, less source positions and the spec's path (specc.harness.spec_checks.golden_json)."""
+    from specc.harness.spec_checks import render_goldens
     return render_goldens(net)
 
 

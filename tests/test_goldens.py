@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from specc.harness.checks import golden_json
+from specc.harness.spec_checks import golden_json
 
 from golden_tools import (GOLDEN_FILES, compiled, expected_dir, render, spec_names, spec_rel, unified_diff,
                           write_goldens)

@@ -399,7 +399,7 @@ def test_the_loader_confines_what_check_cannot_see(world, secret_csv):
 
 
 def test_specc_test_refuses_a_test_block_data_file_outside(world, secret_csv, capsys):
-    from specc.harness.checks import CheckFailed, Context
+    from specc.harness.context import CheckFailed, Context
     from specc.harness.config import read_config
     project, _ = world
     spec = project / "model.net"

@@ -282,11 +282,11 @@ def test_weights_feeding_only_the_second_output_get_its_weighted_loss_gradient(t
     import torch
 
     from specc.backends.torch.train_parts import make_loss
-    from specc.harness import checks
+    from specc.harness import training_step
     spec = _harness_spec(tmp_path, "Dense(1, activation=sigmoid)", "binary_crossentropy", q_weight="2.0")
     ctx, net = spec.ctx, spec.result.network
     assert spec.run_check("grads_flow").status == "passed"
-    m = checks._forward_backward(ctx)[0]
+    m = training_step._forward_backward(ctx)[0]
     # by hand: 2.0 x binary_crossentropy of q on the same targets, from the same initial weights
     xs, heads, _ = ctx.heads_batch()
     (_, loss, w, t, classes), = [h for h in heads if h[0] == 1]

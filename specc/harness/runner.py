@@ -145,7 +145,7 @@ def warm_up() -> float:
         return 0.0
     t0 = time.perf_counter()
     import torch
-    from .checks import configure_threads
+    from .context import configure_threads
     configure_threads()
     p = torch.nn.Parameter(torch.zeros(2))
     opt = torch.optim.Adam([p], lr=1e-3)
@@ -169,7 +169,7 @@ class Spec:
     """A spec prepared for testing: compiled, config read, context shared by its checks."""
 
     def __init__(self, path: str, update: bool = False):
-        from .checks import Context
+        from .context import Context
         from .config import Config
         self.path = path
         self.result, self.root, self.rel = compile_spec(path)
@@ -189,7 +189,8 @@ class Spec:
         return self.result.network.name if self.result.network is not None else None
 
     def run_check(self, name: str) -> CheckResult:
-        from .checks import CHECKS, CheckFailed, CheckSkipped
+        from .checks import CHECKS
+        from .context import CheckFailed, CheckSkipped
         cfg = self.config
         if self.config_error:
             if name == "static":
@@ -206,7 +207,7 @@ class Spec:
         try:
             with chdir(self.root):
                 if self.ctx is None:  # static on a spec without a network
-                    from .checks import Context
+                    from .context import Context
                     ctx = Context(self.path, self.result, cfg, self.root, self.rel)
                 else:
                     ctx = self.ctx
