@@ -105,7 +105,16 @@ class Expect(_Model):
     spans: dict[str, Span] = {}
 
 
+# The version of the IR's JSON layout (`specc ir`, a run folder's ir.json; docs/python.md,
+# "The IR as JSON"). Raise it when a key is renamed or removed or changes its meaning; a key
+# may be added without raising it (readers ignore keys they do not know). JSON without the
+# key is format 1, the layout before the key existed.
+IR_FORMAT = 1
+
+
 class Network(_Model):
+    ir_format: int = Field(IR_FORMAT, ge=1, le=IR_FORMAT,
+                           description="version of this JSON layout; a reader refuses a newer one")
     specc_version: str = __version__
     name: str
     file: str = "<string>"
@@ -134,13 +143,14 @@ def schema() -> dict:
     return Network.model_json_schema()
 
 
-POSITION_KEYS = ("span", "spans", "file")
+POSITION_KEYS = ("span", "spans", "file", "ir_format")
 
 
 def without_positions(data: Any) -> Any:
     """IR (or summary) JSON data less every source position and path: the "span"/"spans"
-    entries and "file" keys. What stays is the network itself, identical however the spec
-    was formatted or commented and wherever it was compiled from (goldens, spec hash)."""
+    entries and "file" keys (and the JSON layout's version "ir_format"). What stays is the
+    network itself, identical however the spec was formatted or commented and wherever it
+    was compiled from (goldens, spec hash)."""
     if isinstance(data, dict):
         return {k: without_positions(v) for k, v in data.items() if k not in POSITION_KEYS}
     if isinstance(data, list):

@@ -213,3 +213,23 @@ def test_library_is_in_canonical_format(capsys):
     files = [*LIBRARY, *(str(p) for p in (ROOT / "specs" / "lib").glob("*.net"))]
     code, _, err = run(["fmt", "--check", *files], capsys)
     assert code == 0, err
+
+
+def test_ir_json_carries_its_format_version(capsys):
+    """`specc ir` says which layout it writes (docs/python.md, "The IR as JSON"); JSON of that
+    layout without the key reads as format 1; a newer format is refused, not misread."""
+    import pydantic
+
+    from specc.ir import IR_FORMAT, Network, without_positions
+    code, out, _ = run(["ir", DIGITS], capsys)
+    data = json.loads(out)
+    assert code == 0 and IR_FORMAT == 1 and next(iter(data)) == "ir_format" and data["ir_format"] == IR_FORMAT
+    net = Network.model_validate_json(out)
+    assert net.model_dump_json(indent=2) == out.rstrip("\n")  # round trip, key included
+    old = {k: v for k, v in data.items() if k != "ir_format"}  # written before the key existed
+    assert Network.model_validate(old).ir_format == 1
+    with pytest.raises(pydantic.ValidationError, match="ir_format"):
+        Network.model_validate({**data, "ir_format": IR_FORMAT + 1})
+    assert "ir_format" not in without_positions(data)  # goldens and the ONNX spec hash leave it out
+    code, out, _ = run(["schema"], capsys)
+    assert json.loads(out)["properties"]["ir_format"]["maximum"] == IR_FORMAT
