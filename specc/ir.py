@@ -11,7 +11,7 @@ from typing import Any, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from . import __version__
-from .catalog import Fn
+from .catalog import CatalogCall
 from .errors import Span
 from .layers import AnyLayer
 
@@ -57,19 +57,19 @@ TRAIN_PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 class TrainConfig(_Model):
-    loss: Optional[Fn] = Field(None, description="the first output's loss (every output's is in `losses`)")
-    losses: dict[str, Fn] = Field({}, description="per output: its loss (one written loss applies to every output)")
+    loss: Optional[CatalogCall] = Field(None, description="the first output's loss (every output's is in `losses`)")
+    losses: dict[str, CatalogCall] = Field({}, description="per output: its loss (one written loss applies to every output)")
     loss_weights: dict[str, float] = Field({}, description="per output: its weight in the total loss (default 1)")
-    optimizer: Fn
-    schedule: Fn
+    optimizer: CatalogCall
+    schedule: CatalogCall
     batch_size: int = 32
     epochs: int = 10
-    metrics: list[Fn] = []
-    data: Optional[Fn] = None
+    metrics: list[CatalogCall] = []
+    data: Optional[CatalogCall] = None
     validation_split: float = 0.0
     shuffle: bool = True
     seed: int = 0
-    callbacks: list[Fn] = []
+    callbacks: list[CatalogCall] = []
     precision: str = Field("float32", description="training precision policy: " + ", ".join(TRAIN_PRECISIONS))
     span: Optional[Span] = None
     spans: dict[str, Span] = Field({}, description="where each setting is written")
@@ -86,7 +86,7 @@ class TrainConfig(_Model):
     def span_of(self, key: str) -> Optional[Span]:
         return self.spans.get(key, self.span)
 
-    def loss_for(self, output: str) -> Optional[Fn]:
+    def loss_for(self, output: str) -> Optional[CatalogCall]:
         return self.losses.get(output) if self.losses else self.loss
 
     def weight_for(self, output: str) -> float:

@@ -1,6 +1,6 @@
 """One table per concept; `CATALOGS` maps the name used in layer fields to the table."""
 from .activations import ACTIVATIONS
-from .base import REQUIRED, Catalog, Entry, Fn, P
+from .base import REQUIRED, Catalog, CatalogCall, Entry, Fn, Param
 from .callbacks import CALLBACKS
 from .constraints import CONSTRAINTS
 from .datasets import DATASETS, UNAVAILABLE
@@ -17,6 +17,6 @@ CATALOGS: dict[str, Catalog] = {
     "metric": METRICS, "callback": CALLBACKS, "data": DATASETS,
 }
 
-__all__ = ["CATALOGS", "Catalog", "Entry", "Fn", "P", "REQUIRED", "UNAVAILABLE", *[
+__all__ = ["CATALOGS", "Catalog", "CatalogCall", "Entry", "Fn", "Param", "REQUIRED", "UNAVAILABLE", *[
     n for n in ("ACTIVATIONS", "INITIALIZERS", "REGULARIZERS", "CONSTRAINTS", "OPTIMIZERS",
                 "SCHEDULES", "LOSSES", "METRICS", "CALLBACKS", "DATASETS")]]

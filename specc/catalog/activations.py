@@ -1,7 +1,7 @@
 """Activation functions (Keras names). info: family (for the init pairing lint),
 init (recommended initializer family), range (output range, for output checks),
 gradient (False: forward-only, no useful gradient), weights (learned parameters)."""
-from .base import Catalog, Entry, P, non_negative, positive
+from .base import Catalog, Entry, Param, non_negative, positive
 
 ACTIVATIONS = Catalog("activation", [
     Entry("linear", aliases=("identity", "none"), doc="f(x) = x",
@@ -12,25 +12,25 @@ ACTIVATIONS = Catalog("activation", [
           info={"family": "sigmoid", "init": "glorot", "range": (0.0, 1.0), "saturating": True}),
     Entry("tanh", doc="hyperbolic tangent",
           info={"family": "tanh", "init": "glorot", "range": (-1.0, 1.0), "saturating": True}),
-    Entry("softmax", [P("axis", int, -1)], doc="exp(x) / sum(exp(x)) along axis; multi-class outputs",
+    Entry("softmax", [Param("axis", int, -1)], doc="exp(x) / sum(exp(x)) along axis; multi-class outputs",
           info={"family": "softmax", "init": "glorot", "range": (0.0, 1.0), "sums_to_one": True}),
     Entry("relu", doc="max(x, 0); the default for hidden layers",
           info={"family": "relu", "init": "he", "range": (0.0, None)}),
-    Entry("leaky_relu", [P("alpha", float, 0.3, check=non_negative, aliases=("negative_slope",))],
+    Entry("leaky_relu", [Param("alpha", float, 0.3, check=non_negative, aliases=("negative_slope",))],
           aliases=("leakyrelu",), doc="x if x > 0 else alpha * x",
           info={"family": "relu", "init": "he", "range": None}),
     Entry("prelu", doc="leaky ReLU with a learned slope per output element (Keras PReLU, alpha init 0)",
           info={"family": "relu", "init": "he", "range": None, "weights": "alpha"}),
-    Entry("elu", [P("alpha", float, 1.0, check=positive)], doc="x if x > 0 else alpha * (exp(x) - 1)",
+    Entry("elu", [Param("alpha", float, 1.0, check=positive)], doc="x if x > 0 else alpha * (exp(x) - 1)",
           info={"family": "relu", "init": "he", "range": None}),
     Entry("selu", doc="scaled ELU (self-normalizing); pair with lecun_normal and AlphaDropout",
           info={"family": "selu", "init": "lecun", "range": None}),
     Entry("softplus", doc="log(1 + exp(x))", info={"family": "relu", "init": "he", "range": (0.0, None)}),
     Entry("softsign", doc="x / (1 + |x|)", info={"family": "tanh", "init": "glorot", "range": (-1.0, 1.0)}),
     Entry("swish", aliases=("silu",), doc="x * sigmoid(x)", info={"family": "relu", "init": "he", "range": None}),
-    Entry("gelu", [P("approximate", bool, False)], doc="x * Phi(x) (tanh approximation if approximate)",
+    Entry("gelu", [Param("approximate", bool, False)], doc="x * Phi(x) (tanh approximation if approximate)",
           info={"family": "relu", "init": "he", "range": None}),
-    Entry("step", [P("threshold", float, 0.0)], aliases=("threshold", "heaviside"),
+    Entry("step", [Param("threshold", float, 0.0)], aliases=("threshold", "heaviside"),
           doc="1 if x > threshold else 0; forward-only (zero gradient everywhere)",
           info={"family": "step", "init": "glorot", "range": (0.0, 1.0), "gradient": False}),
 ])

@@ -3,7 +3,7 @@
 Every catalogue (activations, initializers, optimizers, losses, data sets, ...) is a
 `Catalog` of `Entry`s. A spec refers to an entry by name (`relu`) or by call
 (`leaky_relu(alpha=0.1)`); `Catalog.resolve` validates the arguments, fills in every
-default and returns an `Fn`, the IR form of the reference.
+default and returns a `CatalogCall` (alias `Fn`), the IR form of the reference.
 """
 
 import functools
@@ -45,8 +45,10 @@ def construct_from(cls, values: dict[str, Any], fields_set: set[str]):
     return obj
 
 
-class Fn(BaseModel):
-    """A resolved reference to a catalogue entry: canonical name + every argument."""
+class CatalogCall(BaseModel):
+    """A resolved reference to a catalogue entry, as a spec writes `relu` or
+    `leaky_relu(alpha=0.1)`: the entry's canonical name + every argument (defaults filled in).
+    The IR holds these for activations, initializers, losses, optimizers, data sets, ..."""
 
     model_config = ConfigDict(extra="forbid", defer_build=True, frozen=True)
     name: str
@@ -59,9 +61,14 @@ class Fn(BaseModel):
         return self.args.get(key, default)
 
 
+# `Fn`: the short name most code uses (layers, backends, the trainer, data) and the name the emitted
+# training program's copied code uses (backends/torch/script.py provides its own `Fn`).
+Fn = CatalogCall
+
+
 @dataclass
-class P:
-    """One parameter of a catalogue entry."""
+class Param:
+    """One parameter of a catalogue entry: its name, type, default, doc, range check, aliases."""
 
     name: str
     type: Any = float
@@ -74,7 +81,7 @@ class P:
 @dataclass
 class Entry:
     name: str
-    params: list[P] = field(default_factory=list)
+    params: list[Param] = field(default_factory=list)
     aliases: tuple[str, ...] = ()
     doc: str = ""
     info: dict[str, Any] = field(default_factory=dict)  # catalogue-specific facts
@@ -82,7 +89,7 @@ class Entry:
     # returning what is wrong or None), e.g. min_value <= max_value
     relations: list[tuple[str, Callable[[dict], str | None]]] = field(default_factory=list)
 
-    def param(self, name: str) -> P | None:
+    def param(self, name: str) -> Param | None:
         for p in self.params:
             if p.name == name or name in p.aliases:
                 return p
@@ -392,8 +399,8 @@ class Catalog:
         self.code = code
         self.entries: dict[str, Entry] = {}
         self._lookup: dict[str, Entry] = {}
-        self._defaults: dict[str, Fn] = {}
-        self._resolved: dict[tuple, Fn] = {}
+        self._defaults: dict[str, CatalogCall] = {}
+        self._resolved: dict[tuple, CatalogCall] = {}
         for e in entries:
             self.entries[e.name] = e
             for key in (e.name, *e.aliases):
@@ -418,10 +425,10 @@ class Catalog:
         return e
 
     def resolve(self, name: str, args: list[Any] = (), kwargs: dict[str, Any] | None = None,
-                span: Span | None = None, arg_spans: dict[str | int, Span] | None = None) -> Fn:
-        """Name + positional/keyword arguments -> Fn with every default filled in.
+                span: Span | None = None, arg_spans: dict[str | int, Span] | None = None) -> CatalogCall:
+        """Name + positional/keyword arguments -> CatalogCall with every default filled in.
 
-        Results are memoized (Fn is frozen, so equal references share one instance): a
+        Results are memoized (CatalogCall is frozen, so equal references share one instance): a
         10,000-layer spec names the same few activations and initializers over and over."""
         try:
             # types in the key: 1, 1.0 and True are equal in Python but not here
@@ -437,7 +444,7 @@ class Catalog:
             self._resolved[key] = fn
         return fn
 
-    def _resolve(self, name: str, args, kwargs, span: Span | None, arg_spans: dict) -> Fn:
+    def _resolve(self, name: str, args, kwargs, span: Span | None, arg_spans: dict) -> CatalogCall:
         e = self.entry(name, span)
         kwargs = dict(kwargs or {})
         out: dict[str, Any] = {}
@@ -483,17 +490,17 @@ class Catalog:
             if problem := relation(out):
                 raise SpecError("E203", f"{self.kind} '{e.name}': {problem}", where.get(pname, span),
                                 hint=_signature(e))
-        return construct(Fn, name=e.name, args=out)
+        return construct(CatalogCall, name=e.name, args=out)
 
-    def default(self, name: str) -> Fn:
-        """The entry with every default (shared instance: treat Fn values as immutable)."""
+    def default(self, name: str) -> CatalogCall:
+        """The entry with every default (shared instance: treat CatalogCall values as immutable)."""
         cached = self._defaults.get(name)
         if cached is None:
             cached = self._defaults[name] = self.resolve(name)
         return cached
 
 
-def _param_help(p: P, e: Entry) -> str:
+def _param_help(p: Param, e: Entry) -> str:
     """The help line of a bad value: what the parameter takes, its default, the call."""
     rule = f" ({p.check.text()})" if isinstance(p.check, Range) else ""
     default = "required" if p.default is REQUIRED else f"default {show(p.default)}"

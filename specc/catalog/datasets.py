@@ -9,19 +9,19 @@ number of elements per sample matches (e.g. digits [64] -> [1, 8, 8]).
 """
 import os
 
-from .base import Catalog, Entry, P, at_least_one, fraction, non_empty, non_negative, seed_range
+from .base import Catalog, Entry, Param, at_least_one, fraction, non_empty, non_negative, seed_range
 
 
 KEYWORDS_PER_CLASS = 5  # sequences(): tokens reserved per class (data.py draws them)
 
 
 def _common(n_default: int | None):
-    ps = [P("validation_split", float, 0.0, check=fraction, doc="last fraction held out (before shuffling)"),
-          P("autoencode", bool, False, doc="targets are the inputs (autoencoders)")]
+    ps = [Param("validation_split", float, 0.0, check=fraction, doc="last fraction held out (before shuffling)"),
+          Param("autoencode", bool, False, doc="targets are the inputs (autoencoders)")]
     if n_default is not None:
-        ps = [P("n", int, n_default, check=at_least_one, aliases=("n_samples", "samples")),
-              P("noise", float, 0.0, check=non_negative),
-              P("seed", int, 0, check=seed_range)] + ps
+        ps = [Param("n", int, n_default, check=at_least_one, aliases=("n_samples", "samples")),
+              Param("noise", float, 0.0, check=non_negative),
+              Param("seed", int, 0, check=seed_range)] + ps
     return ps
 
 
@@ -52,20 +52,20 @@ DATASETS = Catalog("data set", [
           info=_fixed([10], regression=1)),
     Entry("housing", _common(506), doc="Boston-like synthetic regression: 13 features, 1 target (no download)",
           info=_fixed([13], regression=1)),
-    Entry("images", [P("channels", int, 3, check=at_least_one), P("height", int, 32, check=at_least_one),
-                     P("width", int, 32, check=at_least_one), P("classes", int, 10, check=at_least_one)] + _common(1000),
+    Entry("images", [Param("channels", int, 3, check=at_least_one), Param("height", int, 32, check=at_least_one),
+                     Param("width", int, 32, check=at_least_one), Param("classes", int, 10, check=at_least_one)] + _common(1000),
           doc="synthetic CIFAR-style images: each class a coloured oriented pattern plus noise",
           info={"x": lambda a: ([a["channels"], a["height"], a["width"]], "float32"),
                 "y": lambda a: ("classes", a["classes"])}),
-    Entry("sequences", [P("vocab", int, 1000, check=at_least_one), P("length", int, 100, check=at_least_one),
-                        P("classes", int, 2, check=at_least_one)] + _common(1000),
+    Entry("sequences", [Param("vocab", int, 1000, check=at_least_one), Param("length", int, 100, check=at_least_one),
+                        Param("classes", int, 2, check=at_least_one)] + _common(1000),
           doc="synthetic IMDB/Reuters-style token sequences: class-specific keywords in random text",
           relations=[("vocab", lambda a: None if a["vocab"] >= KEYWORDS_PER_CLASS * a["classes"] + 2 else
                       f"vocab={a['vocab']} is too small for {a['classes']} classes: it needs at least "
                       f"{KEYWORDS_PER_CLASS * a['classes'] + 2} (token 0 is padding and each class has "
                       f"{KEYWORDS_PER_CLASS} keywords)")],
           info={"x": lambda a: ([a["length"]], "int64"), "y": lambda a: ("classes", a["classes"])}),
-    Entry("file", [P("path", str, check=non_empty), P("target", str | None, None, doc="csv target column / .npy targets file")]
+    Entry("file", [Param("path", str, check=non_empty), Param("target", str | None, None, doc="csv target column / .npy targets file")]
           + _common(None),
           doc=".npz (arrays x and y), .npy (with target= a second .npy) or .csv (target= column name)",
           # the files it reads: the path, and the targets file beside a .npy (else target is a column
@@ -87,7 +87,7 @@ UNAVAILABLE = {
 
 
 def parse_data(expr: str):
-    """A data argument (`specc train --data`, `Spec.train(data=...)`) -> Fn: a data set call,
+    """A data argument (`specc train --data`, `Spec.train(data=...)`) -> CatalogCall: a data set call,
     a name, or a file path. Raises ValueError saying what is wrong."""
     text = expr.strip()
     if "(" not in text and (os.path.splitext(text)[1].lower() in (".npz", ".npy", ".csv") or os.sep in text):

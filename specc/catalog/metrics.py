@@ -1,5 +1,5 @@
 """Metrics reported per epoch. 'accuracy' picks binary/categorical/sparse from the loss."""
-from .base import Catalog, Entry, Fn
+from .base import Catalog, CatalogCall, Entry
 
 # the name a metric has in the training history (Keras' short names)
 SHORT = {"mean_absolute_error": "mae", "mean_squared_error": "mse"}
@@ -14,7 +14,7 @@ METRICS = Catalog("metric", [
 ])
 
 
-def history_names(outputs: list[str], metrics: list[Fn]) -> list[str]:
+def history_names(outputs: list[str], metrics: list[CatalogCall]) -> list[str]:
     """The values the trainer logs each epoch for the training data (the validation data
     adds each with a `val_` prefix): the loss, then with several outputs each output's loss,
     and each metric, prefixed by the output's name with several outputs (where a metric

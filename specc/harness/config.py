@@ -87,7 +87,7 @@ def _checks(key: str, v: Any) -> list[str]:
 
 
 def _data(v: Any):
-    """A data setting -> resolved Fn, or "random"."""
+    """A data setting -> resolved CatalogCall, or "random"."""
     if v == RANDOM:
         return RANDOM
     if isinstance(v, dict) and "call" in v:

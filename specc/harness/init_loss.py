@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 
-from ..catalog import Fn
+from ..catalog import CatalogCall
 from .context import CheckFailed, CheckSkipped, Context, as_outputs, as_tensors, short
 
 
-def _expected_init_loss(loss: Fn | None, out_shape) -> tuple[float, str] | None:
+def _expected_init_loss(loss: CatalogCall | None, out_shape) -> tuple[float, str] | None:
     """(expected loss at init, why) for a cross-entropy classification head, else None."""
     if loss is None:
         return None
@@ -21,7 +21,7 @@ def _expected_init_loss(loss: Fn | None, out_shape) -> tuple[float, str] | None:
     return None
 
 
-def _label_entropy(loss: Fn, t) -> float:
+def _label_entropy(loss: CatalogCall, t) -> float:
     """Entropy of the batch's label frequencies (nats; per output unit and averaged for
     binary_crossentropy): the lowest loss that predictions ignoring the input can reach
     (a constant prediction of the batch's frequencies, e.g. a bias set to the log prior).
@@ -39,7 +39,7 @@ def _label_entropy(loss: Fn, t) -> float:
     return float(-(p * torch.log(p.clamp_min(1e-12))).sum())
 
 
-def _init_loss_problem(ctx: Context, oname: str, loss: Fn, out, t, classes, expected: float, why: str):
+def _init_loss_problem(ctx: Context, oname: str, loss: CatalogCall, out, t, classes, expected: float, why: str):
     """(numbers, problem or None) of one output's loss at init, against the band
     [label entropy x (1 - init_loss_below), expected x (1 + init_loss_tolerance)]."""
     from ..backends.torch.train_parts import make_loss

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..catalog import Fn
+from ..catalog import CatalogCall
 from .context import CheckFailed, CheckSkipped, Context, as_outputs, as_tensors, short
 
 
@@ -107,6 +107,6 @@ def check_output_range(ctx: Context) -> dict:
     nums = {"outputs": checked, "data": (f"{data[2]} (first {len(data[0][0][:16])} samples) and random inputs" if data is not None
                                          else ctx.random_source())}
     if not checked:
-        heads = ", ".join(f"'{o}' ({(ctx.head_activation(o) or Fn(name='linear')).name})" for o in ctx.net.outputs)
+        heads = ", ".join(f"'{o}' ({(ctx.head_activation(o) or CatalogCall(name='linear')).name})" for o in ctx.net.outputs)
         raise CheckSkipped(f"no bounded output activation: {heads}")
     return nums

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..catalog import Fn
+from ..catalog import CatalogCall
 from ..catalog.losses import loss_task
 from .context import CheckFailed, CheckSkipped, Context, as_outputs, as_tensors, short
 
@@ -97,7 +97,7 @@ def check_overfit_batch(ctx: Context) -> dict:
     return nums
 
 
-def _floor_loss(loss: Fn, loss_fn, t) -> float:
+def _floor_loss(loss: CatalogCall, loss_fn, t) -> float:
     """The loss of a perfect prediction of the targets (not 0 with label smoothing or soft
     targets under cross-entropy): the level overfit_batch measures progress towards."""
     import torch

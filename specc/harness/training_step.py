@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..catalog import Fn
+from ..catalog import CatalogCall
 from .context import CheckFailed, Context, as_outputs, as_tensors, short
 
 
@@ -79,7 +79,7 @@ def no_gradient_layers(ctx: Context) -> set[str]:
     out = set()
     for lname, layer in ctx.net.layers.items():
         act = getattr(layer, "activation", None)
-        if isinstance(act, Fn) and ACTIVATIONS.entry(act.name).info.get("gradient", True) is False:
+        if isinstance(act, CatalogCall) and ACTIVATIONS.entry(act.name).info.get("gradient", True) is False:
             out.add(lname)
     return out
 
