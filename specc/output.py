@@ -21,6 +21,8 @@ class OutputError(OSError):
 
 
 def eprint(*a) -> None:
+    """A message for the person at the terminal (errors, progress) on stderr; stdout is kept
+    for results a program may read (JSON, tables)."""
     print(*a, file=sys.stderr)
 
 

@@ -17,7 +17,7 @@ problem), 2 usage or I/O error.
 """
 from __future__ import annotations
 
-import sys
+from ..output import eprint
 
 # The comparison lives in the library (the harness's parity check uses it too); the
 # names stay importable from here.
@@ -47,10 +47,6 @@ def add_arguments(p) -> None:
     precision_arguments(p)  # the exported model's precision, as in `specc build` (docs/precision.md)
 
 
-def _eprint(*a) -> None:
-    print(*a, file=sys.stderr)
-
-
 def run(args) -> int:
     import math
 
@@ -59,16 +55,16 @@ def run(args) -> int:
     from ._common import load_network, root_of
     for flag, value in (("--atol", args.atol), ("--rtol", args.rtol)):
         if not (math.isfinite(value) and value >= 0):  # NaN compares False: it would fail every output
-            _eprint(f"error: {flag} must be a finite number >= 0, got {value:g}")
+            eprint(f"error: {flag} must be a finite number >= 0, got {value:g}")
             return 2
     from ..backends.onnx.precision import PrecisionError, choice_from_args
     try:
         choice = choice_from_args(args)
     except PrecisionError as e:
-        _eprint(f"error: {e}")
+        eprint(f"error: {e}")
         return 2
     if args.onnx and not choice.is_default:
-        _eprint("error: --onnx checks a built file as it is; leave out the precision options "
+        eprint("error: --onnx checks a built file as it is; leave out the precision options "
                 "(a float16 or int8 build: `specc verify SPEC --precision ...` exports and checks one)")
         return 2
     net = load_network(args.spec, root=root_of(args), allocates=True)
@@ -88,7 +84,7 @@ def run(args) -> int:
 
         from ..backends.torch import build_module
     except ImportError as e:
-        _eprint(f"error: the torch backend is unavailable: {e}")
+        eprint(f"error: the torch backend is unavailable: {e}")
         return 2
     module = build_module(net, weights).eval()
     if not choice.is_default:
@@ -98,7 +94,7 @@ def run(args) -> int:
     try:
         sess = make_session(model.SerializeToString(), provider=args.provider, spinning=False)
     except RuntimeSetupError as e:
-        _eprint(f"error: {e}")
+        eprint(f"error: {e}")
         return getattr(e, "code", 1) or 1
     provider = sess.get_providers()[0]
     out_names = list(net.outputs)
@@ -145,21 +141,21 @@ def built_model(net, path: str, weights):
     from ..weights import weight_specs
     from ._common import Exit
     if os.path.isdir(path) or not os.path.isfile(path):
-        _eprint(f"error: --onnx '{path}' " + ("is a folder, not an .onnx file" if os.path.isdir(path)
+        eprint(f"error: --onnx '{path}' " + ("is a folder, not an .onnx file" if os.path.isdir(path)
                                                else "does not exist"))
         raise Exit(2)
     try:
         model = onnx.load(path)
     except OSError as e:
-        _eprint(f"error: cannot read '{path}': {e.strerror or e}")
+        eprint(f"error: cannot read '{path}': {e.strerror or e}")
         raise Exit(2) from None
     except Exception as e:  # onnx raises DecodeError and friends for bytes that are not a model
-        _eprint(f"error: '{path}' is not an ONNX model ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else e})")
+        eprint(f"error: '{path}' is not an ONNX model ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else e})")
         raise Exit(1) from None
     meta = {p.key: p.value for p in model.metadata_props}
     precision = precision_of(meta)
     if precision != "float32":
-        _eprint(f"error: '{path}' is a {precision} model; --onnx compares float32 files at float32 tolerances "
+        eprint(f"error: '{path}' is a {precision} model; --onnx compares float32 files at float32 tolerances "
                 f"(check a {precision} build with `specc verify SPEC --precision ...`)")
         raise Exit(2)
     inits = {t.name: t for t in model.graph.initializer}
@@ -167,12 +163,12 @@ def built_model(net, path: str, weights):
     outs = [o.name for o in model.graph.output]
     if ins != list(net.inputs) or outs != list(net.outputs):
         built_from = f" (it was built from spec '{meta['specc.spec']}')" if meta.get("specc.spec") else ""
-        _eprint(f"error: '{path}' does not fit spec '{net.name}'{built_from}: its inputs are {ins} and outputs {outs}; "
+        eprint(f"error: '{path}' does not fit spec '{net.name}'{built_from}: its inputs are {ins} and outputs {outs}; "
                 f"the spec's are {list(net.inputs)} and {list(net.outputs)}")
         raise Exit(1)
     from ..backends.onnx.lower import spec_hash
     if meta.get("specc.spec_sha256") not in (None, spec_hash(net)):
-        _eprint(f"note: '{path}' was built from another version of the spec (specc.spec_sha256 differs); "
+        eprint(f"note: '{path}' was built from another version of the spec (specc.spec_sha256 differs); "
                 "comparing anyway")
     if weights is not None:
         return model, weights
@@ -186,7 +182,7 @@ def built_model(net, path: str, weights):
         weights[key] = np.array(arr, dtype=np.float32 if arr.dtype.kind == "f" else arr.dtype)  # a writable copy
     if problems:
         shown = ", ".join(problems[:5]) + (f" and {len(problems) - 5} more" if len(problems) > 5 else "")
-        _eprint(f"error: '{path}' does not hold the spec's weights {shown}; give them with --weights model.safetensors")
+        eprint(f"error: '{path}' does not hold the spec's weights {shown}; give them with --weights model.safetensors")
         raise Exit(1)
     return model, weights
 
@@ -210,7 +206,7 @@ def verify_precision(net, module, model, choice, args) -> int:
     try:
         sess = make_session(low.SerializeToString(), provider=args.provider, spinning=False)
     except RuntimeSetupError as e:
-        _eprint(f"error: {e}")
+        eprint(f"error: {e}")
         return getattr(e, "code", 1) or 1
     found = reference_inputs(net, PRECISION_ROWS, spec_folder(net.file))
     if found is None:
