@@ -22,7 +22,6 @@ import numpy as np
 
 from .catalog import Fn
 from .catalog.datasets import DATASETS, KEYWORDS_PER_CLASS, UNAVAILABLE
-from .counts import fmt_shape
 
 
 class DataError(Exception):
@@ -480,6 +479,12 @@ def _load_file(path: str, target: str | None, base_dir: str | None, autoencode: 
     return Dataset(name, [np.asarray(x) for x in x_list], yy, task, classes, x_names, missing_y, arrays)
 
 
+# counts.fmt_shape writes shapes everywhere else; this twin stays because the emitted training
+# program copies the data-fitting code verbatim (script.emit_sources) and must not change.
+def shape_str(shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
 def _fit(arr: np.ndarray, want: list, dtype: str, what: str, spec_what: str) -> np.ndarray:
     """Reshape one array (batch first) to a spec shape (batch first, may hold symbols)."""
     per = list(want[1:])
@@ -488,15 +493,15 @@ def _fit(arr: np.ndarray, want: list, dtype: str, what: str, spec_what: str) -> 
     if all(isinstance(d, int) for d in per):
         if got != per:
             if math.prod(got) != math.prod(per):
-                raise DataError(f"{what} has shape {fmt_shape(['batch', *got])} per batch but the spec's "
-                                f"{spec_what} is {fmt_shape(['batch', *per])} "
+                raise DataError(f"{what} has shape {shape_str(['batch', *got])} per batch but the spec's "
+                                f"{spec_what} is {shape_str(['batch', *per])} "
                                 f"({math.prod(got)} vs {math.prod(per)} values per sample)")
             arr = arr.reshape(n, *per)
     else:
         ok = len(got) == len(per) and all(not isinstance(w, int) or w == g for w, g in zip(per, got))
         if not ok:
-            raise DataError(f"{what} has shape {fmt_shape(['batch', *got])} but the spec's {spec_what} is "
-                            f"{fmt_shape(['batch', *per])}")
+            raise DataError(f"{what} has shape {shape_str(['batch', *got])} but the spec's {spec_what} is "
+                            f"{shape_str(['batch', *per])}")
     bad = _nonfinite_sample(arr)
     if bad is not None:
         raise DataError(f"{what} holds NaN or Inf values (the first in sample {bad}, counting from 0); specc "
@@ -547,14 +552,14 @@ def _target(name: str, y: np.ndarray, task: str, classes: int | None, out: Any) 
             if last == 1 and k <= 2:  # one sigmoid/tanh unit: binary labels
                 return y, k
             if last < k or (last == 1 and k > 2):
-                raise DataError(f"{name} has {k} classes (targets {fmt_shape(['batch'])} labels "
-                                f"0..{k - 1}) but the spec's output '{out.name}' is {fmt_shape(oshape)}; "
+                raise DataError(f"{name} has {k} classes (targets {shape_str(['batch'])} labels "
+                                f"0..{k - 1}) but the spec's output '{out.name}' is {shape_str(oshape)}; "
                                 f"use Dense({k}) for {k} classes" + (" or Dense(1, activation=sigmoid) for two"
                                                                     if k == 2 else ""))
             return y, last
         if y.ndim == 1:
             raise DataError(f"{name} has one class label per sample but the spec's output "
-                            f"'{out.name}' is {fmt_shape(oshape)}")
+                            f"'{out.name}' is {shape_str(oshape)}")
         return y, classes
     return _fit(np.asarray(y, dtype=np.float32).reshape(len(y), -1) if y.ndim == 1 else y,
                 oshape, "float32", f"{name} target", f"output '{out.name}'"), None
