@@ -5,7 +5,8 @@ Costs multiply and add such dimensions (a Dense on [seq, 8] does 8*units*seq MAC
 they are polynomials with integer coefficients. Sums and products of dimensions stay
 polynomials ("seq-2" is seq - 2); the other expressions (ceil, //) are opaque factors,
 kept as written. No imports beyond the standard library: layer kinds use `product`.
-Shapes are written with `fmt_shape` everywhere (messages, diagrams, data errors).
+Shapes are written with `fmt_shape` (diagnostics, diagrams, onnxruntime input errors; data.py keeps
+a verbatim twin for the emitted training program).
 """
 from __future__ import annotations
 

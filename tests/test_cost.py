@@ -398,7 +398,7 @@ def test_torchinfo_and_fvcore_agree_where_the_definitions_do(reference):
 
 
 def test_one_shape_spelling_and_one_size_rule(capsys):
-    """fmt_shape (specc.counts) is how every message, diagram and data error writes a shape;
+    """fmt_shape (specc.counts) is how diagnostics, diagrams and onnxruntime input errors write a shape;
     whole_at_least_one (catalog.base) is the rule of sizes given outside a spec, used by
     `specc summary --batch/--dim` and network_cost alike."""
     from specc.catalog.base import whole_at_least_one
