@@ -185,7 +185,7 @@ class _ToAst(Transformer):
 _WORDS = {
     "NAME": "a name", "FUNC": "a call", "STRING": "a string", "INT": "an integer", "SIGNED_NUMBER": "a number",
     "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['",
-    "RSQB": "']'", "COMMA": "','", "COLON": "':'", "EQUAL": "'='", "__ANON_0": "'->'",
+    "RSQB": "']'", "COMMA": "','", "COLON": "':'", "EQUAL": "'='", "_ARROW": "'->'",
     "$END": "the end of the file",
 }
 _KEYWORDS = {"network", "block", "input", "output", "layer", "repeat", "from", "import"}
@@ -242,7 +242,7 @@ def _syntax_error(e: UnexpectedInput, file: str, text: str) -> SpecError:
         hint = f"'{tok}' is a keyword and cannot be used as a name; rename it"
     elif "COMMA" in expected and "RPAR" in expected:
         hint = "arguments are separated by ','"
-    elif "__ANON_0" in expected:
+    elif "_ARROW" in expected:
         hint = "layers in a chain are joined with '->'"
     elif tok.type == "NAME" and "EQUAL" in expected:
         hint = "a setting is written 'name = value'"
