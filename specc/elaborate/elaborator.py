@@ -16,6 +16,7 @@ from ..catalog.base import construct, describe, show
 from ..errors import Diagnostic, Source, SpecError, Span, did_you_mean
 from ..ir import Node, TensorInfo
 from ..layers import REGISTRY, Layer
+from .arithmetic import evaluate, is_arithmetic
 from .call_keys import arg_places, copy_layer, key_as_written, key_of_values, written_arg_places
 from .layer_args import (arg_fields, arg_help, converters, declared_type, layer_usage, value_code, with_article,
                          written_value)
@@ -340,12 +341,17 @@ class Elaborator:
             self.mark_output(name, step.name, env, step.span)
             return [name]
         if isinstance(step, ast.StepRepeat):
-            if step.times < 1:
-                raise SpecError("E203", "repeat needs a count of at least 1", step.span)
-            if _expansion(step) + len(self.layers) > MAX_LAYERS:
-                raise TooLarge("E203", f"this repeat expands to {_expansion(step):,} layers, more than the "
+            def times_of(s: ast.StepRepeat) -> int:  # `repeat 3`, or `repeat depth` in a block
+                return s.times if type(s.times) is int else evaluate(s.times, env.params, env.in_block)
+            times = times_of(step)
+            if times < 1:
+                raise SpecError("E203", "repeat needs a count of at least 1", step.span,
+                                hint=None if type(step.times) is int else f"the count is {times} here")
+            expansion = _expansion(step, times_of)
+            if expansion + len(self.layers) > MAX_LAYERS:
+                raise TooLarge("E203", f"this repeat expands to {expansion:,} layers, more than the "
                                f"limit of {MAX_LAYERS:,}", step.span, hint="check the nested `repeat` counts")
-            for _ in range(step.times):
+            for _ in range(times):
                 for inner in step.steps:
                     current = self.step(inner, current, env)
                     if current is None:
@@ -455,11 +461,13 @@ class Elaborator:
                 raise SpecError("E209", f"parameter '{k}' of block '{d.name}' given twice", call.span)
             params[k] = v
         block_env = Env(blocks=ref.table, in_block=True)
-        for p in d.params:
+        for i, p in enumerate(d.params):
             if p.name not in params:
                 if p.default is None:
                     raise SpecError("E212", f"block '{d.name}' needs the argument '{p.name}'", call.span,
                                     hint=_block_sig(d))
+                # a default may use the parameters written before it: `block b(filters, mid=filters//4)`
+                block_env.params = {q.name: params[q.name] for q in d.params[:i]}
                 params[p.name] = self.to_python(p.default, block_env)
         block_env.params = params
         k = self.counters[f"block:{d.name}"]
@@ -487,6 +495,8 @@ class Elaborator:
             return [self.to_python(i, env) for i in v.items]
         if isinstance(v, ast.Call):
             return self.to_pycall(v, env)
+        if is_arithmetic(v):
+            return evaluate(v, env.params, env.in_block)
         return ast.value_to_python(v)
 
     def to_pycall(self, call: ast.Call, env: Env) -> PyCall:
@@ -673,10 +683,11 @@ class Elaborator:
                         hint=f"{cat.kind}s: {', '.join(cat.names())} (docs/catalog.md)")
 
 
-def _expansion(step) -> int:
-    """How many layer applications a step expands to (blocks counted as one)."""
+def _expansion(step, times_of) -> int:
+    """How many layer applications a step expands to (blocks counted as one); `times_of`
+    gives a `repeat`'s count."""
     if isinstance(step, ast.StepRepeat):
-        return step.times * sum(_expansion(s) for s in step.steps)
+        return max(times_of(step), 0) * sum(_expansion(s, times_of) for s in step.steps)
     return 0 if isinstance(step, ast.StepOutput) else 1
 
 
