@@ -364,7 +364,8 @@ _CONSTANTS = {"true": True, "True": True, "false": False, "False": False, "none"
 
 
 def value_to_python(v: Value) -> Any:
-    """Plain Python for a value (names become strings, calls stay Call)."""
+    """Plain Python for a value (names become strings, calls stay Call, arithmetic on
+    numbers is evaluated: SpecError E213 for anything else)."""
     if isinstance(v, Num):
         return v.value
     if isinstance(v, Str):
@@ -373,4 +374,7 @@ def value_to_python(v: Value) -> Any:
         return _CONSTANTS.get(v.id, v.id)
     if isinstance(v, (ListV, TupleV)):
         return [value_to_python(i) for i in v.items]
+    if type(v) is BinOp or type(v) is Paren:  # numbers only here: no block parameters in scope
+        from .elaborate.arithmetic import evaluate  # (the elaborator's rules; imported on use)
+        return evaluate(v, {}, in_block=False)
     return v

@@ -186,3 +186,8 @@ def test_fmt_keeps_expressions_and_is_idempotent():
     import re
     no_spans = lambda items: re.sub(r"Span\([^)]*\)", "", strip(items))
     assert no_spans(parse_fast(once, "t.net")) == no_spans(parse_fast(src, "t.net"))
+
+
+def test_expect_arithmetic_errors_are_reported_at_the_setting_value():
+    e = error(net("x -> Dense(3) -> output y\n  expect {\n    y: [batch, 6 / 2]\n  }"))
+    assert where(e) == ("E213", 6, 16, 21)

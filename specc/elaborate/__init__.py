@@ -8,6 +8,7 @@ so one run reports every error of a file.
   scope.py        naming scopes (Env), calls as Python values (PyCall), the expansion limit
   call_keys.py    keys that recognise a call seen before (identical layers validate once)
   layer_args.py   a layer class's arguments: roles, converters, usage and help lines
+  arithmetic.py   integer expressions in values (`4*filters`, `repeat depth`), E213
   sections.py     the train / expect / test sections
 """
 from .elaborator import Elaborator

@@ -26,15 +26,6 @@ def is_arithmetic(v: Any) -> bool:
     return type(v) is ast.BinOp or type(v) is ast.Paren
 
 
-def contains_arithmetic(v: Any) -> bool:
-    """Whether a value holds an expression anywhere (a list of sizes may)."""
-    if is_arithmetic(v):
-        return True
-    if type(v) is ast.ListV or type(v) is ast.TupleV:
-        return any(contains_arithmetic(i) for i in v.items)
-    return False
-
-
 def evaluate(v: Any, params: dict[str, Any], in_block: bool) -> int:
     """The whole number an expression stands for, with `params` the enclosing block's
     parameters (none outside a block). Expressions nest at most parse.MAX_EXPRESSION_DEPTH

@@ -8,7 +8,6 @@ from ..catalog import CATALOGS, UNAVAILABLE, Fn
 from ..catalog.base import Range, at_least_one, coerce, fraction, seed_range
 from ..counts import parse_bytes
 from ..errors import SpecError, Span, did_you_mean
-from .arithmetic import contains_arithmetic
 from .elaborator import Elaborator
 from .scope import Env, PyCall
 
@@ -255,13 +254,11 @@ def build_expect(section: ast.Section, elab: Elaborator) -> dict:
               "trainable": "trainable_params", "non_trainable_params": "non_trainable_params",
               "non_trainable": "non_trainable_params"}
     for s in section.settings:
-        v = ast.value_to_python(s.value) if not isinstance(s.value, ast.Call) else None
-        if contains_arithmetic(s.value):  # `out: [batch, 4*8]`: numbers only, no block here
-            try:
-                v = elab.to_python(s.value, Env())
-            except SpecError as e:
-                elab.report(e)
-                continue
+        try:  # (`out: [batch, 4*8]`: arithmetic on numbers is evaluated, E213 if it fails)
+            v = ast.value_to_python(s.value) if not isinstance(s.value, ast.Call) else None
+        except SpecError as e:
+            elab.report(e)
+            continue
         if s.key in ("macs", "max_memory"):
             problem = _cost_expectation(s.key, v)
             if problem:
