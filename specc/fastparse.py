@@ -289,12 +289,10 @@ class _Parser:
             raise Bail
         if text == "repeat":
             first = self.next()
-            k = self.kinds[self.i]  # a whole number, a block parameter, or `(expression)`
-            if k == "NUM" and not _INT.match(self.texts[self.i]) or k not in ("NUM", "NAME", "("):
+            # a whole number, a block parameter or `(expression)`, as grammar's repeat_count
+            k, text = self.kinds[self.i], self.texts[self.i]
+            if k not in ("NUM", "NAME", "(") or k == "NUM" and not _INT.match(text) or text in KEYWORDS:
                 raise Bail
-            if k == "NAME":
-                self.plain_name()
-                self.i -= 1
             count = self.atom()
             self.expect("{")
             steps = [self.step()]
