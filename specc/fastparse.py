@@ -23,9 +23,12 @@ _TOKEN = re.compile(r"""[ \t\f\r]*(?:
   | (?P<FUNC>[A-Za-z_][A-Za-z0-9_.]*(?=\())
   | (?P<NAME>[A-Za-z_][A-Za-z0-9_.]*)
   | (?P<ARROW>->)
+  | (?P<OP>//|[-+*/%])
   | (?P<P>[{}()\[\],:=])
   | (?P<OTHER>[^ \t\f\r]))""", re.VERBOSE)
 _INT = re.compile(r"[0-9]+\Z")
+_OPERATOR_KINDS = {"OP", "NUM"}  # after a value, a NUM token is a signed number: `units+1`
+_EXPRESSIONS = {ast.Num, ast.Name, ast.BinOp, ast.Paren}  # what may stand in parentheses
 KEYWORDS = {"network", "block", "input", "output", "layer", "repeat", "from", "import"}
 
 
@@ -286,17 +289,18 @@ class _Parser:
             raise Bail
         if text == "repeat":
             first = self.next()
-            count = self.expect("NUM")
-            if not _INT.match(self.texts[count]):
+            # a whole number, a block parameter or `(expression)`, as grammar's repeat_count
+            k, text = self.kinds[self.i], self.texts[self.i]
+            if k not in ("NUM", "NAME", "(") or k == "NUM" and not _INT.match(text) or text in KEYWORDS:
                 raise Bail
+            count = self.atom()
             self.expect("{")
             steps = [self.step()]
             while self.kinds[self.i] == "ARROW":
                 self.i += 1
                 steps.append(self.step())
             self.expect("}")
-            return ast.StepRepeat(ast._num(self.texts[count], self.tspan(count)), steps,
-                                  self.span(first, self.last()))
+            return ast.StepRepeat(ast.repeat_count(count), steps, self.span(first, self.last()))
         if text == "output":
             first = self.next()
             n = self.name()
@@ -344,6 +348,8 @@ class _Parser:
     def value(self):
         t = self.i
         k = self.kinds[t]
+        if (k == "NUM" or k == "NAME") and self.kinds[t + 1] in _OPERATOR_KINDS:
+            return self.expression()
         if k == "NUM":
             self.i = t + 1
             sp = self.tspan(t)
@@ -365,13 +371,73 @@ class _Parser:
             items = self.comma_list(self.value, close="]")
             self.expect("]")
             return ast.ListV(items, self.span(t, self.i - 1))
-        if k == "(":
+        if k == "(":  # a tuple, or a parenthesized expression that may go on: `(n+1)*2`
             self.i = t + 1
             items = self.comma_list(self.value)
             self.expect(")")
-            if len(items) < 2:
+            if len(items) > 1:
+                return ast.TupleV(items, self.span(t, self.i - 1))
+            if type(items[0]) not in _EXPRESSIONS:
                 raise Bail
-            return ast.TupleV(items, self.span(t, self.i - 1))
+            inner = ast.paren(items[0], self.span(t, self.i - 1))
+            return self.sum_rest(self.product_rest(inner, t), t)
+        raise Bail
+
+    # ------------------------------------------------------------ integer arithmetic
+    # sum: product (("+" | "-") product)*; product: atom (("*" | "//" | "%" | "/") atom)*
+    def expression(self):
+        t = self.i
+        return self.sum_rest(self.product_rest(self.atom(), t), t)
+
+    def sum_rest(self, left, first: int):
+        while True:
+            op = self.operator("+-")
+            if op is None:
+                return left
+            t = self.i
+            right = self.product_rest(self.atom(), t)
+            left = ast.binop(op, left, right, self.span(first, self.i - 1))
+
+    def product_rest(self, left, first: int):
+        while True:
+            op = self.operator("*/%")
+            if op is None:
+                return left
+            right = self.atom()
+            left = ast.binop(op, left, right, self.span(first, self.i - 1))
+
+    def operator(self, starts: str) -> str | None:
+        """The operator at the cursor if it starts with one of `starts` (consumed), else None.
+        `units+1` tokenizes as a name and the signed number `+1`, where Lark's contextual
+        lexer (no number may follow a value) reads '+' and '1': split it the same way."""
+        i = self.i
+        kind, text = self.kinds[i], self.texts[i]
+        if kind == "NUM" and text[0] in "+-":
+            if text[0] not in starts:
+                return None
+            self.kinds[i:i + 1] = ["OP", "NUM"]
+            self.texts[i:i + 1] = [text[0], text[1:]]
+            self.lines[i:i + 1] = [self.lines[i]] * 2
+            self.cols[i:i + 1] = [self.cols[i], self.cols[i] + 1]
+        elif kind != "OP" or text[0] not in starts:
+            return None
+        self.i = i + 1
+        return self.texts[i]
+
+    def atom(self):
+        t = self.i
+        k = self.kinds[t]
+        if k == "NUM":
+            self.i = t + 1
+            return ast.Num(ast._num(self.texts[t], self.tspan(t)), self.texts[t], self.tspan(t))
+        if k == "NAME":
+            self.i = t + 1
+            return ast.Name(self.texts[t], self.tspan(t))
+        if k == "(":
+            self.i = t + 1
+            inner = self.expression()
+            self.expect(")")
+            return ast.paren(inner, self.span(t, self.i - 1))
         raise Bail
 
 

@@ -26,6 +26,10 @@ def fmt_value(v) -> str:
         return "(" + ", ".join(fmt_value(i) for i in v.items) + ")"
     if isinstance(v, ast.Call):
         return fmt_call(v)
+    if isinstance(v, ast.BinOp):  # the tree keeps written parentheses (Paren): none to add
+        return f"{fmt_value(v.left)} {v.op} {fmt_value(v.right)}"
+    if isinstance(v, ast.Paren):
+        return f"({fmt_value(v.value)})"
     raise TypeError(type(v))
 
 
@@ -63,7 +67,7 @@ def fmt_step(s) -> str:
     if isinstance(s, ast.StepOutput):
         return f"output {s.name}"
     if isinstance(s, ast.StepRepeat):
-        return f"repeat {s.times} {{ " + " -> ".join(fmt_step(x) for x in s.steps) + " }"
+        return f"repeat {s.times if type(s.times) is int else fmt_value(s.times)} {{ " + " -> ".join(fmt_step(x) for x in s.steps) + " }"
     raise TypeError(type(s))
 
 

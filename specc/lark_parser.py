@@ -14,14 +14,24 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from .errors import SpecError, Span
 from .parse import (Arg, BlockDef, Call, Chain, ChainStmt, Import, InputDecl, LayerDecl, ListV, Name,
                     NetworkDef, Num, OutputStmt, Param, Section, Setting, StepCall, StepOutput, StepRef,
-                    StepRepeat, Str, TupleV, Assign, _num)
+                    StepRepeat, Str, TupleV, Assign, _num, binop, paren, repeat_count)
 
 
 @functools.lru_cache(maxsize=1)
 def _parser() -> Lark:
     text = resources.files("specc.grammar").joinpath("specc.lark").read_text(encoding="utf-8")
     return Lark(text, parser="lalr", lexer="contextual", propagate_positions=True,
-                maybe_placeholders=True, cache=_cache_path(text))
+                maybe_placeholders=True, postlex=_ArrowEverywhere(), cache=_cache_path(text))
+
+
+class _ArrowEverywhere:
+    """Lexes '->' as an arrow in every parser state, also where only '-' would fit:
+    `Dense(2 -> output y` is a missing ')' before an arrow ("unexpected '->'"), not a
+    minus followed by a stray '>'. Tokens pass through unchanged."""
+    always_accept = ("_ARROW",)
+
+    def process(self, stream):
+        return stream
 
 
 def _cache_path(grammar_text: str) -> str | bool:
@@ -126,7 +136,7 @@ class _ToAst(Transformer):
 
     @v_args(meta=True)
     def step_repeat(self, meta, items):
-        return StepRepeat(_num(str(items[0]), self.sp(items[0])), list(items[1:]), self.sp(meta))
+        return StepRepeat(repeat_count(items[0]), list(items[1:]), self.sp(meta))
 
     @v_args(meta=True)
     def step_output(self, meta, items):
@@ -166,6 +176,23 @@ class _ToAst(Transformer):
         tok = items[0]
         return Num(_num(str(tok), self.sp(tok)), str(tok), self.sp(tok))
 
+    def _binop(op: str):
+        @v_args(meta=True)
+        def make(self, meta, items):
+            return binop(op, items[0], items[1], self.sp(meta))
+        return make
+
+    add, sub, mul, floordiv, mod, truediv = map(_binop, ["+", "-", "*", "//", "%", "/"])  # grammar aliases
+    del _binop
+
+    @v_args(meta=True)
+    def paren(self, meta, items):
+        return paren(items[0], self.sp(meta))
+
+    def count(self, items):  # `repeat 3`
+        tok = items[0]
+        return Num(_num(str(tok), self.sp(tok)), str(tok), self.sp(tok))
+
     def string(self, items):
         return Str(str(items[0])[1:-1], self.sp(items[0]))
 
@@ -185,9 +212,13 @@ class _ToAst(Transformer):
 _WORDS = {
     "NAME": "a name", "FUNC": "a call", "STRING": "a string", "INT": "an integer", "SIGNED_NUMBER": "a number",
     "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['",
-    "RSQB": "']'", "COMMA": "','", "COLON": "':'", "EQUAL": "'='", "__ANON_0": "'->'",
+    "RSQB": "']'", "COMMA": "','", "COLON": "':'", "EQUAL": "'='", "_ARROW": "'->'",
     "$END": "the end of the file",
+    "_PLUS": "'+'", "_MINUS": "'-'", "_TIMES": "'*'", "_FLOORDIV": "'//'", "_MOD": "'%'", "_DIVIDE": "'/'",
 }
+# Arithmetic may follow any number or name; listing it in every "expected ..." would bury
+# what is missing (a ',' or a ')'), so messages name it only when nothing else fits.
+_OPERATORS = {"_PLUS", "_MINUS", "_TIMES", "_FLOORDIV", "_MOD", "_DIVIDE"}
 _KEYWORDS = {"network", "block", "input", "output", "layer", "repeat", "from", "import"}
 
 
@@ -205,6 +236,22 @@ def _describe_found(tok) -> str:
     return f"'{tok}'"
 
 
+def _expected(e: UnexpectedInput) -> list[str]:
+    """The terminals the parser could take where it stopped, sorted; operators left out
+    when anything else fits, and the arrow unless the parser's state takes it (the lexer
+    reads it everywhere: _ArrowEverywhere)."""
+    expected = set(getattr(e, "expected", None) or ())
+    state = getattr(e, "state", None)
+    if "_ARROW" in expected and state is not None:
+        try:
+            if "_ARROW" not in state.parse_conf.parse_table.states[state.position]:
+                expected.discard("_ARROW")
+        except (AttributeError, KeyError):
+            pass
+    rest = sorted(t for t in expected if t not in _OPERATORS)
+    return rest or sorted(expected)
+
+
 def _syntax_error(e: UnexpectedInput, file: str, text: str) -> SpecError:
     line = getattr(e, "line", 1) or 1
     col = getattr(e, "column", 1) or 1
@@ -212,7 +259,7 @@ def _syntax_error(e: UnexpectedInput, file: str, text: str) -> SpecError:
         lines = text.splitlines() or [""]
         line, col = len(lines), len(lines[-1]) + 1
         span = Span(file=file, line=line, column=col, end_line=line, end_column=col + 1)
-        expected = sorted(getattr(e, "expected", set()) or [])
+        expected = _expected(e)
         return SpecError("E101", "unexpected end of file" + (
             f"; expected {', '.join(_word(t) for t in expected[:6])}" if expected else ""),
             span, hint="a '{' or '(' may be missing its closing '}' or ')'")
@@ -231,7 +278,7 @@ def _syntax_error(e: UnexpectedInput, file: str, text: str) -> SpecError:
     assert isinstance(e, UnexpectedToken)
     tok = e.token
     span = _span(file, tok)
-    expected = sorted(e.expected or [])
+    expected = _expected(e)
     exp_words = [_word(t) for t in expected]
     msg = f"unexpected {_describe_found(tok)}"
     if exp_words:
@@ -242,7 +289,7 @@ def _syntax_error(e: UnexpectedInput, file: str, text: str) -> SpecError:
         hint = f"'{tok}' is a keyword and cannot be used as a name; rename it"
     elif "COMMA" in expected and "RPAR" in expected:
         hint = "arguments are separated by ','"
-    elif "__ANON_0" in expected:
+    elif "_ARROW" in expected:
         hint = "layers in a chain are joined with '->'"
     elif tok.type == "NAME" and "EQUAL" in expected:
         hint = "a setting is written 'name = value'"
@@ -254,7 +301,9 @@ def _syntax_error(e: UnexpectedInput, file: str, text: str) -> SpecError:
 def parse_items(text: str, file: str) -> list:
     """The items of a module via Lark; SpecError E101 (in words) for a syntax error."""
     try:
-        return _ToAst(file).transform(_parser().parse(text))
+        tree = _parser().parse(text)
+        _check_expression_depth(tree, file)
+        return _ToAst(file).transform(tree)
     except UnexpectedInput as e:
         raise _syntax_error(e, file, text) from None
     except VisitError as e:  # an error raised while building the tree (e.g. a huge number)
@@ -266,6 +315,24 @@ def parse_items(text: str, file: str) -> list:
         raise SpecError("E101", "the file is nested too deeply to parse",
                         Span(file=file, line=line, column=col, end_line=line, end_column=col + 1),
                         hint="flatten the nesting of lists and calls") from None
+
+
+_EXPRESSION_RULES = {"add", "sub", "mul", "floordiv", "mod", "truediv", "paren"}
+
+
+def _check_expression_depth(tree, file: str) -> None:
+    """E101 for an expression nested deeper than parse.MAX_EXPRESSION_DEPTH, found without
+    recursion: `1+1+...` thousands long would overflow the transformer's recursion
+    (parse.binop checks the same bound on the trees both parsers build)."""
+    from .parse import MAX_EXPRESSION_DEPTH, expression_too_deep
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if node.data in _EXPRESSION_RULES:
+            depth += 1
+            if depth > MAX_EXPRESSION_DEPTH:
+                raise expression_too_deep(_span(file, node.meta))
+        stack.extend((c, depth) for c in node.children if hasattr(c, "data"))
 
 
 def _deep_nesting_start(text: str, depth_limit: int = 50) -> tuple[int, int]:

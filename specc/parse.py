@@ -91,7 +91,71 @@ class Call(Node):
         self.name_span = name_span
 
 
-Value = Union[Name, Str, Num, ListV, TupleV, Call]
+class BinOp(Node):
+    """Integer arithmetic: `4*filters`, `filters//2`, `units+1` (op: + - * // % /; `/`
+    parses so that the elaborator can say to use `//`)."""
+    __slots__ = ("op", "left", "right", "span")
+
+    def __init__(self, op: str, left: "Value", right: "Value", span: Span):
+        self.op = op
+        self.left = left
+        self.right = right
+        self.span = span
+
+
+class Paren(Node):
+    """A parenthesized expression, kept so that `specc fmt` writes the parentheses back."""
+    __slots__ = ("value", "span")
+
+    def __init__(self, value: "Value", span: Span):
+        self.value = value
+        self.span = span
+
+
+Value = Union[Name, Str, Num, ListV, TupleV, Call, BinOp, Paren]
+
+# Expressions nest at most this deep (operators and parentheses): both parsers and every
+# recursive walk over an expression stay far from Python's recursion limit.
+MAX_EXPRESSION_DEPTH = 32
+
+
+def expression_depth(v) -> int:
+    t = type(v)
+    if t is BinOp:
+        return 1 + max(expression_depth(v.left), expression_depth(v.right))
+    if t is Paren:
+        return 1 + expression_depth(v.value)
+    return 0
+
+
+def binop(op: str, left: "Value", right: "Value", span: Span) -> BinOp:
+    """A BinOp, or E101 when the expression nests too deeply (both parsers build through here)."""
+    node = BinOp(op, left, right, span)
+    _check_depth(node)
+    return node
+
+
+def paren(value: "Value", span: Span) -> Paren:
+    node = Paren(value, span)
+    _check_depth(node)
+    return node
+
+
+def _check_depth(node) -> None:
+    if expression_depth(node) > MAX_EXPRESSION_DEPTH:
+        raise expression_too_deep(node.span)
+
+
+def expression_too_deep(span: Span) -> SpecError:
+    return SpecError("E101", f"the expression nests more than {MAX_EXPRESSION_DEPTH} operators and "
+                     "parentheses deep", span, hint="a size is a short formula of block parameters, "
+                     "e.g. `4*filters` or `filters//2 + 1`")
+
+
+def repeat_count(v: "Value") -> "int | Value":
+    """`repeat N`: the count as an int when it is a whole-number literal, else the expression
+    (a block parameter, `2*n`), which the elaborator evaluates."""
+    return v.value if type(v) is Num and type(v.value) is int else v
 
 
 class StepCall(Node):
@@ -113,7 +177,7 @@ class StepRef(Node):
 class StepRepeat(Node):
     __slots__ = ("times", "steps", "span")
 
-    def __init__(self, times: int, steps: list, span: Span):
+    def __init__(self, times: "int | Value", steps: list, span: Span):  # times: see repeat_count
         self.times = times
         self.steps = steps
         self.span = span
@@ -300,7 +364,8 @@ _CONSTANTS = {"true": True, "True": True, "false": False, "False": False, "none"
 
 
 def value_to_python(v: Value) -> Any:
-    """Plain Python for a value (names become strings, calls stay Call)."""
+    """Plain Python for a value (names become strings, calls stay Call, arithmetic on
+    numbers is evaluated: SpecError E213 for anything else)."""
     if isinstance(v, Num):
         return v.value
     if isinstance(v, Str):
@@ -309,4 +374,7 @@ def value_to_python(v: Value) -> Any:
         return _CONSTANTS.get(v.id, v.id)
     if isinstance(v, (ListV, TupleV)):
         return [value_to_python(i) for i in v.items]
+    if type(v) is BinOp or type(v) is Paren:  # numbers only here: no block parameters in scope
+        from .elaborate.arithmetic import evaluate  # (the elaborator's rules; imported on use)
+        return evaluate(v, {}, in_block=False)
     return v

@@ -309,12 +309,12 @@ def _builds_and_runs(text: str, what: str) -> None:
 
 def test_usage_strings_read_correctly():
     """`BatchNormalization(...)`, never `BatchNormalization(, ...)`."""
-    from specc.elaborate import _layer_sig
+    from specc.elaborate.layer_args import layer_usage
     for kind, cls in REGISTRY.kinds.items():
-        sig = _layer_sig(cls)
+        sig = layer_usage(cls)
         assert sig.startswith(f"usage: {kind}(") and "(," not in sig and ", )" not in sig and ", ," not in sig, sig
-    assert _layer_sig(REGISTRY.kinds["BatchNormalization"]).startswith("usage: BatchNormalization(...);")
-    assert _layer_sig(REGISTRY.kinds["Flatten"]) == "usage: Flatten(...); options: trainable"
+    assert layer_usage(REGISTRY.kinds["BatchNormalization"]).startswith("usage: BatchNormalization(...);")
+    assert layer_usage(REGISTRY.kinds["Flatten"]) == "usage: Flatten(...); options: trainable"
 
 
 def test_coerce_speaks_specc():

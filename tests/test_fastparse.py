@@ -50,7 +50,8 @@ def test_fast_path_is_taken_on_the_library():
 
 _LIBRARY = [(ROOT / f).read_text(errors="replace") for f in FILES if f.endswith(".net") and "invalid" not in f]
 _PIECES = ["->", "(", ")", "[", "]", "{", "}", ",", "=", ":", "output ", "input ", "repeat 2 ", "layer ", " x ",
-           "Dense(3)", "1e-3", "-1", '"s"', "\n", "# c\n", "network", "(a, b)", "relu", " "]
+           "Dense(3)", "1e-3", "-1", '"s"', "\n", "# c\n", "network", "(a, b)", "relu", " ",
+           "*", "//", "+1", "/", "%", "-", "(n+1)", "repeat n ", "2*", "8 - "]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

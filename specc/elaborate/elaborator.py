@@ -1,67 +1,29 @@
-"""Syntax tree -> IR: resolve names, expand blocks and repeats, build layers from calls.
-
-Shapes are not computed here (passes/shapes.py does that); this stage only knows which
-layer is applied to which tensors. Problems become diagnostics and elaboration goes on,
-so one run reports every error of a file.
-"""
+"""The Elaborator: syntax tree -> the IR's layers, nodes and tensors (names, imports,
+blocks, `repeat`, shared layers). Sections are read by sections.py."""
 from __future__ import annotations
 
 import functools
 import os
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Callable
+from typing import Any
 
 from pydantic import ValidationError
 
-from . import parse as ast
-from .catalog import CATALOGS, UNAVAILABLE, Fn
-from .catalog.base import (Range, at_least_one, coerce, construct, construct_from, converter, describe,
-                           fraction, seed_range, show, type_text)
-from .counts import parse_bytes
-from .errors import Diagnostic, Source, SpecError, Span, did_you_mean
-from .ir import Node, TensorInfo
-from .layers import REGISTRY, Layer
-from .layers.base import ARG_SPANS
+from .. import parse as ast
+from ..catalog import CATALOGS, Fn
+from ..catalog.base import construct, describe, show
+from ..errors import Diagnostic, Source, SpecError, Span, did_you_mean
+from ..ir import Node, TensorInfo
+from ..layers import REGISTRY, Layer
+from .arithmetic import evaluate, is_arithmetic
+from .call_keys import arg_places, copy_layer, key_as_written, key_of_values, written_arg_places
+from .layer_args import (arg_fields, arg_help, converters, declared_type, layer_usage, value_code, with_article,
+                         written_value)
+from .scope import MAX_LAYERS, BlockRef, Env, PyCall, TooLarge
 
 KNOWN_DTYPES = {"float32", "float16", "float64", "int64", "int32", "bool"}
 RESERVED_DIMS = {"batch"}
-
-
-MAX_LAYERS = 200_000  # a guard against `repeat` nests that would expand without end
-
-
-class TooLarge(SpecError):
-    """The expansion limit was hit; elaboration of the statement stops."""
-
-
-@dataclass
-class PyCall:
-    """A call written as a value (l2(1e-4), LSTM(8)) with its arguments as Python values."""
-    func: str
-    args: list[Any]
-    kwargs: dict[str, Any]
-    span: Span
-    arg_spans: dict[str | int, Span] = field(default_factory=dict)
-
-
-@dataclass
-class BlockRef:
-    defn: ast.BlockDef
-    table: dict[str, "BlockRef"]  # blocks visible from the block's own file
-
-
-@dataclass
-class Env:
-    """A naming scope: the network body, or one expansion of a block."""
-    prefix: str = ""
-    tensors: dict[str, str] = field(default_factory=dict)   # local name -> global tensor
-    layers: dict[str, str] = field(default_factory=dict)    # shared layer local name -> global layer
-    params: dict[str, Any] = field(default_factory=dict)    # block parameter -> Python value
-    blocks: dict[str, BlockRef] = field(default_factory=dict)
-    in_block: bool = False
-    outputs: list[str] = field(default_factory=list)
 
 
 @functools.lru_cache(maxsize=None)
@@ -131,7 +93,7 @@ class Elaborator:
         env = Env(blocks=blocks)
         for stmt in net.body:
             try:
-                self.guard(self.statement, stmt, env)
+                self.call_or_report(self.statement, stmt, env)
             except TooLarge as e:
                 self.report(e)
                 break
@@ -143,7 +105,7 @@ class Elaborator:
     def report(self, err: SpecError) -> None:
         self.diags.append(err.diagnostic)
 
-    def guard(self, fn, *args):
+    def call_or_report(self, fn, *args):
         try:
             return fn(*args)
         except TooLarge:
@@ -379,12 +341,17 @@ class Elaborator:
             self.mark_output(name, step.name, env, step.span)
             return [name]
         if isinstance(step, ast.StepRepeat):
-            if step.times < 1:
-                raise SpecError("E203", "repeat needs a count of at least 1", step.span)
-            if _expansion(step) + len(self.layers) > MAX_LAYERS:
-                raise TooLarge("E203", f"this repeat expands to {_expansion(step):,} layers, more than the "
+            def times_of(s: ast.StepRepeat) -> int:  # `repeat 3`, or `repeat depth` in a block
+                return s.times if type(s.times) is int else evaluate(s.times, env.params, env.in_block)
+            times = times_of(step)
+            if times < 1:
+                raise SpecError("E203", "repeat needs a count of at least 1", step.span,
+                                hint=None if type(step.times) is int else f"the count is {times} here")
+            expansion = _expansion(step, times_of)
+            if expansion + len(self.layers) > MAX_LAYERS:
+                raise TooLarge("E203", f"this repeat expands to {expansion:,} layers, more than the "
                                f"limit of {MAX_LAYERS:,}", step.span, hint="check the nested `repeat` counts")
-            for _ in range(step.times):
+            for _ in range(times):
                 for inner in step.steps:
                     current = self.step(inner, current, env)
                     if current is None:
@@ -409,13 +376,13 @@ class Elaborator:
         # A call written like an earlier one (a generated spec, a `repeat` body) copies the
         # layer built from it, skipping the conversion of its arguments (see build_layer).
         # Inside a block with parameters a name may stand for a value: no shortcut there.
-        skey = None if env.params else _syntax_key(call)
+        skey = None if env.params else key_as_written(call)
         first = self.by_syntax.get(skey) if skey is not None else None
         if first is not None and call.func not in env.blocks and call.func not in env.layers:
             self.check_room(call.span)
-            layer = _copy_layer(first, call.span)
+            layer = copy_layer(first, call.span)
             if call.args:  # its own arguments' places (for errors at an argument), on first use
-                layer.keep_arg_spans(functools.partial(_written_arg_places, type(layer), call))
+                layer.keep_arg_spans(functools.partial(written_arg_places, type(layer), call))
             base = f"{env.prefix}_{snake(layer.kind)}" if env.prefix else snake(layer.kind)
             self.add_layer(layer, self.unique_layer_name(base))
             return self.apply(layer, current, call.span, env)
@@ -494,11 +461,13 @@ class Elaborator:
                 raise SpecError("E209", f"parameter '{k}' of block '{d.name}' given twice", call.span)
             params[k] = v
         block_env = Env(blocks=ref.table, in_block=True)
-        for p in d.params:
+        for i, p in enumerate(d.params):
             if p.name not in params:
                 if p.default is None:
                     raise SpecError("E212", f"block '{d.name}' needs the argument '{p.name}'", call.span,
                                     hint=_block_sig(d))
+                # a default may use the parameters written before it: `block b(filters, mid=filters//4)`
+                block_env.params = {q.name: params[q.name] for q in d.params[:i]}
                 params[p.name] = self.to_python(p.default, block_env)
         block_env.params = params
         k = self.counters[f"block:{d.name}"]
@@ -510,7 +479,7 @@ class Elaborator:
         for decl, tensor in zip(inputs, current):
             block_env.tensors[decl.name] = tensor
         for stmt in d.body:
-            self.guard(self.statement, stmt, block_env)
+            self.call_or_report(self.statement, stmt, block_env)
         if not block_env.outputs:
             raise SpecError("E208", f"block '{d.name}' declares no output", d.span,
                             hint="end its chain with `-> output y`")
@@ -526,6 +495,8 @@ class Elaborator:
             return [self.to_python(i, env) for i in v.items]
         if isinstance(v, ast.Call):
             return self.to_pycall(v, env)
+        if is_arithmetic(v):
+            return evaluate(v, env.params, env.in_block)
         return ast.value_to_python(v)
 
     def to_pycall(self, call: ast.Call, env: Env) -> PyCall:
@@ -601,16 +572,16 @@ class Elaborator:
 
     def build_layer(self, call: PyCall, prefix: str = "", syntax_key: tuple | None = None) -> Layer:
         """PyCall -> validated Layer instance (name left for the caller). `syntax_key`: the
-        call as written (_syntax_key), remembered for call_step's shortcut."""
+        call as written (key_as_written), remembered for call_step's shortcut."""
         cls = REGISTRY.get(call.func)
         if cls is None:
             raise SpecError("E200", f"unknown layer '{call.func}'", call.span,
                             hint=did_you_mean(call.func, REGISTRY.all_names()))
-        kind, fields, roles = _arg_fields(cls)
+        kind, fields, roles = arg_fields(cls)
         # Identical calls (a `repeat` body, a generated spec) validate once; later ones
         # copy the first layer with their own span (pydantic validation is most of the
         # cost of a layer). Calls holding a nested layer are built afresh each time.
-        key = None if "layer" in roles.values() else _call_key(call)
+        key = None if "layer" in roles.values() else key_of_values(call)
         if key is None:
             layer = self._build_layer(call, cls, kind, fields, roles, prefix)
         else:
@@ -618,11 +589,11 @@ class Elaborator:
             if first is None:
                 layer = first = self.built[key] = self._build_layer(call, cls, kind, fields, roles, prefix)
             else:
-                layer = _copy_layer(first, call.span)
+                layer = copy_layer(first, call.span)
             if syntax_key is not None:
                 self.by_syntax[syntax_key] = first
             if layer is not first and call.arg_spans:  # a copy: its own arguments' places
-                layer.keep_arg_spans(_arg_places(cls, call.arg_spans.items()))
+                layer.keep_arg_spans(arg_places(cls, call.arg_spans.items()))
         return layer
 
     def _build_layer(self, call: PyCall, cls, kind: str, fields: dict, roles: dict, prefix: str) -> Layer:
@@ -633,7 +604,7 @@ class Elaborator:
             extra = call.arg_spans.get(len(cls.positional), call.span)
             raise SpecError("E203", f"{kind} takes at most {len(cls.positional)} positional argument(s) "
                             f"({', '.join(cls.positional) or 'none'}), got {len(call.args)}", extra,
-                            hint=_layer_sig(cls))
+                            hint=layer_usage(cls))
         for i, v in enumerate(call.args):
             data[cls.positional[i]] = v
             spans[cls.positional[i]] = call.arg_spans.get(i, call.span)
@@ -644,10 +615,10 @@ class Elaborator:
             if key not in fields:
                 hint = did_you_mean(k, [*fields, *aliases])
                 raise SpecError("E201", f"{kind} has no argument '{k}'", call.arg_spans.get(k, call.span),
-                                hint=hint or _layer_sig(cls))
+                                hint=hint or layer_usage(cls))
             if key in data:
                 raise SpecError("E209", f"argument '{key}' of {kind} given twice", call.arg_spans.get(k, call.span),
-                                hint=f"keep one '{key}' (by position or by name, not both); {_layer_sig(cls)}")
+                                hint=f"keep one '{key}' (by position or by name, not both); {layer_usage(cls)}")
             data[key] = v
             spans[key] = call.arg_spans.get(k, call.span)
         for key, v in list(data.items()):
@@ -664,20 +635,20 @@ class Elaborator:
                 data[key] = inner
             elif isinstance(v, PyCall):
                 raise SpecError("E203", f"'{key}' of {kind} takes a plain value, not a call {v.func}(...)", span,
-                                hint=_layer_sig(cls))
+                                hint=layer_usage(cls))
             else:  # a plain value: its type and range, in specc's words (catalog.base.coerce)
                 try:
-                    data[key] = _converters(cls)[key](v)
+                    data[key] = converters(cls)[key](v)
                 except ValueError as err:
-                    raise SpecError(_value_code(key), f"'{key}' of {kind} {err}", span,
-                                    hint=_arg_help(cls, key)) from None
+                    raise SpecError(value_code(key), f"'{key}' of {kind} {err}", span,
+                                    hint=arg_help(cls, key)) from None
         try:
             layer = cls.model_validate({**data, "kind": kind, "span": call.span})
         except ValidationError as e:
             err = e.errors()[0]
             key = str(err["loc"][0]) if err["loc"] else ""
             if err["type"] == "missing":
-                raise SpecError("E202", f"{kind} needs the argument '{key}'", call.span, hint=_layer_sig(cls)) from None
+                raise SpecError("E202", f"{kind} needs the argument '{key}'", call.span, hint=layer_usage(cls)) from None
             # plain values passed coerce above; what is left is a kind's own validator
             # (its ValueError says "must be ..., got ...") or an odd catalogue value: never
             # pydantic's own wording
@@ -685,12 +656,12 @@ class Elaborator:
                 msg = err["msg"].removeprefix("Value error, ")
             elif roles.get(key) not in (None, "layer"):  # none given for a catalogue reference
                 cat = CATALOGS[roles[key]]
-                msg = f"must name {_article(cat.kind)} (e.g. {cat.names()[0]}), got {show(_call_value(call, key, cls))}"
+                msg = f"must name {with_article(cat.kind)} (e.g. {cat.names()[0]}), got {show(written_value(call, key, cls))}"
             else:
-                msg = f"must be {describe(_declared_type(fields[key])) if key in fields else 'another value'}, " \
+                msg = f"must be {describe(declared_type(fields[key])) if key in fields else 'another value'}, " \
                       f"got {show(data.get(key))}"
-            raise SpecError(_value_code(key), f"'{key}' of {kind} {msg}", spans.get(key, call.span),
-                            hint=_arg_help(cls, key) if key in fields else _layer_sig(cls)) from None
+            raise SpecError(value_code(key), f"'{key}' of {kind} {msg}", spans.get(key, call.span),
+                            hint=arg_help(cls, key) if key in fields else layer_usage(cls)) from None
         layer.keep_arg_spans(spans)
         layer.validate_args()
         return layer
@@ -708,164 +679,16 @@ class Elaborator:
         if isinstance(v, PyCall):
             return cat.resolve(v.func, v.args, v.kwargs, span=v.span, arg_spans=v.arg_spans)
         who = what if isinstance(what, str) else f"'{what[0]}' of {what[1]}"
-        raise SpecError("E203", f"{who} must name {_article(cat.kind)} (e.g. {cat.names()[0]}), got {show(v)}", span,
+        raise SpecError("E203", f"{who} must name {with_article(cat.kind)} (e.g. {cat.names()[0]}), got {show(v)}", span,
                         hint=f"{cat.kind}s: {', '.join(cat.names())} (docs/catalog.md)")
 
 
-def _expansion(step) -> int:
-    """How many layer applications a step expands to (blocks counted as one)."""
+def _expansion(step, times_of) -> int:
+    """How many layer applications a step expands to (blocks counted as one); `times_of`
+    gives a `repeat`'s count."""
     if isinstance(step, ast.StepRepeat):
-        return step.times * sum(_expansion(s) for s in step.steps)
+        return max(times_of(step), 0) * sum(_expansion(s, times_of) for s in step.steps)
     return 0 if isinstance(step, ast.StepOutput) else 1
-
-
-def _copy_layer(first: Layer, span: Span) -> Layer:
-    """A layer equal to `first` but written at `span` (name left for the caller); the
-    argument values are shared, never mutated once validated. The places of `first`'s
-    arguments are not this call's: build_layer records the copy's own, if it has any."""
-    values = {**first.__dict__, "span": span, "name": ""}
-    values.pop(ARG_SPANS, None)
-    return construct_from(type(first), values, set(first.__pydantic_fields_set__))
-
-
-def _arg_places(cls, places) -> dict[str, Span]:
-    """Argument name -> where it is written, from (position or keyword as written, span)
-    pairs of one call of layer class `cls` (positional arguments come first)."""
-    positional, aliases = cls.positional, cls.arg_aliases
-    return {(positional[k] if isinstance(k, int) and k < len(positional) else aliases.get(k, k)): s
-            for k, s in places}
-
-
-def _written_arg_places(cls, call: ast.Call) -> dict[str, Span]:
-    return _arg_places(cls, [(i if a.name is None else a.name, a.span) for i, a in enumerate(call.args)])
-
-
-def _syntax_key(call: ast.Call) -> tuple | None:
-    """A call's function and arguments as written, spans aside: calls with equal keys
-    convert to equal PyCalls (outside blocks with parameters). None for a `name=`
-    argument (each layer has its own) or a value too rare to bother with."""
-    key: list = [call.func]
-    for a in call.args:
-        v = a.value
-        t = type(v)
-        if t is ast.Num:  # the common cases inline: the key costs little when it misses
-            key += (a.name, t, v.text)  # equal texts give equal numbers (1 and 1.0 differ)
-        elif t is ast.Name:
-            key += (a.name, t, v.id)
-        else:
-            item = _value_key(v)
-            if item is None:
-                return None
-            key += (a.name, item)
-        if a.name == "name":
-            return None
-    return tuple(key)
-
-
-def _value_key(v) -> tuple | None:
-    t = type(v)
-    if t is ast.Num:
-        return (t, v.text)
-    if t is ast.Name:
-        return (t, v.id)
-    if t is ast.Str:
-        return (t, v.value)
-    if t is ast.Call:
-        inner = _syntax_key(v)
-        return None if inner is None else (t, *inner)
-    if t is ast.ListV or t is ast.TupleV:
-        items = [_value_key(i) for i in v.items]
-        return None if None in items else (t, *items)
-    return None
-
-
-def _call_key(call: PyCall) -> tuple | None:
-    """A hashable key for a call's arguments (types included: 1, 1.0 and True differ),
-    or None when an argument cannot be hashed."""
-    key = _frozen(call)
-    try:
-        hash(key)
-    except TypeError:
-        return None
-    return key
-
-
-def _frozen(v: Any) -> Any:
-    t = type(v)
-    if t is str:
-        return v
-    if t is list:
-        return (list, *map(_frozen, v))
-    if t is PyCall:
-        return (PyCall, v.func, *map(_frozen, v.args), *[(k, _frozen(x)) for k, x in v.kwargs.items()])
-    return (t, v)  # numbers and booleans: 1, 1.0 and True are equal in Python
-
-
-@functools.lru_cache(maxsize=None)
-def _arg_fields(cls) -> tuple[str, dict[str, Any], dict[str, str | None]]:
-    """(kind, argument fields, role of each: a catalogue name, "layer", or None for a plain
-    value) of a layer class, computed once per class rather than once per layer."""
-    fields = {k: f for k, f in cls.model_fields.items() if k not in ("kind", "span", "name")}
-    roles = {}
-    for k, f in fields.items():
-        extra = f.json_schema_extra or {}
-        roles[k] = extra.get("catalog") or ("layer" if extra.get("layer") else None)
-    return cls.model_fields["kind"].default, fields, roles
-
-
-def _layer_sig(cls) -> str:
-    """usage: Conv2D(filters, kernel_size, ...); options: ... (no dangling comma when a
-    kind takes nothing by position: `BatchNormalization(...)`)."""
-    kind = cls.model_fields["kind"].default
-    req = [k for k, f in cls.model_fields.items() if f.is_required() and k not in cls.positional]
-    opt = [k for k, f in cls.model_fields.items() if not f.is_required() and k not in ("kind", "span", "name")]
-    parts = [*cls.positional, *req, *(["..."] if opt else [])]
-    return f"usage: {kind}({', '.join(parts)})" + (f"; options: {', '.join(opt[:12])}" if opt else "")
-
-
-def _arg_help(cls, key: str) -> str:
-    """The help line of a bad value: what the argument takes, then how the kind is called
-    ("strides: int or [int, int] (>= 1), default 1; usage: Conv2D(filters, kernel_size, ...)")."""
-    f = cls.model_fields[key]
-    catalog = _arg_fields(cls)[2][key]
-    kind = f"{catalog} name or call (docs/catalog.md)" if catalog not in (None, "layer") else \
-        type_text(_declared_type(f))
-    default = f.get_default(call_default_factory=True) if not f.is_required() else None
-    default = "required" if f.is_required() else \
-        f"default {default.name if isinstance(default, Fn) else default if isinstance(default, str) else show(default)}"
-    return f"{key}: {kind}, {default}; {_layer_sig(cls).split(';')[0]}"
-
-
-def _declared_type(f) -> Any:
-    """A field's type with its range (pydantic keeps Annotated metadata apart)."""
-    return Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation
-
-
-@functools.lru_cache(maxsize=None)
-def _converters(cls) -> dict[str, Callable[[Any], Any]]:
-    """Per plain-value argument of a layer class, the function checking and converting a
-    spec value (catalog.base.converter), made once per class."""
-    _kind, fields, roles = _arg_fields(cls)
-    return {k: converter(_declared_type(f)) for k, f in fields.items() if roles[k] is None}
-
-
-def _article(word: str) -> str:
-    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
-
-
-def _call_value(call: PyCall, key: str, cls) -> Any:
-    """The value written for argument `key` in `call` (by position, name or alias)."""
-    if key in cls.positional and cls.positional.index(key) < len(call.args):
-        return call.args[cls.positional.index(key)]
-    for k, v in call.kwargs.items():
-        if cls.arg_aliases.get(k, k) == key:
-            return v
-    return None
-
-
-def _value_code(key: str) -> str:
-    """E401 for the dropout rates (a Keras habit of its own: the fraction KEPT), else E203."""
-    return "E401" if key in ("rate", "dropout", "recurrent_dropout") else "E203"
 
 
 def _block_sig(d: ast.BlockDef) -> str:
@@ -894,319 +717,3 @@ def _scan_user_names(body) -> dict[str, Span]:
         elif isinstance(stmt, ast.LayerDecl):
             names.setdefault(stmt.name, stmt.span)
     return names
-
-
-# ---------------------------------------------------------------- train / expect / test sections
-
-TRAIN_KEYS = {"loss", "loss_weights", "optimizer", "schedule", "batch_size", "epochs", "metrics", "data", "validation_split",
-              "shuffle", "seed", "callbacks", "clipnorm", "clipvalue", "lr", "learning_rate", "precision"}
-TRAIN_ALIASES = {"lr_schedule": "schedule", "learning_rate_schedule": "schedule", "dataset": "data",
-                 "batch": "batch_size"}
-
-
-# the help line of a bad scalar setting
-TRAIN_HELP = {
-    "batch_size": "the number of samples per optimizer step, a whole number >= 1, e.g. `batch_size = 32`",
-    "epochs": "the number of passes over the training data, a whole number >= 1, e.g. `epochs = 10`",
-    "shuffle": "`shuffle = true` (the default) or `shuffle = false`",
-    "seed": "a whole number within 64 bits, e.g. `seed = 0`; the same seed gives the same run",
-    "validation_split": "the fraction of the data held out for validation, in [0, 1), e.g. `validation_split = 0.1`",
-}
-
-
-def build_train(section: ast.Section, elab: Elaborator) -> dict | None:
-    env = Env()
-    raw: dict[str, tuple[Any, Span]] = {}
-    for s in section.settings:
-        key = TRAIN_ALIASES.get(s.key, s.key)
-        if key not in TRAIN_KEYS:
-            elab.report(SpecError("E211", f"unknown train setting '{s.key}'", s.span,
-                                  hint=did_you_mean(s.key, [*TRAIN_KEYS, *TRAIN_ALIASES]) or
-                                  f"train settings: {', '.join(sorted(TRAIN_KEYS))}"))
-            continue
-        if key in raw:
-            elab.report(SpecError("E206", f"train setting '{key}' given twice", s.span,
-                                  hint="keep one of the two settings", related=[(raw[key][1], "first given here")]))
-            continue
-        try:
-            raw[key] = (elab.to_python(s.value, env), s.span)
-        except SpecError as e:
-            elab.report(e)
-    out: dict[str, Any] = {"span": section.span, "spans": {k: span for k, (_, span) in raw.items()}}
-
-    def fn(catalog: str, key: str, default: str | None):
-        if key not in raw:
-            return elab.resolve_fn(catalog, default, section.span) if default else None
-        v, span = raw[key]
-        return elab.guard(elab.resolve_fn, catalog, v, span, f"train setting '{key}'")
-
-    def written(catalog: str, key: str) -> list[tuple[Fn | None, Any, Span]]:
-        """(Fn or None where it failed, the item as written, the setting's span) of a list setting."""
-        if key not in raw:
-            return []
-        v, span = raw[key]
-        items = v if isinstance(v, list) else [v]
-        return [(elab.guard(elab.resolve_fn, catalog, i, span, f"each of '{key}'"), i, span) for i in items]
-
-    def scalar(key, tp, default, rule: Range | None = None):
-        if key not in raw:
-            return default
-        v, span = raw[key]
-        try:
-            v = coerce(v, tp)
-        except ValueError as err:
-            problem = str(err)
-        else:
-            problem = rule(v, written=raw[key][0]) if rule else None
-        if problem:
-            elab.report(SpecError("E400", f"train setting '{key}' {problem}", span, hint=TRAIN_HELP[key]))
-            return default
-        return v
-
-    out.update(_losses(raw, elab, section.span))
-    optimizer = fn("optimizer", "optimizer", "Adam")
-    if optimizer is not None:
-        for key, arg in (("clipnorm", "clipnorm"), ("clipvalue", "clipvalue"), ("lr", "lr"), ("learning_rate", "lr")):
-            if key in raw:
-                v, span = raw[key]
-                try:
-                    optimizer = CATALOGS["optimizer"].resolve(optimizer.name, [], {**optimizer.args, arg: v}, span)
-                except SpecError as e:
-                    elab.report(e)
-    out["optimizer"] = optimizer or CATALOGS["optimizer"].default("Adam")
-    out["schedule"] = fn("schedule", "schedule", "constant") or CATALOGS["schedule"].default("constant")
-    out["batch_size"] = scalar("batch_size", int, 32, at_least_one)
-    out["epochs"] = scalar("epochs", int, 10, at_least_one)
-    out["shuffle"] = scalar("shuffle", bool, True)
-    out["seed"] = scalar("seed", int, 0, seed_range)
-    metrics = written("metric", "metrics")
-    out["metrics"] = [f for f, _, _ in metrics if f is not None]
-    callbacks = written("callback", "callbacks")
-    out["callbacks"] = [f for f, _, _ in callbacks if f is not None]
-    reported = len(elab.diags)
-    split = scalar("validation_split", float, None, fraction)
-    split_known = len(elab.diags) == reported
-    data = None
-    if "data" in raw:
-        v, span = raw["data"]
-        name = v if isinstance(v, str) else (v.func if isinstance(v, PyCall) else None)
-        if name is not None and name.lower() in UNAVAILABLE and name not in CATALOGS["data"]:
-            elab.report(SpecError("E400", f"data set '{name}' needs a download, which specc never does", span,
-                                  hint=f"use {UNAVAILABLE[name.lower()]}"))
-        else:
-            data = elab.guard(elab.resolve_fn, "data", v, span, "train setting 'data'")
-    if data is not None:
-        inner_split = data.args.get("validation_split", 0.0)
-        if split is None:
-            split = inner_split
-        elif inner_split:
-            elab.report(SpecError("E400", "validation_split is given both in data(...) and in train", section.span,
-                                  hint="keep one of the two"))
-    out["data"] = data
-    out["validation_split"] = split or 0.0
-    out["precision"] = _precision(raw, elab)
-    if data is not None:
-        _confine_read_files(data, raw["data"][0], raw["data"][1], elab)
-    for f, item, span in callbacks:
-        if f is not None:
-            _confine_written_files(f, item, span, elab)
-    # (not after a metric, the data set or the split failed: the logged names are unknown)
-    if all(f is not None for f, _, _ in metrics) and split_known and (data is not None or "data" not in raw):
-        _check_monitors(callbacks, out["metrics"], out["validation_split"] > 0, elab)
-    return out
-
-
-def _check_monitors(callbacks: list, metrics: list[Fn], validation: bool, elab: Elaborator) -> None:
-    """A callback's `monitor` must name a value the trainer logs (catalog.metrics.history_names,
-    with `val_` on validation data): E403 for a name never logged, with a did-you-mean; W616 for
-    a validation value when the spec holds out no validation data (`specc train
-    --validation-split` can still add some; else the trainer watches the training value)."""
-    from .catalog.metrics import history_names
-    names = history_names(elab.outputs, metrics)
-    logged = [*names, *(f"val_{n}" for n in names), "lr"]
-    for f, item, span in callbacks:
-        if f is None or "monitor" not in f.args:
-            continue
-        monitor = f.args["monitor"]
-        where = _arg_span(item, "callback", f, "monitor", span)
-        if monitor not in logged:
-            suggestion = did_you_mean(monitor, logged)
-            elab.report(SpecError(
-                "E403", f"{f.name} monitors '{monitor}', which training never logs", where,
-                hint=(f"{suggestion} " if suggestion else "")
-                + f"training logs {', '.join(names)}, and on validation data val_ of each",
-                notes=[f"with several outputs, each output's loss and metrics are logged under its name too "
-                       f"('{names[1]}')"] if len(elab.outputs) > 1 else []))
-        elif monitor.startswith("val_") and not validation:
-            elab.report(SpecError(
-                "W616", f"{f.name} monitors '{monitor}', but the spec holds out no validation data: training "
-                        f"will watch '{monitor[4:]}' instead", where,
-                hint="hold out validation data (`validation_split = 0.2`, or data = NAME(validation_split=0.2)), "
-                     f"or monitor '{monitor[4:]}'"))
-
-
-def _arg_span(item: Any, catalog: str, fn: Fn, param: str, span: Span) -> Span:
-    """Where argument `param` of a catalogue call is written: its value's place, else the
-    call's (a name written alone, or a default), else the setting's."""
-    if not isinstance(item, PyCall):
-        return span
-    entry = CATALOGS[catalog].get(fn.name)
-    p = entry.param(param) if entry is not None else None
-    if p is None:
-        return item.span
-    for i in range(len(item.args)):
-        if i < len(entry.params) and entry.params[i].name == p.name:
-            return item.arg_spans.get(i, item.span)
-    for key in item.kwargs:
-        if key == p.name or key in p.aliases:
-            return item.arg_spans.get(key, item.span)
-    return item.span
-
-
-def _confine_read_files(data: Fn, item: Any, span: Span, elab: Elaborator) -> None:
-    """E109 for a data file outside the project root (see SpecFiles.named_file)."""
-    reads = CATALOGS["data"].get(data.name).info.get("reads")
-    for param, given in (reads(data.args) if reads else []):
-        where = _arg_span(item, "data", data, param, span)
-        elab.guard(elab.files.named_file, given, span.file, "data file", where)
-
-
-def _confine_written_files(callback: Fn, item: Any, span: Span, elab: Elaborator) -> None:
-    """E109 for a callback's output file that would leave the run folder: the trainer writes
-    it relative to the run folder (runs/NAME or --out)."""
-    from .compile import output_path_problem
-    for param in CATALOGS["callback"].get(callback.name).info.get("writes", ()):
-        problem = output_path_problem(callback.args[param])
-        if problem:
-            elab.report(SpecError(
-                "E109", f"{callback.name} {param} {problem}", _arg_span(item, "callback", callback, param, span),
-                hint=f"{callback.name} writes into the run folder (runs/NAME, or --out DIR): give a file name "
-                     f"relative to it, e.g. {param}=\"{CATALOGS['callback'].get(callback.name).param(param).default}\""))
-
-
-def _precision(raw: dict, elab: Elaborator) -> str:
-    """`precision = mixed_bfloat16`: one of the training policies (ir.TRAIN_PRECISIONS)."""
-    from .ir import TRAIN_PRECISIONS
-    if "precision" not in raw:
-        return "float32"
-    v, span = raw["precision"]
-    if isinstance(v, str) and v in TRAIN_PRECISIONS:
-        return v
-    hint = did_you_mean(v, TRAIN_PRECISIONS) if isinstance(v, str) else None
-    elab.report(SpecError("E400", f"train setting 'precision' must be one of {', '.join(TRAIN_PRECISIONS)}, "
-                          f"got {v!r}", span,
-                          hint=hint or "mixed_bfloat16 for CPUs with bf16 units and recent GPUs; "
-                                       "mixed_float16 for CUDA GPUs"))
-    return "float32"
-
-
-def _losses(raw: dict, elab: Elaborator, span: Span) -> dict:
-    """loss / losses / loss_weights: one loss for every output, or a list in output order
-    (Keras' `loss=[...]`, `loss_weights=[...]`); the total is the weighted sum."""
-    outputs = elab.outputs
-    if "loss" not in raw:
-        elab.report(SpecError("E400", "the train block needs a loss", span,
-                              hint="e.g. `loss = categorical_crossentropy` or `loss = mse`"))
-        return {"loss": None, "losses": {}, "loss_weights": {}}
-    v, lspan = raw["loss"]
-    if isinstance(v, list):
-        if len(v) != len(outputs):
-            elab.report(SpecError(
-                "E400", f"{len(v)} loss{'es' if len(v) != 1 else ''} for {len(outputs)} output(s) ({', '.join(outputs) or 'none'})", lspan,
-                hint="give one loss per output, in the order the outputs are declared, or one loss for all"))
-            return {"loss": None, "losses": {}, "loss_weights": {}}
-        resolved = [elab.guard(elab.resolve_fn, "loss", item, lspan, "each loss") for item in v]
-    else:
-        resolved = [elab.guard(elab.resolve_fn, "loss", v, lspan, "train setting 'loss'")] * max(len(outputs), 1)
-    losses = {o: f for o, f in zip(outputs, resolved) if f is not None}
-    weights = dict.fromkeys(outputs, 1.0)
-    if "loss_weights" in raw:
-        w, wspan = raw["loss_weights"]
-        items = w if isinstance(w, list) else [w]
-        if len(items) != len(outputs):
-            elab.report(SpecError("E400", f"{len(items)} loss weight(s) for {len(outputs)} output(s) "
-                                  f"({', '.join(outputs) or 'none'})", wspan,
-                                  hint="give one weight per output, in the order the outputs are declared"))
-        elif not all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in items):
-            elab.report(SpecError("E400", f"loss weights must be numbers >= 0, got {w!r}", wspan,
-                                  hint="e.g. `loss_weights = [1.0, 0.2]`"))
-        else:
-            weights = {o: float(x) for o, x in zip(outputs, items)}
-    return {"loss": resolved[0] if resolved else None, "losses": losses, "loss_weights": weights}
-
-
-def build_expect(section: ast.Section, elab: Elaborator) -> dict:
-    out: dict[str, Any] = {"shapes": {}, "spans": {}}
-    counts = {"params": "params", "total_params": "params", "trainable_params": "trainable_params",
-              "trainable": "trainable_params", "non_trainable_params": "non_trainable_params",
-              "non_trainable": "non_trainable_params"}
-    for s in section.settings:
-        v = ast.value_to_python(s.value) if not isinstance(s.value, ast.Call) else None
-        if s.key in ("macs", "max_memory"):
-            problem = _cost_expectation(s.key, v)
-            if problem:
-                elab.report(SpecError("E502", f"cannot read expectation '{s.key}': {problem}", s.span,
-                                      hint='write `macs: 4089184256`, `macs: "4.1G"`, `macs: "5760*seq + 8"` '
-                                           'or `max_memory: "8GiB"` (docs/cost.md)'))
-                continue
-            out[s.key] = parse_bytes(v) if s.key == "max_memory" else v
-        elif s.key in counts:
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                elab.report(SpecError("E502", f"expected parameter count '{s.key}' must be a whole number, got {v!r}",
-                                      s.span))
-                continue
-            out[counts[s.key]] = v
-        elif isinstance(v, list) and all(isinstance(d, (int, str)) and not isinstance(d, bool) for d in v):
-            out["shapes"][s.key] = v
-        else:
-            elab.report(SpecError("E502", f"cannot read expectation '{s.key}'", s.span,
-                                  hint="write `tensor: [batch, 10]`, `params: 1234`, `trainable_params: ...`"))
-            continue
-        out["spans"][counts.get(s.key, s.key)] = s.span
-    return out
-
-
-def _cost_expectation(key: str, v) -> str | None:
-    """Why an expected `macs` or `max_memory` cannot be read, or None."""
-    if key == "max_memory":
-        try:
-            parse_bytes(v)
-        except ValueError as e:
-            return str(e)
-        return None
-    if isinstance(v, bool) or not isinstance(v, (int, str)) or (isinstance(v, int) and v < 0):
-        return f"expected a whole number of MACs, a rounded figure or a formula, got {v!r}"
-    if isinstance(v, str):
-        from .passes.cost import read_expected_macs
-        try:
-            read_expected_macs(v)
-        except ValueError as e:
-            return str(e)
-    return None
-
-
-def build_test(section: ast.Section, elab: Elaborator) -> dict:
-    out = {}
-    for s in section.settings:
-        try:
-            v = elab.to_python(s.value, Env())
-        except SpecError as e:
-            elab.report(e)
-            continue
-        if s.key == "data" and isinstance(v, PyCall):  # its files stay in the project, as train's
-            try:
-                data = elab.resolve_fn("data", v, s.span)
-            except SpecError:
-                data = None  # a bad data set: `specc test` reports the test block itself
-            if data is not None:
-                _confine_read_files(data, v, s.span, elab)
-        out[s.key] = _plain(v)
-    return out
-
-
-def _plain(v):
-    if isinstance(v, PyCall):
-        return {"call": v.func, "args": [_plain(a) for a in v.args], "kwargs": {k: _plain(x) for k, x in v.kwargs.items()}}
-    if isinstance(v, list):
-        return [_plain(i) for i in v]
-    return v

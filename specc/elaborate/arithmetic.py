@@ -1,0 +1,87 @@
+"""Integer arithmetic in values: `4*filters`, `filters//2`, `units+1`, `repeat depth`.
+
+The language stays declarative: an expression combines whole-number literals and the
+parameters of the enclosing block with + - * // % and parentheses; there are no other
+variables. Problems are E213 at the operand or operator at fault. A result outside a
+size's range (0, a negative width) is left to the argument's own range check, whose caret
+covers the whole expression.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .. import parse as ast
+from ..catalog.base import show
+from ..errors import SpecError, did_you_mean
+
+# Values beyond 18 digits are mistakes, as literals are (parse.MAX_DIGITS); the bound also
+# keeps products of products from growing into numbers too long to print. Sizes far below
+# it are still refused by the limits pass (E107 parameters, E108 tensor elements).
+MAX_VALUE = 10 ** 18
+
+_APPLY = {"+": int.__add__, "-": int.__sub__, "*": int.__mul__, "//": int.__floordiv__, "%": int.__mod__}
+
+
+def is_arithmetic(v: Any) -> bool:
+    return type(v) is ast.BinOp or type(v) is ast.Paren
+
+
+def evaluate(v: Any, params: dict[str, Any], in_block: bool) -> int:
+    """The whole number an expression stands for, with `params` the enclosing block's
+    parameters (none outside a block). Expressions nest at most parse.MAX_EXPRESSION_DEPTH
+    deep, so the recursion is shallow."""
+    t = type(v)
+    if t is ast.Paren:
+        return evaluate(v.value, params, in_block)
+    if t is ast.Num:
+        if type(v.value) is not int:
+            raise SpecError("E213", f"{v.text} is not a whole number: arithmetic works on integers only", v.span,
+                            hint="sizes, counts and axes are whole numbers; write e.g. `filters//2`, not `filters*0.5`")
+        return v.value
+    if t is ast.Name:
+        return _parameter(v, params, in_block)
+    if t is ast.BinOp:
+        if v.op == "/":
+            raise SpecError("E213", "'/' divides into fractions, and sizes are whole numbers: use '//'", v.span,
+                            hint=f"write `{_text(v.left)} // {_text(v.right)}` (rounds down, as Python's //)")
+        a = evaluate(v.left, params, in_block)
+        b = evaluate(v.right, params, in_block)
+        if b == 0 and v.op in ("//", "%"):
+            raise SpecError("E213", f"division by zero: `{_text(v.right)}` is 0", v.right.span,
+                            hint="check the block's arguments; a divisor must not be 0")
+        result = _APPLY[v.op](a, b)
+        if abs(result) > MAX_VALUE:
+            raise SpecError("E213", f"`{_text(v)}` is larger than 10**18", v.span,
+                            hint="no size or count is this large; check the factors")
+        return result
+    raise SpecError("E213", f"{show(v)} cannot take part in arithmetic", v.span)  # (the grammar allows no other)
+
+
+def _parameter(v: ast.Name, params: dict[str, Any], in_block: bool) -> int:
+    if v.id not in params:
+        if not in_block:
+            hint = ("outside a block, an expression holds numbers only; names in expressions are the parameters "
+                    "of the enclosing block: `block b(filters) { ... Conv2D(4*filters, 1) ... }`")
+        else:
+            hint = did_you_mean(v.id, params) or (
+                f"the block's parameters are {', '.join(params)}" if params else "the block has no parameters")
+        raise SpecError("E213", f"unknown name '{v.id}' in an expression", v.span, hint=hint)
+    value = params[v.id]
+    if type(value) is not int:
+        raise SpecError("E213", f"'{v.id}' is {show(value)} here, not a whole number: arithmetic works on integers "
+                        "only", v.span, hint=f"pass a whole number for '{v.id}'")
+    return value
+
+
+def _text(v: Any) -> str:
+    """An expression as written (spacing aside), for messages."""
+    t = type(v)
+    if t is ast.BinOp:
+        return f"{_text(v.left)} {v.op} {_text(v.right)}"
+    if t is ast.Paren:
+        return f"({_text(v.value)})"
+    if t is ast.Num:
+        return v.text
+    if t is ast.Name:
+        return v.id
+    return show(v)

@@ -1,0 +1,43 @@
+"""What the elaborator passes around: naming scopes, calls as Python values, blocks."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import parse as ast
+from ..errors import SpecError, Span
+
+MAX_LAYERS = 200_000  # a guard against `repeat` nests that would expand without end
+
+
+class TooLarge(SpecError):
+    """The expansion limit was hit; elaboration of the statement stops."""
+
+
+@dataclass
+class PyCall:
+    """A call written as a value (l2(1e-4), LSTM(8)) with its arguments as Python values."""
+    func: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    span: Span
+    arg_spans: dict[str | int, Span] = field(default_factory=dict)
+
+
+@dataclass
+class BlockRef:
+    defn: ast.BlockDef
+    table: dict[str, "BlockRef"]  # blocks visible from the block's own file
+
+
+@dataclass
+class Env:
+    """A naming scope: the network body, or one expansion of a block."""
+    prefix: str = ""
+    tensors: dict[str, str] = field(default_factory=dict)   # local name -> global tensor
+    layers: dict[str, str] = field(default_factory=dict)    # shared layer local name -> global layer
+    params: dict[str, Any] = field(default_factory=dict)    # block parameter -> Python value
+    blocks: dict[str, BlockRef] = field(default_factory=dict)
+    in_block: bool = False
+    outputs: list[str] = field(default_factory=list)
+

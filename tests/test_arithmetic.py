@@ -1,0 +1,193 @@
+"""Integer arithmetic in values (`4*filters`, `filters//2`, `units+1`) and `repeat n` with
+a block parameter: both parsers agree, values are right, every problem is a diagnostic at
+the place at fault, `specc fmt` keeps expressions, and the limits still bound them."""
+from __future__ import annotations
+
+import pytest
+
+from specc import lark_parser
+from specc import parse as ast
+from specc.compile import compile_source
+from specc.fastparse import parse_fast
+from specc.format import format_source
+
+
+def net(body: str, blocks: str = "") -> str:
+    """A network whose body starts on line 4; blocks, if any, start on line 1."""
+    return f"{blocks}\nnetwork t {{\n  input x: [4]\n  {body}\n}}\n"
+
+
+def units(src: str) -> list[int]:
+    res = compile_source(src, "t.net")
+    assert not res.errors, res.diagnostics
+    return [layer.units for layer in res.network.layers.values() if layer.kind == "Dense"]
+
+
+def error(src: str):
+    res = compile_source(src, "t.net")
+    assert len(res.errors) == 1, res.diagnostics
+    return res.errors[0]
+
+
+# ------------------------------------------------------------------ syntax: both parsers
+
+EXPRESSIONS = ["4*filters", "filters//2", "units+1", "units-1", "units +1", "units - -1", "(n+1)*2",
+               "2 + 3*4", "(2 + 3)*4", "7 - 2 - 1", "a % b // c", "((4))", "8/2", "1e-3*n", "[a*b, -1]"]
+
+
+@pytest.mark.parametrize("expr", EXPRESSIONS)
+def test_both_parsers_build_the_same_tree(expr):
+    text = net(f"x -> Reshape({expr}) -> repeat n {{ Dense(2) }} -> repeat (2*n) {{ Dense(1) }} -> output y")
+    fast = parse_fast(text, "t.net")
+    assert fast == lark_parser.parse_items(text, "t.net")
+    call = fast[0].body[1].chain.steps[0].call
+    assert type(call.args[0].value) in (ast.BinOp, ast.Paren, ast.ListV)
+
+
+def test_precedence_and_associativity():
+    [v] = parse_fast(net("x -> Dense(7 - 2 - 1 + 2*3) -> output y"), "t.net")[0].body[1].chain.steps[0].call.args
+    # ((7 - 2) - 1) + (2*3)
+    e = v.value
+    assert (e.op, e.left.op, e.left.left.op, e.right.op) == ("+", "-", "-", "*")
+
+
+def test_a_signed_number_after_a_value_is_an_operator():
+    """`units+1` lexes as a name and `+1` in the fast parser's tokenizer; both parsers read
+    a '+' and a 1, with the spans of each."""
+    text = net("x -> Dense(units+1) -> output y", blocks="")
+    [arg] = parse_fast(text, "t.net")[0].body[1].chain.steps[0].call.args
+    assert (arg.value.op, arg.value.right.value, arg.value.right.span.column) == ("+", 1, 20)
+    assert lark_parser.parse_items(text, "t.net") == parse_fast(text, "t.net")
+
+
+def test_syntax_errors_still_name_what_is_missing():
+    """Operators may follow any value; messages leave them out when a ',' or ')' is missing."""
+    e = error(net("x -> Dense(8 8) -> output y"))
+    assert e.code == "E101" and e.message == "unexpected '8'; expected ',', a name, '}', ')' or ']'"
+    e = error(net("x -> Dense(2 -> output y"))  # a missing ')' before an arrow, not a minus
+    assert e.code == "E101" and e.message.startswith("unexpected '->'")
+    e = error(net("x -> Dense(2*) -> output y"))
+    assert e.code == "E101" and e.message == "unexpected ')'; expected '(', a name or a number"
+
+
+@pytest.mark.parametrize("deep", ["(" * 40 + "1" + ")" * 40, "+".join(["1"] * 40), "+".join(["1"] * 5000)])
+def test_deep_expressions_are_a_syntax_error(deep):
+    e = error(net(f"x -> Dense({deep}) -> output y"))
+    assert e.code == "E101" and e.span.line == 4
+
+
+# ------------------------------------------------------------------ values
+
+def test_values_follow_python_integer_arithmetic():
+    assert units(net("x -> Dense(2 + 3*4) -> Dense((2 + 3)*4) -> Dense(7 - 2 - 1) -> Dense(17 // 5) "
+                     "-> Dense(17 % 5) -> Dense(0 - 7 // 2 + 10) -> Dense((0 - 7) // 2 + 10) -> output y")) == [14, 20, 4, 3, 2, 7, 6]
+
+
+BLOCKS = """
+block bottleneck(filters, depth=1, width=filters // 4) {
+  input x
+  x -> repeat depth { Dense(width) } -> Dense(filters + 1) -> output y
+}
+"""
+
+
+def test_block_parameters_defaults_and_repeat():
+    src = net("x -> bottleneck(32) -> bottleneck(4*8, depth=3) -> bottleneck(16, width=2) "
+              "-> repeat (1 + 1) { Dense(5) } -> output y", BLOCKS)
+    assert units(src) == [8, 33, 8, 8, 8, 33, 2, 17, 5, 5]
+
+
+def test_train_and_expect_settings_take_arithmetic():
+    src = net("x -> Dense(3) -> output y\n  train {\n    loss = mse\n    epochs = 2*5\n    data = iris\n  }\n"
+              "  expect {\n    y: [batch, 1 + 2]\n    params: 4*3 + 3\n  }")
+    res = compile_source(src, "t.net")
+    assert not res.errors, res.diagnostics
+    assert res.network.train.epochs == 10 and res.network.expect.params == 15
+
+
+# ------------------------------------------------------------------ diagnostics
+
+def where(e) -> tuple[str, int, int, int]:
+    return e.code, e.span.line, e.span.column, e.span.end_column
+
+
+def test_unknown_name_in_a_block():
+    e = error(net("x -> b(8) -> output y", "block b(filters) {\n  input x\n  x -> Dense(filtrs*2) -> output y\n}"))
+    assert where(e) == ("E213", 3, 14, 20) and "unknown name 'filtrs'" in e.message and "filters" in e.hint
+
+
+def test_unknown_name_outside_a_block():
+    e = error(net("x -> Dense(units + 1) -> output y"))
+    assert where(e) == ("E213", 4, 14, 19) and "outside a block" in e.hint
+
+
+def test_division_by_zero_points_at_the_divisor():
+    e = error(net("x -> b(8) -> output y", "block b(n, g=0) {\n  input x\n  x -> Dense(n // g) -> output y\n}"))
+    assert where(e) == ("E213", 3, 19, 20) and "division by zero" in e.message
+    e = error(net("x -> Dense(5 % (2 - 2)) -> output y"))
+    assert where(e) == ("E213", 4, 18, 25)
+
+
+def test_true_division_says_to_use_floor_division():
+    e = error(net("x -> Dense(16 / 2) -> output y"))
+    assert where(e) == ("E213", 4, 14, 20) and "'//'" in e.message and "16 // 2" in e.hint
+
+
+@pytest.mark.parametrize("block_arg, expr, message", [
+    ("0.5", "n * 2", "'n' is 0.5 here, not a whole number"),
+    ("true", "n + 1", "'n' is true here"),
+    ('"wide"', "n * 2", "'n' is 'wide' here"),
+    ("[1, 2]", "n * 2", "'n' is [1, 2] here"),
+    ("relu", "n * 2", "'n' is 'relu' here"),
+    ("4", "n * 2.0", "2.0 is not a whole number"),
+])
+def test_non_integer_operands(block_arg, expr, message):
+    e = error(net(f"x -> b({block_arg}) -> output y", f"block b(n) {{\n  input x\n  x -> Dense({expr}) -> output y\n}}"))
+    assert e.code == "E213" and message in e.message and e.span.line == 3
+
+
+def test_a_size_of_zero_or_less_is_the_arguments_range_error_at_the_expression():
+    e = error(net("x -> b(8) -> output y", "block b(units) {\n  input x\n  x -> Dense(units - 8) -> output y\n}"))
+    assert where(e) == ("E203", 3, 14, 23) and "must be >= 1, got 0" in e.message
+    e = error(net("x -> Conv1D(2, 4 - 7) -> output y".replace("input x: [4]", "input x: [4, 8]")))
+    assert e.code == "E203" and "got -3" in e.message
+
+
+def test_repeat_count_from_a_parameter():
+    e = error(net("x -> b(0) -> output y", "block b(n) {\n  input x\n  x -> repeat n { Dense(2) } -> output y\n}"))
+    assert where(e)[:3] == ("E203", 3, 8) and e.hint == "the count is 0 here"
+    e = error(net("x -> repeat k { Dense(2) } -> output y"))
+    assert where(e) == ("E213", 4, 15, 16)
+
+
+# ------------------------------------------------------------------ limits
+
+def test_huge_products_are_refused_not_built():
+    e = error(net("x -> Dense(999999999999999999 * 999999999999999999) -> output y"))
+    assert e.code == "E213" and "10**18" in e.message
+    assert error(net("x -> Dense(100000 * 1000) -> Dense(100000 * 1000) -> output y")).code == "E107"
+    assert error(net("x -> Dense(1000 * 1000) -> RepeatVector(100000 * 1000) "
+                     "-> output y")).code == "E108"
+    e = error(net("x -> b(1000 * 1000) -> output y", "block b(n) {\n  input x\n  x -> repeat (n*n) { Dense(2) } -> output y\n}"))
+    assert e.code == "E203" and "more than the limit" in e.message
+
+
+# ------------------------------------------------------------------ specc fmt
+
+def test_fmt_keeps_expressions_and_is_idempotent():
+    src = net("x -> Dense((n+1)*2) -> Dense(a-(b-c)) -> Dense(a - b - c) -> repeat (2*n) { Dense(8//2) } "
+              "-> repeat n { Dense(1) } -> output y")
+    once = format_source(src)
+    assert "Dense((n + 1) * 2)" in once and "Dense(a - (b - c))" in once and "repeat (2 * n) {" in once
+    assert format_source(once) == once
+
+    def strip(v):  # the tree without spans
+        return repr(v).replace("\n", "")
+    import re
+    no_spans = lambda items: re.sub(r"Span\([^)]*\)", "", strip(items))
+    assert no_spans(parse_fast(once, "t.net")) == no_spans(parse_fast(src, "t.net"))
+
+
+def test_expect_arithmetic_errors_are_reported_at_the_setting_value():
+    e = error(net("x -> Dense(3) -> output y\n  expect {\n    y: [batch, 6 / 2]\n  }"))
+    assert where(e) == ("E213", 6, 16, 21)
