@@ -47,6 +47,16 @@ class PyCall:
 
 
 @dataclass
+class Expansions:
+    """Where each layer was made: the block calls and `repeat`s around it, outermost first, as
+    ids with a label each ("res_unit(filters=16)", "repeat 2"). Recorded while elaborating for
+    diagrams (specc/diagram.py: clusters); not part of the IR, where a block call shows only
+    in its layers' names (`res_unit_1_conv2d`)."""
+    of_layer: dict[str, tuple[str, ...]] = field(default_factory=dict)  # layer -> expansion ids
+    labels: dict[str, str] = field(default_factory=dict)  # expansion id -> label
+
+
+@dataclass
 class BlockRef:
     defn: ast.BlockDef
     table: dict[str, "BlockRef"]  # blocks visible from the block's own file
@@ -97,6 +107,8 @@ class Elaborator:
         self.import_stack: list[str] = []  # files being imported, the checked file first
         self.import_chain: list[str] = []  # the same files as their imports spell them
         self.block_tables: dict[str, dict[str, BlockRef]] = {}  # imported file -> its blocks
+        self.expansions = Expansions()
+        self.within: tuple[str, ...] = ()  # ids of the block calls / repeats being expanded
         self.failed_imports: set[str] = set()  # names promised by imports that failed
 
     # ------------------------------------------------------------ entry point
@@ -384,11 +396,19 @@ class Elaborator:
             if _expansion(step) + len(self.layers) > MAX_LAYERS:
                 raise TooLarge("E203", f"this repeat expands to {_expansion(step):,} layers, more than the "
                                f"limit of {MAX_LAYERS:,}", step.span, hint="check the nested `repeat` counts")
-            for _ in range(step.times):
-                for inner in step.steps:
-                    current = self.step(inner, current, env)
-                    if current is None:
-                        return None
+            outer = self.within
+            rid = self.open_expansion(f"repeat:{len(self.expansions.labels)}", f"repeat {step.times}")
+            try:
+                for i in range(step.times):
+                    if len(step.steps) > 1:  # iterations of a longer body are told apart too
+                        self.open_expansion(f"{rid}:{i}", f"{i + 1} of {step.times}", (*outer, rid))
+                    for inner in step.steps:
+                        current = self.step(inner, current, env)
+                        if current is None:
+                            return None
+                    self.within = (*outer, rid)
+            finally:
+                self.within = outer
             return current
         if isinstance(step, ast.StepRef):
             if step.name in env.layers:
@@ -509,8 +529,14 @@ class Elaborator:
             raise SpecError("E212", f"block '{d.name}' is nested too deeply (recursive?)", call.span)
         for decl, tensor in zip(inputs, current):
             block_env.tensors[decl.name] = tensor
-        for stmt in d.body:
-            self.guard(self.statement, stmt, block_env)
+        outer = self.within
+        self.open_expansion(block_env.prefix, f"{d.name}(" + ", ".join(f"{k}={show(v)}" for k, v in params.items())
+                            + ")")
+        try:
+            for stmt in d.body:
+                self.guard(self.statement, stmt, block_env)
+        finally:
+            self.within = outer
         if not block_env.outputs:
             raise SpecError("E208", f"block '{d.name}' declares no output", d.span,
                             hint="end its chain with `-> output y`")
@@ -588,7 +614,16 @@ class Elaborator:
         layer.__dict__["name"] = name  # (pydantic's __setattr__ is slow for 10,000 layers)
         layer.__pydantic_fields_set__.add("name")
         self.layers[name] = layer
+        if self.within:
+            self.expansions.of_layer[name] = self.within
         return layer
+
+    def open_expansion(self, eid: str, label: str, outer: tuple[str, ...] | None = None) -> str:
+        """Enter a block call or repeat (inside `outer`, default: the current one): the layers
+        made from now on are recorded in it (Expansions)."""
+        self.expansions.labels[eid] = label
+        self.within = (*(self.within if outer is None else outer), eid)
+        return eid
 
     def unique_layer_name(self, base: str) -> str:
         k = self.counters[f"layer:{base}"]
