@@ -122,17 +122,17 @@ def to_dot(net: Network, direction: str = "TB", params: bool = True,
         out = shape_of(node.outputs[0])
         return fmt_shape(out) if not node.inputs or any(shape_of(t) != out for t in node.inputs) else None
 
-    def local_name(lname: str) -> str:
-        """The layer's name without the prefix of the block call it was made in."""
-        for eid in reversed(within.get(lname, ())):
+    def local_name(name: str, path: tuple[str, ...]) -> str:
+        """A layer's or block call's name without the prefix of the block call around it (path)."""
+        for eid in reversed(path):
             if not eid.startswith("repeat:"):
-                return lname[len(eid) + 1:] if lname.startswith(eid + "_") else lname
-        return lname
+                return name[len(eid) + 1:] if name.startswith(eid + "_") else name
+        return name
 
     def box(lname: str, layer, indent: str) -> str:
         nodes = calls.get(lname, [])
         # top to bottom: name and call on one line (boxes wider, the column shorter); left to right: stacked
-        label = local_name(lname) + (": " if direction == "TB" else "\n") + layer_call(layer)
+        label = local_name(lname, within.get(lname, ())) + (": " if direction == "TB" else "\n") + layer_call(layer)
         details = []
         if len(nodes) > 1:
             details.append(f"shared: {len(nodes)} calls")
@@ -180,7 +180,7 @@ def to_dot(net: Network, direction: str = "TB", params: bool = True,
             pad = "  " * (depth + 1)
             text = labels.get(eid, eid)
             if not eid.startswith("repeat:"):
-                text = f"{eid}: {text}"
+                text = f"{local_name(eid, path[:depth])}: {text}"
             style = "rounded,dashed" if eid.startswith("repeat:") else "rounded"
             lines.append(f"{pad}subgraph {_q('cluster_' + eid)} {{")
             lines.append(f"{pad}  graph [label={_q(text)}, labeljust=l, style=\"{style}\", "

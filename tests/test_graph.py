@@ -137,6 +137,36 @@ network n {
     assert parse_clusters(to_dot(r.network)) == {}  # without the compile's expansions: no clusters
 
 
+def test_nested_block_calls_from_an_imported_file(tmp_path):
+    (tmp_path / "lib.net").write_text("""
+block unit(n) {
+  input x
+  x -> Dense(n, activation=relu) -> Dropout(0.1) -> output y
+}
+block pair(n) {
+  input x
+  x -> unit(n) -> unit(n) -> output y
+}
+""")
+    (tmp_path / "model.net").write_text("""from "lib.net" import pair
+network imp {
+  input a: [8]
+  a -> pair(4) -> Dense(2) -> output out
+}
+""")
+    r = compile_file(str(tmp_path / "model.net"), root=str(tmp_path))
+    assert r.ok, r.diagnostics
+    text = to_dot(r.network, expansions=r.expansions)
+    clusters = parse_clusters(text)
+    assert {c: (v["label"], v["parent"]) for c, v in clusters.items()} == {
+        "pair": ("pair: pair(n=4)", None), "pair_unit": ("unit: unit(n=4)", "pair"),
+        "pair_unit_1": ("unit_1: unit(n=4)", "pair")}  # named as inside the enclosing call
+    assert clusters["pair_unit_1"]["nodes"] == ["layer:pair_unit_1_dense", "layer:pair_unit_1_dropout"]
+    nodes, _ = parse_dot(text)
+    assert nodes["layer:pair_unit_1_dense"] == "dense: Dense(4, relu)\\n20 params"
+    assert "layer:dense" not in [n for v in clusters.values() for n in v["nodes"]]
+
+
 def test_multi_input_multi_output_and_merges():
     nodes, edges = parse_dot(dot_of("multi_io"))
     assert {n for n in nodes if n.startswith(("in:", "out:"))} == {"in:pixels", "in:meta", "out:digit", "out:parity"}
