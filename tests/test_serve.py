@@ -290,6 +290,32 @@ def test_openapi_uses_ranges_and_meanings_the_model_states():
     assert "pixel intensities" in page and "digit probabilities" in page and "[0, 16]" in page
 
 
+def test_openapi_for_specc_image_model():
+    """A model specc built: 4-d inputs are its channels-first images; its softmax head is read
+    from the graph; LogSoftmax-like open bounds are written as -inf/inf."""
+    from specc.backends.onnx import build_model
+    from specc.backends.onnx.openapi import _bounds, openapi_document
+    from specc.compile import compile_file
+    net = compile_file(os.path.join(ROOT, "specs", "resnet_cnn", "model.net")).network
+    r = Runner(build_model(net, seed=0).SerializeToString(), provider="cpu", spinning=False)
+    doc = openapi_document(r.info, 4096)
+    schemas = doc["components"]["schemas"]
+    image = schemas["PredictRequest"]["properties"]["inputs"]["properties"]["image"]
+    assert "images, channels-first [batch, channels, height, width]" in image["description"]
+    assert image["x-specc-shape"] == ["batch", 3, 16, 16]
+    example = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["example"]
+    assert np.array(example["inputs"]["image"]).shape == (1, 3, 16, 16)  # 768 values: small enough to show
+    assert r.predict(example["inputs"])["probs"].shape == (1, 10)
+    probs = schemas["PredictResponse"]["properties"]["outputs"]["properties"]["probs"]
+    assert "values in [0, 1] (the model's Softmax output)" in probs["description"]
+    assert _bounds([None, 0.0]) == "[-inf, 0]"
+    from specc.backends.onnx.openapi import example_inputs
+    big = Runner(models.mlp(n_in=1100).SerializeToString(), provider="cpu", spinning=False)
+    assert example_inputs(big.info) is None  # over 1,024 values: the /docs page builds zeros itself
+    assert "example" not in openapi_document(big.info, 4096)["paths"]["/predict"]["post"]["requestBody"][
+        "content"]["application/json"]
+
+
 def test_docs_page_is_self_contained_html(client, client2):
     r = client.get("/docs")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")

@@ -121,7 +121,7 @@ def tensor_facts(info: ModelInfo, spec: TensorSpec, output: bool) -> dict:
         low, high, source = rng[0], rng[1], "the model's metadata"
     if isinstance(stated.get("meaning"), str):
         meaning = stated["meaning"]
-    if not output and meaning is None and len(spec.shape) == 4:
+    if not output and meaning is None and len(spec.shape) == 4 and "specc.spec" in info.metadata:  # specc's layout
         meaning = "images, channels-first [batch, channels, height, width]"
     return {"shape": list(spec.shape), "dtype": spec.dtype.name if spec.dtype is not None else spec.onnx_type,
             "range": [low, high] if (low is not None or high is not None) else None,
@@ -136,7 +136,7 @@ def _tensor_schema(info: ModelInfo, spec: TensorSpec, output: bool) -> dict:
     if f["meaning"]:
         words.append(f["meaning"])
     if f["range"] and f["range_from"] != "dtype":
-        words.append(f"values in [{_num(low)}, {_num(high)}] ({f['range_from']})")
+        words.append(f"values in {_bounds(f['range'])} ({f['range_from']})")
     elif f["range"]:
         words.append(f"raw value range not recorded in the model; accepted: any {f['dtype']}")
     s["description"] = "; ".join(words)
@@ -145,10 +145,11 @@ def _tensor_schema(info: ModelInfo, spec: TensorSpec, output: bool) -> dict:
     return s
 
 
-def _num(v) -> str:
-    if v is None:
-        return "inf"
-    return f"{v:.4g}" if isinstance(v, float) and abs(v) > 1e6 else f"{v:g}" if isinstance(v, float) else str(v)
+def _bounds(rng: list) -> str:
+    """[low, high] as text; a missing bound is -inf / inf."""
+    def num(v) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+    return f"[{'-inf' if rng[0] is None else num(rng[0])}, {'inf' if rng[1] is None else num(rng[1])}]"
 
 
 def example_inputs(info: ModelInfo) -> dict | None:
@@ -326,7 +327,7 @@ def _facts_table(info: ModelInfo, specs: list[TensorSpec], output: bool) -> str:
     for t in specs:
         f = tensor_facts(info, t, output)
         if f["range"] and f["range_from"] != "dtype":
-            values = f"[{_num(f['range'][0])}, {_num(f['range'][1])}] ({f['range_from']})"
+            values = f"{_bounds(f['range'])} ({f['range_from']})"
         elif f["range"]:
             values = f"raw range not recorded in the model; accepted: any {f['dtype']}"
         else:
