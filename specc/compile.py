@@ -13,10 +13,14 @@ import gc
 import os
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from . import parse as ast
 from .errors import Diagnostic, Source, SpecError, Span
 from .ir import Expect, Network, TrainConfig
+
+if TYPE_CHECKING:
+    from .elaborate import Expansions
 
 MAX_BYTES = 16 * 1024 * 1024
 MAX_IMPORT_DEPTH = 16          # a chain of imports deeper than this is a bomb (or a mistake)
@@ -35,6 +39,8 @@ class Result:
     network: Network | None
     diagnostics: list[Diagnostic]
     sources: dict[str, Source] = field(default_factory=dict)
+    # the block calls and repeats each layer was made in (for diagrams; not in the IR)
+    expansions: "Expansions | None" = None
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -288,7 +294,7 @@ def _compile_source(text: str, file: str, root: str, library_ok: bool) -> Result
     diags += limits.check(net)
     diags += lints.run(net, has_errors=any(d.severity == "error" for d in diags))
     diags += expect_pass.check(net, has_errors=any(d.severity == "error" for d in diags))
-    return _finish(Result(net, diags, sources), comments)
+    return _finish(Result(net, diags, sources, elab.expansions), comments)
 
 
 def _finish(result: Result, comments: dict[str, list]) -> Result:

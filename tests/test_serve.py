@@ -214,6 +214,157 @@ def test_integer_inputs(client_gather):
     assert r.status_code == 422 and "non-integer" in r.json()["error"]
 
 
+# ---------------------------------------------------------------- the API description
+
+def _validator(document: dict, schema_name: str):
+    """A JSON-schema validator for one of the document's component schemas (refs resolved)."""
+    import jsonschema
+    schema = {**document["components"]["schemas"][schema_name], "components": document["components"]}
+    return jsonschema.Draft202012Validator(schema)
+
+
+@pytest.mark.parametrize("which", ["client", "client2", "client_gather"])
+def test_openapi_document_is_valid_and_matches_the_server(which, request):
+    from openapi_spec_validator import validate
+    c = request.getfixturevalue(which)
+    r = c.get("/openapi.json")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+    doc = r.json()
+    validate(doc)  # raises on an invalid OpenAPI 3.1 document
+    assert doc["openapi"] == "3.1.0" and set(doc["paths"]) == {"/predict", "/metadata", "/health",
+                                                               "/openapi.json", "/docs"}
+    body = doc["paths"]["/predict"]["post"]["requestBody"]["content"]
+    # the example the document gives is a body the server takes
+    example = body["application/json"]["example"]
+    _validator(doc, "PredictRequest").validate(example)
+    answer = c.post("/predict", json=example)
+    assert answer.status_code == 200
+    _validator(doc, "PredictResponse").validate(answer.json())
+    n_inputs = len(c.get("/metadata").json()["inputs"])
+    assert ("application/x-npy" in body) == (n_inputs == 1) and "application/x-npz" in body
+
+
+def test_openapi_schemas_state_shapes_dtypes_and_ranges(client, client_gather):
+    doc = client.get("/openapi.json").json()
+    req = _validator(doc, "PredictRequest")
+    x = doc["components"]["schemas"]["PredictRequest"]["properties"]["inputs"]["properties"]["x"]
+    assert x["x-specc-shape"] == ["batch", 4] and x["x-specc-dtype"] == "float32"
+    assert x["minItems"] == 1 and x["items"]["minItems"] == x["items"]["maxItems"] == 4
+    assert x["items"]["items"]["maximum"] == pytest.approx(3.4028234663852886e38)  # what the server accepts
+    assert "raw value range not recorded" in x["description"]
+    # the schema refuses what the server refuses (422), and takes what it takes
+    for bad in ({"inputs": {"x": [[1, 2, 3]]}}, {"inputs": {"x": []}}, {"inputs": {}},
+                {"inputs": {"x": [[1, 2, 3, 4]], "y": [[1]]}}, {"inputs": {"x": [[1, 2, 3, "4"]]}},
+                {"inputs": {"x": [[1, 2, 3, 1e39]]}}):
+        assert not req.is_valid(bad), bad
+        assert client.post("/predict", json=bad).status_code == 422, bad
+    assert req.is_valid({"inputs": {"x": [[1, 2, 3, 4], [5, 6, 7, 8]]}})
+    probs = doc["components"]["schemas"]["PredictResponse"]["properties"]["outputs"]["properties"]["probs"]
+    assert probs["items"]["items"]["minimum"] == 0 and probs["items"]["items"]["maximum"] == 1
+    assert "softmax: each row sums to 1" in probs["description"]
+    tokens = (client_gather.get("/openapi.json").json()["components"]["schemas"]["PredictRequest"]
+              ["properties"]["inputs"]["properties"]["tokens"])
+    assert tokens["items"]["items"] == {"type": "integer", "format": "int64", "minimum": 0, "maximum": 9}
+    assert "table of 10 rows" in tokens["description"] and tokens["items"]["description"] == "dimension 'seq'"
+
+
+def test_openapi_uses_ranges_and_meanings_the_model_states():
+    """Entries of the model's specc.inputs/specc.outputs metadata may carry "range" and
+    "meaning"; the document and the page show them."""
+    from specc.backends.onnx.openapi import openapi_document, tensor_facts
+    m = models.mlp()
+    for k, v in {"specc.inputs": json.dumps({"x": {"shape": ["batch", 4], "dtype": "float32", "range": [0, 16],
+                                                   "meaning": "pixel intensities"}}),
+                 "specc.outputs": json.dumps({"probs": {"meaning": "digit probabilities"}})}.items():
+        p = m.metadata_props.add()
+        p.key, p.value = k, v
+    r = Runner(m.SerializeToString(), provider="cpu", spinning=False)
+    facts = tensor_facts(r.info, r.info.inputs[0], output=False)
+    assert facts["range"] == [0, 16] and facts["range_from"] == "the model's metadata"
+    doc = openapi_document(r.info, 4096)
+    x = doc["components"]["schemas"]["PredictRequest"]["properties"]["inputs"]["properties"]["x"]
+    assert x["items"]["items"]["minimum"] == 0 and x["items"]["items"]["maximum"] == 16
+    assert "pixel intensities" in x["description"]
+    with TestClient(create_app(r), raise_server_exceptions=False) as c:
+        page = c.get("/docs").text
+    assert "pixel intensities" in page and "digit probabilities" in page and "[0, 16]" in page
+
+
+def test_openapi_for_specc_image_model():
+    """A model specc built: 4-d inputs are its channels-first images; its softmax head is read
+    from the graph; LogSoftmax-like open bounds are written as -inf/inf."""
+    from specc.backends.onnx import build_model
+    from specc.backends.onnx.openapi import _bounds, openapi_document
+    from specc.compile import compile_file
+    net = compile_file(os.path.join(ROOT, "specs", "resnet_cnn", "model.net")).network
+    r = Runner(build_model(net, seed=0).SerializeToString(), provider="cpu", spinning=False)
+    doc = openapi_document(r.info, 4096)
+    schemas = doc["components"]["schemas"]
+    image = schemas["PredictRequest"]["properties"]["inputs"]["properties"]["image"]
+    assert "images, channels-first [batch, channels, height, width]" in image["description"]
+    assert image["x-specc-shape"] == ["batch", 3, 16, 16]
+    example = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["example"]
+    assert np.array(example["inputs"]["image"]).shape == (1, 3, 16, 16)  # 768 values: small enough to show
+    assert r.predict(example["inputs"])["probs"].shape == (1, 10)
+    probs = schemas["PredictResponse"]["properties"]["outputs"]["properties"]["probs"]
+    assert "values in [0, 1] (the model's Softmax output)" in probs["description"]
+    assert _bounds([None, 0.0]) == "[-inf, 0]"
+    from specc.backends.onnx.openapi import example_inputs
+    big = Runner(models.mlp(n_in=1100).SerializeToString(), provider="cpu", spinning=False)
+    assert example_inputs(big.info) is None  # over 1,024 values: the /docs page builds zeros itself
+    assert "example" not in openapi_document(big.info, 4096)["paths"]["/predict"]["post"]["requestBody"][
+        "content"]["application/json"]
+
+
+def test_docs_page_is_self_contained_html(client, client2):
+    r = client.get("/docs")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    page = r.text
+    assert "<td>x</td><td>[batch, 4]</td><td>float32</td>" in page and "<td>probs</td>" in page
+    assert 'href="openapi.json"' in page and 'fetch("predict"' in page
+    # nothing loaded from elsewhere: no script, style, font or image from another origin
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page, re.I) and "@import" not in page
+    assert "<td>a</td>" in client2.get("/docs").text
+
+
+def test_docs_page_escapes_tensor_names():
+    from onnx import TensorProto, helper
+    name = "</script><b>x"
+    g = helper.make_graph([helper.make_node("Identity", [name], ["y"])], "g",
+                          [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", 2])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2])])
+    r = Runner(models._model(g).SerializeToString(), provider="cpu", spinning=False)
+    with TestClient(create_app(r), raise_server_exceptions=False) as c:
+        page = c.get("/docs").text
+        doc = c.get("/openapi.json").json()
+    assert "</script><b>" not in page and "&lt;/script&gt;&lt;b&gt;x" in page
+    assert name in doc["components"]["schemas"]["PredictRequest"]["properties"]["inputs"]["properties"]
+
+
+@pytest.mark.skipif(__import__("shutil").which("node") is None, reason="needs node to run the page's script")
+def test_docs_page_script_sends_a_request_the_server_answers(client, tmp_path):
+    """The page's own script, run by node with a stand-in DOM and fetch: its zero-filled
+    body is sent to /predict, and the server's 200 answer is what it shows."""
+    page = client.get("/docs").text
+    shapes = re.search(r'<script type="application/json" id="shapes">(.*?)</script>', page, re.S).group(1)
+    script = re.findall(r"<script>(.*?)</script>", page, re.S)[-1]
+    stub = """
+const els = {}; const el = id => els[id] || (els[id] = {value: "", textContent: ""});
+els.shapes = {textContent: SHAPES};
+globalThis.document = {getElementById: el};
+globalThis.fetch = async (url, opts) => { console.log(JSON.stringify({url, body: opts.body}));
+  return {status: 200, statusText: "OK", text: async () => '{"outputs": {}}'}; };
+"""
+    (tmp_path / "page.js").write_text(stub.replace("SHAPES", json.dumps(shapes)) + script
+                                      + "\nsend().then(() => console.log(els.status.textContent));\n")
+    out = subprocess.run(["node", str(tmp_path / "page.js")], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    sent = json.loads(out.stdout.splitlines()[0])
+    assert sent["url"] == "predict" and out.stdout.splitlines()[-1] == "200 OK"
+    r = client.post("/predict", content=sent["body"], headers={"content-type": "application/json"})
+    assert r.status_code == 200 and len(r.json()["outputs"]["probs"]) == 1
+
+
 def test_internal_fault_is_a_json_500():
     r = Runner(models.mlp().SerializeToString(), provider="cpu")
     app = create_app(r)
@@ -403,6 +554,11 @@ def test_two_worker_processes(digits_model, tmp_path):
                 assert r.status_code == 200
                 np.testing.assert_array_equal(np.load(io.BytesIO(r.content)), want)
             assert c.get("/metadata").json()["metadata"]["specc.spec"] == "digits_mlp"
+            doc = c.get("/openapi.json").json()  # every worker process builds the same document
+            assert doc["info"]["title"] == "digits_mlp (specc serve)"
+            probs = doc["components"]["schemas"]["PredictResponse"]["properties"]["outputs"]["properties"]["probs"]
+            assert probs["items"]["items"]["maximum"] == 1  # specc's softmax head, read from the ONNX graph
+            assert "<td>image</td><td>[batch, 64]</td>" in c.get("/docs").text
     finally:
         stop_server(proc)
     assert proc.returncode is not None

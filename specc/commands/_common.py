@@ -53,6 +53,11 @@ def load_network(path: str, strict: bool = False, root: str | None = None, alloc
     """Compile a spec for a command that needs a valid network; print diagnostics and exit 1 if not.
     `allocates`: the command will hold the weights in memory; exit 1 first, saying how much
     they need and how much there is, when they cannot fit (specc.weights.check_memory)."""
+    return load_result(path, strict, root, allocates).network
+
+
+def load_result(path: str, strict: bool = False, root: str | None = None, allocates: bool = False):
+    """load_network's compile Result (with a valid network), for commands that need more of it."""
     if path != "-" and not os.path.exists(path):
         eprint(f"error: no such file: '{path}'")
         raise Exit(2)
@@ -73,4 +78,4 @@ def load_network(path: str, strict: bool = False, root: str | None = None, alloc
         except WeightsTooLarge as e:
             eprint(f"error: {e}")
             raise Exit(1) from None
-    return result.network
+    return result

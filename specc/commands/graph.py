@@ -1,6 +1,6 @@
 """specc graph SPEC [-o model.svg|model.png|model.dot]: the model diagram.
 
-DOT text is made by specc itself (specc/graph.py) and always written (`-o x.dot`, or
+DOT text is made by specc itself (specc/diagram.py) and always written (`-o x.dot`, or
 beside an .svg/.png as x.dot; to stdout without -o). SVG and PNG are rendered by the
 Graphviz `dot` program when it is installed; otherwise the .dot is still written and the
 message says how to install Graphviz. Exit codes: 0 written, 1 the spec has errors,
@@ -28,16 +28,17 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..graph import to_dot
-    from ._common import eprint, load_network, root_of, write_atomic
+    from ..diagram import to_dot
+    from ._common import eprint, load_result, root_of, write_atomic
 
     out = args.output
     ext = os.path.splitext(out)[1].lower() if out else ".dot"
     if out and ext not in FORMATS:
         eprint(f"error: -o {out}: unknown diagram format '{ext or '(none)'}'; use .svg, .png, .pdf or .dot")
         return 2
-    net = load_network(args.spec, root=root_of(args))
-    dot = to_dot(net, direction=args.direction, params=not args.no_params)
+    result = load_result(args.spec, root=root_of(args))
+    net = result.network
+    dot = to_dot(net, direction=args.direction, params=not args.no_params, expansions=result.expansions)
     if not out:
         print(dot, end="")
         return 0

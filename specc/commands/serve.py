@@ -1,7 +1,8 @@
 """specc serve MODEL.onnx [--host 127.0.0.1] [--port 8000]: an HTTP inference server (uvicorn)."""
 from __future__ import annotations
 
-HELP = "serve an ONNX model over HTTP: GET /health, GET /metadata, POST /predict (JSON or .npy)"
+HELP = ("serve an ONNX model over HTTP: POST /predict (JSON or .npy/.npz), GET /health, GET /metadata, "
+        "GET /openapi.json (OpenAPI 3.1) and GET /docs (an interactive page)")
 
 
 def add_arguments(p) -> None:

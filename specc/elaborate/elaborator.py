@@ -20,7 +20,7 @@ from .arithmetic import evaluate, is_arithmetic
 from .call_keys import arg_places, copy_layer, key_as_written, key_of_values, written_arg_places
 from .layer_args import (arg_fields, arg_help, converters, declared_type, layer_usage, value_code, with_article,
                          written_value)
-from .scope import MAX_LAYERS, BlockRef, Env, PyCall, TooLarge
+from .scope import MAX_LAYERS, BlockRef, Env, Expansions, PyCall, TooLarge
 
 KNOWN_DTYPES = {"float32", "float16", "float64", "int64", "int32", "bool"}
 RESERVED_DIMS = {"batch"}
@@ -59,6 +59,8 @@ class Elaborator:
         self.import_stack: list[str] = []  # files being imported, the checked file first
         self.import_chain: list[str] = []  # the same files as their imports spell them
         self.block_tables: dict[str, dict[str, BlockRef]] = {}  # imported file -> its blocks
+        self.expansions = Expansions()
+        self.within: tuple[str, ...] = ()  # ids of the block calls / repeats being expanded
         self.failed_imports: set[str] = set()  # names promised by imports that failed
 
     # ------------------------------------------------------------ entry point
@@ -351,11 +353,19 @@ class Elaborator:
             if expansion + len(self.layers) > MAX_LAYERS:
                 raise TooLarge("E203", f"this repeat expands to {expansion:,} layers, more than the "
                                f"limit of {MAX_LAYERS:,}", step.span, hint="check the nested `repeat` counts")
-            for _ in range(times):
-                for inner in step.steps:
-                    current = self.step(inner, current, env)
-                    if current is None:
-                        return None
+            outer = self.within
+            rid = self.open_expansion(f"repeat:{len(self.expansions.labels)}", f"repeat {times}")
+            try:
+                for i in range(times):
+                    if len(step.steps) > 1:  # iterations of a longer body are told apart too
+                        self.open_expansion(f"{rid}:{i}", f"{i + 1} of {times}", (*outer, rid))
+                    for inner in step.steps:
+                        current = self.step(inner, current, env)
+                        if current is None:
+                            return None
+                    self.within = (*outer, rid)
+            finally:
+                self.within = outer
             return current
         if isinstance(step, ast.StepRef):
             if step.name in env.layers:
@@ -478,8 +488,14 @@ class Elaborator:
             raise SpecError("E212", f"block '{d.name}' is nested too deeply (recursive?)", call.span)
         for decl, tensor in zip(inputs, current):
             block_env.tensors[decl.name] = tensor
-        for stmt in d.body:
-            self.call_or_report(self.statement, stmt, block_env)
+        outer = self.within
+        self.open_expansion(block_env.prefix, f"{d.name}(" + ", ".join(f"{k}={show(v)}" for k, v in params.items())
+                            + ")")
+        try:
+            for stmt in d.body:
+                self.call_or_report(self.statement, stmt, block_env)
+        finally:
+            self.within = outer
         if not block_env.outputs:
             raise SpecError("E208", f"block '{d.name}' declares no output", d.span,
                             hint="end its chain with `-> output y`")
@@ -559,7 +575,16 @@ class Elaborator:
         layer.__dict__["name"] = name  # (pydantic's __setattr__ is slow for 10,000 layers)
         layer.__pydantic_fields_set__.add("name")
         self.layers[name] = layer
+        if self.within:
+            self.expansions.of_layer[name] = self.within
         return layer
+
+    def open_expansion(self, eid: str, label: str, outer: tuple[str, ...] | None = None) -> str:
+        """Enter a block call or repeat (inside `outer`, default: the current one): the layers
+        made from now on are recorded in it (Expansions)."""
+        self.expansions.labels[eid] = label
+        self.within = (*(self.within if outer is None else outer), eid)
+        return eid
 
     def unique_layer_name(self, base: str) -> str:
         k = self.counters[f"layer:{base}"]

@@ -25,6 +25,16 @@ class PyCall:
 
 
 @dataclass
+class Expansions:
+    """Where each layer was made: the block calls and `repeat`s around it, outermost first, as
+    ids with a label each ("res_unit(filters=16)", "repeat 2"). Recorded while elaborating for
+    diagrams (specc/diagram.py: clusters); not part of the IR, where a block call shows only
+    in its layers' names (`res_unit_1_conv2d`)."""
+    of_layer: dict[str, tuple[str, ...]] = field(default_factory=dict)  # layer -> expansion ids
+    labels: dict[str, str] = field(default_factory=dict)  # expansion id -> label
+
+
+@dataclass
 class BlockRef:
     defn: ast.BlockDef
     table: dict[str, "BlockRef"]  # blocks visible from the block's own file

@@ -280,6 +280,9 @@ class ModelInfo:
     # integer inputs used directly as Gather indices (Embedding): name -> size of the table,
     # so out-of-range ids are rejected before the model runs
     index_limits: dict[str, int] = field(default_factory=dict)
+    # the op that computes each output, seen through value-keeping ops (Identity, Cast,
+    # Reshape...): "Softmax", "Sigmoid"... (the value ranges specc serve's OpenAPI document states)
+    output_ops: dict[str, str] = field(default_factory=dict)
 
     @property
     def input_names(self) -> list[str]:
@@ -305,18 +308,28 @@ class ModelInfo:
             dt = _ORT_TYPES.get(arg.type)
             return TensorSpec(arg.name, shape, np.dtype(dt) if dt is not None else None, arg.type)
         meta = sess.get_modelmeta()
+        proto = _load_graph(model) if model is not None else None
         return cls([spec(a) for a in sess.get_inputs()], [spec(a) for a in sess.get_outputs()],
                    dict(meta.custom_metadata_map or {}), meta.producer_name or "", meta.graph_name or "",
-                   index_limits(model) if model is not None else {})
+                   index_limits(proto) if proto is not None else {},
+                   output_ops(proto) if proto is not None else {})
 
 
-def index_limits(model: str | bytes) -> dict[str, int]:
-    """{graph input: table rows} for integer inputs that feed a Gather's indices (maybe via Cast)."""
+def _load_graph(model: str | bytes):
+    """The ModelProto (external weights not loaded), or None when onnx cannot read it."""
     try:
         import onnx
-        proto = (onnx.load_from_string(model) if isinstance(model, bytes)
-                 else onnx.load(model, load_external_data=False))
+        return (onnx.load_from_string(model) if isinstance(model, bytes)
+                else onnx.load(model, load_external_data=False))
     except Exception:
+        return None
+
+
+def index_limits(model) -> dict[str, int]:
+    """{graph input: table rows} for integer inputs that feed a Gather's indices (maybe via Cast).
+    `model`: a ModelProto, a path or serialized bytes."""
+    proto = model if hasattr(model, "graph") else _load_graph(model)
+    if proto is None:
         return {}
     g = proto.graph
     inits = {t.name: list(t.dims) for t in g.initializer}
@@ -333,6 +346,24 @@ def index_limits(model: str | bytes) -> dict[str, int]:
                 src = alias[node.input[1]]
                 limits[src] = min(limits.get(src, dims[0]), dims[0])
     return limits
+
+
+# ops that hand their input's values on unchanged (a head activation seen through them)
+_VALUE_KEEPING = {"Identity", "Cast", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose"}
+
+
+def output_ops(proto) -> dict[str, str]:
+    """{graph output: op_type of the node that computes its values}, looking back through
+    value-keeping ops; outputs that are graph inputs or initializers are left out."""
+    producer = {o: n for n in proto.graph.node for o in n.output}
+    ops: dict[str, str] = {}
+    for out in proto.graph.output:
+        node = producer.get(out.name)
+        while node is not None and node.op_type in _VALUE_KEEPING and node.input:
+            node = producer.get(node.input[0])
+        if node is not None:
+            ops[out.name] = node.op_type
+    return ops
 
 
 # ---------------------------------------------------------------- validation

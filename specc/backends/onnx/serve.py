@@ -2,6 +2,8 @@
 
 Endpoints:
   GET  /health    {"status": "ok", "provider": ...}
+  GET  /openapi.json  the OpenAPI 3.1 document generated from the model (openapi.py)
+  GET  /docs      an interactive page for it (self-contained HTML: works offline)
   GET  /metadata  inputs/outputs (names, shapes, dtypes), the model's metadata_props, provider,
                   precision (float32, float16 or int8: docs/precision.md)
   POST /predict   JSON {"inputs": {name: nested list}} -> {"outputs": {name: nested list}}
@@ -305,8 +307,12 @@ def create_app(runner: Runner, max_body_bytes: int = DEFAULT_MAX_BODY, allow_non
     # with micro-batching, threads wait on the batcher, so enough of them to fill a batch
     threads = max(4, 2 * physical_cores(), 2 * max_batch if service.batcher is not None else 0)
     pool = ThreadPoolExecutor(max_workers=min(threads, 64), thread_name_prefix="specc-infer")
+    from .openapi import docs_page, openapi_document
     health_body = _dumps({"status": "ok", "provider": runner.provider})
     meta_body = _dumps(service.metadata())
+    document = openapi_document(runner.info, max_body_bytes)
+    openapi_body = _dumps(document)
+    docs_body = docs_page(runner.info, document).encode()
 
     def jresp(status: int, body: dict) -> Response:
         return Response(_dumps(body), status_code=status, media_type=JSON)
@@ -316,6 +322,12 @@ def create_app(runner: Runner, max_body_bytes: int = DEFAULT_MAX_BODY, allow_non
 
     async def metadata(request: Request) -> Response:
         return Response(meta_body, media_type=JSON)
+
+    async def openapi(request: Request) -> Response:
+        return Response(openapi_body, media_type=JSON)
+
+    async def docs(request: Request) -> Response:
+        return Response(docs_body, media_type="text/html; charset=utf-8")
 
     async def predict(request: Request) -> Response:
         limit = service.max_body_bytes
@@ -351,13 +363,15 @@ def create_app(runner: Runner, max_body_bytes: int = DEFAULT_MAX_BODY, allow_non
 
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return jresp(exc.status_code, {"error": exc.detail or "error",
-                                       "expected": "GET /health, GET /metadata, POST /predict"})
+                                       "expected": "GET /health, GET /metadata, GET /openapi.json, GET /docs, "
+                                                   "POST /predict"})
 
     async def internal_error(request: Request, exc: Exception) -> Response:
         return jresp(500, {"error": f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"})
 
     routes = [Route("/health", health, methods=["GET"]), Route("/metadata", metadata, methods=["GET"]),
-              Route("/predict", predict, methods=["POST"])]
+              Route("/predict", predict, methods=["POST"]), Route("/openapi.json", openapi, methods=["GET"]),
+              Route("/docs", docs, methods=["GET"])]
     app = Starlette(routes=routes, exception_handlers={StarletteHTTPException: http_error, Exception: internal_error})
     app.state.service = service
     return app
@@ -403,7 +417,7 @@ def serve(model: str, host: str = "127.0.0.1", port: int = 8000, max_body_bytes:
     if announce:
         batching = f", micro-batching up to {max_batch} rows / {batch_wait_ms:g} ms" if max_batch > 1 else ""
         announce(f"serving {model} on http://{host}:{bound_port} ({runner.provider}, {workers} worker(s), "
-                 f"{threads} thread(s) each{batching}); GET /health, GET /metadata, POST /predict")
+                 f"{threads} thread(s) each{batching}); POST /predict, API page http://{host}:{bound_port}/docs")
     common = dict(log_level=log_level, access_log=False, timeout_keep_alive=30, lifespan="off")
     if workers <= 1:
         app = create_app(runner, max_body_bytes, allow_nonfinite, max_batch, batch_wait_ms)
