@@ -16,6 +16,8 @@ class Dense(WithKernel):
     units: Size = Field(description="number of output units")
     positional = ("units", "activation")
     aliases = ("Linear", "FullyConnected")
+    has_kernel = True
+    leading_axes_free = True  # works on the last axis
 
     def output(self, ins: list[T]) -> T:
         t = ins[0]

@@ -16,6 +16,7 @@ class Maxout(WithKernel):
     k: Size = Field(2, description="linear pieces per unit")
     positional = ("units", "k")
     arg_aliases = {"pieces": "k", "nb_feature": "k", "init": "kernel_initializer"}
+    has_kernel = True
 
     def output(self, ins):
         t = ins[0]

@@ -28,6 +28,7 @@ class _Recurrent(WithKernel):
     go_backwards: bool = False
     positional = ("units",)
     category = "recurrent"
+    has_kernel = True
     gates: ClassVar[int] = 1
 
 

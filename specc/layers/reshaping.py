@@ -12,6 +12,7 @@ class Flatten(Layer):
     """[d1, d2, ...] -> [d1 * d2 * ...]."""
     kind: Literal["Flatten"] = "Flatten"
     category = "reshaping"
+    keeps_values = True  # the same values, rearranged
     macs = no_macs
 
     def output(self, ins):
@@ -28,6 +29,7 @@ class Reshape(Layer):
     target_shape: list[int]
     positional = ("target_shape",)
     category = "reshaping"
+    keeps_values = True  # the same values, rearranged
     macs = no_macs
 
     def output(self, ins):

@@ -1,6 +1,7 @@
 """IR -> onnx.ModelProto, directly (no torch).
 
-Every layer kind has one entry in `LOWERINGS`: a function
+Every layer kind has one entry in `LOWERINGS`, registered with @onnx_lowering in the
+kind's family (`specc/layers/<family>/onnx.py`): a function
 
     lower(g: Graph, layer, xs: list[str], ins: list[T], out: T, w: Weights) -> str
 
@@ -28,7 +29,8 @@ from ...catalog import Fn
 from ...errors import SpecError
 from ...ir import Network
 from ...layers import REGISTRY, T
-from ...layers.base import pair
+from ...layers.base import pair, same_pads
+from .. import registry
 
 OPSET = 17
 MIN_OPSET, MAX_OPSET = 17, 21
@@ -258,7 +260,8 @@ def activation(g: Graph, fn: Fn | None, x: str, out: T, w: Weights | None = None
     raise _not_lowerable(layer, f"activation '{name}' has no ONNX lowering")
 
 
-def _layer_act(g, layer, x, out, w):
+def layer_activation(g, layer, x, out, w):
+    """Apply the layer's own `activation` argument (if it has one) to its result `x`."""
     return activation(g, getattr(layer, "activation", None), x, out, w, layer)
 
 
@@ -274,14 +277,14 @@ def lower_dense(g, layer, xs, ins, out, w):
         y = g.op("MatMul", [x, wt])
         if layer.use_bias:
             y = g.op("Add", [y, w("bias")])
-    return _layer_act(g, layer, y, out, w)
+    return layer_activation(g, layer, y, out, w)
 
 
 def lower_maxout(g, layer, xs, ins, out, w):
     y = g.op("Gemm", [xs[0], w("weight")] + ([w("bias")] if layer.use_bias else []), transB=1)
     y = g.reshape(y, [0, layer.units, layer.k])
     y = g.reduce("ReduceMax", y, [2], 0)
-    return _layer_act(g, layer, y, out, w)
+    return layer_activation(g, layer, y, out, w)
 
 
 def lower_identity(g, layer, xs, ins, out, w):
@@ -308,62 +311,23 @@ def lower_elu(g, layer, xs, ins, out, w):
     return g.op("Elu", [xs[0]], alpha=float(layer.alpha))
 
 
-def lower_batch_norm(g, layer, xs, ins, out, w):
-    c = ins[0].shape[1]
-    scale = w("weight") if layer.scale else g.const(np.ones(c, np.float32), f"{w.prefix}.ones")
-    bias = w("bias") if layer.center else g.const(np.zeros(c, np.float32), f"{w.prefix}.zeros")
-    return g.op("BatchNormalization", [xs[0], scale, bias, w("running_mean"), w("running_var")],
-                epsilon=float(layer.epsilon))
-
-
 # ----------------------------------------------------------------------------- convolution / pooling
 
 
 def _same_pads(dims, ks, ss, ds=None) -> list[int] | None:
     """TF/Keras 'same' pads (extra cell at the end) as ONNX [begins..., ends...]; None if symbolic."""
     ds = ds or [1] * len(ks)
-    begins, ends = [], []
-    for d, k, s, dil in zip(dims, ks, ss, ds):
-        if not isinstance(d, int):
-            return None
-        eff = (k - 1) * dil + 1
-        total = max((-(-d // s) - 1) * s + eff - d, 0)
-        begins.append(total // 2)
-        ends.append(total - total // 2)
-    return begins + ends
+    if not all(isinstance(d, int) for d in dims):
+        return None
+    pads = [same_pads(d, k, s, dil) for d, k, s, dil in zip(dims, ks, ss, ds)]
+    return [b for b, _ in pads] + [e for _, e in pads]
 
 
-def _window_attrs(padding, dims, ks, ss, ds=None) -> dict:
+def window_attrs(padding, dims, ks, ss, ds=None) -> dict:
     if padding != "same":
         return {"pads": [0] * (2 * len(ks))}
     pads = _same_pads(dims, ks, ss, ds)
     return {"auto_pad": "SAME_UPPER"} if pads is None else {"pads": pads}
-
-
-def lower_conv(g, layer, xs, ins, out, w):
-    n = ins[0].rank - 2
-    ks = list(pair(layer.kernel_size, n))
-    ss = list(pair(layer.strides, n))
-    ds = list(pair(layer.dilation_rate, n))
-    attrs = _window_attrs(layer.padding, ins[0].shape[2:], ks, ss, ds)
-    y = g.op("Conv", [xs[0], w("weight")] + ([w("bias")] if layer.use_bias else []),
-             kernel_shape=ks, strides=ss, dilations=ds, **attrs)
-    return _layer_act(g, layer, y, out, w)
-
-
-def lower_conv_transpose(g, layer, xs, ins, out, w):
-    ks, ss = list(pair(layer.kernel_size)), list(pair(layer.strides))
-    pads_b, pads_e, out_pad = [], [], []
-    for k, s in zip(ks, ss):
-        if layer.padding == "valid":     # (d-1)*s + max(k, s)
-            pads_b.append(0), pads_e.append(0), out_pad.append(max(s - k, 0))
-        else:                            # d*s: crop max(k-s, 0) as TF does (extra at the end)
-            total = max(k - s, 0)
-            pads_b.append(total // 2), pads_e.append(total - total // 2), out_pad.append(max(s - k, 0))
-    y = g.op("ConvTranspose", [xs[0], w("weight")] + ([w("bias")] if layer.use_bias else []),
-             kernel_shape=ks, strides=ss, pads=pads_b + pads_e,
-             output_padding=out_pad if any(out_pad) else None)
-    return _layer_act(g, layer, y, out, w)
 
 
 def _lower_pool(op_type):
@@ -371,7 +335,7 @@ def _lower_pool(op_type):
         n = ins[0].rank - 2
         ks = list(pair(layer.pool_size, n))
         ss = list(pair(layer.strides, n)) if layer.strides is not None else ks
-        attrs = _window_attrs(layer.padding, ins[0].shape[2:], ks, ss)
+        attrs = window_attrs(layer.padding, ins[0].shape[2:], ks, ss)
         if op_type == "AveragePool":
             attrs["count_include_pad"] = 0
         if op_type == "MaxPool" and g.produced_by(xs[0]) == "Pad":
@@ -551,10 +515,6 @@ def lower_bidirectional(g, layer, xs, ins, out, w):
 
 # ----------------------------------------------------------------------------- wrappers
 
-# layers that work on any leading axes, so TimeDistributed needs no folding for them
-_PER_ELEMENT = {"Dense", "Activation", "LeakyReLU", "ELU", "Dropout", "AlphaDropout", "GaussianNoise", "Identity"}
-
-
 def lower_time_distributed(g, layer, xs, ins, out, w):
     inner = layer.layer
     t = ins[0]
@@ -563,7 +523,8 @@ def lower_time_distributed(g, layer, xs, ins, out, w):
     fn = LOWERINGS[inner.kind]
     iw = w.sub("layer")
     act = getattr(inner, "activation", None)
-    if inner.kind in _PER_ELEMENT and not (isinstance(act, Fn) and act.name == "softmax" and act.args.get("axis", -1) >= 0):
+    # a kind that works on any leading axes needs no folding (Layer.leading_axes_free)
+    if inner.leading_axes_free and not (isinstance(act, Fn) and act.name == "softmax" and act.args.get("axis", -1) >= 0):
         return fn(g, inner, xs, ins, out, iw)
     x = xs[0]
     feats = t.shape[2:]
@@ -581,11 +542,8 @@ def lower_time_distributed(g, layer, xs, ins, out, w):
     return g.reshape(y, g.op("Concat", [lead, rest], axis=0))
 
 
-LOWERINGS: dict[str, Callable] = {
+_NOT_MOVED: dict[str, Callable] = {  # kinds whose family has no onnx.py yet
     "Dense": lower_dense,
-    "Conv1D": lower_conv,
-    "Conv2D": lower_conv,
-    "Conv2DTranspose": lower_conv_transpose,
     "MaxPool1D": _lower_pool("MaxPool"),
     "MaxPool2D": _lower_pool("MaxPool"),
     "AvgPool1D": _lower_pool("AveragePool"),
@@ -601,7 +559,6 @@ LOWERINGS: dict[str, Callable] = {
     "Dropout": lower_identity,
     "AlphaDropout": lower_identity,
     "GaussianNoise": lower_identity,
-    "BatchNormalization": lower_batch_norm,
     "Activation": lower_activation,
     "LeakyReLU": lower_leaky_relu,
     "PReLU": lower_prelu,
@@ -622,6 +579,11 @@ LOWERINGS: dict[str, Callable] = {
     "Concatenate": lower_concat,
     "Identity": lower_identity,
 }
+
+# kind -> lowering: every family's onnx.py registers its kinds here (loaded at the end of this module)
+LOWERINGS: dict[str, Callable] = registry.ONNX_LOWERINGS
+for _kind, _lower in _NOT_MOVED.items():
+    LOWERINGS.setdefault(_kind, _lower)
 
 
 # ----------------------------------------------------------------------------- model
@@ -715,3 +677,6 @@ def _build_model(net: Network, weights: dict[str, np.ndarray] | None, seed: int,
 
 def missing_kinds() -> list[str]:
     return sorted(set(REGISTRY.kinds) - set(LOWERINGS))
+
+
+registry.load("onnx")  # every family's onnx.py: its @onnx_lowering functions

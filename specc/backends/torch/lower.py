@@ -1,9 +1,10 @@
 """IR -> torch.nn.Module.
 
-`LOWERINGS` maps every layer kind to a builder `(layer, ins: list[T], out: T) -> Ctor`;
-a `Ctor` names a class of `specc.backends.torch.modules` with plain-value arguments, so
-the same description builds a module here (`Ctor.build()`) and is written as source code
-by the script emitter (`Ctor.source()`).
+`LOWERINGS` maps every layer kind to a builder `(layer, ins: list[T], out: T) -> Ctor`,
+registered with @torch_lowering in the kind's family (`specc/layers/<family>/torch.py`,
+beside the module classes); a `Ctor` names one of those module classes with plain-value
+arguments, so the same description builds a module here (`Ctor.build()`) and is written
+as source code by the script emitter (`Ctor.source()`).
 
 `SpeccModule` evaluates the DAG (`net.nodes`, already topological) with one module per
 layer (shared layers: one module, several nodes). Its weights are exactly the spec's
@@ -20,6 +21,7 @@ whose output units are dim 1), the whole vector for 1-D weights.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -34,6 +36,7 @@ from ...errors import SpecError
 from ...ir import Network
 from ...layers import T
 from ...layers.base import pair
+from .. import registry
 from . import modules as M
 from .modules import penalty
 
@@ -49,7 +52,7 @@ class Ctor:
 
     def build(self) -> nn.Module:
         kw = {k: (v.build() if isinstance(v, Ctor) else v) for k, v in self.kwargs.items()}
-        return getattr(M, self.cls)(**kw)
+        return module_classes()[self.cls](**kw)
 
     def classes(self) -> list[str]:
         out = [self.cls]
@@ -84,7 +87,7 @@ def _fn(f: Fn | None):
     return None if f is None else (f.name, dict(f.args))
 
 
-def _base(layer, ins: list[T], out: T, activation: bool = True) -> dict[str, Any]:
+def base_kwargs(layer, ins: list[T], out: T, activation: bool = True) -> dict[str, Any]:
     """Common constructor arguments: weights (names, shapes), activation, activity reg."""
     ws = layer.weights(ins, out)
     kw: dict[str, Any] = {}
@@ -105,25 +108,13 @@ def _base(layer, ins: list[T], out: T, activation: bool = True) -> dict[str, Any
     return kw
 
 
-def _simple(cls: str | None = None, **extra: Callable):
+def simple(cls: str | None = None, **extra: Callable):
     """Builder for a kind whose extra arguments are functions of the layer."""
     def build(layer, ins, out):
         kw = {k: f(layer) for k, f in extra.items()}
-        kw.update(_base(layer, ins, out))
+        kw.update(base_kwargs(layer, ins, out))
         return Ctor(cls or layer.kind, kw)
     return build
-
-
-def _conv(layer, ins, out):
-    r = 1 if layer.kind == "Conv1D" else 2
-    kw = {"rank": r, "kernel_size": pair(layer.kernel_size, r), "strides": pair(layer.strides, r),
-          "dilation": pair(layer.dilation_rate, r), "padding": layer.padding}
-    return Ctor(layer.kind, {**kw, **_base(layer, ins, out)})
-
-
-def _conv_t(layer, ins, out):
-    kw = {"kernel_size": pair(layer.kernel_size), "strides": pair(layer.strides), "padding": layer.padding}
-    return Ctor("Conv2DTranspose", {**kw, **_base(layer, ins, out)})
 
 
 def _pool(layer, ins, out):
@@ -132,7 +123,7 @@ def _pool(layer, ins, out):
     s = pair(layer.strides, r) if layer.strides is not None else k
     kw = {"rank": r, "op": "max" if layer.kind.startswith("Max") else "avg", "pool_size": k,
           "strides": s, "padding": layer.padding}
-    return Ctor(layer.kind, {**kw, **_base(layer, ins, out)})
+    return Ctor(layer.kind, {**kw, **base_kwargs(layer, ins, out)})
 
 
 def _noise(arg: str):
@@ -141,7 +132,7 @@ def _noise(arg: str):
         kw = {arg: getattr(layer, arg)}
         if layer.seed is not None:
             kw["seed"] = layer.seed
-        return Ctor(layer.kind, {**kw, **_base(layer, ins, out)})
+        return Ctor(layer.kind, {**kw, **base_kwargs(layer, ins, out)})
     return build
 
 
@@ -160,7 +151,7 @@ def _recurrent(layer, ins, out, go_backwards: bool | None = None):
     back = layer.go_backwards if go_backwards is None else go_backwards
     if back:
         kw["go_backwards"] = True
-    kw.update(_base(layer, ins, out, activation=False))
+    kw.update(base_kwargs(layer, ins, out, activation=False))
     return Ctor(layer.kind, kw)
 
 
@@ -179,47 +170,65 @@ def _time_distributed(layer, ins, out):
     return Ctor("TimeDistributed", {"layer": ctor})
 
 
-LOWERINGS: dict[str, Callable[[Any, list[T], T], Ctor]] = {
-    "Dense": _simple(),
-    "Maxout": _simple(units=lambda l: l.units, k=lambda l: l.k),
-    "Conv1D": _conv,
-    "Conv2D": _conv,
-    "Conv2DTranspose": _conv_t,
+_NOT_MOVED: dict[str, Callable[[Any, list[T], T], Ctor]] = {  # kinds whose family has no torch.py yet
+    "Dense": simple(),
+    "Maxout": simple(units=lambda l: l.units, k=lambda l: l.k),
     "MaxPool1D": _pool,
     "MaxPool2D": _pool,
     "AvgPool1D": _pool,
     "AvgPool2D": _pool,
-    "GlobalMaxPool": _simple(keepdims=lambda l: l.keepdims),
-    "GlobalAvgPool": _simple(keepdims=lambda l: l.keepdims),
-    "Flatten": _simple(),
-    "Reshape": _simple(target_shape=lambda l: list(l.target_shape)),
-    "Permute": _simple(dims=lambda l: list(l.dims)),
-    "RepeatVector": _simple(n=lambda l: l.n),
-    "ZeroPadding2D": _simple(pads=lambda l: l.pads()),
-    "UpSampling2D": _simple(size=lambda l: pair(l.size), interpolation=lambda l: l.interpolation),
+    "GlobalMaxPool": simple(keepdims=lambda l: l.keepdims),
+    "GlobalAvgPool": simple(keepdims=lambda l: l.keepdims),
+    "Flatten": simple(),
+    "Reshape": simple(target_shape=lambda l: list(l.target_shape)),
+    "Permute": simple(dims=lambda l: list(l.dims)),
+    "RepeatVector": simple(n=lambda l: l.n),
+    "ZeroPadding2D": simple(pads=lambda l: l.pads()),
+    "UpSampling2D": simple(size=lambda l: pair(l.size), interpolation=lambda l: l.interpolation),
     "Dropout": _noise("rate"),
     "AlphaDropout": _noise("rate"),
     "GaussianNoise": _noise("stddev"),
-    "BatchNormalization": _simple(momentum=lambda l: l.momentum, epsilon=lambda l: l.epsilon),
-    "Activation": _simple(),
-    "LeakyReLU": _simple(negative_slope=lambda l: l.alpha),
-    "PReLU": _simple(),
-    "ELU": _simple(elu_alpha=lambda l: l.alpha),
-    "Embedding": _simple(),
+    "Activation": simple(),
+    "LeakyReLU": simple(negative_slope=lambda l: l.alpha),
+    "PReLU": simple(),
+    "ELU": simple(elu_alpha=lambda l: l.alpha),
+    "Embedding": simple(),
     "SimpleRNN": _recurrent,
     "LSTM": _recurrent,
     "GRU": _recurrent,
     "Bidirectional": _bidirectional,
     "TimeDistributed": _time_distributed,
-    "Add": _simple(),
-    "Subtract": _simple(),
-    "Multiply": _simple(),
-    "Average": _simple(),
-    "Maximum": _simple(),
-    "Minimum": _simple(),
-    "Concatenate": _simple(axis=lambda l: l.axis),
-    "Identity": _simple(),
+    "Add": simple(),
+    "Subtract": simple(),
+    "Multiply": simple(),
+    "Average": simple(),
+    "Maximum": simple(),
+    "Minimum": simple(),
+    "Concatenate": simple(axis=lambda l: l.axis),
+    "Identity": simple(),
 }
+
+# kind -> builder: every family's torch.py registers its kinds here (loaded at the end of this module)
+LOWERINGS: dict[str, Callable[[Any, list[T], T], Ctor]] = registry.TORCH_LOWERINGS
+for _kind, _build in _NOT_MOVED.items():
+    LOWERINGS.setdefault(_kind, _build)
+
+
+def module_classes() -> dict[str, type[nn.Module]]:
+    """Class name -> every layer module class (the families' torch.py and modules.py)."""
+    return _module_classes(tuple(registry.family_modules("torch")))
+
+
+@functools.lru_cache(maxsize=1)
+def _module_classes(names: tuple[str, ...]) -> dict[str, type[nn.Module]]:
+    import importlib
+    import inspect
+    out = {}
+    for mod in [M, *(importlib.import_module(n) for n in names)]:
+        for name, cls in vars(mod).items():
+            if inspect.isclass(cls) and issubclass(cls, M.Layer) and cls.__module__ == mod.__name__:
+                out[name] = cls
+    return out
 
 
 def _types(net: Network, names: list[str]) -> list[T]:
@@ -241,12 +250,12 @@ def layer_ctors(net: Network) -> dict[str, Ctor]:
 
 
 def _unit_axis(net: Network, key: str) -> int:
-    """The axis of a weight that indexes output units (Conv2DTranspose: 1)."""
+    """The axis of a weight that indexes output units (Layer.unit_axis; Conv2DTranspose: 1)."""
     lname, wname = key.split(".", 1)
     layer = net.layers[lname]
     while wname.startswith("layer.") and hasattr(layer, "layer"):
         layer, wname = layer.layer, wname[len("layer."):]
-    return 1 if layer.kind == "Conv2DTranspose" and wname == "weight" else 0
+    return layer.unit_axis(wname)
 
 
 def constrain(w: torch.Tensor, c: tuple[str, dict], unit_axis: int = 0) -> torch.Tensor:
@@ -516,3 +525,6 @@ def _state_dict_from_spec_keys(module: SpeccModule, state_dict: dict, prefix: st
 def build_module(net: Network, weights: dict | None = None, seed: int = 0) -> SpeccModule:
     """The spec's network as a torch module, holding `weights` or init_weights(net, seed)."""
     return SpeccModule(net, weights, seed)
+
+
+registry.load("torch")  # every family's torch.py: its module classes and @torch_lowering builders

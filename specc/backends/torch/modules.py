@@ -106,12 +106,7 @@ def initialize(t, init, fans):
     raise ValueError(f"unknown initializer '{name}'")
 
 
-def same_pads(size, k, s, dilation=1):
-    """(before, after) padding of TF/Keras padding='same' along one axis (extra at the end)."""
-    eff = (k - 1) * dilation + 1
-    out = -(-size // s)
-    total = max((out - 1) * s + eff - size, 0)
-    return total // 2, total - total // 2
+from ...layers.base import same_pads  # noqa: E402 (copied here, as source, by the script emitter)
 
 
 def end_pad(axis_from_last, n):
@@ -167,58 +162,6 @@ class Maxout(Layer):
     def compute(self, x):
         y = F.linear(x, self.weight, self.param("bias"))
         return y.reshape(*y.shape[:-1], self.units, self.k).amax(-1)
-
-
-class _ConvND(Layer):
-    def __init__(self, rank, kernel_size, strides, dilation, padding, **kw):
-        super().__init__(**kw)
-        self.rank, self.kernel_size, self.strides, self.dilation = rank, kernel_size, strides, dilation
-        self.padding = padding
-
-    def compute(self, x):
-        conv = F.conv1d if self.rank == 1 else F.conv2d
-        sym = 0
-        if self.padding == "same":
-            pads = [same_pads(x.shape[2 + i], self.kernel_size[i], self.strides[i], self.dilation[i])
-                    for i in range(self.rank)]
-            if all(b == e for b, e in pads):
-                sym = tuple(b for b, _ in pads)  # symmetric: let the conv pad
-            else:
-                x = F.pad(x, [p for b, e in reversed(pads) for p in (b, e)])
-        if self.rank == 2 and x.device.type == "cpu":
-            # channels-last: oneDNN's fastest conv layout on CPU, and it carries over to the
-            # following pooling/activation kernels (about 1.5x per conv block); same values
-            x = x.contiguous(memory_format=torch.channels_last)
-        return conv(x, self.weight, self.param("bias"), self.strides, sym, self.dilation)
-
-
-class Conv1D(_ConvND):
-    pass
-
-
-class Conv2D(_ConvND):
-    pass
-
-
-class Conv2DTranspose(Layer):
-    """Keras/TF transposed convolution: full output cropped ('same': crop the start by
-    (k-s)//2) or zero-extended at the end to the Keras output size."""
-
-    def __init__(self, kernel_size, strides, padding, **kw):
-        super().__init__(**kw)
-        self.kernel_size, self.strides, self.padding = kernel_size, strides, padding
-
-    def compute(self, x):
-        y = F.conv_transpose2d(x, self.weight, None, self.strides)
-        for i in range(2):
-            d, k, s = x.shape[2 + i], self.kernel_size[i], self.strides[i]
-            want = d * s if self.padding == "same" else (d - 1) * s + max(k, s)
-            start = max(k - s, 0) // 2 if self.padding == "same" else 0
-            y = y.narrow(2 + i, start, min(want, y.shape[2 + i] - start))
-            if y.shape[2 + i] < want:
-                y = F.pad(y, end_pad(2 - i, want - y.shape[2 + i]))
-        b = self.param("bias")
-        return y if b is None else y + b.view(1, -1, 1, 1)
 
 
 class _PoolND(Layer):
@@ -408,30 +351,6 @@ class GaussianNoise(_Noise):
         if self.seed is None:
             return x + torch.randn_like(x) * self.stddev
         return x + torch.randn(x.shape, generator=self.gen(x), dtype=x.dtype, device=x.device) * self.stddev
-
-
-class BatchNormalization(Layer):
-    """Keras semantics over axis 1 (any rank): normalize with the biased batch variance and
-    update moving stats as m*old + (1-m)*batch (biased variance; torch would use the
-    unbiased one). `momentum` is Keras' (weight of the old average)."""
-
-    def __init__(self, momentum, epsilon, **kw):
-        super().__init__(**kw)
-        self.momentum, self.epsilon = momentum, epsilon
-
-    def compute(self, x):
-        w, b = self.param("weight"), self.param("bias")
-        if x.dtype in LOW_PRECISION:  # statistics in float32 under mixed precision (autocast keeps bf16 here)
-            x = x.float()
-        if not self.training:
-            return F.batch_norm(x, self.running_mean, self.running_var, w, b, False, 0.0, self.epsilon)
-        y = F.batch_norm(x, None, None, w, b, True, 0.0, self.epsilon)
-        with torch.no_grad():
-            dims = [0, *range(2, x.dim())]
-            var, mean = torch.var_mean(x.detach(), dim=dims, unbiased=False)
-            self.running_mean.mul_(self.momentum).add_(mean, alpha=1 - self.momentum)
-            self.running_var.mul_(self.momentum).add_(var, alpha=1 - self.momentum)
-        return y
 
 
 class Activation(Layer):

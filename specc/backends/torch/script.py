@@ -36,20 +36,58 @@ import keyword
 import re
 
 from ...ir import Network
+from .. import registry
 from . import modules as M
 from .lower import attr_name, layer_ctors
 
 _RESERVED = {"self", "torch", "F", "nn", "math", "Model"}
 
 
+# The order in which an emitted file lists the layer classes: by family in this order, then
+# by line in the family's torch.py (the order modules.py had, so emitted scripts stayed
+# byte-identical when the classes moved into the families); a family not named here
+# comes after these, alphabetically.
+EMIT_ORDER = ("dense", "maxout", "convolution", "pooling", "reshaping", "regularization",
+              "normalization", "activation", "identity", "embedding", "merge", "recurrent", "wrappers")
+
+_COPIED_IMPORT = re.compile(r"^from \S+ import (\w+)  # noqa: E402 \(copied here.*$", re.M)
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
 @functools.lru_cache(maxsize=1)
-def _runtime_source() -> tuple[str, dict[str, tuple[int, str]]]:
-    """modules.py: (helpers source, {class name: (line, source)}), parsed once."""
-    with open(M.__file__, encoding="utf-8") as f:
-        src = f.read()
+def _runtime_source() -> tuple[str, dict[str, tuple[tuple, str]]]:
+    """(helpers source, {class name: (sort key, source)}), parsed once. The helpers are
+    modules.py's, up to the KINDS marker; a helper it imports from the spec side (`from ...
+    import X  # noqa: E402 (copied here...`) is written out in its place. The classes: every
+    layer module class of the families' torch.py (and of modules.py)."""
+    import importlib
+    import inspect
+
+    from ...layers import REGISTRY
+    src = _read(M.__file__)
     helpers = src[src.index("def activate("):src.index("# ---- KINDS:")].rstrip() + "\n"
-    classes = {n.name: (n.lineno, ast.get_source_segment(src, n)) for n in ast.parse(src).body
-               if isinstance(n, ast.ClassDef)}
+    helpers = _COPIED_IMPORT.sub(lambda m: inspect.getsource(getattr(M, m.group(1))).rstrip(), helpers)
+    rank = {f: i for i, f in enumerate(EMIT_ORDER)}
+    classes: dict[str, tuple[tuple, str]] = {}
+    for mod in [M, *(importlib.import_module(n) for n in registry.family_modules("torch"))]:
+        text = _read(mod.__file__)
+        family = mod.__name__.split(".")[-2] if mod is not M else None
+        for n in ast.parse(text).body:
+            if not (isinstance(n, ast.ClassDef) and isinstance(getattr(mod, n.name, None), type)
+                    and issubclass(getattr(mod, n.name), M.Layer)):
+                continue
+            fam = family
+            if fam is None:  # a class still in modules.py: its kind's family (a base class: its first subclass's)
+                cls = getattr(mod, n.name)
+                kind = n.name if n.name in REGISTRY.index else next(
+                    (c.__name__ for c in cls.__subclasses__() if c.__name__ in REGISTRY.index), n.name)
+                fam = REGISTRY.index.get(kind, "")
+            key = (rank.get(fam, len(rank)), fam, n.lineno)
+            classes[n.name] = (key, ast.get_source_segment(text, n))
     return helpers, classes
 
 
@@ -58,9 +96,11 @@ def _helpers_source() -> str:
 
 
 def _class_sources(names: set[str]) -> str:
+    from .lower import module_classes
+    found = module_classes()
     needed: set[str] = set()
     for n in names:
-        for c in getattr(M, n).__mro__:
+        for c in found[n].__mro__:
             if c is M.Layer or not issubclass(c, M.Layer):
                 break
             needed.add(c.__name__)
