@@ -28,7 +28,7 @@ from ... import __version__
 from ...catalog import Fn
 from ...errors import SpecError
 from ...ir import Network
-from ...layers import REGISTRY, T
+from ...layers import T
 from ...layers.base import same_pads
 from .. import registry
 
@@ -391,9 +391,6 @@ def _build_model(net: Network, weights: dict[str, np.ndarray] | None, seed: int,
     onnx.helper.set_model_props(model, meta)
     return model
 
-
-def missing_kinds() -> list[str]:
-    return sorted(set(REGISTRY.kinds) - set(LOWERINGS))
 
 
 registry.load("onnx")  # every family's onnx.py: its @onnx_lowering functions

@@ -12,6 +12,8 @@ from ...catalog import Fn
 _RNN_ACTS = {"tanh": ("Tanh", None, None), "sigmoid": ("Sigmoid", None, None), "relu": ("Relu", None, None),
              "softsign": ("Softsign", None, None), "softplus": ("Softplus", None, None),
              "linear": ("Affine", 1.0, 0.0), "hard_sigmoid": ("HardSigmoid", 1.0 / 6.0, 0.5)}
+CELL_LIMIT = ("an activation or recurrent_activation other than tanh, sigmoid, hard_sigmoid, relu, "
+              "leaky_relu, elu, softsign, softplus, linear (the RNN/LSTM/GRU ops accept these only)")
 
 
 def _rnn_acts(layer, fns: list[Fn]) -> dict:
@@ -33,8 +35,6 @@ def _rnn_acts(layer, fns: list[Fn]) -> dict:
 
 # torch gate blocks -> ONNX gate blocks
 _GATE_ORDER = {"SimpleRNN": [0], "LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2]}
-
-
 _OP = {"SimpleRNN": "RNN", "LSTM": "LSTM", "GRU": "GRU"}
 
 
@@ -81,7 +81,7 @@ def run_rnn(g, layer, x: str, w: Weights, ws: list[Weights], direction: str) -> 
     return outs[0], outs[1]
 
 
-@onnx_lowering("SimpleRNN", "LSTM", "GRU")
+@onnx_lowering("SimpleRNN", "LSTM", "GRU", cannot=CELL_LIMIT)
 def lower_recurrent(g, layer, xs, ins, out, w):
     y, y_h = run_rnn(g, layer, xs[0], w, [w], "forward")
     if layer.return_sequences:

@@ -2,10 +2,10 @@
 from ...backends.onnx.lower import INT64_MAX, LOWERINGS, T
 from ...backends.registry import onnx_lowering
 from ...catalog import Fn
-from ..recurrent.onnx import run_rnn
+from ..recurrent.onnx import CELL_LIMIT, run_rnn
 
 
-@onnx_lowering("Bidirectional")
+@onnx_lowering("Bidirectional", cannot=f"a wrapped layer with {CELL_LIMIT}")
 def lower_bidirectional(g, layer, xs, ins, out, w):
     inner = layer.layer
     ws = [w.sub("forward_layer"), w.sub("backward_layer")]
@@ -27,7 +27,7 @@ def lower_bidirectional(g, layer, xs, ins, out, w):
     return g.op("Mul", [g.op("Add", [fwd, bwd]), g.scalar(0.5)])
 
 
-@onnx_lowering("TimeDistributed")
+@onnx_lowering("TimeDistributed", cannot="a wrapped layer whose own lowering cannot lower its arguments")
 def lower_time_distributed(g, layer, xs, ins, out, w):
     inner = layer.layer
     t = ins[0]
