@@ -15,9 +15,6 @@ from ..catalog.losses import loss_task
 from .config import RANDOM, Config
 
 
-PASS_THROUGH = ("Dropout", "AlphaDropout", "GaussianNoise", "Identity", "Reshape", "Flatten")
-
-
 class CheckFailed(Exception):
     def __init__(self, message: str, numbers: dict | None = None):
         super().__init__(message)
@@ -77,22 +74,9 @@ class Context:
         return loss_task(self.loss)
 
     def head_activation(self, tensor: str) -> Fn | None:
-        """The activation that produces an output tensor (through shape-only/noise layers)."""
-        net = self.net
-        for _ in range(64):
-            info = net.tensors[tensor]
-            if info.producer is None:
-                return None
-            node = next(n for n in net.nodes if n.name == info.producer)
-            layer = net.layers[node.layer]
-            act = getattr(layer, "activation", None)
-            if layer.kind in PASS_THROUGH and len(node.inputs) == 1:
-                tensor = node.inputs[0]
-                continue
-            if isinstance(act, Fn):
-                return act
-            return None
-        return None
+        """The activation that ends an output tensor (specc.passes.heads, as the lints see it)."""
+        from ..passes.heads import head_activation
+        return head_activation(self.net, tensor)[0]
 
     # -- torch pieces
     def weights(self) -> dict:

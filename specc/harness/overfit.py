@@ -6,10 +6,8 @@ import math
 
 from ..catalog import CatalogCall
 from ..catalog.losses import loss_task
+from ..layers import REGISTRY
 from .context import CheckFailed, CheckSkipped, Context, as_outputs, as_tensors, short
-
-
-NOISE_KINDS = ("Dropout", "AlphaDropout", "GaussianNoise")
 
 
 def _overfit_run(ctx: Context, xs, total, lr: float, threshold: float, steps_max: int, init: float):
@@ -18,7 +16,8 @@ def _overfit_run(ctx: Context, xs, total, lr: float, threshold: float, steps_max
     import torch
     m = ctx.module("train")
     for mod in m.modules():  # noise off: the batch is fixed, the question is capacity and wiring
-        if type(mod).__name__ in NOISE_KINDS:
+        kind = REGISTRY.get(type(mod).__name__)  # the module classes are named like their kinds
+        if kind is not None and kind.noise:
             mod.eval()
     inputs = as_tensors(xs)
     opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=lr)

@@ -1,4 +1,7 @@
-"""The contract every layer kind fulfils (one kind per module in this package).
+"""The contract every layer kind fulfils, and the registry of kinds.
+
+The kinds live in families: a package per family, specc/layers/<family>/ (see DEVELOPERS.md,
+"Adding a layer kind"), each declaring several kinds.
 
 A layer kind is a pydantic model of its arguments, in Keras vocabulary with Keras
 defaults, plus two rules: `output` (shape and dtype of the result) and `weights`
@@ -18,7 +21,7 @@ from ..catalog import CATALOGS, Fn
 from ..catalog.base import Range, at_least_one, seed_range
 from ..counts import Count, fmt_shape
 from ..errors import SpecError, Span
-from .index import INDEX
+from . import index as _index
 
 Dim = int | str  # an int, or a symbolic name such as "batch" or "seq"
 
@@ -107,6 +110,25 @@ class Layer(BaseModel):
     category: ClassVar[str] = "core"
     doc: ClassVar[str] = ""
 
+    # --- properties other code asks about, declared by each kind: the passes, the harness
+    # and the backends read these, never a list of kind names ---
+    # At inference the output holds the input's values, unchanged or only rearranged
+    # (Dropout & co, Identity, Flatten, Reshape): an activation before it still ends the
+    # network's output (specc.passes.heads.head_activation looks through it).
+    keeps_values: ClassVar[bool] = False
+    # Keeps the shape and what the tensor is, its layout and the layer that made it
+    # (Dropout & co, Identity, BatchNormalization): the lints look through it to a tensor's
+    # producer or consumer.
+    transparent: ClassVar[bool] = False
+    # Training-only randomness, the identity at inference (Dropout, AlphaDropout, GaussianNoise).
+    noise: ClassVar[bool] = False
+    # Multiplies its input by a learned kernel, whose initializer sets the scale of the
+    # signal (Dense, convolutions, recurrent layers and the wrappers of those).
+    has_kernel: ClassVar[bool] = False
+    # Computes the same on extra leading axes [B, T, ...] as on [B*T, ...] (element-wise
+    # kinds; Dense works on the last axis): TimeDistributed need not fold time into the batch.
+    leading_axes_free: ClassVar[bool] = False
+
     # --- rules, overridden per kind ---
     def infer(self, ins: list[T]) -> T:
         """The output type, with the checks every kind shares (an activation's axis); the
@@ -138,6 +160,17 @@ class Layer(BaseModel):
 
     def validate_args(self) -> None:
         """Cross-argument checks (raise SpecError); single-field checks use pydantic."""
+
+    def standalone_activation(self) -> Fn | None:
+        """The activation this layer consists of (Activation: its argument; LeakyReLU:
+        leaky_relu, ...); None for every other kind (a Dense's `activation` argument is not
+        the layer's whole job)."""
+        return None
+
+    def unit_axis(self, weight: str) -> int:
+        """The axis of weight `weight` (PyTorch layout) that indexes output units, for the
+        norm constraints (Keras: a norm per output unit over its incoming weights)."""
+        return 0
 
     def adjust_initial(self, weight: str, value):
         """Last word on a freshly drawn weight (LSTM's forget-gate bias); numpy in, numpy out."""
@@ -231,6 +264,14 @@ def conv_dim(d: Dim, k: int, s: int, padding: str, dilation: int = 1, layer: Lay
     return out
 
 
+def same_pads(size, k, s, dilation=1):
+    """(before, after) padding of TF/Keras padding='same' along one axis (extra at the end)."""
+    eff = (k - 1) * dilation + 1
+    out = -(-size // s)
+    total = max((out - 1) * s + eff - size, 0)
+    return total // 2, total - total // 2
+
+
 def check_axis(layer: Layer, axis: int, t: T, arg: str, what: str = "axis") -> int:
     """An axis of tensor `t`, batch included and counted as 0 (Keras): 1..rank-1, or
     -(rank-1)..-1 from the end. Returns it as a non-negative index."""
@@ -265,16 +306,24 @@ def fan(shape: tuple[int, ...]) -> tuple[int, int]:
 
 
 class Registry:
-    """Every layer kind, loaded on demand: `index` names the module that defines each kind
-    and alias, so a spec that uses Dense and Dropout imports two layer modules, not all of
-    them (start-up time of `specc check`)."""
+    """Every layer kind, loaded on demand: the index (derived from the family sources by
+    specc.layers.index.scan, on first use) names the family that defines each kind and
+    alias, so a spec that uses Dense and Dropout imports two families, not all of them
+    (start-up time of `specc check`)."""
 
-    def __init__(self, package: str, index: dict[str, str]):
+    def __init__(self, package: str):
         self.package = package
-        self.index = index                         # kind or alias -> module in the package
-        self._by_lower = {k.lower(): m for k, m in index.items()}
+        self._index: dict[str, str] | None = None  # kind or alias -> family in the package
+        self._by_lower: dict[str, str] = {}
         self._kinds: dict[str, type[Layer]] = {}   # registered so far, by kind
         self._lookup: dict[str, type[Layer]] = {}  # lower-cased kind or alias -> class
+
+    @property
+    def index(self) -> dict[str, str]:
+        if self._index is None:
+            self._index = _index.scan()
+            self._by_lower = {k.lower(): m for k, m in self._index.items()}
+        return self._index
 
     def add(self, cls: type[Layer]) -> type[Layer]:
         kind = cls.model_fields["kind"].default
@@ -283,10 +332,16 @@ class Registry:
             self._lookup[key.lower()] = cls
         return cls
 
+    def remove(self, kind: str) -> None:
+        """Forget a kind (tests that register a throw-away kind)."""
+        cls = self._kinds.pop(kind)
+        for key in (kind, *cls.aliases):
+            self._lookup.pop(key.lower(), None)
+
     def get(self, name: str) -> type[Layer] | None:
         key = name.lower()
         cls = self._lookup.get(key)
-        if cls is None and key in self._by_lower:
+        if cls is None and self.index is not None and key in self._by_lower:
             importlib.import_module(f"{self.package}.{self._by_lower[key]}")
             cls = self._lookup.get(key)
         return cls
@@ -295,15 +350,18 @@ class Registry:
         """Every kind and alias (without importing anything)."""
         return list(self.index)
 
+    def families(self) -> list[str]:
+        return sorted(set(self.index.values()))
+
     @property
     def kinds(self) -> dict[str, type[Layer]]:
-        """kind -> class for every kind (imports every layer module)."""
-        for module in sorted(set(self.index.values())):
-            importlib.import_module(f"{self.package}.{module}")
+        """kind -> class for every kind (imports every family)."""
+        for family in self.families():
+            importlib.import_module(f"{self.package}.{family}")
         return dict(sorted(self._kinds.items()))
 
 
-REGISTRY = Registry(__package__, INDEX)
+REGISTRY = Registry(__package__)
 
 
 class AnyLayer:

@@ -2,8 +2,8 @@
 `--emit torch-train -o train.py`: a standalone training program (render_training).
 
 The file imports torch only. It holds the helpers and the layer classes the spec uses
-(copied from `specc.backends.torch.modules`, the same code `build_module` runs) and
-`class Model(torch.nn.Module)`: constructible with no arguments, one attribute per layer
+(copied from `specc.backends.torch.modules` and the families' torch.py, the same code
+`build_module` runs) and `class Model(torch.nn.Module)`: constructible with no arguments, one attribute per layer
 (named like the layer), `forward` taking the spec's inputs in declaration order and
 returning its output (a tuple when there are several).
 
@@ -36,20 +36,50 @@ import keyword
 import re
 
 from ...ir import Network
+from .. import registry
 from . import modules as M
 from .lower import attr_name, layer_ctors
 
 _RESERVED = {"self", "torch", "F", "nn", "math", "Model"}
 
 
+# The order in which an emitted file lists the layer classes: by family in this order, then
+# by line in the family's torch.py (the order modules.py had, so emitted scripts stayed
+# byte-identical when the classes moved into the families); a family not named here
+# comes after these, alphabetically.
+EMIT_ORDER = ("dense", "maxout", "convolution", "pooling", "reshaping", "regularization",
+              "normalization", "activation", "identity", "embedding", "merge", "recurrent", "wrappers")
+
+_COPIED_IMPORT = re.compile(r"^from \S+ import (\w+)  # noqa: [\w,]+ \(copied here.*$", re.M)
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
 @functools.lru_cache(maxsize=1)
-def _runtime_source() -> tuple[str, dict[str, tuple[int, str]]]:
-    """modules.py: (helpers source, {class name: (line, source)}), parsed once."""
-    with open(M.__file__, encoding="utf-8") as f:
-        src = f.read()
-    helpers = src[src.index("def activate("):src.index("# ---- KINDS:")].rstrip() + "\n"
-    classes = {n.name: (n.lineno, ast.get_source_segment(src, n)) for n in ast.parse(src).body
-               if isinstance(n, ast.ClassDef)}
+def _runtime_source() -> tuple[str, dict[str, tuple[tuple, str]]]:
+    """(helpers source, {class name: (sort key, source)}), parsed once. The helpers are
+    modules.py's, up to the HELPERS END marker; a helper it imports from the spec side
+    (`from ... import X  # noqa: ... (copied here...`) is written out in its place. The classes: every
+    layer module class of the families' torch.py."""
+    import importlib
+    import inspect
+
+    src = _read(M.__file__)
+    helpers = src[src.index("def activate("):src.index("# ---- HELPERS END")].rstrip() + "\n"
+    helpers = _COPIED_IMPORT.sub(lambda m: inspect.getsource(getattr(M, m.group(1))).rstrip(), helpers)
+    rank = {f: i for i, f in enumerate(EMIT_ORDER)}
+    classes: dict[str, tuple[tuple, str]] = {}
+    for name in registry.family_modules("torch"):
+        mod = importlib.import_module(name)
+        text = _read(mod.__file__)
+        family = name.split(".")[-2]
+        for n in ast.parse(text).body:
+            cls = getattr(mod, n.name, None) if isinstance(n, ast.ClassDef) else None
+            if isinstance(cls, type) and issubclass(cls, M.Layer):
+                classes[n.name] = ((rank.get(family, len(rank)), family, n.lineno), ast.get_source_segment(text, n))
     return helpers, classes
 
 
@@ -58,9 +88,11 @@ def _helpers_source() -> str:
 
 
 def _class_sources(names: set[str]) -> str:
+    from .lower import module_classes
+    found = module_classes()
     needed: set[str] = set()
     for n in names:
-        for c in getattr(M, n).__mro__:
+        for c in found[n].__mro__:
             if c is M.Layer or not issubclass(c, M.Layer):
                 break
             needed.add(c.__name__)
@@ -215,12 +247,12 @@ def _training_tables(net: Network, attrs: dict[str, str]) -> dict[str, list]:
     """REGULARIZERS, CONSTRAINTS and FROZEN of the emitted Model, in specc's key order (the
     order SpeccModule adds them up in, so the sums agree to the last bit)."""
     from ...weights import weight_specs
-    from .lower import _fn, _unit_axis
+    from .lower import _unit_axis, fn_pair
     specs = weight_specs(net)
     trainable = {f"{l}.{w.name}": w.trainable for l, ws in net.weights.items() for w in ws}
     return {
-        "REGULARIZERS": [(_param_path(attrs, k), _fn(w.regularizer)) for k, w in specs.items() if w.regularizer],
-        "CONSTRAINTS": [(_param_path(attrs, k), _fn(w.constraint), _unit_axis(net, k))
+        "REGULARIZERS": [(_param_path(attrs, k), fn_pair(w.regularizer)) for k, w in specs.items() if w.regularizer],
+        "CONSTRAINTS": [(_param_path(attrs, k), fn_pair(w.constraint), _unit_axis(net, k))
                         for k, w in specs.items() if w.constraint],
         "FROZEN": [_param_path(attrs, k) for k, ok in trainable.items()
                    if not ok and k.rsplit(".", 1)[-1] not in ("running_mean", "running_var")],

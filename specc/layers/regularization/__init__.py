@@ -4,8 +4,8 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from ..catalog.base import non_negative
-from .base import DropRate, Layer, Seed, no_macs, ranged, register
+from ...catalog.base import non_negative
+from ..base import DropRate, Layer, Seed, no_macs, ranged, register
 
 
 class _Rate(Layer):
@@ -14,6 +14,7 @@ class _Rate(Layer):
     positional = ("rate",)
     category = "regularization"
     macs = no_macs  # identity at inference
+    keeps_values = transparent = noise = leading_axes_free = True
 
 
     def output(self, ins):
@@ -41,6 +42,7 @@ class GaussianNoise(Layer):
     positional = ("stddev",)
     category = "regularization"
     macs = no_macs
+    keeps_values = transparent = noise = leading_axes_free = True  # identity at inference
 
     def output(self, ins):
         return ins[0]

@@ -1,12 +1,14 @@
-"""Convolutions. Tensors are channels-first: Conv1D takes [C, L], Conv2D takes [C, H, W]."""
+"""Convolutions. Tensors are channels-first: Conv1D takes [C, L], Conv2D takes [C, H, W].
+
+The kinds are here; torch.py (modules and lowerings) and onnx.py beside them."""
 
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from ..counts import product
-from .base import Size, SizeOrPair, T, conv_dim, known, need_rank, pair, register
-from .common import WithKernel
+from ...counts import product
+from ..base import Size, SizeOrPair, T, conv_dim, known, need_rank, pair, register
+from ..common import WithKernel
 
 
 class _Conv(WithKernel):
@@ -14,6 +16,7 @@ class _Conv(WithKernel):
     padding: Literal["valid", "same"] = "valid"
     positional = ("filters", "kernel_size")
     category = "convolution"
+    has_kernel = True
     rank: ClassVar[int] = 0  # spatial axes
 
     def macs(self, ins, out):
@@ -97,6 +100,9 @@ class Conv2DTranspose(_Conv):
         # Keras: fan_in = kernel * filters... both count receptive field times channels
         fans = (self.filters * k[0] * k[1], c * k[0] * k[1])
         return [self.kernel(shape, fans=fans), *self.bias(self.filters)]
+
+    def unit_axis(self, weight):
+        return 1 if weight == "weight" else 0  # [in_channels, filters, kh, kw]: the filters are dim 1
 
     def macs(self, ins, out):
         # every INPUT position is scattered through the whole kernel: C x filters x kh x kw

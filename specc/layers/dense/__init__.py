@@ -3,9 +3,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..counts import product
-from .base import Size, T, Weight, known, register
-from .common import WithKernel
+from ...counts import product
+from ..base import Size, T, Weight, known, register
+from ..common import WithKernel
 
 
 @register
@@ -16,6 +16,8 @@ class Dense(WithKernel):
     units: Size = Field(description="number of output units")
     positional = ("units", "activation")
     aliases = ("Linear", "FullyConnected")
+    has_kernel = True
+    leading_axes_free = True  # works on the last axis
 
     def output(self, ins: list[T]) -> T:
         t = ins[0]

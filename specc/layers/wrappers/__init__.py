@@ -2,9 +2,9 @@
 
 from typing import Literal
 
-from ..counts import dim
-from .base import AnyLayer, Layer, T, layer_field, register
-from .recurrent import _Recurrent
+from ...counts import dim
+from ..base import AnyLayer, Layer, T, layer_field, register
+from ..recurrent import _Recurrent
 
 
 @register
@@ -15,6 +15,7 @@ class Bidirectional(Layer):
     merge_mode: Literal["concat", "sum", "mul", "ave"] = "concat"
     positional = ("layer",)
     category = "recurrent"
+    has_kernel = True
 
     def validate_args(self):
         if not isinstance(self.layer, _Recurrent):
@@ -50,6 +51,7 @@ class TimeDistributed(Layer):
     layer: AnyLayer = layer_field(description="the layer applied per time step")
     positional = ("layer",)
     category = "recurrent"
+    has_kernel = True
 
     def _inner(self, ins: list[T]) -> T:
         t = ins[0]

@@ -4,9 +4,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..catalog import Fn
-from ..catalog.base import non_negative, positive
-from .base import Layer, Weight, catalog_field, known_shape, no_macs, ranged, register
+from ...catalog import Fn
+from ...catalog.base import non_negative, positive
+from ..base import Layer, Weight, catalog_field, known_shape, no_macs, ranged, register
 
 
 @register
@@ -17,6 +17,10 @@ class Activation(Layer):
     positional = ("activation",)
     category = "activation"
     macs = no_macs
+    leading_axes_free = True
+
+    def standalone_activation(self):
+        return self.activation
 
     def output(self, ins):
         return ins[0]
@@ -30,6 +34,10 @@ class LeakyReLU(Layer):
     arg_aliases = {"negative_slope": "alpha"}
     category = "activation"
     macs = no_macs
+    leading_axes_free = True
+
+    def standalone_activation(self):
+        return Fn(name="leaky_relu", args={})
 
     def output(self, ins):
         return ins[0]
@@ -45,6 +53,9 @@ class PReLU(Layer):
     shared_axes: list[int] = Field(default_factory=list, description="1-based feature axes sharing one slope")
     category = "activation"
     macs = no_macs  # one multiply per negative element: element-wise
+
+    def standalone_activation(self):
+        return Fn(name="prelu", args={})
 
     def output(self, ins):
         t = ins[0]
@@ -66,6 +77,10 @@ class ELU(Layer):
     positional = ("alpha",)
     category = "activation"
     macs = no_macs
+    leading_axes_free = True
+
+    def standalone_activation(self):
+        return Fn(name="elu", args={})
 
     def output(self, ins):
         return ins[0]

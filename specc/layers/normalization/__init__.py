@@ -1,11 +1,12 @@
+"""Normalization. The kinds are here; torch.py (module and lowering) and onnx.py beside them."""
 
 from typing import Literal
 
 from pydantic import Field
 
-from ..catalog import Fn
-from ..catalog.base import fraction, positive
-from .base import Layer, Weight, catalog_field, check_axis, known, no_macs, ranged, register
+from ...catalog import Fn
+from ...catalog.base import fraction, positive
+from ..base import Layer, Weight, catalog_field, check_axis, known, no_macs, ranged, register
 
 
 @register
@@ -32,6 +33,7 @@ class BatchNormalization(Layer):
     gamma_constraint: Fn | None = catalog_field("constraint")
     aliases = ("BatchNorm", "BatchNorm1D", "BatchNorm2D")
     category = "normalization"
+    transparent = True  # per-channel scale and shift: the same layout, the same producer
     macs = no_macs  # a per-channel scale and shift (foldable into the layer before it): element-wise
 
     def output(self, ins):

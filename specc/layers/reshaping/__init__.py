@@ -3,8 +3,8 @@
 import math
 from typing import Literal, Union
 
-from ..catalog.base import non_negative
-from .base import Layer, Size, SizeOrPair, T, known, mul_dims, need_rank, no_macs, pair, ranged, register
+from ...catalog.base import non_negative
+from ..base import Layer, Size, SizeOrPair, T, known, mul_dims, need_rank, no_macs, pair, ranged, register
 
 
 @register
@@ -12,6 +12,7 @@ class Flatten(Layer):
     """[d1, d2, ...] -> [d1 * d2 * ...]."""
     kind: Literal["Flatten"] = "Flatten"
     category = "reshaping"
+    keeps_values = True  # the same values, rearranged
     macs = no_macs
 
     def output(self, ins):
@@ -28,6 +29,7 @@ class Reshape(Layer):
     target_shape: list[int]
     positional = ("target_shape",)
     category = "reshaping"
+    keeps_values = True  # the same values, rearranged
     macs = no_macs
 
     def output(self, ins):

@@ -3,8 +3,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import Size, T, known, register
-from .common import WithKernel
+from ..base import Size, T, known, register
+from ..common import WithKernel
 
 
 @register
@@ -16,6 +16,7 @@ class Maxout(WithKernel):
     k: Size = Field(2, description="linear pieces per unit")
     positional = ("units", "k")
     arg_aliases = {"pieces": "k", "nb_feature": "k", "init": "kernel_initializer"}
+    has_kernel = True
 
     def output(self, ins):
         t = ins[0]
