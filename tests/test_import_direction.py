@@ -11,8 +11,10 @@ PACKAGE = os.path.join(ROOT, "specc")
 
 # Tier of each area of specc (a module's area: specc.X, or specc.backends.X). Anything not
 # listed is core: a new top-level module is library code unless it says otherwise here.
+# Backend code (tier 1) is specc/backends/torch and specc/backends/onnx, and a layer
+# family's torch.py / onnx.py when the family keeps its lowerings beside its kinds
+# (backend_of); a module directly in specc/backends/ (a table both backends fill) is core.
 TIERS = {
-    "specc.backends.onnx": 1, "specc.backends.torch": 1,
     "specc.harness": 2, "specc.api": 2, "specc.pytest_plugin": 2,
     "specc": 2,  # the package's __init__: re-exports the Python API (its __version__ anyone may read)
     "specc.commands": 3, "specc.cli": 3,
@@ -26,8 +28,18 @@ def area(module: str) -> str:
     return ".".join(parts[:3] if len(parts) >= 3 and parts[1] == "backends" else parts[:2])
 
 
+def backend_of(module: str) -> str | None:
+    """'torch' or 'onnx' for backend code, else None."""
+    parts = module.split(".")
+    if len(parts) >= 3 and parts[1] == "backends" and parts[2] in ("torch", "onnx"):
+        return parts[2]
+    if len(parts) >= 4 and parts[1] == "layers" and parts[-1] in ("torch", "onnx"):
+        return parts[-1]
+    return None
+
+
 def tier(module: str) -> int:
-    return TIERS.get(area(module), 0)
+    return 1 if backend_of(module) else TIERS.get(area(module), 0)
 
 
 def module_files(package_dir: str) -> dict[str, str]:
@@ -60,7 +72,7 @@ def imports_of(name: str, path: str, known: set[str]) -> list[tuple[str, int]]:
             for a in node.names:
                 sub = f"{target}.{a.name}"
                 found.append((sub if sub in known else target, node.lineno))
-    return found
+    return list(dict.fromkeys(found))  # `from m import a, b`: one finding
 
 
 def violations(package_dir: str) -> list[str]:
@@ -80,8 +92,7 @@ def violations(package_dir: str) -> list[str]:
             elif tier(target) > tier(name):
                 problems.append(f"{rel}:{line}: {name} ({TIER_NAMES[tier(name)]}) imports {target} "
                                 f"({TIER_NAMES[tier(target)]}), a higher tier")
-            elif area(name) != area(target) and area(name).startswith("specc.backends.") \
-                    and area(target).startswith("specc.backends."):
+            elif backend_of(name) and backend_of(target) and backend_of(name) != backend_of(target):
                 problems.append(f"{rel}:{line}: {name} imports {target}; a backend never imports another")
     return problems
 
@@ -105,10 +116,19 @@ def test_the_checker_finds_each_kind_of_violation(tmp_path):
     (pkg / "ir.py").write_text("from .harness import run\n")
     (pkg / "backends" / "onnx" / "export.py").write_text("from ..torch import build\n")
     (pkg / "harness" / "checks.py").write_text("from ..backends.onnx import export\n")  # allowed: down
+    (pkg / "backends" / "registry.py").write_text("")  # core: a table both backends fill
+    (pkg / "backends" / "torch" / "lower.py").write_text("from ..registry import TABLE\n")  # allowed
+    (pkg / "layers" / "dense").mkdir(parents=True)
+    (pkg / "layers" / "dense" / "torch.py").write_text("from ...backends.torch import lower\n")  # allowed
+    (pkg / "layers" / "dense" / "onnx.py").write_text("from ...backends.torch import lower\n")
+    (pkg / "layers" / "dense" / "__init__.py").write_text("from ...backends.onnx import export\n")
     found = violations(str(pkg))
-    assert len(found) == 4, found
+    assert len(found) == 6, found
     assert found[0].startswith(os.path.join("specc", "backends", "onnx", "export.py") + ":1:") and "another" in found[0]
     assert found[1].startswith(os.path.join("specc", "data.py") + ":2: library module specc.data imports specc.cli")
     assert found[2].startswith(os.path.join("specc", "ir.py") + ":1: specc.ir (core) imports specc.harness")
-    assert found[3].startswith(os.path.join("specc", "weights.py") + ":5: library module specc.weights imports "
+    assert found[3].startswith(os.path.join("specc", "layers", "dense", "__init__.py") + ":1: specc.layers.dense "
+                               "(core) imports specc.backends.onnx.export (backend)")
+    assert found[4].startswith(os.path.join("specc", "layers", "dense", "onnx.py") + ":1:") and "another" in found[4]
+    assert found[5].startswith(os.path.join("specc", "weights.py") + ":5: library module specc.weights imports "
                                "specc.commands._common")
