@@ -195,7 +195,7 @@ class Context:
         train = self.net.train
         if train is None or self.loss is None:
             return xs, [], src
-        from ..backends.torch.train_parts import prepare_targets
+        from ..backends.torch.training.targets import prepare_targets
         heads = []
         for i, (out, (y, classes)) in enumerate(zip(self.net.outputs, targets)):
             loss = train.loss_for(out)
@@ -245,7 +245,7 @@ class Context:
         gets a fixed random projection instead (a zero weight would make its gradients
         exactly zero), so every output and every weight that feeds one gets a gradient.
         `terms`, when given, receives {output name: (what, term)} for each output."""
-        from ..backends.torch.train_parts import make_loss
+        from ..backends.torch.training.losses import make_loss
         outs = _outs(outs)
         spec = {i: (loss, w, t, classes) for i, loss, w, t, classes in heads if w > 0}
         total = None
@@ -409,7 +409,7 @@ def _label_entropy(loss: Fn, t) -> float:
 def _init_loss_problem(ctx: Context, oname: str, loss: Fn, out, t, classes, expected: float, why: str):
     """(numbers, problem or None) of one output's loss at init, against the band
     [label entropy x (1 - init_loss_below), expected x (1 + init_loss_tolerance)]."""
-    from ..backends.torch.train_parts import make_loss
+    from ..backends.torch.training.losses import make_loss
     head = ctx.head_activation(oname)
     units = out.shape[-1] if out.dim() > 1 else 1
     if loss.args.get("from_logits", False):
@@ -605,7 +605,7 @@ def check_grads_flow(ctx: Context) -> dict:
 
 
 def _optimizer(ctx: Context, params):
-    from ..backends.torch.train_parts import make_optimizer
+    from ..backends.torch.training.optimizers import make_optimizer
     from ..catalog.optimizers import OPTIMIZERS
     opt = ctx.net.train.optimizer if ctx.net.train is not None else OPTIMIZERS.resolve("Adam")
     return make_optimizer(opt, params), opt
@@ -804,7 +804,7 @@ def check_overfit_batch(ctx: Context) -> dict:
         raise CheckSkipped("no loss in the train block")
     cfg = ctx.config
     xs, heads, src = ctx.heads_batch(cfg.overfit_samples)
-    from ..backends.torch.train_parts import make_loss
+    from ..backends.torch.training.losses import make_loss
     terms = [(i, loss, w, make_loss(loss, classes), t) for i, loss, w, t, classes in heads]
 
     def total(outs):
