@@ -25,4 +25,9 @@ CALLBACKS = Catalog("callback", [
     Entry("CSVLogger", [P("filename", str, "history.csv", check=non_empty)], aliases=("csv_logger",), doc="history as CSV in the run folder",
           info={"writes": ("filename",)}),
     Entry("TerminateOnNaN", aliases=("terminate_on_nan",), doc="stop at a NaN/Inf loss (always on in specc train)"),
+    Entry("TensorBoard", [P("log_dir", str, "logs", check=non_empty),
+                          P("update_freq", Literal["epoch", "batch"] | int, "epoch")],
+          aliases=("tensorboard",), doc="TensorBoard logs in the run folder: every loss, metric and the learning "
+                                        "rate per epoch (update_freq='batch' or N: also the batch loss every N steps)",
+          info={"writes": ("log_dir",)}),
 ])

@@ -477,6 +477,8 @@ def render_training(net: Network, data_file: str | None, classes: list, script_n
     from .training.schedules import schedule_factor
     from .training.targets import prepare_targets
     cfg = net.train
+    # the program writes weights and history only: no TensorBoard logs (docs/training.md)
+    program_callbacks = [c for c in cfg.callbacks if c.name != "TensorBoard"]
     model, attrs, _ = _model_source(net, draw_initial=False)
     weights, after = _initial_weight_tables(net)
     fn = lambda f: (f.name, dict(f.args))  # noqa: E731
@@ -490,11 +492,11 @@ def render_training(net: Network, data_file: str | None, classes: list, script_n
     inputs = [{"name": i, "shape": list(net.tensors[i].shape), "dtype": net.tensors[i].dtype} for i in net.inputs]
     config = {"inputs": inputs, "outputs": outputs, "metrics": [fn(m) for m in cfg.metrics],
               "optimizer": fn(cfg.optimizer), "schedule": fn(cfg.schedule),
-              "callbacks": [fn(c) for c in cfg.callbacks], "epochs": cfg.epochs, "batch_size": cfg.batch_size,
+              "callbacks": [fn(c) for c in program_callbacks], "epochs": cfg.epochs, "batch_size": cfg.batch_size,
               "seed": cfg.seed, "validation_split": cfg.validation_split, "shuffle": cfg.shuffle,
               "precision": cfg.precision, "data": data}
     tasks = {o["loss"][0]: loss_task(cfg.loss_for(o["name"])) for o in outputs}
-    callbacks = list(dict.fromkeys(c.name for c in cfg.callbacks))
+    callbacks = list(dict.fromkeys(c.name for c in program_callbacks))
     loss_task_src = (f"LOSS_TASKS = {tasks!r}  # specc's loss catalogue, for this spec's losses\n\n\n"
                      "def loss_task(loss):\n"
                      '    """The task a loss trains: binary, binary_pm1, categorical or regression."""\n'

@@ -28,8 +28,8 @@ from .training.device import _float32, autocast_dtype, keep_freed_memory, rank_a
 from .training.losses import make_loss
 from .training.metrics import metric_plan, metric_sum
 from .training.optimizers import make_optimizer
-from .training.outputs import RunFiles, _fmt
-from .training.progress import EpochBar
+from .training.outputs import RunFiles
+from .training.progress import EpochBar, epoch_line, eta
 from .training.schedules import schedule_factor
 from .training.targets import prepare_targets
 
@@ -184,6 +184,8 @@ class Trainer(Checkpointing, RunFiles):
         self.stop: str | None = None
         self.shuffle_gen = torch.Generator().manual_seed(opts.seed)
         self.callbacks = [(c.name, CALLBACK_CLASSES[c.name](c.args)) for c in cfg.callbacks]
+        # callbacks that also log every N steps (TensorBoard's update_freq): (N, callback)
+        self.batch_callbacks = [(c.every, c) for _, c in self.callbacks if getattr(c, "every", 0)]
         self.has_reg = self._probe_regularization()
         self.has_cons = getattr(self.module, "has_constraints", lambda: True)()
         self.notes: list[str] = []
@@ -317,6 +319,9 @@ class Trainer(Checkpointing, RunFiles):
                 module.apply_constraints()
             it += 1
             self.iteration = it
+            for every, c in self.batch_callbacks:  # a .item() sync every N steps, only when asked
+                if it % every == 0:
+                    c.on_train_batch_end(self, it, {"loss": loss.item(), "learning_rate": groups[0]["lr"]})
             k = len(idx)
             count += k
             with torch.no_grad():
@@ -405,7 +410,22 @@ class Trainer(Checkpointing, RunFiles):
                 self.note(f"resuming from {self.resumed_from} after epoch {self.epoch}")
         elif opts.resume and self.rank == 0:
             self.note(f"no checkpoint in {opts.out}; starting a fresh run")
-        code = 0
+        try:
+            try:
+                code = self._epochs()
+            except KeyboardInterrupt:  # Ctrl-C: keep what the completed epochs earned, then stop
+                self._keep_completed_epochs()
+                raise
+            self.finish()
+        finally:
+            for _, c in self.callbacks:
+                if hasattr(c, "close"):  # TensorBoard's event files
+                    c.close()
+        return code
+
+    def _epochs(self) -> int:
+        """The epoch loop of fit: train, validate, log, call back, checkpoint."""
+        opts, code = self.opts, 0
         while self.epoch < opts.epochs and not self.stop:
             e = self.epoch + 1
             t0 = time.perf_counter()
@@ -432,10 +452,27 @@ class Trainer(Checkpointing, RunFiles):
             self.history.append(logs)
             for _, c in self.callbacks:
                 c.on_epoch_end(self, e, logs)
+            self.save_checkpoint()  # before the epoch's line: an epoch shown is an epoch kept (Ctrl-C)
             self._report(logs)
-            self.save_checkpoint()
-        self.finish()
         return code
+
+    def _keep_completed_epochs(self) -> None:
+        """After a KeyboardInterrupt: go back to the state the last checkpoint holds (the end of
+        the last completed epoch; the interrupted epoch's partial steps are dropped) and write
+        the run folder's files from it, so that model.safetensors, history.json and curves.png
+        agree with the checkpoint that --resume continues from. Sets `interrupted_in` (the
+        epoch that was running) and leaves `epoch` at the completed epochs kept (0: none)."""
+        self.interrupted_in = self.epoch + 1
+        if self.rank != 0 or not self.opts.write_files:
+            return
+        # a checkpoint this run did not write is an older run's (a fresh run in a used folder)
+        found = self._read_checkpoint() if self.checkpoint_is_ours else None
+        if found is None:  # interrupted in the first epoch: nothing completed, nothing to write
+            self.epoch, self.history = 0, []
+            return
+        self.load_state(found[1])
+        self.interrupted_in = self.epoch + 1
+        self.finish()
 
     def _report(self, logs: dict) -> None:
         if self.rank != 0:
@@ -443,12 +480,9 @@ class Trainer(Checkpointing, RunFiles):
         if self.opts.json:
             print(json.dumps(logs), flush=True)
         elif not self.opts.quiet:
-            parts = [f"epoch {logs['epoch']}/{self.opts.epochs}"]
-            parts += [f"{k} {_fmt(v)}" for k, v in logs.items() if k not in ("epoch", "time")]
-            parts.append(f"{logs['time']:.2f}s")
-            self.opts.print_fn("  ".join(parts))
+            self.opts.print_fn(epoch_line(logs, self.opts.epochs, eta(self.history, self.opts.epochs)))
         if self.stop and not self.opts.quiet:
             self.note(self.stop)
 
     def _bar(self, epoch: int):
-        return EpochBar(epoch, self.opts.epochs, self.n_train)
+        return EpochBar(epoch, self.opts.epochs, self.n_train, eta(self.history, self.opts.epochs))

@@ -3,6 +3,9 @@ for --resume (tensors, such as EarlyStopping's best weights, via tensors()/load_
 from __future__ import annotations
 
 import math
+import os
+
+from . import TrainError
 
 
 def _mode(monitor: str, mode: str) -> str:
@@ -163,5 +166,61 @@ class TerminateOnNaN(CSVLogger):  # always on in specc train; nothing to do per 
         pass
 
 
+class TensorBoard:
+    """Keras' TensorBoard(log_dir): scalars in TensorBoard's event files, laid out as Keras
+    writes them: `log_dir/train` and `log_dir/validation`, tags `epoch_<name>` per epoch
+    (`val_loss` is `epoch_loss` under validation, so TensorBoard draws both in one chart),
+    `epoch_learning_rate`, and with update_freq "batch" or N `batch_loss` and
+    `batch_learning_rate` every N steps. The log folder is inside the run folder; a resumed
+    run appends new event files there (steps are epoch and iteration numbers, so the curves
+    continue). Needs the `tensorboard` package (pip install tensorboard)."""
+
+    def __init__(self, a: dict):
+        self.log_dir = a["log_dir"]
+        freq = a["update_freq"]
+        self.every = 1 if freq == "batch" else freq if isinstance(freq, int) and freq > 0 else 0
+        self.writers: dict | None = None
+
+    def _writer(self, t, split: str):
+        if self.writers is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise TrainError("the TensorBoard callback needs the tensorboard package: "
+                                 "pip install tensorboard") from None
+            root = t._path(self.log_dir)
+            self.writers = {s: SummaryWriter(os.path.join(root, s)) for s in ("train", "validation")}
+        return self.writers[split]
+
+    def on_train_batch_end(self, t, step: int, logs: dict) -> None:
+        if t.rank == 0:
+            w = self._writer(t, "train")
+            for k, v in logs.items():
+                w.add_scalar(f"batch_{k}", v, step)
+
+    def on_epoch_end(self, t, epoch: int, logs: dict) -> None:
+        if t.rank != 0 or not logs:
+            return
+        for k, v in logs.items():
+            if k in ("epoch", "time"):
+                continue
+            split, name = ("validation", k[4:]) if k.startswith("val_") else ("train", k)
+            self._writer(t, split).add_scalar("epoch_learning_rate" if k == "lr" else f"epoch_{name}", v, epoch)
+        for w in self.writers.values():
+            w.flush()
+
+    def close(self) -> None:
+        for w in (self.writers or {}).values():
+            w.close()
+        self.writers = None
+
+    def state(self) -> dict:
+        return {}
+
+    def load(self, s: dict) -> None:
+        pass
+
+
 CALLBACK_CLASSES = {"EarlyStopping": EarlyStopping, "ModelCheckpoint": ModelCheckpoint,
-                    "ReduceLROnPlateau": ReduceLROnPlateau, "CSVLogger": CSVLogger, "TerminateOnNaN": TerminateOnNaN}
+                    "ReduceLROnPlateau": ReduceLROnPlateau, "CSVLogger": CSVLogger, "TerminateOnNaN": TerminateOnNaN,
+                    "TensorBoard": TensorBoard}

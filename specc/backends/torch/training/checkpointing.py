@@ -13,11 +13,14 @@ from . import TrainError
 from .outputs import _write_atomic
 
 CHECKPOINT = checkpoint.FILE
+STATELESS = ("TensorBoard",)  # callbacks a checkpoint need not match
 
 
 class Checkpointing:
     """The checkpoint half of Trainer (a mixin: it reads the Trainer's module, optimizer,
     callbacks, history and RNGs)."""
+
+    checkpoint_is_ours = False  # the run folder's checkpoint was written (or resumed from) by this run
 
     def state(self) -> dict:
         """Everything --resume needs: tensors, plain values and one JSON string (checkpoint.pack)."""
@@ -53,10 +56,13 @@ class Checkpointing:
         self.history, self.stop = meta["history"], meta["stop"]
         if self.scaler is not None and meta.get("loss_scaler"):
             self.scaler.load_state_dict(meta["loss_scaler"])
-        saved = meta["callbacks"]
-        if [n for n, _ in saved] != [n for n, _ in self.callbacks]:
+        # callbacks with state, paired in order; TensorBoard keeps none (`--tensorboard` may be
+        # added or dropped on --resume); tensors are keyed by the saved callback's position
+        saved = [(i, s) for i, (n, s) in enumerate(meta["callbacks"]) if n not in STATELESS]
+        mine = [c for n, c in self.callbacks if n not in STATELESS]
+        if [meta["callbacks"][i][0] for i, _ in saved] != [n for n, _ in self.callbacks if n not in STATELESS]:
             raise TrainError("the checkpoint's callbacks differ from the spec's; start a fresh run (without --resume)")
-        for i, ((_, s), (_, c)) in enumerate(zip(saved, self.callbacks)):
+        for (i, s), c in zip(saved, mine):
             c.load(s)
             if hasattr(c, "load_tensors"):
                 prefix = f"{i}/"
@@ -81,6 +87,7 @@ class Checkpointing:
         if self.rank != 0 or not self.opts.write_files:
             return
         _write_atomic(self._path(CHECKPOINT), checkpoint.pack(self.state()))
+        self.checkpoint_is_ours = True
         legacy = self._path(checkpoint.LEGACY_FILE)
         if os.path.exists(legacy):  # superseded (an older specc's format, resumed from)
             os.remove(legacy)
@@ -102,6 +109,7 @@ class Checkpointing:
             return False
         self.load_state(found[1])
         self.resumed_from = found[0]
+        self.checkpoint_is_ours = True
         return True
 
     def _restore_last_good(self) -> None:

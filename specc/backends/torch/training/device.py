@@ -95,3 +95,25 @@ def _float32(outs: tuple) -> tuple:
     """Low-precision outputs of an autocast forward pass as float32: losses and metrics are
     computed in float32 (autocast leaves e.g. a softmax output in bfloat16 on CPU)."""
     return tuple(o.float() if o.dtype in (torch.bfloat16, torch.float16) else o for o in outs)
+
+
+def default_cpu_threads() -> tuple[int, str]:
+    """torch's CPU thread count when the user chose none, and why (for the run's first line).
+
+    One thread per core that other processes leave idle: the usable cores (the affinity
+    mask) minus the 1-minute load average, rounded, at least 1. Torch's own default is one
+    per core, and when those cores are busy its threads wait on each other: measured on a
+    2-core machine at load 7-10, specs/digits_mlp trained in 255 s with 2 threads and 37 s
+    with 1 (docs/training.md). OMP_NUM_THREADS, when set, is the user's choice and is kept."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return torch.get_num_threads(), "OMP_NUM_THREADS"
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows: no load average
+        return cores, f"{cores} cores"
+    threads = max(1, min(cores, int(cores - load + 0.5)))
+    return threads, f"{cores} cores, load {load:.1f}"

@@ -90,15 +90,42 @@ def _keys(history: list[dict]) -> list[str]:
     return keys
 
 
+def lr_changed(history: list[dict]) -> bool:
+    """Whether the learning rate differs between epochs (a schedule, decay or ReduceLROnPlateau)."""
+    return len({h["lr"] for h in history if "lr" in h}) > 1
+
+
 def plot_curves(history: list[dict], path: str, title: str) -> None:
-    """curves.png: one panel per loss and metric, training and validation."""
+    """curves.png (see curves_figure)."""
+    import matplotlib.pyplot as plt
+    fig = curves_figure(history, title)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    _write_atomic(path, buf.getvalue())
+
+
+def curves_figure(history: list[dict], title: str):
+    """One panel per loss and metric, training and validation, epochs as whole numbers on
+    the x axis, and a learning-rate panel (log scale) when the rate changed."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
     names = [k for k in _keys(history) if k not in ("epoch", "lr", "time") and not k.startswith("val_")]
+    if lr_changed(history):
+        names.append("lr")
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.4), squeeze=False)
     ep = [h["epoch"] for h in history]
     for ax, k in zip(axes[0], names):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+        if k == "lr":
+            ax.plot(ep, [h.get(k, float("nan")) for h in history], marker="." if len(ep) < 30 else None)
+            ax.set_yscale("log")
+            ax.set_title("learning rate (end of epoch)")
+            ax.set_xlabel("epoch")
+            ax.grid(alpha=0.3)
+            continue
         ax.plot(ep, [h.get(k, float("nan")) for h in history], label="train", marker="." if len(ep) < 30 else None)
         if any("val_" + k in h for h in history):
             ax.plot(ep, [h.get("val_" + k, float("nan")) for h in history], label="validation",
@@ -109,7 +136,4 @@ def plot_curves(history: list[dict], path: str, title: str) -> None:
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    _write_atomic(path, buf.getvalue())
+    return fig
