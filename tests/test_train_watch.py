@@ -172,6 +172,25 @@ def test_epoch_lines_fit_80_columns_and_end_with_the_time_left():
     assert short == "epoch 1/2  loss 0.5000  0.25s"
 
 
+def test_the_progress_bar_fits_80_columns():
+    import io
+
+    from rich.console import Console
+
+    from specc.backends.torch.training.progress import EpochBar
+    bar = EpochBar(12, 100, 60000, run_left=4000.0, console=Console(width=80, file=io.StringIO(), force_terminal=True))
+    bar.update(30000, {"loss": 0.123456, "accuracy": 0.9})
+    screen = Console(width=80, file=io.StringIO(), record=True)  # the bar's one row, as an 80-column terminal shows it
+    screen.print(bar.p.make_tasks_table(bar.p.tasks))
+    bar.close()
+    rows = screen.export_text().splitlines()
+    assert len(rows) == 1 and len(rows[0]) <= 80, rows
+    row = rows[0]
+    for part in ("epoch 12/100", "30000/60000", "eta", "run 1h06m", "loss 0.1235"):
+        assert part in row, row
+    assert "…" not in row  # nothing cut off
+
+
 # ------------------------------------------------------------------ curves
 def test_curves_have_whole_epoch_ticks_and_a_learning_rate_panel_when_it_changes():
     import matplotlib.pyplot as plt
@@ -214,3 +233,12 @@ def test_resume_command_repeats_the_given_flags():
                            precision="mixed_bfloat16", tensorboard="tb", root=None, json=False, quiet=True)
     assert resume_command(args) == ("specc train 'my specs/a.net' --epochs 5 --data 'spiral(n=50)' --seed 0 "
                                     "--precision mixed_bfloat16 --tensorboard tb --quiet --resume")
+
+
+def test_tensorboard_arguments_are_checked(tmp_path, capsys):
+    assert main(["check", _spec(tmp_path, callbacks='callbacks = [TensorBoard(update_freq=0)]')]) == 1
+    out = capsys.readouterr().out
+    assert "'update_freq' of callback 'TensorBoard' must be epoch, batch or a number of steps >= 1" in out
+    assert main(["check", _spec(tmp_path, callbacks='callbacks = [TensorBoard(log_dir="../tb")]')]) == 1
+    assert 'TensorBoard log_dir "../tb" is outside the run folder' in capsys.readouterr().out
+    assert main(["check", _spec(tmp_path, callbacks='callbacks = [TensorBoard(update_freq="batch")]')]) == 0

@@ -10,6 +10,13 @@ from .base import Catalog, Entry, P, non_empty, non_negative, open_unit
 _monitor = P("monitor", str, "val_loss", check=non_empty)
 _mode = P("mode", Literal["auto", "min", "max"], "auto")
 
+
+
+def _steps(v) -> str | None:
+    """TensorBoard's update_freq: 'epoch', 'batch' or a step count of at least 1."""
+    return "must be epoch, batch or a number of steps >= 1" if isinstance(v, int) and v < 1 else None
+
+
 CALLBACKS = Catalog("callback", [
     Entry("EarlyStopping", [_monitor, P("patience", int, 0, check=non_negative), P("min_delta", float, 0.0, check=non_negative),
                             _mode, P("restore_best_weights", bool, False, aliases=("restore_best",))],
@@ -26,7 +33,7 @@ CALLBACKS = Catalog("callback", [
           info={"writes": ("filename",)}),
     Entry("TerminateOnNaN", aliases=("terminate_on_nan",), doc="stop at a NaN/Inf loss (always on in specc train)"),
     Entry("TensorBoard", [P("log_dir", str, "logs", check=non_empty),
-                          P("update_freq", Literal["epoch", "batch"] | int, "epoch")],
+                          P("update_freq", Literal["epoch", "batch"] | int, "epoch", check=_steps)],
           aliases=("tensorboard",), doc="TensorBoard logs in the run folder: every loss, metric and the learning "
                                         "rate per epoch (update_freq='batch' or N: also the batch loss every N steps)",
           info={"writes": ("log_dir",)}),

@@ -50,20 +50,22 @@ def epoch_line(logs: dict, epochs: int, seconds_left: float | None, width: int =
 
 
 class EpochBar:
-    """A rich progress bar for one epoch (TTY only): the epoch, the bar, samples done, time
-    spent and left in this epoch, the run's time left, and the live loss; it fits 80 columns."""
+    """A rich progress bar for one epoch (TTY only), in 80 columns: the epoch, the bar, the
+    samples done, this epoch's time left, the whole run's time left and the live loss (the
+    epoch line printed after it has every value)."""
 
-    def __init__(self, epoch: int, epochs: int, total: int, run_left: float | None = None):
+    def __init__(self, epoch: int, epochs: int, total: int, run_left: float | None = None, console=None):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-        run = f" (run eta {duration(run_left)})" if run_left is not None else ""
-        self.p = Progress(TextColumn(f"epoch {epoch}/{epochs}{run}"), BarColumn(bar_width=20), MofNCompleteColumn(),
-                          TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[logs]}"), transient=True)
+        run = f"run {duration(run_left)}" if run_left is not None else ""
+        self.p = Progress(TextColumn(f"epoch {epoch}/{epochs}"), BarColumn(bar_width=20), MofNCompleteColumn(),
+                          TextColumn("eta"), TimeRemainingColumn(), TextColumn(run), TextColumn("{task.fields[logs]}"),
+                          transient=True, console=console)
         self.task = self.p.add_task("train", total=total, logs="")
         self.p.start()
 
     def update(self, done: int, logs: dict) -> None:
-        # the loss and the first metric: more would not fit 80 columns (the epoch line has them all)
-        self.p.update(self.task, completed=done, logs="  ".join(f"{k} {_fmt(v)}" for k, v in list(logs.items())[:2]))
+        loss = logs.get("loss")
+        self.p.update(self.task, completed=done, logs="" if loss is None else f"loss {_fmt(loss)}")
 
     def close(self) -> None:
         self.p.stop()
