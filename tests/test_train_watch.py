@@ -242,3 +242,24 @@ def test_tensorboard_arguments_are_checked(tmp_path, capsys):
     assert main(["check", _spec(tmp_path, callbacks='callbacks = [TensorBoard(log_dir="../tb")]')]) == 1
     assert 'TensorBoard log_dir "../tb" is outside the run folder' in capsys.readouterr().out
     assert main(["check", _spec(tmp_path, callbacks='callbacks = [TensorBoard(update_freq="batch")]')]) == 0
+
+
+def test_without_the_tensorboard_package_a_spec_callback_warns_and_the_flag_is_refused(tmp_path, monkeypatch,
+                                                                                         capsys):
+    import builtins
+    import importlib.util
+    real_import, real_find = builtins.__import__, importlib.util.find_spec
+
+    def no_tensorboard(name, *a, **k):
+        if name.startswith(("tensorboard", "torch.utils.tensorboard")):
+            raise ImportError(f"No module named '{name}'")
+        return real_import(name, *a, **k)
+    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "tensorboard" else real_find(n, *a))
+    spec, out = _spec(tmp_path, epochs=2, callbacks='callbacks = [TensorBoard(log_dir="tb")]'), tmp_path / "run"
+    assert main(["train", spec, "--out", str(out), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("the TensorBoard callback needs the tensorboard package") == 1
+    assert (out / "model.safetensors").exists() and not (out / "tb").exists()
+    assert main(["train", spec, "--out", str(out), "--tensorboard"]) == 2
+    assert "--tensorboard needs the tensorboard package" in capsys.readouterr().err

@@ -149,6 +149,11 @@ def run(args) -> int:
         if problem := output_path_problem(args.tensorboard):
             eprint(f"error: --tensorboard: cannot write {problem}: logs go into the run folder")
             return 2
+        import importlib.util
+        if importlib.util.find_spec("tensorboard") is None:  # asked for on the command line: say so now
+            eprint("error: --tensorboard needs the tensorboard package: pip install tensorboard "
+                   "(or pip install 'specc[tensorboard]')")
+            return 2
         board = CALLBACKS.resolve("TensorBoard", [], {"log_dir": args.tensorboard})
         cfg = cfg.model_copy(update={"callbacks": [*(c for c in cfg.callbacks if c.name != "TensorBoard"), board]})
     data_fn = cfg.data

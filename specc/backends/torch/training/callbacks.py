@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 
-from . import TrainError
 
 
 def _mode(monitor: str, mode: str) -> str:
@@ -173,7 +172,8 @@ class TensorBoard:
     `epoch_learning_rate`, and with update_freq "batch" or N `batch_loss` and
     `batch_learning_rate` every N steps. The log folder is inside the run folder; a resumed
     run appends new event files there (steps are epoch and iteration numbers, so the curves
-    continue). Needs the `tensorboard` package (pip install tensorboard)."""
+    continue). Needs the `tensorboard` package: without it the run warns once and trains on
+    without logs (a shared spec must not stop a run on a machine without TensorBoard)."""
 
     def __init__(self, a: dict):
         self.log_dir = a["log_dir"]
@@ -181,31 +181,33 @@ class TensorBoard:
         self.every = 1 if freq == "batch" else freq if isinstance(freq, int) and freq > 0 else 0
         self.writers: dict | None = None
 
-    def _writer(self, t, split: str):
+    def _open(self, t) -> dict:
+        """The train and validation writers, opened on first use ({} without tensorboard)."""
         if self.writers is None:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:
-                raise TrainError("the TensorBoard callback needs the tensorboard package: "
-                                 "pip install tensorboard") from None
+                t.warn("warning: the TensorBoard callback needs the tensorboard package (pip install tensorboard); "
+                       "training goes on without TensorBoard logs")
+                self.writers = {}
+                return self.writers
             root = t._path(self.log_dir)
             self.writers = {s: SummaryWriter(os.path.join(root, s)) for s in ("train", "validation")}
-        return self.writers[split]
+        return self.writers
 
     def on_train_batch_end(self, t, step: int, logs: dict) -> None:
-        if t.rank == 0:
-            w = self._writer(t, "train")
+        if t.rank == 0 and (w := self._open(t).get("train")):
             for k, v in logs.items():
                 w.add_scalar(f"batch_{k}", v, step)
 
     def on_epoch_end(self, t, epoch: int, logs: dict) -> None:
-        if t.rank != 0 or not logs:
+        if t.rank != 0 or not logs or not self._open(t):
             return
         for k, v in logs.items():
             if k in ("epoch", "time"):
                 continue
             split, name = ("validation", k[4:]) if k.startswith("val_") else ("train", k)
-            self._writer(t, split).add_scalar("epoch_learning_rate" if k == "lr" else f"epoch_{name}", v, epoch)
+            self.writers[split].add_scalar("epoch_learning_rate" if k == "lr" else f"epoch_{name}", v, epoch)
         for w in self.writers.values():
             w.flush()
 
