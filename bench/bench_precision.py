@@ -104,7 +104,7 @@ def train_pair(net, xs, target, split, epochs: int, seed: int = 0) -> dict:
     for prec in ("float32", "mixed_bfloat16"):
         opts = Options(epochs=epochs, batch_size=BATCH, seed=seed, validation_split=split, quiet=True,
                        write_files=False, precision=prec)
-        runs[prec] = Trainer(net, net.train, xs, y, classes, opts)
+        runs[prec] = Trainer(net, net.train, xs, [y], [classes], opts)
     secs = {p: [] for p in runs}
     for e in range(epochs):
         order = list(runs) if e % 2 == 0 else list(runs)[::-1]
@@ -116,14 +116,14 @@ def train_pair(net, xs, target, split, epochs: int, seed: int = 0) -> dict:
     n = runs["float32"].n_train
     timed = slice(1, None) if epochs > 1 else slice(None)
     for prec, t in runs.items():
-        logs = t.evaluate(t.val_x)
+        logs = t.evaluate()
         out[prec] = {"samples_per_s": n * len(secs[prec][timed]) / sum(secs[prec][timed]),
                      "val_accuracy": logs[accuracy_key(logs)]}
     ratios = [a / b for a, b in zip(secs["float32"][timed], secs["mixed_bfloat16"][timed])]
     out["bf16_speedup"] = statistics.median(ratios)
     out["weights"] = runs["float32"].weight_arrays()
     out["val"] = ([x.cpu().numpy() for x in runs["float32"].val_x],
-                  runs["float32"].val_l.cpu().numpy() if runs["float32"].val_l is not None else None)
+                  runs["float32"].heads[0].val_l.cpu().numpy() if runs["float32"].heads[0].val_l is not None else None)
     out["train_x"] = [x.cpu().numpy() for x in runs["float32"].train_x]
     return out
 

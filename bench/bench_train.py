@@ -28,7 +28,7 @@ the bench works, its numbers are noisy.
 Fairness: all contenders run in this process with the same torch thread count (one by
 default: on a shared machine a second OpenMP thread waits on a busy core and timings swing
 by 3x; --threads 0 keeps torch's default) and the same allocator setting (glibc keeps freed
-memory, as `specc train` sets it: specc.backends.torch.train.keep_freed_memory). Each
+memory, as `specc train` sets it: specc.backends.torch.training.device.keep_freed_memory). Each
 contender is built and warmed up once; then `--repeats` rounds, each timing `--epochs`
 epochs of every contender, in orders where each follows every other equally often. Printed:
 best (median) samples/s per contender by wall clock; ratios specc/other as best/best and,
@@ -94,7 +94,7 @@ def specc_contender(net, x, y, bs, device):
     from specc.backends.torch.train import Options, Trainer
     opts = Options(epochs=1, batch_size=bs, seed=0, validation_split=0.0, device=device,
                    write_files=False, quiet=True)
-    tr = Trainer(net, net.train, [x], y, 10, opts)
+    tr = Trainer(net, net.train, [x], [y], [10], opts)
 
     def run(epochs):
         for _ in range(epochs):
@@ -112,13 +112,13 @@ def epoch_contender(net, x, y, bs, device, out_dir):
     opts = Options(epochs=1, batch_size=bs, seed=0, validation_split=(n_val - 0.5) / len(yv), device=device,  # int() of the split: n
                    out=out_dir, write_files=True, quiet=True)
     os.makedirs(out_dir, exist_ok=True)
-    tr = Trainer(net, net.train, [xv], yv, 10, opts)
+    tr = Trainer(net, net.train, [xv], [yv], [10], opts)
     assert tr.n_train == len(y), (tr.n_train, len(y))
 
     def run(epochs):
         for _ in range(epochs):
             logs = tr.train_epoch()
-            logs.update(tr.evaluate(tr.val_x, tr.val_t, tr.val_l))
+            logs.update(tr.evaluate())
             tr.epoch += 1
             tr.save_checkpoint()
     return run

@@ -72,7 +72,7 @@ def train(src, epochs, seed=0):
     net = network(src)
     ds = load(net.train.data)
     xs, y = fit_to_network(ds, net)
-    tr = Trainer(net, net.train, xs, y, ds.classes, Options(epochs=epochs, batch_size=100, seed=seed,
+    tr = Trainer(net, net.train, xs, [y], [ds.classes], Options(epochs=epochs, batch_size=100, seed=seed,
                                                              validation_split=0.2, write_files=False, quiet=True))
     tr.fit()
     return tr.history

@@ -282,7 +282,8 @@ def _builds_and_runs(text: str, what: str) -> None:
     its schedule, when it has a train section)."""
     torch = pytest.importorskip("torch")
     from specc.backends.torch import build_module
-    from specc.backends.torch.train_parts import make_optimizer, schedule_factor
+    from specc.backends.torch.training.optimizers import make_optimizer
+    from specc.backends.torch.training.schedules import schedule_factor
     net = compile_source(text, "boundary.net").network
     try:
         module = build_module(net, seed=0)

@@ -211,7 +211,7 @@ def test_step_loop_makes_tensors_on_the_trainer_device(src, device, shuffle):
     with _FactoryWatch() as w:
         logs = t.train_epoch(lambda done, logs: reports.append(done))
         if t.n_val:
-            logs.update(t.evaluate(t.val_x, t.val_t, t.val_l))
+            logs.update(t.evaluate())
         t.state()
     assert w.calls, "the watch saw no factory call at all"
     implicit = [c for c in w.calls if c[2] is None]

@@ -251,15 +251,15 @@ def test_program_copies_specc_code_not_a_hand_copy(tmp_path):
     the functions specc itself runs (one source of truth: a change there reaches the program)."""
     import inspect
 
-    from specc.backends.torch import train_parts
     from specc import weights
+    from specc.backends.torch.training import callbacks, device, losses, optimizers
     spec = _write_spec(str(tmp_path), "callbacks")
     program = tmp_path / "train.py"
     assert main(["build", spec, "--emit", "torch-train", "-o", str(program)]) == 0
     text = program.read_text()
     from specc.backends.torch import train
-    for obj in (weights.draw, train_parts.make_loss, train_parts.make_optimizer, train_parts.EarlyStopping,
-                train.autocast_dtype, train._float32):
+    for obj in (weights.draw, losses.make_loss, optimizers.make_optimizer, callbacks.EarlyStopping,
+                device.autocast_dtype, device._float32):
         assert inspect.getsource(obj) in text
     for method in ("autocast", "_forward_loss", "_backward", "_optimizer_step"):  # the precision policy's step
         assert inspect.getsource(getattr(train.Trainer, method)) in text

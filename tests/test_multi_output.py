@@ -144,7 +144,7 @@ def _trainer(heads_npz, weights="[1.0, 0.5]", epochs=2, **kw):
 def test_history_has_the_weighted_total_and_each_outputs_loss_and_metrics(heads_npz):
     tr = _trainer(heads_npz, write_files=False)
     logs = tr.train_epoch()
-    logs.update(tr.evaluate(tr.val_x))
+    logs.update(tr.evaluate())
     # accuracy fits the class head only, mae both
     assert list(logs) == ["loss", "kind_loss", "size_loss", "kind_accuracy", "kind_mae", "size_mae",
                           "val_loss", "val_kind_loss", "val_size_loss", "val_kind_accuracy", "val_kind_mae",
@@ -172,10 +172,10 @@ def test_a_zero_loss_weight_leaves_that_heads_weights_untouched(heads_npz):
 
 def test_both_heads_learn(heads_npz):
     tr = _trainer(heads_npz, epochs=30, write_files=False)
-    first = tr.evaluate(tr.val_x)
+    first = tr.evaluate()
     for _ in range(30):
         tr.train_epoch()
-    last = tr.evaluate(tr.val_x)
+    last = tr.evaluate()
     assert last["val_kind_loss"] < 0.6 * first["val_kind_loss"]
     assert last["val_size_loss"] < 0.6 * first["val_size_loss"]
 
@@ -281,7 +281,7 @@ def test_finite_computes_the_second_outputs_own_loss(tmp_path):
 def test_weights_feeding_only_the_second_output_get_its_weighted_loss_gradient(tmp_path):
     import torch
 
-    from specc.backends.torch.train_parts import make_loss
+    from specc.backends.torch.training.losses import make_loss
     from specc.harness import training_step
     spec = _harness_spec(tmp_path, "Dense(1, activation=sigmoid)", "binary_crossentropy", q_weight="2.0")
     ctx, net = spec.ctx, spec.result.network
@@ -351,7 +351,7 @@ def test_check_knows_every_name_training_logs(heads_npz):
     assert tr.log_names == [n for n in names if n in tr.log_names]  # the same names, in order
     assert set(names) - set(tr.log_names) == {"size_accuracy"}  # accuracy does not fit the regression head
     logs = tr.train_epoch()
-    logs.update(tr.evaluate(tr.val_x))
+    logs.update(tr.evaluate())
     assert set(logs) <= {*names, *(f"val_{n}" for n in names)}
 
 

@@ -15,8 +15,11 @@ import torch
 import torch.nn.functional as F
 
 from specc.backends.torch.checkpoint import pack, read as read_checkpoint, unpack
-from specc.backends.torch.train_parts import (make_loss, make_optimizer, metric_plan, metric_sum,
-                                              prepare_targets, schedule_factor)
+from specc.backends.torch.training.losses import make_loss
+from specc.backends.torch.training.metrics import metric_plan, metric_sum
+from specc.backends.torch.training.optimizers import make_optimizer
+from specc.backends.torch.training.schedules import schedule_factor
+from specc.backends.torch.training.targets import prepare_targets
 from specc.catalog import Fn
 from specc.catalog.losses import LOSSES
 from specc.catalog.optimizers import OPTIMIZERS
@@ -162,14 +165,14 @@ def test_reported_loss_includes_regularization(tmp_path):
     net = load_network(TINY)
     ds = load(net.train.data)
     xs, y = fit_to_network(ds, net)
-    tr = Trainer(net, net.train, xs, y, 2, Options(epochs=1, batch_size=16, seed=0, validation_split=0.25,
+    tr = Trainer(net, net.train, xs, [y], [2], Options(epochs=1, batch_size=16, seed=0, validation_split=0.25,
                                                    write_files=False, quiet=True))
     assert tr.has_reg
-    logs = tr.evaluate(tr.val_x, tr.val_t, tr.val_l)
+    logs = tr.evaluate()
     with torch.no_grad():
         tr.module.eval()
         p = tr.module(*tr.val_x)
-        data_loss = tr.loss_fn(p, tr.val_t).item()
+        data_loss = tr.heads[0].loss_fn(p, tr.heads[0].val_t).item()
         reg = tr.module.regularization_loss().item()
     assert reg > 0 and logs["val_loss"] == pytest.approx(data_loss + reg, rel=1e-5)
 
@@ -301,7 +304,7 @@ def _seeded_trainer():
     from specc.data import fit_to_network, load
     net = compile_source(SEEDED).network
     xs, y = fit_to_network(load(net.train.data), net)
-    return Trainer(net, net.train, xs, y, 2, Options(epochs=2, batch_size=16, seed=0, validation_split=0.0,
+    return Trainer(net, net.train, xs, [y], [2], Options(epochs=2, batch_size=16, seed=0, validation_split=0.0,
                                                      write_files=False, quiet=True))
 
 
@@ -357,7 +360,7 @@ def _conv_trainer(out, epochs, resume=False):
     from specc.data import fit_to_network, load
     net = compile_source(CONV).network
     xs, y = fit_to_network(load(net.train.data), net)
-    return Trainer(net, net.train, xs, y, 3, Options(epochs=epochs, batch_size=16, seed=0, validation_split=0.25,
+    return Trainer(net, net.train, xs, [y], [3], Options(epochs=epochs, batch_size=16, seed=0, validation_split=0.25,
                                                      out=str(out), resume=resume, quiet=True))
 
 
@@ -431,6 +434,6 @@ def test_one_output_logs_exactly_the_names_check_knows():
                          "  train { loss = categorical_crossentropy  metrics = [acc, mean_absolute_error, mse]"
                          "  data = gauss(n=40) }\n}\n").network
     xs, y = fit_to_network(load(net.train.data), net)
-    tr = Trainer(net, net.train, xs, y, 2, Options(epochs=1, batch_size=16, seed=0, validation_split=0.25,
+    tr = Trainer(net, net.train, xs, [y], [2], Options(epochs=1, batch_size=16, seed=0, validation_split=0.25,
                                                    write_files=False, quiet=True))
     assert tr.log_names == history_names(net.outputs, net.train.metrics) == ["loss", "accuracy", "mae", "mse"]

@@ -74,11 +74,11 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(name):
     ds = load(cfg.data, os.path.dirname(spec(name)))
     xs, y = fit_to_network(ds, net, cfg.loss)
     xs, y = [x[:32] for x in xs], y[:32]
-    tr = Trainer(net, cfg, xs, y, ds.classes if ds.task == "classes" else None,
+    tr = Trainer(net, cfg, xs, [y], [ds.classes if ds.task == "classes" else None],
                  Options(epochs=1, batch_size=32, seed=0, validation_split=0.0, write_files=False, quiet=True))
-    before = tr.evaluate(tr.train_x, tr.train_t, tr.train_l, prefix="")["loss"]
+    before = tr.evaluate("train")["loss"]
     for _ in range(5):
         logs = tr.train_epoch()
         assert np.isfinite(logs["loss"])
-    after = tr.evaluate(tr.train_x, tr.train_t, tr.train_l, prefix="")["loss"]
+    after = tr.evaluate("train")["loss"]
     assert after < before, (before, after)

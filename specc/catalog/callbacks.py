@@ -10,6 +10,13 @@ from .base import Catalog, Entry, Param, non_empty, non_negative, open_unit
 _monitor = Param("monitor", str, "val_loss", check=non_empty)
 _mode = Param("mode", Literal["auto", "min", "max"], "auto")
 
+
+
+def _steps(v) -> str | None:
+    """TensorBoard's update_freq: 'epoch', 'batch' or a step count of at least 1."""
+    return "must be epoch, batch or a number of steps >= 1" if isinstance(v, int) and v < 1 else None
+
+
 CALLBACKS = Catalog("callback", [
     Entry("EarlyStopping", [_monitor, Param("patience", int, 0, check=non_negative), Param("min_delta", float, 0.0, check=non_negative),
                             _mode, Param("restore_best_weights", bool, False, aliases=("restore_best",))],
@@ -25,4 +32,9 @@ CALLBACKS = Catalog("callback", [
     Entry("CSVLogger", [Param("filename", str, "history.csv", check=non_empty)], aliases=("csv_logger",), doc="history as CSV in the run folder",
           info={"writes": ("filename",)}),
     Entry("TerminateOnNaN", aliases=("terminate_on_nan",), doc="stop at a NaN/Inf loss (always on in specc train)"),
+    Entry("TensorBoard", [Param("log_dir", str, "logs", check=non_empty),
+                          Param("update_freq", Literal["epoch", "batch"] | int, "epoch", check=_steps)],
+          aliases=("tensorboard",), doc="TensorBoard logs in the run folder: every loss, metric and the learning "
+                                        "rate per epoch (update_freq='batch' or N: also the batch loss every N steps)",
+          info={"writes": ("log_dir",)}),
 ])

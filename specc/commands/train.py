@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 
 from ..ir import TRAIN_PRECISIONS
@@ -20,12 +21,15 @@ def add_arguments(p) -> None:
     p.add_argument("--out", help="run folder (default: runs/<spec name>/)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto", help="default: auto (cuda if available)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's, one per core; on a "
-                                               "busy shared machine 1 can be many times faster)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: one per core that other processes "
+                                               "leave idle, by the load average; at least 1)")
     p.add_argument("--precision", choices=list(TRAIN_PRECISIONS),
                    help="training precision policy (default: the train block's, else float32): mixed_bfloat16 "
                         "runs the forward pass in bfloat16 (CPU or GPU), mixed_float16 in float16 with dynamic "
                         "loss scaling (CUDA only); weights, optimizer state and the saved model stay float32")
+    p.add_argument("--tensorboard", nargs="?", const="logs", metavar="DIR",
+                   help="write TensorBoard logs (losses, metrics, learning rate per epoch) into DIR inside the "
+                        "run folder (default logs), as a TensorBoard(log_dir=DIR) callback in the train block would")
     p.add_argument("--json", action="store_true", help="one JSON line per epoch on stdout")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-epoch output")
 
@@ -52,8 +56,24 @@ def deterministic_cuda():
     return restore
 
 
+def resume_command(args) -> str:
+    """The command line that continues this run after an interruption: the same spec and
+    flags as given, plus --resume (the run folder's checkpoint holds the rest)."""
+    words = ["specc", "train", args.spec]
+    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--data", args.data),
+                        ("--validation-split", args.validation_split), ("--seed", args.seed), ("--out", args.out),
+                        ("--device", None if args.device == "auto" else args.device), ("--threads", args.threads),
+                        ("--precision", args.precision), ("--tensorboard", args.tensorboard),
+                        ("--root", getattr(args, "root", None))):
+        if value is not None:
+            words += [flag, str(value)]
+    words += [flag for flag, on in (("--json", args.json), ("--quiet", args.quiet)) if on]
+    return shlex.join([*words, "--resume"])
+
+
 def run(args) -> int:
     from ._common import eprint, load_network, root_of
+    args.resume_command = resume_command(args)  # before any flag is resolved (--precision below)
     net = load_network(args.spec, root=root_of(args), allocates=True)
     cfg = net.train
     if cfg is None:
@@ -70,6 +90,19 @@ def run(args) -> int:
     if args.validation_split is not None and not 0 <= args.validation_split < 1:
         eprint(f"error: --validation-split must be in [0, 1), got {args.validation_split}")
         return 2
+    if args.tensorboard is not None:
+        from ..catalog.callbacks import CALLBACKS
+        from ..compile import output_path_problem
+        if problem := output_path_problem(args.tensorboard):
+            eprint(f"error: --tensorboard: cannot write {problem}: logs go into the run folder")
+            return 2
+        import importlib.util
+        if importlib.util.find_spec("tensorboard") is None:  # asked for on the command line: say so now
+            eprint("error: --tensorboard needs the tensorboard package: pip install tensorboard "
+                   "(or pip install 'specc[tensorboard]')")
+            return 2
+        board = CALLBACKS.resolve("TensorBoard", [], {"log_dir": args.tensorboard})
+        cfg = cfg.model_copy(update={"callbacks": [*(c for c in cfg.callbacks if c.name != "TensorBoard"), board]})
     data_fn = cfg.data
     split = cfg.validation_split
     if args.data is not None:
@@ -135,8 +168,14 @@ def _train(args, net, cfg, data_fn, split, device: str, dist: bool) -> int:
         rank = tdist.get_rank()
         if device == "cpu" and not args.threads:
             torch.set_num_threads(max(1, (os.cpu_count() or 2) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+    threads_note = ""
     if args.threads:
         torch.set_num_threads(args.threads)
+    elif device == "cpu" and not dist:
+        from ..backends.torch.training.device import default_cpu_threads
+        threads, why = default_cpu_threads()
+        torch.set_num_threads(threads)
+        threads_note = f"\ncpu threads: {threads} ({why}; --threads N to choose)"
     try:
         base = os.path.dirname(os.path.abspath(args.spec)) if args.spec != "-" else None
         # the spec's data files stay inside its project (a spec may be untrusted input); --data is the user's own
@@ -155,17 +194,29 @@ def _train(args, net, cfg, data_fn, split, device: str, dist: bool) -> int:
                        shuffle=cfg.shuffle, out=out, resume=args.resume, device=device, json=args.json,
                        progress=tty and not args.json and not args.quiet, quiet=args.quiet,
                        precision=args.precision)
+        trainer = None
         try:
             trainer = Trainer(net, cfg, xs, [y for y, _ in targets], [c for _, c in targets], opts)
             if rank == 0 and not args.json and not args.quiet:
                 print(f"training {net.name} on {ds.name}: {trainer.n_train} samples"
                       + (f", {trainer.n_val} for validation" if trainer.n_val else "")
                       + f"; {opts.epochs} epochs, batch {opts.batch_size}, {device}"
-                      + (f", precision {opts.precision}" if opts.precision != "float32" else ""), flush=True)
+                      + (f", precision {opts.precision}" if opts.precision != "float32" else "") + threads_note,
+                      flush=True)
             code = trainer.fit()
         except TrainError as e:
             eprint(f"error: {e}")
             return 1
+        except KeyboardInterrupt:  # Trainer.fit wrote the last completed epoch's files
+            if trainer is None or not hasattr(trainer, "interrupted_in"):
+                raise  # before training started: the CLI's plain 'interrupted'
+            if rank == 0:
+                kept = trainer.epoch
+                eprint(f"interrupted in epoch {trainer.interrupted_in}: "
+                       + (f"kept epoch {kept} (weights, history, curves and checkpoint in {out})" if kept
+                          else "no epoch had completed, nothing was written")
+                       + f"\nresume with: {args.resume_command}")
+            return 130
         if rank == 0:
             say = (lambda s: print(s, file=sys.stderr)) if args.json else print
             if trainer.stop and not code and not args.quiet:

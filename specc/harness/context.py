@@ -177,7 +177,7 @@ class Context:
         train = self.net.train
         if train is None or self.loss is None:
             return xs, [], src
-        from ..backends.torch.train_parts import prepare_targets
+        from ..backends.torch.training.targets import prepare_targets
         heads = []
         for i, (out, (y, classes)) in enumerate(zip(self.net.outputs, targets)):
             loss = train.loss_for(out)
@@ -227,7 +227,7 @@ class Context:
         gets a fixed random projection instead (a zero weight would make its gradients
         exactly zero), so every output and every weight that feeds one gets a gradient.
         `terms`, when given, receives {output name: (what, term)} for each output."""
-        from ..backends.torch.train_parts import make_loss
+        from ..backends.torch.training.losses import make_loss
         outs = as_outputs(outs)
         spec = {i: (loss, w, t, classes) for i, loss, w, t, classes in heads if w > 0}
         total = None

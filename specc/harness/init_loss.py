@@ -42,7 +42,7 @@ def _label_entropy(loss: CatalogCall, t) -> float:
 def _init_loss_problem(ctx: Context, oname: str, loss: CatalogCall, out, t, classes, expected: float, why: str):
     """(numbers, problem or None) of one output's loss at init, against the band
     [label entropy x (1 - init_loss_below), expected x (1 + init_loss_tolerance)]."""
-    from ..backends.torch.train_parts import make_loss
+    from ..backends.torch.training.losses import make_loss
     head = ctx.head_activation(oname)
     units = out.shape[-1] if out.dim() > 1 else 1
     if loss.args.get("from_logits", False):

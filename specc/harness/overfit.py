@@ -45,7 +45,7 @@ def check_overfit_batch(ctx: Context) -> dict:
         raise CheckSkipped("no loss in the train block")
     cfg = ctx.config
     xs, heads, src = ctx.heads_batch(cfg.overfit_samples)
-    from ..backends.torch.train_parts import make_loss
+    from ..backends.torch.training.losses import make_loss
     terms = [(i, loss, w, make_loss(loss, classes), t) for i, loss, w, t, classes in heads]
 
     def total(outs):

@@ -161,7 +161,7 @@ def warm_up() -> float:
     except ImportError:
         pass
     from ..backends.torch import build_module  # noqa: F401
-    from ..backends.torch import train_parts  # noqa: F401
+    from ..backends.torch import training  # noqa: F401
     _WARM = time.perf_counter() - t0
     return _WARM
 

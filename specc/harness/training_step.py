@@ -124,7 +124,7 @@ def check_grads_flow(ctx: Context) -> dict:
 
 
 def _optimizer(ctx: Context, params):
-    from ..backends.torch.train_parts import make_optimizer
+    from ..backends.torch.training.optimizers import make_optimizer
     from ..catalog.optimizers import OPTIMIZERS
     opt = ctx.net.train.optimizer if ctx.net.train is not None else OPTIMIZERS.resolve("Adam")
     return make_optimizer(opt, params), opt

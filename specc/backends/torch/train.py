@@ -1,30 +1,39 @@
 """The training loop behind `specc train`: in-memory tensors indexed by a seeded randperm,
 metrics accumulated on the device (one sync per epoch), an atomic checkpoint at the end of
-every epoch (weights + optimizer + schedule + callbacks + RNG in a safetensors file, no
-pickle: see checkpoint.py), bitwise-identical resume, DistributedDataParallel when
-started by torchrun, mixed precision (`precision`: autocast in bfloat16 on CPU or GPU, float16
-with dynamic loss scaling on CUDA; weights and optimizer state stay float32; docs/precision.md).
-Files go to a run folder (see docs/training.md)."""
+every epoch (bitwise-identical resume: training/checkpointing.py), DistributedDataParallel
+when started by torchrun, mixed precision (`precision`: autocast in bfloat16 on CPU or GPU,
+float16 with dynamic loss scaling on CUDA; weights and optimizer state stay float32;
+docs/precision.md). Files go to a run folder (training/outputs.py, docs/training.md).
+
+The losses, metrics, optimizers, schedules and callbacks are in the training/ package, one
+module each; this module is the Trainer (the loop) and its Options."""
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import math
 import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
 
-from . import checkpoint
-from .train_parts import (CALLBACK_CLASSES, SHORT, TrainError, make_loss, make_optimizer, metric_plan,
-                          metric_sum, prepare_targets, schedule_factor)
+from .training import TrainError
+from .training.callbacks import CALLBACK_CLASSES
+from .training.checkpointing import CHECKPOINT, Checkpointing
+from .training.device import _float32, autocast_dtype, keep_freed_memory, rank_and_world, resolve_device
+from .training.losses import make_loss
+from .training.metrics import metric_plan, metric_sum
+from .training.optimizers import make_optimizer
+from .training.outputs import RunFiles
+from .training.progress import EpochBar, epoch_line, eta
+from .training.schedules import schedule_factor
+from .training.targets import prepare_targets
 
-CHECKPOINT = checkpoint.FILE
+__all__ = ["CHECKPOINT", "Options", "Trainer", "TrainError", "autocast_dtype", "keep_freed_memory", "resolve_device"]
 
 
 @dataclass
@@ -43,74 +52,6 @@ class Options:
     write_files: bool = True
     precision: str | None = None    # a training policy (ir.TRAIN_PRECISIONS); None: the train block's
     print_fn: Callable[[str], None] = field(default=lambda s: print(s, flush=True))
-
-
-def _dist():
-    """(rank, world) of a torchrun launch, (0, 1) otherwise."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1
-    import torch.distributed as dist
-    return dist.get_rank(), dist.get_world_size()
-
-
-def resolve_device(name: str | torch.device, index: bool = True) -> torch.device:
-    """`name` ("cpu", "cuda", "cuda:1", "auto") as a torch.device; TrainError if it cannot run here.
-
-    "auto" is CUDA when torch sees a GPU. A CUDA device always gets its index (the current
-    device for plain "cuda"): torch.Generator(device="cuda") reports a device without one,
-    which never equals its tensors' "cuda:0" (a seeded Dropout restored on resume would be
-    thrown away and re-seeded), and DistributedDataParallel needs device_ids=[index].
-    `index=False` leaves plain "cuda" as it is: asking for the current device initializes CUDA,
-    which under torchrun must wait for torch.cuda.set_device(LOCAL_RANK)."""
-    if str(name) == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(name)
-    except (RuntimeError, TypeError) as e:
-        raise TrainError(f"unknown device '{name}': {e}") from None
-    if dev.type != "cuda":
-        return dev
-    if not torch.cuda.is_available():
-        why = (f"this torch {torch.__version__} is a CPU-only build" if torch.version.cuda is None
-               else f"torch {torch.__version__} (CUDA {torch.version.cuda}) finds no usable GPU or driver")
-        raise TrainError(f"no CUDA device is available ({why}); use --device cpu or auto")
-    count = torch.cuda.device_count()
-    if dev.index is None:
-        return torch.device("cuda", torch.cuda.current_device()) if index else dev
-    if dev.index >= count:
-        raise TrainError(f"device '{name}': only {count} CUDA device(s) are visible (cuda:0..cuda:{count - 1})")
-    return dev
-
-
-def keep_freed_memory() -> bool:
-    """Tell glibc's malloc to keep freed memory in the process (no-op elsewhere; True if set).
-
-    A training step allocates and frees the same large activation buffers every time; with
-    glibc's defaults those go back to the OS and are faulted in again, page by page, on the
-    next step (a third of a small CNN's step on CPU). Process-wide, like MALLOC_MMAP_THRESHOLD_
-    and MALLOC_TRIM_THRESHOLD_; the price is that the process keeps its peak memory."""
-    global _KEPT
-    if _KEPT is None:
-        _KEPT = False
-        try:
-            import ctypes
-            libc = ctypes.CDLL("libc.so.6")
-            M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-            # 32 MiB is the largest mmap threshold every glibc accepts; newer ones take 1 GiB
-            mmap = libc.mallopt(M_MMAP_THRESHOLD, 1 << 30) or libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
-            _KEPT = bool(mmap and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
-        except (OSError, AttributeError):  # not glibc (macOS, Windows, musl without mallopt)
-            pass
-    return _KEPT
-
-
-_KEPT: bool | None = None
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    from ...output import write_atomic
-    write_atomic(path, data)
 
 
 def _check_embedding_ids(net, xs: list[np.ndarray]) -> None:
@@ -133,31 +74,6 @@ def _check_embedding_ids(net, xs: list[np.ndarray]) -> None:
                                          "re-index the data or raise input_dim")
 
 
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The dtype the forward pass runs in under a precision policy (None: plain float32), or a
-    TrainError when this device should not run it: float16 is for CUDA GPUs (CPUs have no
-    float16 matrix units: float16's narrow range and loss scaling would buy no speed there)."""
-    if precision == "float32":
-        return None
-    if precision == "mixed_bfloat16":
-        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            raise TrainError(f"precision mixed_bfloat16: the GPU {torch.cuda.get_device_name(device)} has no "
-                             "bfloat16 support; use mixed_float16")
-        return torch.bfloat16
-    if precision == "mixed_float16":
-        if device.type != "cuda":
-            raise TrainError(f"precision mixed_float16 needs a CUDA device (dynamic loss scaling), not "
-                             f"{device.type}; use mixed_bfloat16 on a CPU")
-        return torch.float16
-    raise TrainError(f"unknown precision '{precision}' (use float32, mixed_bfloat16 or mixed_float16)")
-
-
-def _float32(outs: tuple) -> tuple:
-    """Low-precision outputs of an autocast forward pass as float32: losses and metrics are
-    computed in float32 (autocast leaves e.g. a softmax output in bfloat16 on CPU)."""
-    return tuple(o.float() if o.dtype in (torch.bfloat16, torch.float16) else o for o in outs)
-
-
 @dataclass
 class Head:
     """One trained output: its loss, weight in the total, metrics and targets."""
@@ -177,23 +93,22 @@ class Head:
             k in ("categorical", "binary", "binary0") for _, k in self.plan)
 
 
-class Trainer:
+class Trainer(Checkpointing, RunFiles):
     """One training run of a network on in-memory data (numpy arrays from specc.data).
 
-    `y` and `classes` are the targets and class count (None: regression) of the single
-    output, or lists with one entry per output (`specc.data.fit_outputs`). Several outputs
-    train on the sum of their losses times `loss_weights` (Keras); the history then holds
-    `loss` (the weighted total), `<output>_loss` and `<output>_<metric>` for each output."""
+    `ys` and `classes` hold one target array and class count (None: regression) per output
+    (`specc.data.fit_outputs`). Several outputs train on the sum of their losses times
+    `loss_weights` (Keras); the history then holds `loss` (the weighted total),
+    `<output>_loss` and `<output>_<metric>` for each output."""
 
-    def __init__(self, net, cfg, xs: list[np.ndarray], y, classes, opts: Options):
+    def __init__(self, net, cfg, xs: list[np.ndarray], ys: list[np.ndarray], classes: list[int | None],
+                 opts: Options):
         self.net, self.cfg, self.opts = net, cfg, opts
-        self.rank, self.world = _dist()
+        self.rank, self.world = rank_and_world()
         self.device = resolve_device(opts.device)
         if self.device.type == "cpu":
             keep_freed_memory()
-        ys = y if isinstance(y, list) else [y]
-        cls = classes if isinstance(classes, list) else [classes] * len(ys)
-        if len(ys) != len(net.outputs) or len(cls) != len(ys):
+        if len(ys) != len(net.outputs) or len(classes) != len(ys):
             raise TrainError(f"{len(ys)} target array(s) for {len(net.outputs)} output(s) "
                              f"({', '.join(net.outputs)}); give one per output")
         for out in net.outputs:
@@ -225,7 +140,7 @@ class Trainer:
         self.heads: list[Head] = []
         fitted: set[str] = set()
         unfit: dict[str, str] = {}
-        for i, (out, yi, ci) in enumerate(zip(net.outputs, ys, cls)):
+        for i, (out, yi, ci) in enumerate(zip(net.outputs, ys, classes)):
             loss = cfg.loss_for(out)
             out_shape = net.tensors[out].shape
             t, labels = prepare_targets(loss, torch.from_numpy(np.ascontiguousarray(yi)).to(dev), ci, out_shape)
@@ -251,10 +166,6 @@ class Trainer:
                           *[name for h in self.heads for name, _ in h.plan]]
         # one output with weight 1 (the usual case): its loss is the total, nothing to add up
         self.plain = len(self.heads) == 1 and self.heads[0].weight == 1.0
-        # single-output shorthands (tests and tools read them)
-        first = self.heads[0]
-        self.loss_fn, self.plan = first.loss_fn, first.plan
-        self.train_t, self.val_t, self.train_l, self.val_l = first.train_t, first.val_t, first.train_l, first.val_l
 
         # optimizer, schedule, clipping, Keras-2 decay, decoupled weight decay
         o = cfg.optimizer
@@ -273,6 +184,8 @@ class Trainer:
         self.stop: str | None = None
         self.shuffle_gen = torch.Generator().manual_seed(opts.seed)
         self.callbacks = [(c.name, CALLBACK_CLASSES[c.name](c.args)) for c in cfg.callbacks]
+        # callbacks that also log every N steps (TensorBoard's update_freq): (N, callback)
+        self.batch_callbacks = [(c.every, c) for _, c in self.callbacks if getattr(c, "every", 0)]
         self.has_reg = self._probe_regularization()
         self.has_cons = getattr(self.module, "has_constraints", lambda: True)()
         self.notes: list[str] = []
@@ -347,20 +260,6 @@ class Trainer:
         if self.rank == 0:
             print(msg, file=sys.stderr, flush=True)
 
-    def _path(self, name: str) -> str:
-        # every file goes into the run folder: a spec's callback file names are checked for
-        # it (E109); this refuses any that were not (a config built in Python), and a file or
-        # folder in the run folder that links outside it (writes would follow the link)
-        from ...compile import output_path_problem
-        problem = output_path_problem(name)
-        path = os.path.join(self.opts.out, name)
-        real, folder = os.path.realpath(path), os.path.realpath(self.opts.out)
-        if not problem and not real.startswith(folder.rstrip(os.sep) + os.sep):
-            problem = f"'{path}': it is a symbolic link leading out of the run folder"
-        if problem:
-            raise TrainError(f"cannot write {problem}: files go into the run folder")
-        return path
-
     # ------------------------------------------------------------------ one epoch
     def train_epoch(self, progress: Callable[[int, dict], None] | None = None) -> dict:
         """One pass over the training data; returns the epoch's logs (loss + metrics).
@@ -420,6 +319,9 @@ class Trainer:
                 module.apply_constraints()
             it += 1
             self.iteration = it
+            for every, c in self.batch_callbacks:  # a .item() sync every N steps, only when asked
+                if it % every == 0:
+                    c.on_train_batch_end(self, it, {"loss": loss.item(), "learning_rate": groups[0]["lr"]})
             k = len(idx)
             count += k
             with torch.no_grad():
@@ -464,14 +366,16 @@ class Trainer:
         return {prefix + name: v / total for name, v in zip(self.log_names, vals)}
 
     @torch.no_grad()
-    def evaluate(self, xs, ts=None, ls=None, prefix: str = "val_") -> dict:
-        """Loss and metrics on held-out data: the validation split by default, or (one output)
-        the given inputs, targets `ts` and labels `ls`."""
+    def evaluate(self, split: str = "val") -> dict:
+        """Loss and metrics of every output on the validation split ("val": names with the
+        "val_" prefix), or on the training split ("train", in evaluation mode: no prefix)."""
         self.model.eval()
-        if ts is None or ts is self.val_t:
+        if split == "val":
+            xs, prefix = self.val_x, "val_"
             sets = [(h.val_t, h.val_l if h.need_labels else None) for h in self.heads]
         else:
-            sets = [(ts, ls if self.heads[0].need_labels else None)]
+            xs, prefix = self.train_x, ""
+            sets = [(h.train_t, h.train_l if h.need_labels else None) for h in self.heads]
         dev = self.device
         sums = self._zero_sums()
         sums[0] = sums[0].double()
@@ -495,121 +399,6 @@ class Trainer:
             self._accumulate(sums, k, outs, parts, tbs, lbs)
         return self._reduce(sums, count, prefix)
 
-    # ------------------------------------------------------------------ state
-    def state(self) -> dict:
-        """Everything --resume needs: tensors, plain values and one JSON string (checkpoint.pack)."""
-        meta = {"epoch": self.epoch, "iteration": self.iteration, "lr_scale": self.lr_scale,
-                "history": self.history, "stop": self.stop, "seed": self.opts.seed,
-                "spec": self.net.name, "callbacks": [[n, c.state()] for n, c in self.callbacks],
-                "precision": self.precision}
-        if self.scaler is not None:
-            meta["loss_scaler"] = self.scaler.state_dict()
-        best = {}
-        for i, (_, c) in enumerate(self.callbacks):
-            if hasattr(c, "tensors"):
-                best.update({f"{i}/{k}": v for k, v in c.tensors().items()})
-        st = {"model": self.module.state_dict(), "optimizer": self.optimizer.state_dict(),
-              "torch_rng": torch.get_rng_state(), "shuffle_rng": self.shuffle_gen.get_state(),
-              "layer_rng": self.module.rng_states(), "callback_tensors": best, "meta": json.dumps(meta)}
-        if self.device.type == "cuda":
-            st["cuda_rng"] = torch.cuda.get_rng_state(self.device)
-        return st
-
-    def load_state(self, st: dict) -> None:
-        meta = json.loads(st["meta"])
-        if meta.get("spec") != self.net.name:
-            raise TrainError(f"the checkpoint is from spec '{meta.get('spec')}', not '{self.net.name}'")
-        self.module.load_state_dict(st["model"])
-        self.optimizer.load_state_dict(st["optimizer"])
-        torch.set_rng_state(st["torch_rng"])
-        self.shuffle_gen.set_state(st["shuffle_rng"])
-        self.module.load_rng_states(self._fitting_layer_rng(st.get("layer_rng", {})), self.device)
-        if "cuda_rng" in st and self.device.type == "cuda":
-            torch.cuda.set_rng_state(st["cuda_rng"], self.device)
-        self.epoch, self.iteration, self.lr_scale = meta["epoch"], meta["iteration"], meta["lr_scale"]
-        self.history, self.stop = meta["history"], meta["stop"]
-        if self.scaler is not None and meta.get("loss_scaler"):
-            self.scaler.load_state_dict(meta["loss_scaler"])
-        saved = meta["callbacks"]
-        if [n for n, _ in saved] != [n for n, _ in self.callbacks]:
-            raise TrainError("the checkpoint's callbacks differ from the spec's; start a fresh run (without --resume)")
-        for i, ((_, s), (_, c)) in enumerate(zip(saved, self.callbacks)):
-            c.load(s)
-            if hasattr(c, "load_tensors"):
-                prefix = f"{i}/"
-                c.load_tensors({k[len(prefix):]: v for k, v in st["callback_tensors"].items() if k.startswith(prefix)})
-
-    def _fitting_layer_rng(self, states: dict) -> dict:
-        """The seeded noise layers' generator states that fit this device's generators: a
-        checkpoint written on CUDA holds 16-byte Philox states, one written on the CPU
-        5056-byte Mersenne Twister states; either kind makes the other's set_state raise.
-        Resuming on another kind of device restarts those layers' streams (with a warning)."""
-        if not states:
-            return {}
-        size = torch.Generator(device=self.device).get_state().numel()
-        fit = {k: v for k, v in states.items() if v.numel() == size}
-        if len(fit) < len(states):
-            self.warn(f"warning: the checkpoint's seeded Dropout/noise generators are from another kind of "
-                      f"device than {self.device.type}; those layers restart their random streams from "
-                      "their seeds (the resumed run will not match an uninterrupted one bitwise)")
-        return fit
-
-    def save_checkpoint(self) -> None:
-        if self.rank != 0 or not self.opts.write_files:
-            return
-        _write_atomic(self._path(CHECKPOINT), checkpoint.pack(self.state()))
-        legacy = self._path(checkpoint.LEGACY_FILE)
-        if os.path.exists(legacy):  # superseded (an older specc's format, resumed from)
-            os.remove(legacy)
-
-    def _read_checkpoint(self) -> tuple[str, dict] | None:
-        """(path, state) of the run folder's checkpoint, None without one."""
-        path = checkpoint.find(self.opts.out)
-        if path is None:
-            return None
-        try:
-            return path, checkpoint.read(path)
-        except Exception as e:  # a corrupt file: atomic writes make this unlikely
-            raise TrainError(f"cannot read the checkpoint '{path}': {e}; "
-                             "delete it to start a fresh run") from None
-
-    def try_resume(self) -> bool:
-        found = self._read_checkpoint()
-        if found is None:
-            return False
-        self.load_state(found[1])
-        self.resumed_from = found[0]
-        return True
-
-    # ------------------------------------------------------------------ files
-    def weight_arrays(self) -> dict[str, np.ndarray]:
-        return {k: v.detach().cpu().numpy() for k, v in self.module.weight_dict().items()}
-
-    def save_weights(self, name: str) -> None:
-        if self.rank != 0 or not self.opts.write_files:
-            return
-        from ...weights import save_weights
-        save_weights(self._path(name), self.weight_arrays(), self.net)
-
-    def write_csv(self, name: str) -> None:
-        if self.rank != 0 or not self.opts.write_files:
-            return
-        keys = _keys(self.history)
-        lines = [",".join(keys)] + [",".join(_fmt(h.get(k, "")) for k in keys) for h in self.history]
-        _write_atomic(self._path(name), ("\n".join(lines) + "\n").encode())
-
-    def write_history(self) -> None:
-        if self.rank != 0 or not self.opts.write_files:
-            return
-        doc = {"spec": self.net.name, "seed": self.opts.seed, "precision": self.precision,
-               "epochs": self.history, "stopped": self.stop}
-        _write_atomic(self._path("history.json"), (json.dumps(doc, indent=1) + "\n").encode())
-
-    def write_curves(self) -> None:
-        if self.rank != 0 or not self.opts.write_files or not self.history:
-            return
-        write_curves(self.history, self._path("curves.png"), self.net.name)
-
     # ------------------------------------------------------------------ the run
     def fit(self) -> int:
         """Train to the configured epoch count (or an early stop). Returns an exit code."""
@@ -621,7 +410,22 @@ class Trainer:
                 self.note(f"resuming from {self.resumed_from} after epoch {self.epoch}")
         elif opts.resume and self.rank == 0:
             self.note(f"no checkpoint in {opts.out}; starting a fresh run")
-        code = 0
+        try:
+            try:
+                code = self._epochs()
+            except KeyboardInterrupt:  # Ctrl-C: keep what the completed epochs earned, then stop
+                self._keep_completed_epochs()
+                raise
+            self.finish()
+        finally:
+            for _, c in self.callbacks:
+                if hasattr(c, "close"):  # TensorBoard's event files
+                    c.close()
+        return code
+
+    def _epochs(self) -> int:
+        """The epoch loop of fit: train, validate, log, call back, checkpoint."""
+        opts, code = self.opts, 0
         while self.epoch < opts.epochs and not self.stop:
             e = self.epoch + 1
             t0 = time.perf_counter()
@@ -632,7 +436,7 @@ class Trainer:
                 if bar:
                     bar.close()
             if self.n_val:
-                logs.update(self.evaluate(self.val_x, self.val_t, self.val_l))
+                logs.update(self.evaluate())
             if not all(math.isfinite(v) for v in logs.values()):
                 bad = ", ".join(f"{k}={v}" for k, v in logs.items() if not math.isfinite(v))
                 self.stop = f"non-finite loss in epoch {e} ({bad})"
@@ -648,31 +452,27 @@ class Trainer:
             self.history.append(logs)
             for _, c in self.callbacks:
                 c.on_epoch_end(self, e, logs)
+            self.save_checkpoint()  # before the epoch's line: an epoch shown is an epoch kept (Ctrl-C)
             self._report(logs)
-            self.save_checkpoint()
-        self.finish()
         return code
 
-    def _restore_last_good(self) -> None:
-        found = self._read_checkpoint() if self.epoch else None
-        if found is not None:
-            self.module.load_state_dict(found[1]["model"])
-        else:  # diverged in the first epoch: back to the initial weights
-            from ...weights import init_weights
-            self.module.load_weight_dict(init_weights(self.net, self.opts.seed))
-
-    def finish(self) -> None:
+    def _keep_completed_epochs(self) -> None:
+        """After a KeyboardInterrupt: go back to the state the last checkpoint holds (the end of
+        the last completed epoch; the interrupted epoch's partial steps are dropped) and write
+        the run folder's files from it, so that model.safetensors, history.json and curves.png
+        agree with the checkpoint that --resume continues from. Sets `interrupted_in` (the
+        epoch that was running) and leaves `epoch` at the completed epochs kept (0: none)."""
+        self.interrupted_in = self.epoch + 1
         if self.rank != 0 or not self.opts.write_files:
             return
-        self.save_weights("model.safetensors")
-        self.write_history()
-        self.write_curves()
-        for name, c in self.callbacks:
-            if name == "CSVLogger":
-                c.on_epoch_end(self, self.epoch, {})
-        from ...summary import summary_text
-        _write_atomic(self._path("summary.txt"), (summary_text(self.net) + "\n").encode())
-        _write_atomic(self._path("ir.json"), self.net.model_dump_json(indent=1).encode())
+        # a checkpoint this run did not write is an older run's (a fresh run in a used folder)
+        found = self._read_checkpoint() if self.checkpoint_is_ours else None
+        if found is None:  # interrupted in the first epoch: nothing completed, nothing to write
+            self.epoch, self.history = 0, []
+            return
+        self.load_state(found[1])
+        self.interrupted_in = self.epoch + 1
+        self.finish()
 
     def _report(self, logs: dict) -> None:
         if self.rank != 0:
@@ -680,68 +480,9 @@ class Trainer:
         if self.opts.json:
             print(json.dumps(logs), flush=True)
         elif not self.opts.quiet:
-            parts = [f"epoch {logs['epoch']}/{self.opts.epochs}"]
-            parts += [f"{k} {_fmt(v)}" for k, v in logs.items() if k not in ("epoch", "time")]
-            parts.append(f"{logs['time']:.2f}s")
-            self.opts.print_fn("  ".join(parts))
+            self.opts.print_fn(epoch_line(logs, self.opts.epochs, eta(self.history, self.opts.epochs)))
         if self.stop and not self.opts.quiet:
             self.note(self.stop)
 
     def _bar(self, epoch: int):
-        return _Bar(epoch, self.opts.epochs, self.n_train)
-
-
-class _Bar:
-    """A rich progress bar for one epoch with the live loss and metrics (TTY only)."""
-
-    def __init__(self, epoch: int, epochs: int, total: int):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-        self.p = Progress(TextColumn(f"epoch {epoch}/{epochs}"), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), TextColumn("{task.fields[logs]}"), transient=True)
-        self.task = self.p.add_task("train", total=total, logs="")
-        self.p.start()
-
-    def update(self, done: int, logs: dict) -> None:
-        self.p.update(self.task, completed=done, logs="  ".join(f"{k} {_fmt(v)}" for k, v in logs.items()))
-
-    def close(self) -> None:
-        self.p.stop()
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}" if abs(v) < 1e-3 and v != 0 else f"{v:.4f}"
-    return str(v)
-
-
-def _keys(history: list[dict]) -> list[str]:
-    keys: list[str] = []
-    for h in history:
-        for k in h:
-            if k not in keys:
-                keys.append(k)
-    return keys
-
-
-def write_curves(history: list[dict], path: str, title: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    names = [k for k in _keys(history) if k not in ("epoch", "lr", "time") and not k.startswith("val_")]
-    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.4), squeeze=False)
-    ep = [h["epoch"] for h in history]
-    for ax, k in zip(axes[0], names):
-        ax.plot(ep, [h.get(k, float("nan")) for h in history], label="train", marker="." if len(ep) < 30 else None)
-        if any("val_" + k in h for h in history):
-            ax.plot(ep, [h.get("val_" + k, float("nan")) for h in history], label="validation",
-                    marker="." if len(ep) < 30 else None)
-        ax.set_title(k)
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    _write_atomic(path, buf.getvalue())
+        return EpochBar(epoch, self.opts.epochs, self.n_train, eta(self.history, self.opts.epochs))

@@ -2,7 +2,7 @@
 
 This module is a template: the script emitter (script.py) copies everything below the
 RUNTIME marker into the generated file, after the model, the numpy initializers and the
-loss/metric/optimizer/schedule/callback code it copies from specc (train_parts.py,
+loss/metric/optimizer/schedule/callback code it copies from specc (the training/ package,
 weights.py). The imports above the marker only make this file importable and checkable
 on its own; the generated file defines those names itself.
 
@@ -28,9 +28,16 @@ import numpy as np
 import torch
 
 # the generated file defines all of these itself (copied from specc, or written by the emitter)
-from .train import Trainer, _float32, _fmt, _keys, autocast_dtype, keep_freed_memory  # noqa: F401
-from .train_parts import (CALLBACK_CLASSES, TrainError, make_loss, make_optimizer, metric_plan,  # noqa: F401
-                          metric_sum, prepare_targets, schedule_factor)
+from .train import Trainer  # noqa: F401
+from .training import TrainError  # noqa: F401
+from .training.callbacks import CALLBACK_CLASSES  # noqa: F401
+from .training.device import _float32, autocast_dtype, keep_freed_memory  # noqa: F401
+from .training.losses import make_loss  # noqa: F401
+from .training.metrics import metric_plan, metric_sum  # noqa: F401
+from .training.optimizers import make_optimizer  # noqa: F401
+from .training.outputs import _fmt, _keys  # noqa: F401
+from .training.schedules import schedule_factor  # noqa: F401
+from .training.targets import prepare_targets  # noqa: F401
 from ...data import DataError, Dataset, _load_file, fit_outputs  # noqa: F401  (file data only)
 from ...ir import TRAIN_PRECISIONS  # noqa: F401
 
