@@ -4,13 +4,13 @@ synthetic stand-ins), shipped with scikit-learn, or read from the user's files.
 info["x"](args) -> (shape without batch, dtype) and info["y"](args) -> ("classes", n) or
 ("regression", dims) describe what the loader yields, so `specc check` can compare them
 with the spec's inputs, outputs and loss before anything runs. Loaders live in
-specc/data.py (numpy only). Data are reshaped to the spec's input shape when the
+specc/data/ (numpy only). Data are reshaped to the spec's input shape when the
 number of elements per sample matches (e.g. digits [64] -> [1, 8, 8]).
 """
 from .base import Catalog, Entry, P, at_least_one, fraction, non_empty, non_negative, seed_range
 
 
-KEYWORDS_PER_CLASS = 5  # sequences(): tokens reserved per class (data.py draws them)
+KEYWORDS_PER_CLASS = 5  # sequences(): tokens reserved per class (specc/data/builtin.py draws them)
 
 
 def _common(n_default: int | None):

@@ -1,0 +1,44 @@
+"""Data for training, testing and checking specs (numpy + scikit-learn only).
+
+`load(fn)` turns a resolved data reference (`Fn`, e.g. spiral(n=500, noise=0.1)) into a
+`Dataset` of numpy arrays; `fit_outputs(ds, net)` checks them against the spec's inputs
+and outputs (reshaping when the per-sample element count matches) and raises `DataError`
+with both shapes named when they do not fit. Nothing here downloads anything.
+
+    dataset.py   Dataset, DataError, how targets are typed (class labels or regression)
+    builtin.py   the built-in sets of specc/catalog/datasets.py (generators, scikit-learn tables)
+    files.py     file(path, ...): .npz / .npy / .csv readers, data paths inside the project
+    fit.py       fitting a Dataset to a network's inputs and outputs
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..catalog import Fn
+from ..catalog.datasets import DATASETS, UNAVAILABLE
+from .builtin import load_builtin
+from .dataset import DataError, Dataset
+from .files import _load_file, spec_folder
+from .fit import fit_outputs, shape_str
+
+__all__ = ["DataError", "Dataset", "fit_outputs", "load", "shape_str", "spec_folder"]
+
+
+def load(fn: Fn, base_dir: str | None = None, root: str | None = None) -> Dataset:
+    """A resolved data reference -> Dataset (numpy). Raises DataError for bad files/arguments.
+    `base_dir`: the spec's folder (relative file paths are looked up there too); `root`: the
+    project root a spec's data files must lie in (None: anywhere, for trusted callers)."""
+    name = fn.name
+    a = fn.args
+    if name.lower() in UNAVAILABLE and name not in DATASETS:
+        raise DataError(f"data set '{name}' needs a download, which specc never does; "
+                        f"use {UNAVAILABLE[name.lower()]}")
+    if name == "file":
+        ds = _load_file(a["path"], a.get("target"), base_dir, autoencode=a.get("autoencode", False), root=root)
+    else:
+        ds = load_builtin(name, a)
+    if a.get("autoencode"):
+        if len(ds.x) != 1:
+            raise DataError("autoencode=true needs a single input array")
+        ds = Dataset(ds.name, ds.x, ds.x[0].astype(np.float32), "regression", None, ds.x_names)
+    return ds
