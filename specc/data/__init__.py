@@ -9,25 +9,38 @@ with both shapes named when they do not fit. Nothing here downloads anything.
     builtin.py   the built-in sets of specc/catalog/datasets.py (generators, scikit-learn tables)
     files.py     file(path, ...): .npz / .npy / .csv readers, data paths inside the project
     fit.py       fitting a Dataset to a network's inputs and outputs
+    npy.py       .npy/.npz bytes: the one reader and writer of numpy's formats (data files, predict, serve)
 """
 from __future__ import annotations
 
-import numpy as np
+import importlib
+from typing import TYPE_CHECKING
 
-from ..catalog import Fn
-from ..catalog.datasets import DATASETS, UNAVAILABLE
-from .builtin import load_builtin
-from .dataset import DataError, Dataset
-from .files import _load_file, spec_folder
-from .fit import fit_outputs, shape_str
+if TYPE_CHECKING:
+    from ..catalog import Fn
+    from .dataset import Dataset
 
+# names re-exported from the modules that define them, imported on first use: `specc check`
+# imports specc.data.peek without numpy
+_HOMES = {"DataError": "dataset", "Dataset": "dataset", "load_builtin": "builtin", "_load_file": "files",
+          "spec_folder": "files", "fit_outputs": "fit", "shape_str": "fit"}
 __all__ = ["DataError", "Dataset", "fit_outputs", "load", "shape_str", "spec_folder"]
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load(fn: Fn, base_dir: str | None = None, root: str | None = None) -> Dataset:
     """A resolved data reference -> Dataset (numpy). Raises DataError for bad files/arguments.
     `base_dir`: the spec's folder (relative file paths are looked up there too); `root`: the
     project root a spec's data files must lie in (None: anywhere, for trusted callers)."""
+    from ..catalog.datasets import DATASETS, UNAVAILABLE
+    from .builtin import load_builtin
+    from .dataset import DataError, Dataset
+    from .files import _load_file
     name = fn.name
     a = fn.args
     if name.lower() in UNAVAILABLE and name not in DATASETS:
@@ -40,5 +53,5 @@ def load(fn: Fn, base_dir: str | None = None, root: str | None = None) -> Datase
     if a.get("autoencode"):
         if len(ds.x) != 1:
             raise DataError("autoencode=true needs a single input array")
-        ds = Dataset(ds.name, ds.x, ds.x[0].astype(np.float32), "regression", None, ds.x_names)
+        ds = Dataset(ds.name, ds.x, ds.x[0].astype("float32"), "regression", None, ds.x_names)
     return ds

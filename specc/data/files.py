@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from .dataset import DataError, Dataset, _one_row_per_sample, _to_target
+from .npy import NPY_MAGIC, NPZ_MAGIC, load_npy, load_npz
 
 
 def spec_folder(file: str | None) -> str | None:
@@ -40,46 +41,34 @@ def _find(path: str, base_dir: str | None, root: str | None = None) -> str:
     return found
 
 
-_MAGIC = {".npy": (b"\x93NUMPY",), ".npz": (b"PK\x03\x04", b"PK\x05\x06")}  # numpy's header; a zip archive
+_MAGIC = {".npy": (NPY_MAGIC,), ".npz": NPZ_MAGIC}
 
 
-def _open_array_file(path: str, ext: str):
-    """np.load of an .npy or .npz file, or DataError saying what is wrong with the file.
+def _read_array_file(path: str, ext: str):
+    """The array of an .npy file, or the arrays by name of an .npz file (read by npy.py, the
+    reader `specc predict` and `specc serve` use too), or DataError saying what is wrong.
 
-    The first bytes are checked first: numpy reads anything else as a pickle and would
-    answer 'contains pickled data' for a text file or an .npz named .npy."""
+    The first bytes are checked first, to name the mistake: a text file, an .npz named .npy."""
     if os.path.isdir(path):
         raise DataError(f"'{path}' is a folder, not a {ext} file")
     try:
         with open(path, "rb") as f:
-            head = f.read(6)
+            data = f.read()
     except FileNotFoundError:
         raise DataError(f"no such data file: '{path}'") from None
     except OSError as e:
         raise DataError(f"cannot read '{path}': {e.strerror or e}") from None
-    if not head.startswith(_MAGIC[ext]):
-        other = next((o for o, m in _MAGIC.items() if head.startswith(m)), None)
+    if not data.startswith(_MAGIC[ext]):
+        other = next((o for o, m in _MAGIC.items() if data.startswith(m)), None)
         writer = "numpy.save" if ext == ".npy" else "numpy.savez"
-        what = (f"it is an {other} file" if other else "the file is empty" if not head
+        what = (f"it is an {other} file" if other else "the file is empty" if not data
                 else f"it does not start like one ({writer} writes them)")
         raise DataError(f"'{path}' is not an {ext} file: {what}")
     try:
-        return np.load(path, allow_pickle=False)
+        return load_npy(data) if ext == ".npy" else load_npz(data)
     except Exception as e:  # a damaged file: numpy and zipfile raise many error types
         raise DataError(f"cannot read '{path}' as {ext}: {e}") from None
 
-
-def _read_npy(path: str) -> np.ndarray:
-    return _open_array_file(path, ".npy")
-
-
-def _read_npz(path: str) -> dict[str, np.ndarray]:
-    z = _open_array_file(path, ".npz")
-    try:
-        with z:
-            return {k: z[k] for k in z.files}
-    except Exception as e:  # a damaged or pickled member
-        raise DataError(f"cannot read '{path}' as .npz: {e}") from None
 
 def _read_csv(path: str) -> tuple[list[str], np.ndarray]:
     """(header, table) of a csv of numbers; DataError with path:line and the column for a bad cell."""
@@ -133,7 +122,7 @@ def _load_file(path: str, target: str | None, base_dir: str | None, autoencode: 
     missing_y = ""  # an .npz without targets: an error only if the network needs them
     ypath = path  # the file the targets come from
     if ext == ".npz":
-        arrays = _read_npz(path)
+        arrays = _read_array_file(path, ".npz")
         ykey = target or "y"
         xs = {k: v for k, v in arrays.items() if k != ykey}
         if "x" in xs:
@@ -156,7 +145,7 @@ def _load_file(path: str, target: str | None, base_dir: str | None, autoencode: 
             _one_row_per_sample(y, f"'{path}': target array '{ykey}'")
         x_list, x_names = list(xs.values()), list(xs)
     elif ext == ".npy":
-        x = _read_npy(path)
+        x = _read_array_file(path, ".npy")
         _one_row_per_sample(x, f"'{path}'")
         if target is None:
             if not autoencode:
@@ -165,7 +154,7 @@ def _load_file(path: str, target: str | None, base_dir: str | None, autoencode: 
             y = np.zeros(len(x), np.float32)
         else:
             ypath = _find(target, base_dir, root)
-            y = _read_npy(ypath)
+            y = _read_array_file(ypath, ".npy")
             _one_row_per_sample(y, f"'{ypath}'")
         x_list, x_names = [x], ["x"]
     elif ext == ".csv":
