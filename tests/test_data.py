@@ -95,7 +95,7 @@ def test_file_errors(tmp_path, make, args, needle):
     if make == "csv":
         (tmp_path / "d.csv").write_text("a,label\n1,0\n")
     elif make == "badcsv":
-        (tmp_path / "d.csv").write_text("a,label\nx,0\n")
+        (tmp_path / "d.csv").write_text("a,label\n1,0\nx,1\n")  # text in a column of numbers
     elif make == "npz_noy":
         np.savez(tmp_path / "d.npz", x=np.zeros((3, 2)))
     elif make == "npy":

@@ -7,6 +7,8 @@ with the spec's inputs, outputs and loss before anything runs. Loaders live in
 specc/data/ (numpy only). Data are reshaped to the spec's input shape when the
 number of elements per sample matches (e.g. digits [64] -> [1, 8, 8]).
 """
+from typing import Literal
+
 from .base import Catalog, Entry, P, at_least_one, fraction, non_empty, non_negative, seed_range
 
 
@@ -63,13 +65,19 @@ DATASETS = Catalog("data set", [
                       f"{KEYWORDS_PER_CLASS * a['classes'] + 2} (token 0 is padding and each class has "
                       f"{KEYWORDS_PER_CLASS} keywords)")],
           info={"x": lambda a: ([a["length"]], "int64"), "y": lambda a: ("classes", a["classes"])}),
-    Entry("file", [P("path", str, check=non_empty), P("target", str | None, None, doc="csv target column / .npy targets file")]
+    Entry("file", [P("path", str, check=non_empty),
+                   P("target", str | list[str] | None, None,
+                     doc="csv target column (or a list of columns) / .npy targets file / .npz target array"),
+                   P("features", list[str] | None, None, doc="csv feature columns (default: every other column)"),
+                   P("layout", Literal["channels_first", "channels_last"], "channels_first",
+                     doc="channels_last: image/signal arrays [N, H, W, C] are transposed to [N, C, H, W]")]
           + _common(None),
-          doc=".npz (arrays x and y), .npy (with target= a second .npy) or .csv (target= column name)",
+          doc=".npz (arrays x and y), .npy (with target= a second .npy) or .csv (target= column name(s), "
+              "features= column names; text columns are categories)",
           # the files it reads: the path, and the targets file beside a .npy (else target is a column
           # or array name); `specc check` keeps them inside the project root (E109)
           info={"x": None, "y": None, "reads": lambda a: [("path", a["path"])] + (
-              [("target", a["target"])] if a["target"] and a["path"].lower().endswith(".npy") else [])}),
+              [("target", a["target"])] if isinstance(a["target"], str) and a["path"].lower().endswith(".npy") else [])}),
 ])
 
 # Data sets the notes name that need a download: a clear error with the local alternative.

@@ -5,10 +5,13 @@
 and outputs (reshaping when the per-sample element count matches) and raises `DataError`
 with both shapes named when they do not fit. Nothing here downloads anything.
 
-    dataset.py   Dataset, DataError, how targets are typed (class labels or regression)
+    dataset.py   Dataset, DataError, how data shapes are described (no numpy)
     builtin.py   the built-in sets of specc/catalog/datasets.py (generators, scikit-learn tables)
-    files.py     file(path, ...): .npz / .npy / .csv readers, data paths inside the project
-    fit.py       fitting a Dataset to a network's inputs and outputs
+    table.py     CSV files as text tables: columns of numbers or of categories (no numpy)
+    paths.py     where a data file named by a spec is (its folder, the project root)
+    files.py     file(path, ...): .npz / .npy / .csv readers
+    fit.py       fitting a Dataset to a network's inputs and outputs; how targets are typed
+    peek.py      what `specc check` tells about a data file without reading it all (no numpy)
     npy.py       .npy/.npz bytes: the one reader and writer of numpy's formats (data files, predict, serve)
 """
 from __future__ import annotations
@@ -23,7 +26,7 @@ if TYPE_CHECKING:
 # names re-exported from the modules that define them, imported on first use: `specc check`
 # imports specc.data.peek without numpy
 _HOMES = {"DataError": "dataset", "Dataset": "dataset", "load_builtin": "builtin", "_load_file": "files",
-          "spec_folder": "files", "fit_outputs": "fit", "shape_str": "fit"}
+          "spec_folder": "paths", "fit_outputs": "fit", "shape_str": "dataset"}
 __all__ = ["DataError", "Dataset", "fit_outputs", "load", "shape_str", "spec_folder"]
 
 
@@ -47,7 +50,8 @@ def load(fn: Fn, base_dir: str | None = None, root: str | None = None) -> Datase
         raise DataError(f"data set '{name}' needs a download, which specc never does; "
                         f"use {UNAVAILABLE[name.lower()]}")
     if name == "file":
-        ds = _load_file(a["path"], a.get("target"), base_dir, autoencode=a.get("autoencode", False), root=root)
+        ds = _load_file(a["path"], a.get("target"), base_dir, autoencode=a.get("autoencode", False), root=root,
+                        features=a.get("features"), layout=a.get("layout", "channels_first"))
     else:
         ds = load_builtin(name, a)
     if a.get("autoencode"):

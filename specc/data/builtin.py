@@ -14,7 +14,8 @@ import os
 import numpy as np
 
 from ..catalog.datasets import KEYWORDS_PER_CLASS
-from .dataset import DataError, Dataset, _classes
+from .dataset import DataError, Dataset
+from .fit import _classes
 
 
 # ----------------------------------------------------------------------------- playground

@@ -1,13 +1,15 @@
-"""The in-memory data set every loader returns, its error, and how targets are typed.
+"""The in-memory data set every loader returns, its error, and how data shapes are described.
 
-Shared by the built-in sets (builtin.py), the file readers (files.py) and the fitting of
-data to a network (fit.py). numpy only.
+Shared by the built-in sets (builtin.py), the file readers (files.py), the fitting of data
+to a network (fit.py) and `specc check`'s look at data files (peek.py): no numpy import.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class DataError(Exception):
@@ -29,32 +31,22 @@ class Dataset:
         return len(self.y)
 
 
-def _classes(y) -> tuple[np.ndarray, int]:
-    y = np.asarray(y)
-    return y.astype(np.int64), int(y.max()) + 1 if len(y) else 0
+def shape_str(shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
-def _nonfinite_sample(a: np.ndarray) -> int | None:
-    """The first sample (row, batch first) holding NaN or Inf, or None."""
-    if a.dtype.kind not in "fc" or not a.size or np.isfinite(a).all():
-        return None
-    return int(np.argwhere(~np.isfinite(a.reshape(len(a), -1)))[0][0])
-
-
-def _to_target(y: np.ndarray, path: str) -> tuple[np.ndarray, str, int | None]:
-    y = np.asarray(y)
-    bad = _nonfinite_sample(y)
-    if bad is not None:
-        raise DataError(f"targets in '{path}' hold NaN or Inf values (the first in sample {bad}, counting from 0); "
-                        "specc trains on finite numbers only: drop or fill in those samples")
-    if y.dtype.kind in "iub" and y.ndim == 1:
-        return _classes(y)[0], "classes", _classes(y)[1]
-    if y.dtype.kind in "iufb":
-        return y.astype(np.float32), "regression", None
-    raise DataError(f"targets in '{path}' have dtype {y.dtype}; expected numbers")
-
-
-def _one_row_per_sample(a: np.ndarray, what: str) -> None:
-    if np.ndim(a) == 0:
-        raise DataError(f"{what} is a single value (shape []); expected one row per sample, batch first")
-
+def _arrangement_problem(what: str, spec_what: str, got: list, want: list) -> str:
+    """Why data of shape `got` per sample may not be reshaped to `want` (same rank, same size,
+    other dimensions): that would scramble every sample. Names Keras' channels-last layout
+    and file(..., layout=channels_last) when a transpose would fit."""
+    found, expected = shape_str(["batch", *got]), shape_str(["batch", *want])
+    if got == want[1:] + want[:1]:
+        return (f"{what} has shape {found}: channels-last (Keras' layout), but the spec's {spec_what} is {expected}, "
+                f"channels-first as every specc map; reshaping would scramble every sample. Read the file with "
+                f"file(..., layout=channels_last), which transposes it to {expected}")
+    if got == want[-1:] + want[:-1]:
+        return (f"{what} has shape {found}: channels-first, but the spec's {spec_what} is {expected}, channels-last; "
+                f"specc's convolutions and pooling take [channels, ...]: declare the input as {shape_str(got)}")
+    return (f"{what} has shape {found} but the spec's {spec_what} is {expected}: the same number of values in "
+            "another arrangement, and reshaping would scramble every sample; transpose the arrays to the input's "
+            "shape, or declare the input as the data are")

@@ -1,45 +1,24 @@
-"""Reading a spec's data file: `file(path, target=...)` -> Dataset.
+"""Reading a spec's data file: `file(path, target=..., features=..., layout=...)` -> Dataset.
 
 .npz (arrays 'x' or one per input, and 'y' or one per output), .npy (+ a target .npy) or
-.csv with a header row (+ the target column). User files keep their order. The reading
+.csv with a header row: the target column(s) and the feature columns chosen by name
+(default: every other column), a column of text values read as categories (one-hot
+features, class-id targets). layout=channels_last transposes image/signal arrays to
+specc's channels-first layout. User files keep their order. The reading
 code is also copied into the training program `specc build --emit torch-train` writes
 (backends/torch/script.py: emit_sources), so it uses numpy, csv and os only.
 """
 from __future__ import annotations
 
-import csv
-import math
 import os
 
 import numpy as np
 
-from .dataset import DataError, Dataset, _one_row_per_sample, _to_target
+from .dataset import DataError, Dataset
+from .fit import _one_row_per_sample, _to_target
 from .npy import NPY_MAGIC, NPZ_MAGIC, load_npy, load_npz
-
-
-def spec_folder(file: str | None) -> str | None:
-    """The folder of spec file `file`, the `base_dir` its relative data paths are also looked
-    up in; None for a spec with no file ('<stdin>', '<string>')."""
-    return os.path.dirname(os.path.abspath(file)) if file and not file.startswith("<") else None
-
-
-
-def _find(path: str, base_dir: str | None, root: str | None = None) -> str:
-    """The file a spec's data path names: as given (from the current folder), else in the
-    spec's folder `base_dir`. With a project `root` (a spec is untrusted input) the file must
-    lie inside it after resolving symbolic links; the refusal is the same whether the file
-    exists or not, and nothing of it is read."""
-    found = path
-    if not (os.path.exists(path) or os.path.isabs(path) or not base_dir):
-        alt = os.path.join(base_dir, path)
-        found = alt if os.path.exists(alt) else path
-    if root is not None:
-        real, real_root = os.path.realpath(found), os.path.realpath(root)
-        if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
-            raise DataError(f"data file '{path}' is outside the project root '{root}': name data files by a "
-                            "path relative to the spec's folder, inside the project (--root DIR widens it)")
-    return found
-
+from .paths import _find
+from .table import _column, _read_csv
 
 _MAGIC = {".npy": (NPY_MAGIC,), ".npz": NPZ_MAGIC}
 
@@ -70,46 +49,60 @@ def _read_array_file(path: str, ext: str):
         raise DataError(f"cannot read '{path}' as {ext}: {e}") from None
 
 
-def _read_csv(path: str) -> tuple[list[str], np.ndarray]:
-    """(header, table) of a csv of numbers; DataError with path:line and the column for a bad cell."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            header = [h.strip() for h in next(reader, [])]
-            rows = []
-            for r in reader:
-                if not any(c.strip() for c in r):
-                    continue  # a blank line
-                line = reader.line_num
-                if len(r) != len(header):
-                    raise DataError(f"{path}:{line}: this row has {len(r)} values but the header names "
-                                    f"{len(header)} columns")
-                row = []
-                for name, v in zip(header, r):
-                    try:
-                        number = float(v)
-                    except ValueError:
-                        what = "an empty value" if not v.strip() else f"a non-numeric value {v.strip()!r}"
-                        raise DataError(f"{path}:{line}: {what} in column '{name}'; every cell must be a "
-                                        "number (encode categories as numbers)") from None
-                    if not math.isfinite(number):
-                        raise DataError(f"{path}:{line}: column '{name}' is {v.strip()}; specc trains on finite "
-                                        "numbers only (drop or fill in such rows)")
-                    row.append(number)
-                rows.append(row)
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise DataError(f"cannot read '{path}' as csv text: {e}") from None
-    if not header or not rows:
-        raise DataError(f"'{path}' needs a header row and at least one data row")
-    twice = sorted({h for h in header if header.count(h) > 1})
-    if twice:
-        raise DataError(f"'{path}': column(s) {', '.join(repr(h) for h in twice)} appear more than once in the "
-                        "header; give every column its own name")
-    return header, np.array(rows, dtype=np.float64)
+def _csv_features(path: str, header: list[str], rows: list[list[str]], lines: list[int],
+                  names: list[str]) -> np.ndarray:
+    """Feature columns `names` as float32 [n, k]: numbers as they are; a column of categories
+    one-hot, one feature per category in sorted order ('blue', 'red' -> [1, 0], [0, 1])."""
+    cols = []
+    for name in names:
+        numbers, categories = _column(path, header, rows, lines, name)
+        if categories is None:
+            cols.append(np.asarray(numbers, np.float64)[:, None])
+        else:
+            index, j = {c: i for i, c in enumerate(categories)}, header.index(name)
+            cols.append(np.eye(len(categories))[[index[row[j]] for row in rows]])
+    return np.concatenate(cols, axis=1).astype(np.float32)
 
 
-def _load_file(path: str, target: str | None, base_dir: str | None, autoencode: bool = False,
-               root: str | None = None) -> Dataset:
+def _csv_targets(path: str, header: list[str], rows: list[list[str]], lines: list[int],
+                 names: list[str]) -> np.ndarray:
+    """Target column(s) `names`: one column of categories -> class ids (sorted categories);
+    one column of few (<= 20) whole numbers >= 0 -> class labels int64 (a regression loss
+    takes them as numbers: fit.py); else float32 ([n], or [n, k] for k columns)."""
+    if len(names) == 1:
+        numbers, categories = _column(path, header, rows, lines, names[0])
+        if categories is not None:
+            index, j = {c: i for i, c in enumerate(categories)}, header.index(names[0])
+            return np.array([index[row[j]] for row in rows], np.int64)
+        col = np.asarray(numbers, np.float64)
+        whole = np.all(col == np.round(col)) and col.min() >= 0 and len(np.unique(col)) <= 20
+        return col.astype(np.int64) if whole else col.astype(np.float32)
+    cols = []
+    for name in names:
+        numbers, categories = _column(path, header, rows, lines, name)
+        if categories is not None:
+            raise DataError(f"'{path}': target column '{name}' holds text values; several target columns must hold "
+                            "numbers (a single target column of text values is read as class labels)")
+        cols.append(numbers)
+    return np.array(cols, np.float64).T.astype(np.float32)
+
+
+def _channels_first(path: str, x_list: list, y: np.ndarray, arrays: dict) -> tuple[list, np.ndarray, dict]:
+    """layout=channels_last: every array of 3 or more dimensions (images [N, H, W, C], signals
+    [N, L, C]) gets its last axis moved to the front of each sample ([N, C, H, W], [N, C, L]),
+    as specc's layers are channels-first. A transpose, never a reshape."""
+    if not any(np.ndim(a) >= 3 for a in [*x_list, y, *arrays.values()]):
+        raise DataError(f"'{path}': layout=channels_last moves the channel axis of image or signal arrays "
+                        "([N, H, W, C] -> [N, C, H, W]), but no array here has more than 2 dimensions; "
+                        "remove layout=channels_last")
+    first = [np.moveaxis(a, -1, 1) if np.ndim(a) >= 3 else a for a in [y, *x_list]]
+    return first[1:], first[0], {k: np.moveaxis(a, -1, 1) if np.ndim(a) >= 3 else a for k, a in arrays.items()}
+
+
+def _load_file(path: str, target: str | list[str] | None, base_dir: str | None, autoencode: bool = False,
+               root: str | None = None, features: list[str] | None = None,
+               layout: str = "channels_first") -> Dataset:
+    """file(path, target=..., features=..., layout=...) -> Dataset (see the module's docstring)."""
     path = _find(path, base_dir, root)
     if not os.path.exists(path):
         raise DataError(f"no such data file: '{path}'")
@@ -117,6 +110,9 @@ def _load_file(path: str, target: str | None, base_dir: str | None, autoencode: 
     if os.path.isdir(path):
         raise DataError(f"'{path}' is a folder; give a data file: .npz (x, y), .npy (+ target=.npy) or "
                         ".csv (+ target=column)")
+    if ext != ".csv" and (features is not None or isinstance(target, list)):
+        raise DataError(f"'{path}': features= and a list of target columns choose columns of a .csv file; an .npz "
+                        "names its arrays after the spec's inputs and outputs (or 'x' and 'y')")
     name = os.path.basename(path)
     arrays: dict[str, np.ndarray] = {}  # an .npz's arrays by name
     missing_y = ""  # an .npz without targets: an error only if the network needs them
@@ -158,22 +154,27 @@ def _load_file(path: str, target: str | None, base_dir: str | None, autoencode: 
             _one_row_per_sample(y, f"'{ypath}'")
         x_list, x_names = [x], ["x"]
     elif ext == ".csv":
-        if target is None and not autoencode:
+        targets = [] if target is None else [target] if isinstance(target, str) else list(target)
+        if not targets and not autoencode:
             raise DataError(f"'{path}': name the target column: file(\"{path}\", target=\"COLUMN\")")
-        header, table = _read_csv(path)
-        if target is not None and target not in header:
-            raise DataError(f"'{path}' has no column '{target}' (columns: {', '.join(header)})")
-        if target is not None:
-            t = header.index(target)
-            col = table[:, t]
-            whole = np.all(col == np.round(col)) and col.min() >= 0 and len(np.unique(col)) <= 20
-            y = col.astype(np.int64) if whole else col.astype(np.float32)  # few whole numbers: classes
-            x = np.delete(table, t, axis=1).astype(np.float32)
-        else:
-            x, y = table.astype(np.float32), np.zeros(len(table), np.float32)
+        header, rows, lines = _read_csv(path)
+        for col in [*targets, *(features or [])]:
+            if col not in header:
+                raise DataError(f"'{path}' has no column '{col}' (columns: {', '.join(header)})")
+        both = [c for c in targets if c in (features or [])]
+        if both:
+            raise DataError(f"'{path}': column '{both[0]}' is both a feature and a target; name it in one of "
+                            "features= and target=")
+        names = list(features) if features is not None else [h for h in header if h not in targets]
+        if not names:
+            raise DataError(f"'{path}' has no feature columns besides the target(s) {', '.join(targets)}")
+        x = _csv_features(path, header, rows, lines, names)
+        y = _csv_targets(path, header, rows, lines, targets) if targets else np.zeros(len(rows), np.float32)
         x_list, x_names = [x], ["x"]
     else:
         raise DataError(f"unsupported data file '{path}': use .npz (x, y), .npy (+ target=.npy) or .csv (+ target=column)")
+    if layout == "channels_last":
+        x_list, y, arrays = _channels_first(path, x_list, y, arrays)
     n = len(y)
     for k, x in zip(x_names, x_list):
         if len(x) != n:
@@ -182,4 +183,3 @@ def _load_file(path: str, target: str | None, base_dir: str | None, autoencode: 
         raise DataError(f"'{path}' holds no samples (its arrays have 0 rows)")
     yy, task, classes = _to_target(y, ypath)
     return Dataset(name, [np.asarray(x) for x in x_list], yy, task, classes, x_names, missing_y, arrays)
-

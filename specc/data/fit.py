@@ -9,13 +9,42 @@ from typing import Any
 
 import numpy as np
 
-from .dataset import DataError, Dataset, _nonfinite_sample, _one_row_per_sample, _to_target
+from ..catalog.losses import loss_task
+from .dataset import DataError, Dataset, _arrangement_problem, shape_str
 
 
-def shape_str(shape) -> str:
-    return "[" + ", ".join(str(d) for d in shape) + "]"
+# ----------------------------------------------------------------------------- typing targets
+def _classes(y) -> tuple[np.ndarray, int]:
+    y = np.asarray(y)
+    return y.astype(np.int64), int(y.max()) + 1 if len(y) else 0
 
 
+def _nonfinite_sample(a: np.ndarray) -> int | None:
+    """The first sample (row, batch first) holding NaN or Inf, or None."""
+    if a.dtype.kind not in "fc" or not a.size or np.isfinite(a).all():
+        return None
+    return int(np.argwhere(~np.isfinite(a.reshape(len(a), -1)))[0][0])
+
+
+def _to_target(y: np.ndarray, path: str) -> tuple[np.ndarray, str, int | None]:
+    y = np.asarray(y)
+    bad = _nonfinite_sample(y)
+    if bad is not None:
+        raise DataError(f"targets in '{path}' hold NaN or Inf values (the first in sample {bad}, counting from 0); "
+                        "specc trains on finite numbers only: drop or fill in those samples")
+    if y.dtype.kind in "iub" and y.ndim == 1:
+        return _classes(y)[0], "classes", _classes(y)[1]
+    if y.dtype.kind in "iufb":
+        return y.astype(np.float32), "regression", None
+    raise DataError(f"targets in '{path}' have dtype {y.dtype}; expected numbers")
+
+
+def _one_row_per_sample(a: np.ndarray, what: str) -> None:
+    if np.ndim(a) == 0:
+        raise DataError(f"{what} is a single value (shape []); expected one row per sample, batch first")
+
+
+# ----------------------------------------------------------------------------- fitting to a network
 def _fit(arr: np.ndarray, want: list, dtype: str, what: str, spec_what: str) -> np.ndarray:
     """Reshape one array (batch first) to a spec shape (batch first, may hold symbols)."""
     per = list(want[1:])
@@ -27,7 +56,9 @@ def _fit(arr: np.ndarray, want: list, dtype: str, what: str, spec_what: str) -> 
                 raise DataError(f"{what} has shape {shape_str(['batch', *got])} per batch but the spec's "
                                 f"{spec_what} is {shape_str(['batch', *per])} "
                                 f"({math.prod(got)} vs {math.prod(per)} values per sample)")
-            arr = arr.reshape(n, *per)
+            if len(got) == len(per) and [d for d in got if d != 1] != [d for d in per if d != 1]:
+                raise DataError(_arrangement_problem(what, spec_what, got, per))
+            arr = arr.reshape(n, *per)  # a flat row to a map, or back: the values keep their order
     else:
         ok = len(got) == len(per) and all(not isinstance(w, int) or w == g for w, g in zip(per, got))
         if not ok:
@@ -66,12 +97,17 @@ def _inputs(ds: Dataset, net: Any) -> list[np.ndarray]:
             for a, info in zip(x, infos)]
 
 
-def _target(name: str, y: np.ndarray, task: str, classes: int | None, out: Any) -> tuple[np.ndarray, int | None]:
+def _target(name: str, y: np.ndarray, task: str, classes: int | None, out: Any,
+            regression: bool = False) -> tuple[np.ndarray, int | None]:
     """(targets, classes) checked against one output: class labels stay int64 [n] (the loss
     makes one-hot or +-1 rows from them); regression targets are reshaped to the output's
     shape. A softmax output of N units takes labels 0..N-1, so classes is N even when the
-    labels at hand miss the highest ones (a small or filtered sample)."""
+    labels at hand miss the highest ones (a small or filtered sample). `regression`: the
+    output's loss is a regression loss (mse, mae, ...), so whole-number targets are numbers
+    to match, not class labels."""
     oshape = out.shape
+    if task == "classes" and regression:
+        task = "regression"
     if task == "classes":
         if len(y) and int(y.min()) < 0:
             raise DataError(f"{name} has negative class label(s) (smallest {int(y.min())}); class labels "
@@ -95,22 +131,32 @@ def _target(name: str, y: np.ndarray, task: str, classes: int | None, out: Any) 
     return _fit(np.asarray(y, dtype=np.float32).reshape(len(y), -1) if y.ndim == 1 else y,
                 oshape, "float32", f"{name} target", f"output '{out.name}'"), None
 
-def _first_output(ds: Dataset, net: Any) -> tuple[list[np.ndarray], tuple[np.ndarray, int | None]]:
-    xs = _inputs(ds, net)
-    if ds.missing_y:
-        raise DataError(ds.missing_y)
-    return xs, _target(f"data set '{ds.name}'", ds.y, ds.task, ds.classes, net.output_infos()[0])
+def _regression_outputs(net: Any, losses: list | None) -> list[bool]:
+    """Per output: does its loss train a regression? `losses`: one loss Fn (or None) per
+    output; by default the spec's train block's."""
+    if losses is None:
+        train = getattr(net, "train", None)
+        losses = [train.loss_for(o) if train is not None else None for o in net.outputs]
+    return [loss is not None and loss_task(loss) == "regression" for loss in losses]
 
 
-def fit_outputs(ds: Dataset, net: Any) -> tuple[list[np.ndarray], list[tuple[np.ndarray, int | None]]]:
-    """Inputs as in fit_to_network, and one (targets, classes or None) per output.
+def fit_outputs(ds: Dataset, net: Any, losses: list | None = None
+                ) -> tuple[list[np.ndarray], list[tuple[np.ndarray, int | None]]]:
+    """The data set's inputs reshaped/cast to the spec's inputs, and one (targets, classes or
+    None) per output; DataError naming both shapes when they do not fit.
 
     A single-output network takes the data set's targets; several outputs take the arrays
     of an .npz named after them (Keras' dict of targets), each a class-label vector or a
-    regression array of that output's shape."""
+    regression array of that output's shape. Class labels stay int64 [n] (the loss makes
+    one-hot or +-1 rows from them), unless the output's loss is a regression loss
+    (`losses`, one per output; by default the spec's): then they are numbers to match."""
+    regression = _regression_outputs(net, losses)
     if len(net.outputs) == 1:
-        xs, target = _first_output(ds, net)
-        return xs, [target]
+        xs = _inputs(ds, net)
+        if ds.missing_y:
+            raise DataError(ds.missing_y)
+        out = net.output_infos()[0]
+        return xs, [_target(f"data set '{ds.name}'", ds.y, ds.task, ds.classes, out, regression[0])]
     named = ds.arrays
     missing = [o for o in net.outputs if o not in named]
     if missing:
@@ -122,11 +168,11 @@ def fit_outputs(ds: Dataset, net: Any) -> tuple[list[np.ndarray], list[tuple[np.
         ds = Dataset(ds.name, [named[n] for n in net.inputs], ds.y, ds.task, ds.classes, list(net.inputs))
     xs = _inputs(ds, net)
     targets = []
-    for out in net.output_infos():
+    for out, reg in zip(net.output_infos(), regression):
         _one_row_per_sample(named[out.name], f"data set '{ds.name}': array '{out.name}'")
         y, task, classes = _to_target(named[out.name], ds.name)
         if len(y) != len(xs[0]):
             raise DataError(f"data set '{ds.name}': targets '{out.name}' have {len(y)} samples but the inputs "
                             f"have {len(xs[0])}")
-        targets.append(_target(f"data set '{ds.name}' array '{out.name}'", y, task, classes, out))
+        targets.append(_target(f"data set '{ds.name}' array '{out.name}'", y, task, classes, out, reg))
     return xs, targets
