@@ -5,7 +5,8 @@ info["x"](args) -> (shape without batch, dtype) and info["y"](args) -> ("classes
 ("regression", dims) describe what the loader yields, so `specc check` can compare them
 with the spec's inputs, outputs and loss before anything runs. Loaders live in
 specc/data/ (numpy only). Data are reshaped to the spec's input shape when the
-number of elements per sample matches (e.g. digits [64] -> [1, 8, 8]).
+number of elements per sample matches and no value moves (e.g. digits [64] -> [1, 8, 8]);
+file(..., layout=channels_last) transposes channels-last arrays first.
 """
 from typing import Literal
 

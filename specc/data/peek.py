@@ -74,7 +74,7 @@ def _array_problems(path: str, shown: str, args: dict, net: Any) -> list[str]:
     if path.lower().endswith(".npy"):
         target = args.get("target")
         if isinstance(target, str):
-            tpath = _find(target, os.path.dirname(path))
+            tpath = _find(target, spec_folder(net.file))  # as files._load_file looks it up
             if os.path.isfile(tpath):
                 shapes["y"] = array_shapes(tpath)["x"]
         xs = {"x": shapes["x"]}
