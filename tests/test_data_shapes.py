@@ -164,7 +164,7 @@ def test_check_counts_one_hot_features(tmp_path):
     text = TABLE_NET.format(width=2, units=1, act="", loss="mse", extra=', target="price", features=["a", "color"]')
     result, _ = _compile(tmp_path, text)
     [d] = [d for d in result.diagnostics if d.code == "E400"]
-    assert "color (3 categories)" in d.message and "[4]" in d.message and "[2]" in d.message
+    assert "color (3 categories)" in d.message and "[batch, 4]" in d.message and "[batch, 2]" in d.message
 
 
 # ----------------------------------------------------------------------------- regression

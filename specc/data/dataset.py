@@ -5,6 +5,7 @@ to a network (fit.py) and `specc check`'s look at data files (peek.py): no numpy
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -50,3 +51,17 @@ def _arrangement_problem(what: str, spec_what: str, got: list, want: list) -> st
     return (f"{what} has shape {found} but the spec's {spec_what} is {expected}: the same number of values in "
             "another arrangement, and reshaping would scramble every sample; transpose the arrays to the input's "
             "shape, or declare the input as the data are")
+
+
+def _shape_problem(what: str, spec_what: str, got: list, want: list) -> str | None:
+    """Why samples of shape `got` (batch left out) cannot feed the spec's `want` (whole
+    numbers), or None when they can: as they are, or reshaped without moving a value (flat
+    rows to a map, one channel last). The one rule for training (fit.py) and `specc check`."""
+    if got == want:
+        return None
+    if math.prod(got) != math.prod(want):
+        return (f"{what} has shape {shape_str(['batch', *got])} per batch but the spec's {spec_what} is "
+                f"{shape_str(['batch', *want])} ({math.prod(got)} vs {math.prod(want)} values per sample)")
+    if len(got) == len(want) and [d for d in got if d != 1] != [d for d in want if d != 1]:
+        return _arrangement_problem(what, spec_what, got, want)
+    return None

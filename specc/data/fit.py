@@ -4,13 +4,12 @@ when they do not fit). Also copied into the emitted training program (see files.
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from ..catalog.losses import loss_task
-from .dataset import DataError, Dataset, _arrangement_problem, shape_str
+from .dataset import DataError, Dataset, _shape_problem, shape_str
 
 
 # ----------------------------------------------------------------------------- typing targets
@@ -52,12 +51,9 @@ def _fit(arr: np.ndarray, want: list, dtype: str, what: str, spec_what: str) -> 
     n = arr.shape[0]
     if all(isinstance(d, int) for d in per):
         if got != per:
-            if math.prod(got) != math.prod(per):
-                raise DataError(f"{what} has shape {shape_str(['batch', *got])} per batch but the spec's "
-                                f"{spec_what} is {shape_str(['batch', *per])} "
-                                f"({math.prod(got)} vs {math.prod(per)} values per sample)")
-            if len(got) == len(per) and [d for d in got if d != 1] != [d for d in per if d != 1]:
-                raise DataError(_arrangement_problem(what, spec_what, got, per))
+            problem = _shape_problem(what, spec_what, got, per)
+            if problem:
+                raise DataError(problem)
             arr = arr.reshape(n, *per)  # a flat row to a map, or back: the values keep their order
     else:
         ok = len(got) == len(per) and all(not isinstance(w, int) or w == g for w, g in zip(per, got))

@@ -8,11 +8,10 @@ columns are read by the same code as in training (table.py).
 """
 from __future__ import annotations
 
-import math
 import os
 from typing import Any
 
-from .dataset import DataError, _arrangement_problem, shape_str
+from .dataset import DataError, _shape_problem
 from .paths import _find, spec_folder
 from .table import _column, _read_csv
 
@@ -48,7 +47,7 @@ def array_shapes(path: str) -> dict[str, tuple[int, ...]]:
         raise DataError(f"cannot read '{path}': {e}") from None
 
 
-def _channels_first(shape: tuple[int, ...], layout: str) -> tuple[int, ...]:
+def _shape_channels_first(shape: tuple[int, ...], layout: str) -> tuple[int, ...]:
     """A shape as files._channels_first leaves it (layout=channels_last: last axis to the front)."""
     if layout == "channels_last" and len(shape) >= 3:
         return (shape[0], shape[-1], *shape[1:-1])
@@ -56,21 +55,15 @@ def _channels_first(shape: tuple[int, ...], layout: str) -> tuple[int, ...]:
 
 
 def _sample_problem(what: str, got: tuple[int, ...], info: Any) -> str | None:
-    """Why samples of shape `got` (batch first) do not fit input `info`, as fit._fit would say."""
-    per, sample = list(info.shape[1:]), list(got[1:])
-    if not all(isinstance(d, int) for d in per) or sample == per:
+    """Why samples of shape `got` (batch first) do not fit input `info`, as training would say."""
+    per = list(info.shape[1:])
+    if not all(isinstance(d, int) for d in per):
         return None
-    spec_what = f"input '{info.name}'"
-    if math.prod(sample) != math.prod(per):
-        return (f"{what} has samples of shape {shape_str(sample)} but the spec's {spec_what} is {shape_str(per)} "
-                f"({math.prod(sample)} vs {math.prod(per)} values per sample)")
-    if len(sample) == len(per) and [d for d in sample if d != 1] != [d for d in per if d != 1]:
-        return _arrangement_problem(what, spec_what, sample, per)
-    return None
+    return _shape_problem(what, f"input '{info.name}'", list(got[1:]), per)
 
 
 def _array_problems(path: str, shown: str, args: dict, net: Any) -> list[str]:
-    shapes = {k: _channels_first(v, args.get("layout", "channels_first")) for k, v in array_shapes(path).items()}
+    shapes = {k: _shape_channels_first(v, args.get("layout", "channels_first")) for k, v in array_shapes(path).items()}
     if path.lower().endswith(".npy"):
         target = args.get("target")
         if isinstance(target, str):
