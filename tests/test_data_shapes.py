@@ -225,3 +225,18 @@ def test_emitted_program_reads_the_file_as_specc_does(tmp_path):
     finally:
         del sys.modules[spec.name]
     assert np.array_equal(exs[0], xs[0]) and np.array_equal(eys[0], y) and eclasses == [None]
+
+
+def test_check_names_a_missing_target_array_and_ignores_unused_arrays(tmp_path):
+    x = np.zeros((10, 6, 5, 3), np.float32)
+    np.savez(tmp_path / "img.npz", x=x, labels=np.arange(10) % 2, names=np.array([1, 2]))  # no 'y'
+    result, _ = _compile(tmp_path, IMAGE_NET.format(path="img.npz", extra=", layout=channels_last"))
+    assert [d.code for d in result.diagnostics] == ["E400"]
+    assert "no target array(s) 'y'" in result.diagnostics[0].message
+    np.savez(tmp_path / "img.npz", x=x, y=np.arange(10) % 2, names=np.array([1, 2]))  # 'names': never read
+    result, _ = _compile(tmp_path, IMAGE_NET.format(path="img.npz", extra=", layout=channels_last"))
+    assert result.diagnostics == []
+    np.savez(tmp_path / "img.npz", x=x, y=np.arange(9) % 2)
+    result, _ = _compile(tmp_path, IMAGE_NET.format(path="img.npz", extra=", layout=channels_last"))
+    assert [d.code for d in result.diagnostics] == ["E400"]
+    assert "different numbers of samples (x: 10, y: 9)" in result.diagnostics[0].message

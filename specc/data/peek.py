@@ -63,7 +63,9 @@ def _sample_problem(what: str, got: tuple[int, ...], info: Any) -> str | None:
 
 
 def _array_problems(path: str, shown: str, args: dict, net: Any) -> list[str]:
-    shapes = {k: _shape_channels_first(v, args.get("layout", "channels_first")) for k, v in array_shapes(path).items()}
+    layout = args.get("layout", "channels_first")
+    shapes = {k: _shape_channels_first(v, layout) for k, v in array_shapes(path).items()}
+    ykey = "y"
     if path.lower().endswith(".npy"):
         target = args.get("target")
         if isinstance(target, str):
@@ -83,22 +85,25 @@ def _array_problems(path: str, shown: str, args: dict, net: Any) -> list[str]:
         if missing:
             return [f"data file '{shown}' has no array for input(s) {', '.join(missing)} (arrays: "
                     f"{', '.join(shapes) or 'none'}); with several inputs, name one array after each input"]
-        pairs = [(f"data file '{shown}' array '{i.name}'", shapes[i.name], i) for i in infos]
+        pairs = [(i.name, shapes[i.name], i) for i in infos]
     elif len(xs) == 1:
         name, shape = next(iter(xs.items()))
-        pairs = [(f"data file '{shown}' array '{name}'", shape, infos[0])]
+        pairs = [(name, shape, infos[0])]
     else:
         pairs = []
-    for what, shape, info in pairs:
-        problem = _sample_problem(what, shape, info)
+    for name, shape, info in pairs:
+        problem = _sample_problem(f"data file '{shown}' array '{name}'", shape, info)
         if problem:
             problems.append(problem)
-    if len(net.outputs) > 1 and not path.lower().endswith(".npy"):
-        missing = [o for o in net.outputs if o not in shapes]
-        if missing:
-            problems.append(f"data file '{shown}' has no targets for output(s) {', '.join(missing)} (arrays: "
-                            f"{', '.join(shapes)}); with several outputs, name one array after each output")
-    counts = {k: v[0] for k, v in shapes.items() if v}
+    targets = [o for o in net.outputs] if len(net.outputs) > 1 else [ykey]
+    missing = [t for t in targets if t not in shapes]
+    if missing and not args.get("autoencode") and path.lower().endswith(".npz"):
+        problems.append(f"data file '{shown}' has no target array(s) {', '.join(repr(t) for t in missing)} "
+                        f"(arrays: {', '.join(shapes)}); " + ("with several outputs, name one array after each "
+                                                              "output" if len(targets) > 1 else
+                                                              "name the targets 'y', or autoencode=true"))
+    used = [*(name for name, _, _ in pairs), *(t for t in targets if t in shapes)]  # other arrays: unread
+    counts = {k: shapes[k][0] for k in dict.fromkeys(used) if shapes[k]}
     if len(set(counts.values())) > 1:
         problems.append(f"data file '{shown}': its arrays hold different numbers of samples ("
                         + ", ".join(f"{k}: {n}" for k, n in counts.items()) + ")")
