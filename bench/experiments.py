@@ -68,10 +68,10 @@ def savefig(fig, name):
 
 def train(src, epochs, seed=0):
     from specc.backends.torch.train import Options, Trainer
-    from specc.data import fit_to_network, load
+    from specc.data import fit_outputs, load
     net = network(src)
     ds = load(net.train.data)
-    xs, y = fit_to_network(ds, net)
+    xs, [(y, _)] = fit_outputs(ds, net)
     tr = Trainer(net, net.train, xs, [y], [ds.classes], Options(epochs=epochs, batch_size=100, seed=seed,
                                                              validation_split=0.2, write_files=False, quiet=True))
     tr.fit()

@@ -106,6 +106,7 @@ CODES: dict[str, Code] = _codes(
     ("W614", "warning", "PReLU shared_axes that include the channel axis (Keras' axes copied)"),
     ("W615", "warning", "channels-first [channels, length] map fed to a recurrent layer without Permute"),
     ("W616", "warning", "callback monitors a validation value, but the spec holds out no validation data"),
+    ("W617", "warning", "data file named by the train block is not there (training needs it, building does not)"),
     ("W630", "warning", "training memory estimate exceeds the memory budget"),
     ("W631", "warning", "memory budget cannot be checked: the estimate depends on a symbolic dimension"),
     ("I700", "info", "batch size is not a power of two"),

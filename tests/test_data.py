@@ -6,7 +6,7 @@ import pytest
 from specc.catalog import Fn
 from specc.catalog.datasets import DATASETS
 from specc.compile import compile_source
-from specc.data import DataError, fit_to_network, load
+from specc.data import DataError, fit_outputs, load
 
 SMALL = {"gauss": {"n": 60}, "circles": {"n": 60}, "xor": {"n": 60}, "spiral": {"n": 60}, "plane": {"n": 60},
          "multigauss": {"n": 60}, "housing": {"n": 60}, "images": {"n": 40, "height": 8, "width": 8},
@@ -95,7 +95,7 @@ def test_file_errors(tmp_path, make, args, needle):
     if make == "csv":
         (tmp_path / "d.csv").write_text("a,label\n1,0\n")
     elif make == "badcsv":
-        (tmp_path / "d.csv").write_text("a,label\nx,0\n")
+        (tmp_path / "d.csv").write_text("a,label\n1,0\nx,1\n")  # text in a column of numbers
     elif make == "npz_noy":
         np.savez(tmp_path / "d.npz", x=np.zeros((3, 2)))
     elif make == "npy":
@@ -115,23 +115,23 @@ def _net(body: str):
 
 def test_fit_reshapes_to_spec_input():
     net = _net("input img: [1, 8, 8]\n img -> Flatten() -> Dense(10, activation=softmax) -> output p")
-    xs, y = fit_to_network(load(DATASETS.resolve("digits")), net)
+    xs, [(y, _)] = fit_outputs(load(DATASETS.resolve("digits")), net)
     assert xs[0].shape == (1797, 1, 8, 8) and xs[0].dtype == np.float32 and y.dtype == np.int64
 
 
 def test_fit_shape_mismatch_names_both_shapes():
     net = _net("input x: [3]\n x -> Dense(2, activation=softmax) -> output p")
     with pytest.raises(DataError) as e:
-        fit_to_network(load(DATASETS.resolve("spiral", [], {"n": 20})), net)
+        fit_outputs(load(DATASETS.resolve("spiral", [], {"n": 20})), net)
     assert "[batch, 2]" in str(e.value) and "[batch, 3]" in str(e.value)
 
 
 def test_fit_classes_vs_output_units():
     net = _net("input x: [64]\n x -> Dense(3, activation=softmax) -> output p")
     with pytest.raises(DataError, match="10 classes"):
-        fit_to_network(load(DATASETS.resolve("digits")), net)
+        fit_outputs(load(DATASETS.resolve("digits")), net)
     one = _net("input x: [2]\n x -> Dense(1, activation=sigmoid) -> output p")
-    fit_to_network(load(DATASETS.resolve("spiral", [], {"n": 20})), one)  # binary: one unit is fine
+    fit_outputs(load(DATASETS.resolve("spiral", [], {"n": 20})), one)  # binary: one unit is fine
 
 
 def test_labels_missing_the_highest_classes_take_the_output_units(tmp_path):
@@ -150,17 +150,17 @@ def test_labels_missing_the_highest_classes_take_the_output_units(tmp_path):
 
 def test_fit_dtypes():
     tokens = _net("input t: int64[seq]\n t -> Embedding(50, 4) -> LSTM(4) -> Dense(2, activation=softmax) -> output p")
-    xs, _ = fit_to_network(load(DATASETS.resolve("sequences", [], SMALL["sequences"])), tokens)
+    xs, _ = fit_outputs(load(DATASETS.resolve("sequences", [], SMALL["sequences"])), tokens)
     assert xs[0].dtype == np.int64 and xs[0].shape == (40, 20)
     with pytest.raises(DataError, match="int64"):
-        fit_to_network(load(DATASETS.resolve("digits")), _net(
+        fit_outputs(load(DATASETS.resolve("digits")), _net(
             "input t: int64[64]\n t -> Embedding(20, 4) -> Flatten() -> Dense(10, activation=softmax) -> output p"))
 
 
 def test_fit_regression_target_shape():
     net = _net("input x: [10]\n x -> Dense(2) -> output y")
     with pytest.raises(DataError, match=r"target.*\[batch, 1\].*\[batch, 2\]"):
-        fit_to_network(load(DATASETS.resolve("diabetes")), net)
+        fit_outputs(load(DATASETS.resolve("diabetes")), net)
 
 
 def test_unavailable_dataset_named():

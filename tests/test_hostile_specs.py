@@ -330,7 +330,7 @@ def secret_csv(world):
     the "column 'a' is ..." error."""
     project, outside = world
     path = outside / "leak.csv"
-    path.write_text(f"a,b,label\n{SECRET},1,0\n")
+    path.write_text(f"a,b,label\n0.5,1,0\n{SECRET},1,0\n")  # text in a column of numbers
     return path
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from specc.compile import compile_source
-from specc.data import DataError, fit_outputs, fit_to_network, load
+from specc.data import DataError, fit_outputs, load
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MULTI_IO = os.path.join(ROOT, "specs", "multi_io", "model.net")
@@ -121,7 +121,7 @@ def test_a_one_output_spec_still_needs_y_in_its_npz(tmp_path):
   train { loss = mse  data = file(path="d.npz") }
 }""").network
     with pytest.raises(DataError, match="no target array 'y'"):
-        fit_to_network(load(net.train.data, str(tmp_path)), net)
+        fit_outputs(load(net.train.data, str(tmp_path)), net)
 
 
 def test_wrong_target_shape_names_the_output(tmp_path):

@@ -161,10 +161,10 @@ def test_train_writes_run_folder_and_is_deterministic(tmp_path, capsys):
 def test_reported_loss_includes_regularization(tmp_path):
     from specc.backends.torch.train import Options, Trainer
     from specc.commands._common import load_network
-    from specc.data import fit_to_network, load
+    from specc.data import fit_outputs, load
     net = load_network(TINY)
     ds = load(net.train.data)
-    xs, y = fit_to_network(ds, net)
+    xs, [(y, _)] = fit_outputs(ds, net)
     tr = Trainer(net, net.train, xs, [y], [2], Options(epochs=1, batch_size=16, seed=0, validation_split=0.25,
                                                    write_files=False, quiet=True))
     assert tr.has_reg
@@ -301,9 +301,9 @@ SEEDED = """network seeded {
 def _seeded_trainer():
     from specc.backends.torch.train import Options, Trainer
     from specc.compile import compile_source
-    from specc.data import fit_to_network, load
+    from specc.data import fit_outputs, load
     net = compile_source(SEEDED).network
-    xs, y = fit_to_network(load(net.train.data), net)
+    xs, [(y, _)] = fit_outputs(load(net.train.data), net)
     return Trainer(net, net.train, xs, [y], [2], Options(epochs=2, batch_size=16, seed=0, validation_split=0.0,
                                                      write_files=False, quiet=True))
 
@@ -357,9 +357,9 @@ CONV = """network conv_resume {
 def _conv_trainer(out, epochs, resume=False):
     from specc.backends.torch.train import Options, Trainer
     from specc.compile import compile_source
-    from specc.data import fit_to_network, load
+    from specc.data import fit_outputs, load
     net = compile_source(CONV).network
-    xs, y = fit_to_network(load(net.train.data), net)
+    xs, [(y, _)] = fit_outputs(load(net.train.data), net)
     return Trainer(net, net.train, xs, [y], [3], Options(epochs=epochs, batch_size=16, seed=0, validation_split=0.25,
                                                      out=str(out), resume=resume, quiet=True))
 
@@ -429,11 +429,11 @@ def test_one_output_logs_exactly_the_names_check_knows():
     from specc.backends.torch.train import Options, Trainer
     from specc.catalog.metrics import history_names
     from specc.compile import compile_source
-    from specc.data import fit_to_network, load
+    from specc.data import fit_outputs, load
     net = compile_source("network one {\n  input x: [2]\n  x -> Dense(2, activation=softmax) -> output y\n"
                          "  train { loss = categorical_crossentropy  metrics = [acc, mean_absolute_error, mse]"
                          "  data = gauss(n=40) }\n}\n").network
-    xs, y = fit_to_network(load(net.train.data), net)
+    xs, [(y, _)] = fit_outputs(load(net.train.data), net)
     tr = Trainer(net, net.train, xs, [y], [2], Options(epochs=1, batch_size=16, seed=0, validation_split=0.25,
                                                    write_files=False, quiet=True))
     assert tr.log_names == history_names(net.outputs, net.train.metrics) == ["loss", "accuracy", "mae", "mse"]

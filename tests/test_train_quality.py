@@ -12,7 +12,7 @@ import torch
 from specc.backends.torch.train import Options, Trainer
 from specc.cli import main
 from specc.commands._common import load_network
-from specc.data import fit_to_network, load
+from specc.data import fit_outputs, load
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 SPECS = os.path.join(ROOT, "specs")
@@ -72,7 +72,7 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(name):
     net = load_network(spec(name))
     cfg = net.train
     ds = load(cfg.data, os.path.dirname(spec(name)))
-    xs, y = fit_to_network(ds, net, cfg.loss)
+    xs, [(y, _)] = fit_outputs(ds, net)
     xs, y = [x[:32] for x in xs], y[:32]
     tr = Trainer(net, cfg, xs, [y], [ds.classes if ds.task == "classes" else None],
                  Options(epochs=1, batch_size=32, seed=0, validation_split=0.0, write_files=False, quiet=True))

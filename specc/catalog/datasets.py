@@ -4,15 +4,17 @@ synthetic stand-ins), shipped with scikit-learn, or read from the user's files.
 info["x"](args) -> (shape without batch, dtype) and info["y"](args) -> ("classes", n) or
 ("regression", dims) describe what the loader yields, so `specc check` can compare them
 with the spec's inputs, outputs and loss before anything runs. Loaders live in
-specc/data.py (numpy only). Data are reshaped to the spec's input shape when the
-number of elements per sample matches (e.g. digits [64] -> [1, 8, 8]).
+specc/data/ (numpy only). Data are reshaped to the spec's input shape when the
+number of elements per sample matches and no value moves (e.g. digits [64] -> [1, 8, 8]);
+file(..., layout=channels_last) transposes channels-last arrays first.
 """
 import os
+from typing import Literal
 
 from .base import Catalog, Entry, Param, at_least_one, fraction, non_empty, non_negative, seed_range
 
 
-KEYWORDS_PER_CLASS = 5  # sequences(): tokens reserved per class (data.py draws them)
+KEYWORDS_PER_CLASS = 5  # sequences(): tokens reserved per class (specc/data/builtin.py draws them)
 
 
 def _common(n_default: int | None):
@@ -65,13 +67,19 @@ DATASETS = Catalog("data set", [
                       f"{KEYWORDS_PER_CLASS * a['classes'] + 2} (token 0 is padding and each class has "
                       f"{KEYWORDS_PER_CLASS} keywords)")],
           info={"x": lambda a: ([a["length"]], "int64"), "y": lambda a: ("classes", a["classes"])}),
-    Entry("file", [Param("path", str, check=non_empty), Param("target", str | None, None, doc="csv target column / .npy targets file")]
+    Entry("file", [Param("path", str, check=non_empty),
+                   Param("target", str | list[str] | None, None,
+                     doc="csv target column (or a list of columns) / .npy targets file / .npz target array"),
+                   Param("features", list[str] | None, None, doc="csv feature columns (default: every other column)"),
+                   Param("layout", Literal["channels_first", "channels_last"], "channels_first",
+                     doc="channels_last: image/signal arrays [N, H, W, C] are transposed to [N, C, H, W]")]
           + _common(None),
-          doc=".npz (arrays x and y), .npy (with target= a second .npy) or .csv (target= column name)",
+          doc=".npz (arrays x and y), .npy (with target= a second .npy) or .csv (target= column name(s), "
+              "features= column names; text columns are categories)",
           # the files it reads: the path, and the targets file beside a .npy (else target is a column
           # or array name); `specc check` keeps them inside the project root (E109)
           info={"x": None, "y": None, "reads": lambda a: [("path", a["path"])] + (
-              [("target", a["target"])] if a["target"] and a["path"].lower().endswith(".npy") else [])}),
+              [("target", a["target"])] if isinstance(a["target"], str) and a["path"].lower().endswith(".npy") else [])}),
 ])
 
 # Data sets the notes name that need a download: a clear error with the local alternative.

@@ -43,6 +43,7 @@ class Context:
     nodes_of: dict[str, list[Node]] = field(default_factory=dict)  # layer -> its applications
     acts: dict[str, Fn | None] = field(default_factory=dict)      # layer -> its activation
     kinds: set[str] = field(default_factory=set)                  # every layer kind in the network
+    has_errors: bool = False                                      # earlier passes reported an error
 
     @classmethod
     def of(cls, net: Network) -> "Context":
@@ -106,6 +107,7 @@ def _initializer_facts(name: str) -> dict:
 
 def run(net: Network, has_errors: bool = False) -> list[Diagnostic]:
     ctx = Context.of(net)
+    ctx.has_errors = has_errors
     out: list[Diagnostic] = []
     for fn in RULES:
         if has_errors and fn is unused:
@@ -595,7 +597,8 @@ def unused(ctx: Context):
 
 @rule
 def training(ctx: Context):
-    """W605 learning rate > 1; I700 batch size not a power of two; data vs spec shapes (E400)."""
+    """W605 learning rate > 1; I700 batch size not a power of two; data vs spec shapes (E400);
+    a data file that is missing (W617) or does not fit (E400)."""
     train = ctx.net.train
     if train is None:
         return
@@ -614,6 +617,12 @@ def _data_fit(ctx: Context):
     train = ctx.net.train
     data = train.data
     if data is None:
+        return
+    if data.name == "file":
+        if not ctx.has_errors:  # e.g. E109: a data file outside the project is never opened
+            from ..data.peek import file_problems  # no numpy: headers and CSV text only
+            for code, message, hint in file_problems(data.args, ctx.net):
+                yield diag(code, message, train.span_of("data"), hint=hint)
         return
     entry = DATASETS.get(data.name)
     if entry is None or entry.info.get("x") is None:

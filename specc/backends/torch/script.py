@@ -519,7 +519,8 @@ def render_training(net: Network, data_file: str | None, classes: list, script_n
     file_data = cfg.data.name == "file"
     a = cfg.data.args
     data = {"npz": None if file_data else data_file, "file": a["path"] if file_data else None,
-            "target": a.get("target"), "autoencode": bool(a.get("autoencode", False)),
+            "target": a.get("target"), "features": a.get("features"), "layout": a.get("layout", "channels_first"),
+            "autoencode": bool(a.get("autoencode", False)),
             "spec_folder": spec_folder if file_data else None}
     inputs = [{"name": i, "shape": list(net.tensors[i].shape), "dtype": net.tensors[i].dtype} for i in net.inputs]
     config = {"inputs": inputs, "outputs": outputs, "metrics": [fn(m) for m in cfg.metrics],

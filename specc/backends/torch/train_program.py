@@ -335,10 +335,11 @@ def load_data(path=None):
     as specc reads it (specc.data: _load_file, then fit_outputs)."""
     data = CONFIG["data"]
     if path is None and data["file"] is not None:
-        ds = _load_file(data["file"], data["target"], data["spec_folder"], data["autoencode"])
+        ds = _load_file(data["file"], data["target"], data["spec_folder"], data["autoencode"],
+                        features=data["features"], layout=data["layout"])
         if data["autoencode"]:  # the inputs are the targets (specc.data.load)
             ds = Dataset(ds.name, ds.x, ds.x[0].astype(np.float32), "regression", None, ds.x_names)
-        xs, targets = fit_outputs(ds, SpecIO())
+        xs, targets = fit_outputs(ds, SpecIO(), [Fn(*o["loss"]) for o in CONFIG["outputs"]])
         return xs, [y for y, _ in targets], [k for _, k in targets]
     if path is None:
         path = os.path.join(os.path.dirname(os.path.abspath(__file__)), data["npz"])
