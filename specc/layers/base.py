@@ -128,6 +128,18 @@ class Layer(BaseModel):
     # Computes the same on extra leading axes [B, T, ...] as on [B*T, ...] (element-wise
     # kinds; Dense works on the last axis): TimeDistributed need not fold time into the batch.
     leading_axes_free: ClassVar[bool] = False
+    # Layouts (passes/layout.py, the Keras-habit lints W611-W615): what its output is, by
+    # `layout_rule`: "map" a channels-first map (convolutions, pools, padding, upsampling),
+    # "seq" a Keras-style [timesteps, features] sequence (Embedding, RepeatVector,
+    # TimeDistributed), "keep" its inputs' layout (element-wise layers, merges), None unknown.
+    makes_layout: ClassVar[str | None] = None
+    # The number of spatial axes it slides a window along (Conv1D, MaxPool1D: 1; Conv2D: 2).
+    spatial_rank: ClassVar[int] = 0
+    # Reads its input as [timesteps, features] (recurrent layers and their wrappers).
+    reads_sequence: ClassVar[bool] = False
+    # Reads its input as channels-first [C, L]: what it then does to a Keras-style
+    # [timesteps, features] sequence, with {T} and {F} (W612); None for other kinds.
+    misreads_sequence: ClassVar[str | None] = None
 
     # --- rules, overridden per kind ---
     def infer(self, ins: list[T]) -> T:
@@ -166,6 +178,11 @@ class Layer(BaseModel):
         leaky_relu, ...); None for every other kind (a Dense's `activation` argument is not
         the layer's whole job)."""
         return None
+
+    def layout_rule(self, rank: int) -> str | None:
+        """How its output's layout follows (makes_layout; "swap": Permute([2, 1]) exchanges
+        map and sequence). `rank`: the output's rank without the batch."""
+        return self.makes_layout
 
     def unit_axis(self, weight: str) -> int:
         """The axis of weight `weight` (PyTorch layout) that indexes output units, for the

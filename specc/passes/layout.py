@@ -12,23 +12,12 @@ from __future__ import annotations
 from typing import Literal
 
 from ..ir import Network
+from ..layers import REGISTRY
 
 Layout = Literal["map", "seq"]  # channels-first [C, ...spatial]; Keras-style [timesteps, features]
 
-# Layers whose output is a channels-first map.
-MAP_MAKERS = {"Conv1D", "Conv2D", "Conv2DTranspose", "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D",
-              "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D"}
-# Layers that read their input as channels-first [C, L] (or [C, ...]): pools and
-# convolutions work along the last axes, BatchNormalization normalizes per axis 1.
-READS_CHANNELS_FIRST = {"Conv1D", "MaxPool1D", "AvgPool1D", "GlobalMaxPool", "GlobalAvgPool",
-                        "BatchNormalization"}
-# Layers whose output has the layout of their (first) input.
-KEEPS = {"Dropout", "AlphaDropout", "GaussianNoise", "BatchNormalization", "Identity", "Activation",
-         "LeakyReLU", "PReLU", "ELU", "SpatialDropout1D", "SpatialDropout2D", "Masking", "LayerNormalization",
-         "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"}
-RECURRENT = {"SimpleRNN", "LSTM", "GRU"}
-SPATIAL_2D = {"Conv2D", "Conv2DTranspose", "MaxPool2D", "AvgPool2D"}
-SPATIAL_1D = {"Conv1D", "MaxPool1D", "AvgPool1D"}
+# What each kind does to layouts is declared on the kind (specc/layers/base.py):
+# makes_layout / layout_rule, spatial_rank, reads_sequence, misreads_sequence.
 # Channel counts of channels-last inputs people write: grey, RGB, RGBA.
 IMAGE_CHANNELS = (1, 3, 4)
 
@@ -45,10 +34,16 @@ def looks_channels_last(features: list | tuple, consumer_kind: str | None = None
         h, w, c = features
         return (isinstance(c, int) and c in IMAGE_CHANNELS and large(h, 4) and large(w, 4)
                 and h not in IMAGE_CHANNELS)
-    if len(features) == 2 and consumer_kind in SPATIAL_1D:
+    if len(features) == 2 and spatial_rank(consumer_kind) == 1:
         length, c = features
         return isinstance(c, int) and large(length, 8 * c - 1)
     return False
+
+
+def spatial_rank(kind: str | None) -> int:
+    """Layer.spatial_rank of a kind by name (0 for None or an unknown name)."""
+    cls = REGISTRY.get(kind) if kind else None
+    return cls.spatial_rank if cls is not None else 0
 
 
 def channels_first(features: list | tuple) -> list:
@@ -68,13 +63,13 @@ class Layouts:
         for name in net.inputs:
             shape = tensors[name].shape
             rank = len(shape) - 1 if shape else 0
-            kinds = {layers[n.layer].kind for n in consumers.get(name, [])}
+            readers = [layers[n.layer] for n in consumers.get(name, [])]
             if rank >= 3:
                 self.of[name] = "map"
-            elif rank == 2 and kinds & (RECURRENT | {"Bidirectional", "TimeDistributed"}):
+            elif rank == 2 and any(r.reads_sequence for r in readers):
                 self.of[name] = "seq"
                 self.origin[name] = (f"input '{name}'", tensors[name].span)
-            elif rank == 2 and kinds & SPATIAL_1D:
+            elif rank == 2 and any(r.spatial_rank == 1 for r in readers):
                 self.of[name] = "map"
         for node in net.nodes:
             layer = layers[node.layer]
@@ -84,16 +79,14 @@ class Layouts:
             shape = tensors[out].shape
             rank = len(shape) - 1 if shape else 0
             got: Layout | None = None
-            if rank >= 3 or kind in MAP_MAKERS:
+            rule = layer.layout_rule(rank)
+            if rank >= 3 or rule == "map":
                 got = "map"
-            elif kind == "Embedding" or kind == "TimeDistributed" or kind == "RepeatVector":
+            elif rule == "seq":
                 got = "seq"
-            elif kind in RECURRENT or kind == "Bidirectional":
-                inner = layer.layer if kind == "Bidirectional" else layer
-                got = "seq" if inner.return_sequences else None
-            elif kind == "Permute" and rank == 2 and list(layer.dims) == [2, 1]:
+            elif rule == "swap":
                 got = {"seq": "map", "map": "seq"}.get(self.of.get(first))
-            elif kind in KEEPS or (kind in ("Dense", "Maxout") and rank == 2):
+            elif rule == "keep":
                 ins = [self.of.get(i) for i in node.inputs]
                 got = "seq" if "seq" in ins else ("map" if "map" in ins else None)
                 if got == "seq":

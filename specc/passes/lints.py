@@ -75,6 +75,10 @@ class Context:
     def layer(self, node: Node):
         return self.net.layers[node.layer]
 
+    def classes(self) -> set[type]:
+        """The class of every layer kind in the network."""
+        return {type(layer) for layer in self.net.layers.values()}
+
     def activation(self, node: Node) -> Fn | None:
         return self.acts[node.layer]
 
@@ -364,7 +368,7 @@ def dense_after_1d_conv(ctx: Context):
     """E303: Dense straight after a Conv1D/pool output acts on the length axis, not the channels."""
     layers = ctx.net.layers
     # without a 1-D producer in the network there is nothing to find: skip the walk per node
-    if not any(layer.kind in ("Conv1D", "MaxPool1D", "AvgPool1D") for layer in layers.values()):
+    if not any(layer.spatial_rank == 1 for layer in layers.values()):
         return
     for node in ctx.net.nodes:
         layer = layers[node.layer]
@@ -374,7 +378,7 @@ def dense_after_1d_conv(ctx: Context):
         while src is not None and _see_through(layers[src.layer]):
             src = ctx.node_of.get(src.inputs[0])
         # 2-D producers give [C, H, W], which Dense's own shape rule rejects (E303 there).
-        if src is not None and ctx.layer(src).kind in ("Conv1D", "MaxPool1D", "AvgPool1D"):
+        if src is not None and ctx.layer(src).spatial_rank == 1:
             yield diag("E303", f"{layer.kind} '{node.layer}' follows {ctx.layer(src).kind} '{src.layer}' without "
                        "Flatten; on a channels-first [C, L] tensor it would mix positions, not channels",
                        node.span, hint="insert Flatten() or GlobalAvgPool() before it",
@@ -436,8 +440,7 @@ def _first_spatial_consumer(ctx: Context, tensor: str) -> Node | None:
     while todo:
         t = todo.pop()
         for node in ctx.consumers.get(t, []):
-            kind = ctx.layer(node).kind
-            if kind in layout.SPATIAL_2D or kind in layout.SPATIAL_1D:
+            if ctx.layer(node).spatial_rank:
                 return node
             if _see_through(ctx.layer(node)) and node.name not in seen:
                 seen.add(node.name)
@@ -459,33 +462,20 @@ def _failed_downstream(ctx: Context, tensor: str) -> bool:
     return False
 
 
-_SEQ_EFFECT = {
-    "GlobalAvgPool": "averages over the last axis: the {F} features of each time step, where Keras' "
-                     "GlobalAveragePooling1D averages over the {T} time steps",
-    "GlobalMaxPool": "takes the maximum over the last axis: the {F} features of each time step, where Keras' "
-                     "GlobalMaxPooling1D takes it over the {T} time steps",
-    "Conv1D": "convolves along the {F} features with {T} input channels, where Keras' Conv1D convolves along "
-              "the {T} time steps with {F} input channels",
-    "MaxPool1D": "pools along the {F} features, where Keras pools along the {T} time steps",
-    "AvgPool1D": "pools along the {F} features, where Keras pools along the {T} time steps",
-    "BatchNormalization": "normalizes each of the {T} time steps (axis 1), where Keras normalizes each of the "
-                          "{F} features (axis -1)",
-}
-
 
 @rule
 def sequence_as_channels_first(ctx: Context):
     """W612: [timesteps, features] (Embedding, return_sequences) fed to a channels-first layer."""
-    if not ctx.kinds & {"Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed", "RepeatVector"}:
+    if not any(k.makes_layout == "seq" or k.reads_sequence for k in ctx.classes()):
         return  # no Keras-style sequence in the network: skip the layout walk
     layouts = ctx.layouts
     for node in ctx.net.nodes:
         layer = ctx.layer(node)
-        if layer.kind not in layout.READS_CHANNELS_FIRST or layouts.of.get(node.inputs[0]) != "seq":
+        if layer.misreads_sequence is None or layouts.of.get(node.inputs[0]) != "seq":
             continue
         shape = ctx.net.tensors[node.inputs[0]].shape
         what, where = layouts.origin[node.inputs[0]]
-        effect = _SEQ_EFFECT[layer.kind].format(T=shape[1], F=shape[2])
+        effect = layer.misreads_sequence.format(T=shape[1], F=shape[2])
         fix = ("write Permute([2, 1]) -> BatchNormalization() -> Permute([2, 1]) to normalize the features"
                if layer.kind == "BatchNormalization" else
                "insert Permute([2, 1]) before it: [timesteps, features] -> [features, timesteps], the "
@@ -498,15 +488,15 @@ def sequence_as_channels_first(ctx: Context):
 @rule
 def channels_first_as_sequence(ctx: Context):
     """W615: a channels-first [channels, length] map (Conv1D, pooling) fed to a recurrent layer."""
-    readers = {"SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed"}
-    if not ctx.kinds & readers or not ctx.kinds & layout.MAP_MAKERS:
+    classes = ctx.classes()
+    if not any(k.reads_sequence for k in classes) or not any(k.makes_layout == "map" for k in classes):
         return  # no recurrent layer, or no map for it to read
     layouts = ctx.layouts
     for node in ctx.net.nodes:
         layer = ctx.layer(node)
         src = node.inputs[0]
         shape = ctx.net.tensors[src].shape
-        if layer.kind not in readers or layouts.of.get(src) != "map" or not shape or len(shape) != 3:
+        if not layer.reads_sequence or layouts.of.get(src) != "map" or not shape or len(shape) != 3:
             continue
         producer = ctx.node_of.get(src)
         related = [(producer.span, "[channels, length] made here")] if producer is not None else []
@@ -520,7 +510,7 @@ def channels_first_as_sequence(ctx: Context):
 @rule
 def implicit_channel_axis(ctx: Context):
     """W613: Concatenate() / softmax with Keras' default axis -1 (channels there) on a channels-first map."""
-    if not ctx.kinds & layout.MAP_MAKERS and not any(len(ctx.net.tensors[i].shape or ()) >= 4
+    if not any(k.makes_layout == "map" for k in ctx.classes()) and not any(len(ctx.net.tensors[i].shape or ()) >= 4
                                                       for i in ctx.net.inputs):
         return  # no channels-first map in the network (no convolution, no image input)
     layouts = ctx.layouts

@@ -135,7 +135,7 @@ def _channels_last_hint(net: Network, node) -> str | None:
             break
     else:
         return None
-    spatial = [k for k in kinds if k in layout.SPATIAL_1D or k in layout.SPATIAL_2D]
+    spatial = [k for k in kinds if layout.spatial_rank(k)]
     if not spatial or not info.shape or not layout.looks_channels_last(info.shape[1:], spatial[-1]):
         return None
     features = info.shape[1:]

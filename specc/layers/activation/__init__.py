@@ -18,6 +18,7 @@ class Activation(Layer):
     category = "activation"
     macs = no_macs
     leading_axes_free = True
+    makes_layout = "keep"
 
     def standalone_activation(self):
         return self.activation
@@ -35,6 +36,7 @@ class LeakyReLU(Layer):
     category = "activation"
     macs = no_macs
     leading_axes_free = True
+    makes_layout = "keep"
 
     def standalone_activation(self):
         return Fn(name="leaky_relu", args={})
@@ -53,6 +55,7 @@ class PReLU(Layer):
     shared_axes: list[int] = Field(default_factory=list, description="1-based feature axes sharing one slope")
     category = "activation"
     macs = no_macs  # one multiply per negative element: element-wise
+    makes_layout = "keep"
 
     def standalone_activation(self):
         return Fn(name="prelu", args={})
@@ -78,6 +81,7 @@ class ELU(Layer):
     category = "activation"
     macs = no_macs
     leading_axes_free = True
+    makes_layout = "keep"
 
     def standalone_activation(self):
         return Fn(name="elu", args={})

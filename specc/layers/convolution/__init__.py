@@ -17,6 +17,7 @@ class _Conv(WithKernel):
     positional = ("filters", "kernel_size")
     category = "convolution"
     has_kernel = True
+    makes_layout = "map"
     rank: ClassVar[int] = 0  # spatial axes
 
     def macs(self, ins, out):
@@ -36,7 +37,9 @@ class _Conv(WithKernel):
 @register
 class Conv1D(_Conv):
     kind: Literal["Conv1D"] = "Conv1D"
-    rank = 1
+    rank = spatial_rank = 1
+    misreads_sequence = ("convolves along the {F} features with {T} input channels, where Keras' Conv1D convolves "
+                         "along the {T} time steps with {F} input channels")
     kernel_size: Size
     strides: Size = 1
     dilation_rate: Size = 1
@@ -55,7 +58,7 @@ class Conv1D(_Conv):
 @register
 class Conv2D(_Conv):
     kind: Literal["Conv2D"] = "Conv2D"
-    rank = 2
+    rank = spatial_rank = 2
     kernel_size: SizeOrPair
     strides: SizeOrPair = 1
     dilation_rate: SizeOrPair = 1
@@ -78,7 +81,7 @@ class Conv2DTranspose(_Conv):
     """Transposed convolution (upsampling). Weight layout [in_channels, filters, kh, kw]."""
 
     kind: Literal["Conv2DTranspose"] = "Conv2DTranspose"
-    rank = 2
+    rank = spatial_rank = 2
     kernel_size: SizeOrPair
     strides: SizeOrPair = 1
     aliases = ("Deconvolution2D", "ConvTranspose2D")

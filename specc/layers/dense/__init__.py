@@ -17,6 +17,9 @@ class Dense(WithKernel):
     positional = ("units", "activation")
     aliases = ("Linear", "FullyConnected")
     has_kernel = True
+
+    def layout_rule(self, rank):
+        return "keep" if rank == 2 else None  # per time step on [T, F]
     leading_axes_free = True  # works on the last axis
 
     def output(self, ins: list[T]) -> T:

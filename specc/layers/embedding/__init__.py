@@ -21,6 +21,7 @@ class Embedding(Layer):
     positional = ("input_dim", "output_dim")
     arg_aliases = {"init": "embeddings_initializer"}
     category = "embedding"
+    makes_layout = "seq"
     macs = no_macs  # a table lookup: no products
 
     def output(self, ins):

@@ -10,6 +10,7 @@ class Identity(Layer):
     kind: Literal["Identity"] = "Identity"
     macs = no_macs
     keeps_values = transparent = leading_axes_free = True
+    makes_layout = "keep"
 
     def output(self, ins):
         return ins[0]

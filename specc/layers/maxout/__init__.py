@@ -18,6 +18,9 @@ class Maxout(WithKernel):
     arg_aliases = {"pieces": "k", "nb_feature": "k", "init": "kernel_initializer"}
     has_kernel = True
 
+    def layout_rule(self, rank):
+        return "keep" if rank == 2 else None  # per time step on [T, F]
+
     def output(self, ins):
         t = ins[0]
         if len(t.features) != 1:

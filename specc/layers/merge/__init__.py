@@ -9,6 +9,7 @@ class _Elementwise(Layer):
     """Inputs must have identical shapes (batch aside)."""
     n_inputs = (2, None)
     category = "merge"
+    makes_layout = "keep"
     macs = no_macs  # element-wise
 
     def output(self, ins):
@@ -64,6 +65,7 @@ class Concatenate(Layer):
     n_inputs = (2, None)
     positional = ("axis",)
     category = "merge"
+    makes_layout = "keep"
     macs = no_macs
 
     def output(self, ins):

@@ -34,6 +34,9 @@ class BatchNormalization(Layer):
     aliases = ("BatchNorm", "BatchNorm1D", "BatchNorm2D")
     category = "normalization"
     transparent = True  # per-channel scale and shift: the same layout, the same producer
+    makes_layout = "keep"
+    misreads_sequence = ("normalizes each of the {T} time steps (axis 1), where Keras normalizes each of the "
+                         "{F} features (axis -1)")
     macs = no_macs  # a per-channel scale and shift (foldable into the layer before it): element-wise
 
     def output(self, ins):

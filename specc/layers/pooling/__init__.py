@@ -11,10 +11,13 @@ class _Pool(Layer):
     padding: Literal["valid", "same"] = "valid"
     positional = ("pool_size",)
     category = "pooling"
+    makes_layout = "map"
     macs = no_macs  # comparisons or a sum per window, no weights
 
 
 class _Pool1D(_Pool):
+    spatial_rank = 1
+    misreads_sequence = "pools along the {F} features, where Keras pools along the {T} time steps"
     pool_size: Size = 2
     strides: Optional[Size] = Field(None, description="defaults to pool_size")
 
@@ -26,6 +29,7 @@ class _Pool1D(_Pool):
 
 
 class _Pool2D(_Pool):
+    spatial_rank = 2
     pool_size: SizeOrPair = 2
     strides: Optional[SizeOrPair] = Field(None, description="defaults to pool_size")
 
@@ -81,6 +85,8 @@ class _Global(Layer):
 class GlobalMaxPool(_Global):
     """Max over every spatial axis: [C, ...] -> [C]."""
     kind: Literal["GlobalMaxPool"] = "GlobalMaxPool"
+    misreads_sequence = ("takes the maximum over the last axis: the {F} features of each time step, where Keras' "
+                         "GlobalMaxPooling1D takes it over the {T} time steps")
     aliases = ("GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D")
 
 
@@ -88,4 +94,6 @@ class GlobalMaxPool(_Global):
 class GlobalAvgPool(_Global):
     """Mean over every spatial axis: [C, ...] -> [C]."""
     kind: Literal["GlobalAvgPool"] = "GlobalAvgPool"
+    misreads_sequence = ("averages over the last axis: the {F} features of each time step, where Keras' "
+                         "GlobalAveragePooling1D averages over the {T} time steps")
     aliases = ("GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D")

@@ -29,6 +29,10 @@ class _Recurrent(WithKernel):
     positional = ("units",)
     category = "recurrent"
     has_kernel = True
+    reads_sequence = True
+
+    def layout_rule(self, rank):
+        return "seq" if self.return_sequences else None
     gates: ClassVar[int] = 1
 
 

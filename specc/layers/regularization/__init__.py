@@ -15,6 +15,7 @@ class _Rate(Layer):
     category = "regularization"
     macs = no_macs  # identity at inference
     keeps_values = transparent = noise = leading_axes_free = True
+    makes_layout = "keep"
 
 
     def output(self, ins):
@@ -42,7 +43,8 @@ class GaussianNoise(Layer):
     positional = ("stddev",)
     category = "regularization"
     macs = no_macs
-    keeps_values = transparent = noise = leading_axes_free = True  # identity at inference
+    keeps_values = transparent = noise = leading_axes_free = True
+    makes_layout = "keep"  # identity at inference
 
     def output(self, ins):
         return ins[0]

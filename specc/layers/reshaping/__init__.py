@@ -61,6 +61,9 @@ class Permute(Layer):
     category = "reshaping"
     macs = no_macs
 
+    def layout_rule(self, rank):
+        return "swap" if rank == 2 and list(self.dims) == [2, 1] else None  # [T, F] <-> [C, L]
+
     def output(self, ins):
         t = ins[0]
         n = len(t.features)
@@ -78,6 +81,7 @@ class RepeatVector(Layer):
     positional = ("n",)
     category = "reshaping"
     macs = no_macs
+    makes_layout = "seq"
 
     def output(self, ins):
         t = ins[0]
@@ -104,6 +108,7 @@ class ZeroPadding2D(Layer):
     positional = ("padding",)
     category = "reshaping"
     macs = no_macs
+    makes_layout = "map"
 
     def pads(self) -> tuple[int, int, int, int]:
         return _pads(self.padding)
@@ -124,6 +129,7 @@ class UpSampling2D(Layer):
     positional = ("size",)
     category = "reshaping"
     macs = no_macs
+    makes_layout = "map"
 
     def output(self, ins):
         t = ins[0]

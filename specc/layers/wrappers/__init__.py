@@ -16,6 +16,10 @@ class Bidirectional(Layer):
     positional = ("layer",)
     category = "recurrent"
     has_kernel = True
+    reads_sequence = True
+
+    def layout_rule(self, rank):
+        return "seq" if self.layer.return_sequences else None
 
     def validate_args(self):
         if not isinstance(self.layer, _Recurrent):
@@ -52,6 +56,8 @@ class TimeDistributed(Layer):
     positional = ("layer",)
     category = "recurrent"
     has_kernel = True
+    reads_sequence = True
+    makes_layout = "seq"
 
     def _inner(self, ins: list[T]) -> T:
         t = ins[0]
