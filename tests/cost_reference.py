@@ -93,6 +93,11 @@ def _params(layer, ins, out) -> tuple[int, int]:
             sum(math.prod(w.shape) for w in ws if "bias" in last(w)))
 
 
+# torch module classes named *Conv* (torchinfo counts their parameters per output position)
+CONV_CLASSES = ("Conv1D", "Conv2D", "Conv1DTranspose", "Conv2DTranspose", "DepthwiseConv1D", "DepthwiseConv2D",
+                "SeparableConv1D", "SeparableConv2D")
+
+
 def torchinfo_rule(layer, ins, out) -> int:
     """torchinfo 1.8's mult-adds (LayerInfo.calculate_macs) of one call at batch 1, written
     with specc's terms: every element of a parameter named weight or bias counts once per
@@ -101,8 +106,13 @@ def torchinfo_rule(layer, ins, out) -> int:
     (meant for torch's RNNs: steps with return_sequences, else the units)."""
     kind = layer.kind
     w, b = _params(layer, ins, out)
-    if kind in ("Conv1D", "Conv2D", "Conv2DTranspose"):
-        return (w + b) * out.shape[0] * math.prod(out.shape[2:])  # output positions, also for the transpose
+    if kind in CONV_CLASSES:  # output positions, also for the transpose; a parameter named otherwise
+        # (SeparableConv's depthwise_weight, pointwise_weight) falls to the RNN rule: batch x channels
+        ws = layer.all_weights(ins, out)
+        exact = sum(math.prod(x.shape) for x in ws if x.name in ("weight", "bias"))
+        other = sum(math.prod(x.shape) for x in ws if x.name not in ("weight", "bias")
+                    and ("weight" in x.name or "bias" in x.name))
+        return exact * out.shape[0] * math.prod(out.shape[2:]) + other * math.prod(out.shape[:2])
     if kind in ("Dense", "Maxout", "BatchNormalization", "Embedding"):
         return out.shape[0] * (w + b)                 # batch rows only: the steps of [T, F] inputs not counted
     if kind in ("SimpleRNN", "LSTM", "GRU"):

@@ -388,10 +388,11 @@ def test_torchinfo_and_fvcore_agree_where_the_definitions_do(reference):
             where = f"{path.parent.name}: {r['kind']} '{layer}' {r}"
             assert r["torchinfo"] == r["torchinfo_rule"], where
             assert r["fvcore"] == r["fvcore_rule"], where
-            if r["kind"] in ("Conv1D", "Conv2D", "Conv2DTranspose", "Dense", "Maxout", "TimeDistributed"):
+            if r["kind"] in (*reference.CONV_CLASSES, "Dense", "Maxout", "TimeDistributed"):
                 assert r["fvcore"] == r["specc"], where
                 agree["fvcore"] += 1
-            if r["kind"] in ("Conv1D", "Conv2D", "Dense", "Maxout") and not r["steps"]:
+            if r["kind"] in ("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D", "Dense", "Maxout") \
+                    and not r["steps"]:
                 assert r["torchinfo"] == r["specc"] + r["bias_adds"], where
                 agree["torchinfo"] += 1
     assert agree["fvcore"] >= 10 and agree["torchinfo"] >= 10, agree

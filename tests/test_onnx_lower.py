@@ -255,3 +255,10 @@ def test_graph_rename_and_produced_by():
     assert g.produced_by("x2") == "Identity" and g.produced_by(c) == "Add"
     g.rename("t", "t")
     assert len(g.nodes) == 4
+
+
+def test_relu6_caps_at_six():
+    net = compile_source("network t {\n  input x: [12]\n  x -> Activation(relu6) -> output y\n}\n").network
+    sess = ort.InferenceSession(build_model(net).SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.linspace(-2, 9, 12, dtype=np.float32).reshape(1, 12)
+    np.testing.assert_array_equal(sess.run(None, {"x": x})[0], np.clip(x, 0, 6))

@@ -381,6 +381,8 @@ def test_activations_by_hand():
     }
     for (name, args), want in cases.items():
         assert torch.allclose(M.activate(x, (name, dict(args))), want, atol=1e-5), name
+    wide = torch.linspace(-2, 9, 12)  # relu6 caps at 6
+    assert torch.equal(M.activate(wide, ("relu6", {})), torch.tensor([0.0, 0, 0, 1, 2, 3, 4, 5, 6, 6, 6, 6]))
     s = M.activate(x.reshape(1, 17, 1).expand(2, 17, 3), ("softmax", {"axis": 1}))
     assert torch.allclose(s.sum(1), torch.ones(2, 3))
 

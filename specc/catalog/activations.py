@@ -16,6 +16,8 @@ ACTIVATIONS = Catalog("activation", [
           info={"family": "softmax", "init": "glorot", "range": (0.0, 1.0), "sums_to_one": True}),
     Entry("relu", doc="max(x, 0); the default for hidden layers",
           info={"family": "relu", "init": "he", "range": (0.0, None)}),
+    Entry("relu6", doc="min(max(x, 0), 6) (MobileNet's activation; Keras relu6)",
+          info={"family": "relu", "init": "he", "range": (0.0, 6.0)}),
     Entry("leaky_relu", [Param("alpha", float, 0.3, check=non_negative, aliases=("negative_slope",))],
           aliases=("leakyrelu",), doc="x if x > 0 else alpha * x",
           info={"family": "relu", "init": "he", "range": None}),

@@ -225,6 +225,8 @@ def activation(g: Graph, fn: Fn | None, x: str, out: T, w: Weights | None = None
         return g.op("Softmax", [x], axis=int(a.get("axis", -1)))
     if name == "relu":
         return g.op("Relu", [x])
+    if name == "relu6":
+        return g.op("Clip", [x, g.scalar(0.0), g.scalar(6.0)])
     if name == "leaky_relu":
         return g.op("LeakyRelu", [x], alpha=float(a.get("alpha", 0.3)))
     if name == "prelu":

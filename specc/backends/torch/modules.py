@@ -28,6 +28,8 @@ def activate(x, act, alpha=None):
         return x
     if name == "relu":
         return F.relu(x)
+    if name == "relu6":
+        return F.relu6(x)
     if name == "sigmoid":
         return torch.sigmoid(x)
     if name == "tanh":
