@@ -88,3 +88,82 @@ def test_hard_silu_by_hand_and_celu_smooth_at_zero():
 def test_out_of_range_parameters_are_refused(act, arg):
     r = compile_source(f"network t {{ input x: [3]  x -> Activation({act}) -> output y }}")
     assert r.errors and arg in str(r.errors[0])
+
+
+# ------------------------------------------------------------- ReLU and Softmax layers
+
+def relu_reference(x: np.ndarray, max_value, slope, threshold) -> np.ndarray:
+    """Keras' ReLU layer written piecewise (equal to keras.layers.ReLU 3.15, max diff 0.0,
+    on [-8, 8] for each configuration below): min(x, max_value) above the threshold,
+    slope * (x - threshold) at or below it."""
+    y = np.where(x > threshold, x, slope * (x - threshold))
+    return np.minimum(y, max_value) if max_value is not None else y
+
+
+@pytest.mark.parametrize("call,args", [
+    ("ReLU()", (None, 0.0, 0.0)),
+    ("ReLU(6)", (6.0, 0.0, 0.0)),
+    ("ReLU(max_value=0.5, negative_slope=0.1, threshold=0.2)", (0.5, 0.1, 0.2)),
+    ("ReLU(negative_slope=0.3)", (None, 0.3, 0.0)),
+    ("ReLU(negative_slope=0.5, threshold=1.5)", (None, 0.5, 1.5)),
+    ("ReLU(max_value=3, threshold=1)", (3.0, 0.0, 1.0)),
+])
+def test_relu_layer_is_keras_relu(call, args):
+    x = np.concatenate([np.linspace(-8, 8, 161), [0.2, 0.5, 1.0, 1.5, 3.0, 6.0]]).astype(np.float32)[None, :]
+    r = compile_source(f"network t {{ input x: [{x.shape[1]}]  x -> {call} -> output y }}")
+    assert not r.errors, [str(e) for e in r.errors]
+    net = r.network
+    with torch.no_grad():
+        yt = build_module(net).eval()(torch.from_numpy(x)).numpy()
+    yo = ort.InferenceSession(build_model(net).SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})[0]
+    want = relu_reference(x, *args)
+    np.testing.assert_allclose(yt, want, atol=1e-6)
+    np.testing.assert_allclose(yo, want, atol=1e-6)
+
+
+def test_relu_max_value_is_kept_not_dropped():
+    # the issue: ReLU(max_value=6) got advice that dropped the 6; now it is a layer that caps at 6
+    r = compile_source("network t { input x: [3]  x -> ReLU(max_value=6) -> output y }")
+    assert not r.errors
+    layer = next(iter(r.network.layers.values()))
+    assert (layer.kind, layer.max_value) == ("ReLU", 6.0)
+    y = build_module(r.network).eval()(torch.tensor([[-1.0, 3.0, 10.0]]))
+    assert y.tolist() == [[0.0, 3.0, 6.0]]
+
+
+@pytest.mark.parametrize("call,err", [("ReLU(-1)", "max_value"), ("ReLU(negative_slope=-0.1)", "negative_slope"),
+                                      ("ReLU(threshold=-1)", "threshold"), ("Softmax(axis=0)", "batch"),
+                                      ("Softmax(axis=[1, -2])", "twice")])
+def test_relu_and_softmax_arguments_are_checked(call, err):
+    r = compile_source(f"network t {{ input x: [3, 4]  x -> {call} -> output y }}")
+    assert r.errors and err in str(r.errors[0]), [str(e) for e in r.errors]
+
+
+@pytest.mark.parametrize("axis,dims", [("", (2,)), ("1", (1,)), ("axis=[1, 2]", (1, 2))])
+def test_softmax_layer(axis, dims):
+    x = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32) * 4
+    r = compile_source(f"network t {{ input x: [3, 4]  x -> Softmax({axis}) -> output y }}")
+    assert not r.errors, [str(e) for e in r.errors]
+    net = r.network
+    with torch.no_grad():
+        yt = build_module(net).eval()(torch.from_numpy(x)).numpy()
+    yo = ort.InferenceSession(build_model(net).SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})[0]
+    e = np.exp(x - x.max(axis=dims, keepdims=True))
+    want = e / e.sum(axis=dims, keepdims=True)
+    np.testing.assert_allclose(yt, want, atol=1e-6)
+    np.testing.assert_allclose(yo, want, atol=1e-6)
+
+
+@pytest.mark.parametrize("call,advice", [
+    ("gelu(approximate=true)", "write Activation(gelu(approximate=true)) or activation=gelu(approximate=true)"),
+    ("squareplus(b=2)", "write Activation(squareplus(b=2)) or activation=squareplus(b=2)"),
+    ("mish", "write Activation(mish) or activation=mish"),
+])
+def test_activation_called_as_a_layer_gets_advice_that_keeps_its_arguments(call, advice):
+    r = compile_source(f"network t {{ input x: [3]\n  x -> {call} -> output y }}")
+    assert r.errors[0].code == "E200" and advice in r.errors[0].hint, r.errors[0].hint
+    # and the advice compiles to the same function
+    fixed = compile_source(f"network t {{ input x: [3]\n  x -> Activation({call}) -> output y }}")
+    assert not fixed.errors

@@ -6,7 +6,7 @@ from pydantic import Field
 
 from ...catalog import Fn
 from ...catalog.base import Range, fraction, positive
-from ..base import Layer, T, Weight, catalog_field, check_axis, known, no_macs, ranged, register
+from ..base import Layer, T, Weight, catalog_field, check_axes, check_axis, known, no_macs, ranged, register
 
 
 @register
@@ -58,18 +58,6 @@ class BatchNormalization(Layer):
         return ws
 
 
-def _norm_axes(layer: Layer, axis: int | list[int], t: T, arg: str = "axis") -> list[int]:
-    """The axes named by `axis` (an int or a list, Keras counting: batch 0, negative from
-    the end) as sorted non-negative indices; each once."""
-    written = [axis] if isinstance(axis, int) else list(axis)
-    if not written:
-        raise layer.error("E203", "axis is an empty list: name at least one axis", arg=arg)
-    axes = [check_axis(layer, a, t, arg) for a in written]
-    if len(set(axes)) != len(axes):
-        raise layer.error("E203", f"axis {written} names the same axis of {t} twice", arg=arg)
-    return sorted(axes)
-
-
 def _affine_weights(layer: Layer, shape: tuple[int, ...]) -> list[Weight]:
     """gamma ("weight") and beta ("bias") of shape `shape`, as `scale` and `center` ask."""
     ws = []
@@ -112,7 +100,7 @@ class LayerNormalization(Layer):
     macs = no_macs  # statistics, a scale and a shift: element-wise (docs/cost.md)
 
     def axes(self, t: T) -> list[int]:
-        return _norm_axes(self, self.axis, t)
+        return check_axes(self, self.axis, t)
 
     def output(self, ins):
         t = ins[0]
@@ -202,7 +190,7 @@ class UnitNormalization(Layer):
     macs = no_macs  # a sum of squares and a division: element-wise (docs/cost.md)
 
     def axes(self, t: T) -> list[int]:
-        return _norm_axes(self, self.axis, t)
+        return check_axes(self, self.axis, t)
 
     def output(self, ins):
         self.axes(ins[0])
