@@ -113,7 +113,7 @@ def torchinfo_rule(layer, ins, out) -> int:
         other = sum(math.prod(x.shape) for x in ws if x.name not in ("weight", "bias")
                     and ("weight" in x.name or "bias" in x.name))
         return exact * out.shape[0] * math.prod(out.shape[2:]) + other * math.prod(out.shape[:2])
-    if kind in ("Dense", "Maxout", "BatchNormalization", "Embedding"):
+    if kind in ("Dense", "Maxout", "BatchNormalization", "LayerNormalization", "GroupNormalization", "Embedding"):
         return out.shape[0] * (w + b)                 # batch rows only: the steps of [T, F] inputs not counted
     if kind in ("SimpleRNN", "LSTM", "GRU"):
         return math.prod(out.shape[:2]) * (w + b)     # steps x params with return_sequences, else units x params
@@ -128,12 +128,17 @@ def torchinfo_rule(layer, ins, out) -> int:
 def fvcore_rule(layer, ins, out) -> int:
     """fvcore 0.1.5's count of one call at batch 1 (eval mode), in specc's terms: matmuls and
     convolutions as specc counts them (no bias), batch norm 2 per element (scale and shift),
-    nearest upsampling 1 per output element; torch's fused RNN kernels are not counted."""
+    layer and group norm 5 per element (4 without a scale), nearest upsampling 1 per output element; torch's fused RNN kernels are not counted."""
     kind = layer.kind
     if kind in ("SimpleRNN", "LSTM", "GRU", "Bidirectional"):
         return 0
     if kind == "BatchNormalization":
         return 2 * math.prod(out.shape)
+    # aten::layer_norm / aten::group_norm: 5 per element with a scale, 4 without ("a rough
+    # estimate"); LayerNormalization over other than the trailing axes is not that op: 0
+    trailing = kind == "LayerNormalization" and layer.axes(ins[0]) == list(range(layer.axes(ins[0])[0], out.rank))
+    if kind == "GroupNormalization" or trailing:
+        return math.prod(out.shape) * (5 if layer.scale else 4)
     if kind == "UpSampling2D":
         return math.prod(out.shape)
     if kind == "TimeDistributed":
