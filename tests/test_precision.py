@@ -367,7 +367,7 @@ def test_bfloat16_dropout_mask_on_the_cpu(seed):
     global RNG (same state -> same mask); float32 inputs keep torch's own stream."""
     import torch.nn.functional as F
 
-    from specc.backends.torch.modules import Dropout
+    from specc.layers.regularization.torch import Dropout
     layer = Dropout(0.3, seed=seed).train()
     x = torch.ones(300, 1001, dtype=torch.bfloat16)  # an odd count: the last 64-bit word is cut in half
     torch.manual_seed(11)

@@ -124,7 +124,8 @@ def test_verify_an_already_built_onnx_file(tmp_path, capsys):
 
 def test_verify_detects_a_wrong_lowering(monkeypatch, capsys):
     from specc.backends.onnx import lower
-    wrong = lambda g, layer, xs, ins, out, w: g.op("Relu", [lower.lower_dense(g, layer, xs, ins, out, w)])
+    from specc.layers.dense.onnx import lower_dense
+    wrong = lambda g, layer, xs, ins, out, w: g.op("Relu", [lower_dense(g, layer, xs, ins, out, w)])
     monkeypatch.setitem(lower.LOWERINGS, "Dense", wrong)
     path = os.path.join(ROOT, "tests", "onnx_fixtures", "dense_acts.net")
     assert main(["verify", path]) == 1
@@ -186,7 +187,8 @@ def test_compare_scales_with_the_output():
 
 def test_verify_reports_the_worst_element(monkeypatch, capsys):
     from specc.backends.onnx import lower
-    wrong = lambda g, layer, xs, ins, out, w: g.op("Relu", [lower.lower_dense(g, layer, xs, ins, out, w)])
+    from specc.layers.dense.onnx import lower_dense
+    wrong = lambda g, layer, xs, ins, out, w: g.op("Relu", [lower_dense(g, layer, xs, ins, out, w)])
     monkeypatch.setitem(lower.LOWERINGS, "Dense", wrong)
     path = os.path.join(ROOT, "tests", "onnx_fixtures", "dense_acts.net")
     assert main(["verify", path]) == 1

@@ -15,11 +15,10 @@ import numpy as np
 
 from ..catalog import Fn
 from ..catalog.losses import loss_task
+from ..layers import REGISTRY
 from .config import RANDOM, Config
 
 SYMBOLIC_SIZE = 7
-NOISE_KINDS = ("Dropout", "AlphaDropout", "GaussianNoise")
-PASS_THROUGH = ("Dropout", "AlphaDropout", "GaussianNoise", "Identity", "Reshape", "Flatten")
 
 
 class CheckFailed(Exception):
@@ -79,22 +78,9 @@ class Context:
         return loss_task(self.loss)
 
     def head_activation(self, tensor: str) -> Fn | None:
-        """The activation that produces an output tensor (through shape-only/noise layers)."""
-        net = self.net
-        for _ in range(64):
-            info = net.tensors[tensor]
-            if info.producer is None:
-                return None
-            node = next(n for n in net.nodes if n.name == info.producer)
-            layer = net.layers[node.layer]
-            act = getattr(layer, "activation", None)
-            if layer.kind in PASS_THROUGH and len(node.inputs) == 1:
-                tensor = node.inputs[0]
-                continue
-            if isinstance(act, Fn):
-                return act
-            return None
-        return None
+        """The activation that ends an output tensor (specc.passes.heads, as the lints see it)."""
+        from ..passes.heads import head_activation
+        return head_activation(self.net, tensor)[0]
 
     # -- torch pieces
     def weights(self) -> dict:
@@ -776,7 +762,8 @@ def _overfit_run(ctx: Context, xs, total, lr: float, threshold: float, steps_max
     import torch
     m = ctx.module("train")
     for mod in m.modules():  # noise off: the batch is fixed, the question is capacity and wiring
-        if type(mod).__name__ in NOISE_KINDS:
+        kind = REGISTRY.get(type(mod).__name__)  # the module classes are named like their kinds
+        if kind is not None and kind.noise:
             mod.eval()
     inputs = _tensors(xs)
     opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=lr)

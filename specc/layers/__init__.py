@@ -1,8 +1,9 @@
-"""The layer kinds: one module per family, each registering its kinds with @register.
+"""The layer kinds: one package per family (specc/layers/<family>/), whose __init__.py
+registers its kinds with @register and whose torch.py / onnx.py hold their lowerings.
 
-Modules are imported on demand (see index.py): `REGISTRY.get(name)` loads the module
-that defines `name`; `REGISTRY.kinds` loads them all. `AnyLayer` is the field type for
-"a layer of any kind", discriminated by `kind`.
+Families are imported on demand (see index.py): `REGISTRY.get(name)` loads the family
+that defines `name`; `REGISTRY.kinds` loads them all (never their torch.py or onnx.py).
+`AnyLayer` is the field type for "a layer of any kind", discriminated by `kind`.
 """
 
 from .base import REGISTRY, AnyLayer, Layer, T, Weight, fmt_shape

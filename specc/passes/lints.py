@@ -15,15 +15,18 @@ from ..errors import Diagnostic, SpecError, diag
 from ..ir import Network, Node
 from ..layers import fmt_shape
 from ..layers.base import fan
-from . import layout
+from . import heads, layout
+from .heads import activation_of as _activation_of
 
 RULES: list[Callable[["Context"], Iterable[Diagnostic]]] = []
 
-# Layers that pass a tensor through without changing what it "is" (for walking back to a producer).
-PASS_THROUGH = {"Dropout", "AlphaDropout", "GaussianNoise", "BatchNormalization", "Identity"}
-PASS_OR_ACTIVATION = PASS_THROUGH | {"Activation"}
-WEIGHTED = {"Dense", "Conv1D", "Conv2D", "Conv2DTranspose", "Maxout", "SimpleRNN", "LSTM", "GRU",
-            "Bidirectional", "TimeDistributed"}
+
+
+def _see_through(layer) -> bool:
+    """Whether the lints look through this layer to what made its input: it keeps what the
+    tensor is (Layer.transparent: Dropout & co, Identity, BatchNormalization) or it is an
+    activation layer (Activation, LeakyReLU, ...)."""
+    return layer.transparent or layer.standalone_activation() is not None
 
 
 def rule(fn):
@@ -58,7 +61,7 @@ class Context:
             node = ctx.node_of.get(out)
             while node is not None:
                 ctx.output_nodes.add(node.name)
-                if net.layers[node.layer].kind not in PASS_OR_ACTIVATION:
+                if not _see_through(net.layers[node.layer]):
                     break
                 node = ctx.node_of.get(node.inputs[0])
         return ctx
@@ -75,24 +78,8 @@ class Context:
         return self.acts[node.layer]
 
     def head_activation(self, output: str) -> tuple[Fn | None, Node | None]:
-        """The activation that produces a network output (looking through Dropout & co)."""
-        node = self.node_of.get(output)
-        while node is not None:
-            layer = self.layer(node)
-            act = _activation_of(layer)
-            if act is not None and (act.name != "linear" or layer.kind not in PASS_OR_ACTIVATION):
-                return act, node
-            if layer.kind not in PASS_OR_ACTIVATION:
-                return act, node
-            node = self.node_of.get(node.inputs[0])
-        return None, None
-
-
-def _activation_of(layer) -> Fn | None:
-    if layer.kind == "TimeDistributed":
-        layer = layer.layer
-    act = layer.__dict__.get("activation")  # an argument or None; cheaper than getattr
-    return act if isinstance(act, Fn) else None
+        """The activation that ends a network output, and its node (heads.head_activation)."""
+        return heads.head_activation(self.net, output, self.node_of)
 
 
 def _info(act: Fn | None, key: str, default=None):
@@ -178,7 +165,6 @@ def init_pairing(ctx: Context):
                         "Keras' default matches the Keras model and is fine for shallow ones")
 
 
-_ACTIVATION_LAYERS = {"LeakyReLU": "leaky_relu", "PReLU": "prelu", "ELU": "elu"}
 
 
 def _downstream_activation(ctx: Context, lname: str, act: Fn | None) -> Fn | None:
@@ -196,11 +182,10 @@ def _downstream_activation(ctx: Context, lname: str, act: Fn | None) -> Fn | Non
             return act
         node = consumers[0]
         layer = ctx.layer(node)
-        if layer.kind == "Activation":
-            return layer.activation
-        if layer.kind in _ACTIVATION_LAYERS:
-            return Fn(name=_ACTIVATION_LAYERS[layer.kind], args={})
-        if layer.kind not in PASS_THROUGH:
+        own = layer.standalone_activation()
+        if own is not None:
+            return own
+        if not layer.transparent:
             return act
 
 
@@ -221,7 +206,7 @@ def constant_kernel(ctx: Context):
 @rule
 def normal_std(ctx: Context):
     """W603 / W604: random_normal scale too large for saturating units, or too small for a deep stack."""
-    weighted = [l for l in ctx.net.layers.values() if l.kind in WEIGHTED]
+    weighted = [l for l in ctx.net.layers.values() if l.has_kernel]
     deep = len(weighted) >= 4
     small_reported = False
     for lname, layer in ctx.net.layers.items():
@@ -275,14 +260,14 @@ def saturating_depth(ctx: Context):
     saturating = {lname: bool(_info(act, "saturating")) for lname, act in acts.items()}
     for node in ctx.net.nodes:
         lname = node.layer
-        kind = layers[lname].kind
+        layer = layers[lname]
         ins = node.inputs
         before = depth.get(ins[0], 0) if len(ins) == 1 else max((depth.get(i, 0) for i in ins), default=0)
-        if kind in PASS_THROUGH:
+        if layer.transparent:
             d = before
         elif saturating[lname] and node.name not in output_nodes:
             d = before + 1
-        elif kind in WEIGHTED or kind == "Activation":
+        elif layer.has_kernel or layer.standalone_activation() is not None:
             d = 0
         else:
             d = before
@@ -384,7 +369,7 @@ def dense_after_1d_conv(ctx: Context):
         if layer.kind not in ("Dense", "Maxout"):
             continue
         src = ctx.node_of.get(node.inputs[0])
-        while src is not None and layers[src.layer].kind in PASS_OR_ACTIVATION:
+        while src is not None and _see_through(layers[src.layer]):
             src = ctx.node_of.get(src.inputs[0])
         # 2-D producers give [C, H, W], which Dense's own shape rule rejects (E303 there).
         if src is not None and ctx.layer(src).kind in ("Conv1D", "MaxPool1D", "AvgPool1D"):
@@ -452,7 +437,7 @@ def _first_spatial_consumer(ctx: Context, tensor: str) -> Node | None:
             kind = ctx.layer(node).kind
             if kind in layout.SPATIAL_2D or kind in layout.SPATIAL_1D:
                 return node
-            if kind in PASS_OR_ACTIVATION and node.name not in seen:
+            if _see_through(ctx.layer(node)) and node.name not in seen:
                 seen.add(node.name)
                 todo.extend(node.outputs)
     return None

@@ -1,7 +1,8 @@
 """ONNX backend: IR -> onnx.ModelProto directly (no torch), Triton repository, onnxruntime helpers.
 
 `build_model(net, weights=None, seed=0, opset=OPSET)` is the entry point; the lowering
-table is `LOWERINGS` in lower.py (one entry per layer kind).
+table is `LOWERINGS` in lower.py (one entry per layer kind, registered by the families'
+specc/layers/<family>/onnx.py).
 """
 from __future__ import annotations
 

@@ -28,8 +28,8 @@ from ... import __version__
 from ...catalog import Fn
 from ...errors import SpecError
 from ...ir import Network
-from ...layers import REGISTRY, T
-from ...layers.base import pair, same_pads
+from ...layers import T
+from ...layers.base import same_pads
 from .. import registry
 
 OPSET = 17
@@ -65,7 +65,7 @@ class LoweringError(ValueError):
         return f"{where}{self.args[0]}"
 
 
-def _not_lowerable(layer, message: str) -> LoweringError:
+def not_lowerable(layer, message: str) -> LoweringError:
     name = f"{layer.kind} '{layer.name}'" if layer is not None else "layer"
     return LoweringError(f"{name}: {message}", getattr(layer, "span", None))
 
@@ -229,7 +229,7 @@ def activation(g: Graph, fn: Fn | None, x: str, out: T, w: Weights | None = None
         return g.op("LeakyRelu", [x], alpha=float(a.get("alpha", 0.3)))
     if name == "prelu":
         if w is None:
-            raise _not_lowerable(layer, "activation=prelu has no weights here")
+            raise not_lowerable(layer, "activation=prelu has no weights here")
         return g.op("PRelu", [x, w("alpha")])
     if name == "elu":
         return g.op("Elu", [x], alpha=float(a.get("alpha", 1.0)))
@@ -257,7 +257,7 @@ def activation(g: Graph, fn: Fn | None, x: str, out: T, w: Weights | None = None
     if name == "step":
         gt = g.op("Greater", [x, g.scalar(float(a.get("threshold", 0.0)))])
         return g.op("Cast", [gt], to=DTYPES.get(out.dtype, TensorProto.FLOAT))
-    raise _not_lowerable(layer, f"activation '{name}' has no ONNX lowering")
+    raise not_lowerable(layer, f"activation '{name}' has no ONNX lowering")
 
 
 def layer_activation(g, layer, x, out, w):
@@ -266,49 +266,6 @@ def layer_activation(g, layer, x, out, w):
 
 
 # ----------------------------------------------------------------------------- core layers
-
-
-def lower_dense(g, layer, xs, ins, out, w):
-    x = xs[0]
-    if ins[0].rank == 2:
-        y = g.op("Gemm", [x, w("weight")] + ([w("bias")] if layer.use_bias else []), transB=1)
-    else:
-        wt = w.derived("weight_t", lambda: w.array("weight").T)
-        y = g.op("MatMul", [x, wt])
-        if layer.use_bias:
-            y = g.op("Add", [y, w("bias")])
-    return layer_activation(g, layer, y, out, w)
-
-
-def lower_maxout(g, layer, xs, ins, out, w):
-    y = g.op("Gemm", [xs[0], w("weight")] + ([w("bias")] if layer.use_bias else []), transB=1)
-    y = g.reshape(y, [0, layer.units, layer.k])
-    y = g.reduce("ReduceMax", y, [2], 0)
-    return layer_activation(g, layer, y, out, w)
-
-
-def lower_identity(g, layer, xs, ins, out, w):
-    return xs[0]
-
-
-def lower_embedding(g, layer, xs, ins, out, w):
-    return g.op("Gather", [w("weight"), xs[0]], axis=0)
-
-
-def lower_activation(g, layer, xs, ins, out, w):
-    return activation(g, layer.activation, xs[0], out, w, layer)
-
-
-def lower_leaky_relu(g, layer, xs, ins, out, w):
-    return g.op("LeakyRelu", [xs[0]], alpha=float(layer.alpha))
-
-
-def lower_prelu(g, layer, xs, ins, out, w):
-    return g.op("PRelu", [xs[0], w("alpha")])
-
-
-def lower_elu(g, layer, xs, ins, out, w):
-    return g.op("Elu", [xs[0]], alpha=float(layer.alpha))
 
 
 # ----------------------------------------------------------------------------- convolution / pooling
@@ -330,260 +287,20 @@ def window_attrs(padding, dims, ks, ss, ds=None) -> dict:
     return {"auto_pad": "SAME_UPPER"} if pads is None else {"pads": pads}
 
 
-def _lower_pool(op_type):
-    def lower(g, layer, xs, ins, out, w):
-        n = ins[0].rank - 2
-        ks = list(pair(layer.pool_size, n))
-        ss = list(pair(layer.strides, n)) if layer.strides is not None else ks
-        attrs = window_attrs(layer.padding, ins[0].shape[2:], ks, ss)
-        if op_type == "AveragePool":
-            attrs["count_include_pad"] = 0
-        if op_type == "MaxPool" and g.produced_by(xs[0]) == "Pad":
-            # onnxruntime's PadFusion folds a zero Pad into a following MaxPool's pads, which
-            # MaxPool fills with -inf, not zeros (wrong results; "Pad should be smaller than
-            # kernel" at load for wide pads). It skips MaxPools that also output Indices.
-            y, _indices = g.op(op_type, [xs[0]], n_out=2, kernel_shape=ks, strides=ss, **attrs)
-            return y
-        return g.op(op_type, [xs[0]], kernel_shape=ks, strides=ss, **attrs)
-    return lower
-
-
-def _lower_global(op_type):
-    def lower(g, layer, xs, ins, out, w):
-        return g.reduce(op_type, xs[0], list(range(2, ins[0].rank)), int(layer.keepdims))
-    return lower
-
-
 # ----------------------------------------------------------------------------- reshaping
-
-
-def lower_flatten(g, layer, xs, ins, out, w):
-    if ins[0].rank == 2:
-        return xs[0]
-    f = out.shape[1]
-    return g.reshape(xs[0], [0, f if isinstance(f, int) else -1])
-
-
-def lower_reshape(g, layer, xs, ins, out, w):
-    return g.reshape(xs[0], [0, *out.shape[1:]])
-
-
-def lower_permute(g, layer, xs, ins, out, w):
-    return g.op("Transpose", [xs[0]], perm=[0, *layer.dims])
-
-
-def lower_repeat_vector(g, layer, xs, ins, out, w):
-    return g.op("Expand", [g.unsqueeze(xs[0], [1]), g.ints([1, layer.n, 1])])
-
-
-def lower_zero_padding(g, layer, xs, ins, out, w):
-    top, bottom, left, right = layer.pads()
-    return g.op("Pad", [xs[0], g.ints([0, 0, top, left, 0, 0, bottom, right])], mode="constant")
-
-
-def lower_upsampling(g, layer, xs, ins, out, w):
-    sh, sw = pair(layer.size)
-    scales = g.const(np.asarray([1, 1, sh, sw], dtype=np.float32))
-    if layer.interpolation == "nearest":  # torch nn.Upsample(nearest): src = floor(dst / scale)
-        return g.op("Resize", [xs[0], "", scales], mode="nearest",
-                    coordinate_transformation_mode="asymmetric", nearest_mode="floor")
-    return g.op("Resize", [xs[0], "", scales], mode="linear", coordinate_transformation_mode="half_pixel")
 
 
 # ----------------------------------------------------------------------------- merges
 
 
-def _variadic(op_type):
-    def lower(g, layer, xs, ins, out, w):
-        return g.op(op_type, list(xs))
-    return lower
-
-
-def _chain(op_type):
-    def lower(g, layer, xs, ins, out, w):
-        y = xs[0]
-        for x in xs[1:]:
-            y = g.op(op_type, [y, x])
-        return y
-    return lower
-
-
-def lower_concat(g, layer, xs, ins, out, w):
-    return g.op("Concat", list(xs), axis=int(layer.axis))
-
-
 # ----------------------------------------------------------------------------- recurrent
-
-# ONNX activation names the RNN/LSTM/GRU ops (and onnxruntime) accept, with alpha/beta
-_RNN_ACTS = {"tanh": ("Tanh", None, None), "sigmoid": ("Sigmoid", None, None), "relu": ("Relu", None, None),
-             "softsign": ("Softsign", None, None), "softplus": ("Softplus", None, None),
-             "linear": ("Affine", 1.0, 0.0), "hard_sigmoid": ("HardSigmoid", 1.0 / 6.0, 0.5)}
-
-
-def _rnn_acts(layer, fns: list[Fn]) -> dict:
-    names, alphas, betas = [], [], []
-    for fn in fns:
-        if fn.name == "leaky_relu":
-            names.append("LeakyRelu"), alphas.append(float(fn.args.get("alpha", 0.3))), betas.append(0.0)
-        elif fn.name == "elu":
-            names.append("Elu"), alphas.append(float(fn.args.get("alpha", 1.0))), betas.append(0.0)
-        elif fn.name in _RNN_ACTS:
-            op, a, b = _RNN_ACTS[fn.name]
-            names.append(op), alphas.append(0.0 if a is None else a), betas.append(0.0 if b is None else b)
-        else:
-            raise _not_lowerable(layer, f"activation '{fn.name}' inside a recurrent cell has no ONNX form "
-                                 "(the RNN/LSTM/GRU ops accept tanh, sigmoid, hard_sigmoid, relu, "
-                                 "leaky_relu, elu, softsign, softplus, linear)")
-    return {"names": names, "alphas": alphas, "betas": betas}
-
-
-# torch gate blocks -> ONNX gate blocks
-_GATE_ORDER = {"SimpleRNN": [0], "LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2]}
-_OP = {"SimpleRNN": "RNN", "LSTM": "LSTM", "GRU": "GRU"}
-
-
-def _reorder(a: np.ndarray, kind: str, units: int) -> np.ndarray:
-    return np.concatenate([a[b * units:(b + 1) * units] for b in _GATE_ORDER[kind]], axis=0)
-
-
-def _rnn_params(layer, ws: list[Weights]) -> tuple[Callable, Callable, Callable | None]:
-    kind, h = layer.kind, layer.units
-    W = lambda: np.stack([_reorder(w.array("weight_ih"), kind, h) for w in ws])
-    R = lambda: np.stack([_reorder(w.array("weight_hh"), kind, h) for w in ws])
-    B = None
-    if layer.use_bias:
-        B = lambda: np.stack([np.concatenate([_reorder(w.array("bias_ih"), kind, h),
-                                              _reorder(w.array("bias_hh"), kind, h)]) for w in ws])
-    return W, R, B
-
-
-def _run_rnn(g, layer, x: str, w: Weights, ws: list[Weights], direction: str) -> tuple[str, str]:
-    """Run the ONNX op on batch-first x [B, T, F]; returns (Y [T, dirs, B, H], Y_h [dirs, B, H])."""
-    if layer.go_backwards:  # Keras: the sequence is read (and its outputs returned) in reverse order
-        x = g.slice(x, [-1], [INT64_MIN], [1], [-1])
-    xt = g.op("Transpose", [x], perm=[1, 0, 2])   # onnxruntime runs layout=0 only
-    W, R, B = _rnn_params(layer, ws)
-    tag = "bi" if direction == "bidirectional" else "onnx"
-    inputs = [xt, w.derived(f"{tag}_W", W), w.derived(f"{tag}_R", R)]
-    if B is not None:
-        inputs.append(w.derived(f"{tag}_B", B))
-    kind = layer.kind
-    fns = {"SimpleRNN": [layer.activation], "LSTM": [getattr(layer, "recurrent_activation", None), layer.activation,
-                                                      layer.activation],
-           "GRU": [getattr(layer, "recurrent_activation", None), layer.activation]}[kind]
-    acts = _rnn_acts(layer, fns)
-    dirs = 2 if direction == "bidirectional" else 1
-    attrs = dict(hidden_size=layer.units, direction=direction, activations=acts["names"] * dirs)
-    needs = [n for n in acts["names"] if n in ("Affine", "HardSigmoid", "LeakyRelu", "Elu")]
-    if needs:
-        attrs["activation_alpha"] = acts["alphas"] * dirs
-        attrs["activation_beta"] = acts["betas"] * dirs
-    if kind == "GRU":
-        attrs["linear_before_reset"] = 1
-    n_out = 3 if kind == "LSTM" else 2
-    outs = g.op(_OP[kind], inputs, n_out=n_out, **attrs)
-    return outs[0], outs[1]
-
-
-def lower_recurrent(g, layer, xs, ins, out, w):
-    y, y_h = _run_rnn(g, layer, xs[0], w, [w], "forward")
-    if layer.return_sequences:
-        return g.op("Transpose", [g.squeeze(y, [1])], perm=[1, 0, 2])
-    return g.squeeze(y_h, [0])
-
-
-def lower_bidirectional(g, layer, xs, ins, out, w):
-    inner = layer.layer
-    ws = [w.sub("forward_layer"), w.sub("backward_layer")]
-    y, y_h = _run_rnn(g, inner, xs[0], w, ws, "bidirectional")
-    if inner.return_sequences:
-        y = g.op("Transpose", [y], perm=[2, 0, 1, 3])   # [B, T, 2, H]
-        axis = 2
-    else:
-        y = g.op("Transpose", [y_h], perm=[1, 0, 2])    # [B, 2, H]
-        axis = 1
-    if layer.merge_mode == "concat":
-        return g.reshape(y, [0, 0, 2 * inner.units] if axis == 2 else [0, 2 * inner.units])
-    fwd = g.squeeze(g.slice(y, [0], [1], [axis]), [axis])
-    bwd = g.squeeze(g.slice(y, [1], [2], [axis]), [axis])
-    if layer.merge_mode == "sum":
-        return g.op("Add", [fwd, bwd])
-    if layer.merge_mode == "mul":
-        return g.op("Mul", [fwd, bwd])
-    return g.op("Mul", [g.op("Add", [fwd, bwd]), g.scalar(0.5)])
 
 
 # ----------------------------------------------------------------------------- wrappers
 
-def lower_time_distributed(g, layer, xs, ins, out, w):
-    inner = layer.layer
-    t = ins[0]
-    inner_in = T((t.shape[0], *t.shape[2:]), t.dtype)
-    inner_out = inner.output([inner_in])
-    fn = LOWERINGS[inner.kind]
-    iw = w.sub("layer")
-    act = getattr(inner, "activation", None)
-    # a kind that works on any leading axes needs no folding (Layer.leading_axes_free)
-    if inner.leading_axes_free and not (isinstance(act, Fn) and act.name == "softmax" and act.args.get("axis", -1) >= 0):
-        return fn(g, inner, xs, ins, out, iw)
-    x = xs[0]
-    feats = t.shape[2:]
-    if all(isinstance(d, int) for d in feats):
-        folded = g.reshape(x, [-1, *feats])
-    else:
-        folded = g.reshape(x, g.op("Concat", [g.ints([-1]), g.slice(g.op("Shape", [x]), [2], [INT64_MAX], [0])],
-                                   axis=0))
-    y = fn(g, inner, [folded], [inner_in], inner_out, iw)
-    o_feats = inner_out.shape[1:]
-    if isinstance(t.shape[1], int) and all(isinstance(d, int) for d in o_feats):
-        return g.reshape(y, [-1, t.shape[1], *o_feats])
-    lead = g.slice(g.op("Shape", [x]), [0], [2], [0])
-    rest = g.slice(g.op("Shape", [y]), [1], [INT64_MAX], [0])
-    return g.reshape(y, g.op("Concat", [lead, rest], axis=0))
-
-
-_NOT_MOVED: dict[str, Callable] = {  # kinds whose family has no onnx.py yet
-    "Dense": lower_dense,
-    "MaxPool1D": _lower_pool("MaxPool"),
-    "MaxPool2D": _lower_pool("MaxPool"),
-    "AvgPool1D": _lower_pool("AveragePool"),
-    "AvgPool2D": _lower_pool("AveragePool"),
-    "GlobalMaxPool": _lower_global("ReduceMax"),
-    "GlobalAvgPool": _lower_global("ReduceMean"),
-    "Flatten": lower_flatten,
-    "Reshape": lower_reshape,
-    "Permute": lower_permute,
-    "RepeatVector": lower_repeat_vector,
-    "ZeroPadding2D": lower_zero_padding,
-    "UpSampling2D": lower_upsampling,
-    "Dropout": lower_identity,
-    "AlphaDropout": lower_identity,
-    "GaussianNoise": lower_identity,
-    "Activation": lower_activation,
-    "LeakyReLU": lower_leaky_relu,
-    "PReLU": lower_prelu,
-    "ELU": lower_elu,
-    "Embedding": lower_embedding,
-    "SimpleRNN": lower_recurrent,
-    "LSTM": lower_recurrent,
-    "GRU": lower_recurrent,
-    "Bidirectional": lower_bidirectional,
-    "TimeDistributed": lower_time_distributed,
-    "Maxout": lower_maxout,
-    "Add": _variadic("Sum"),
-    "Subtract": _chain("Sub"),
-    "Multiply": _chain("Mul"),
-    "Average": _variadic("Mean"),
-    "Maximum": _variadic("Max"),
-    "Minimum": _variadic("Min"),
-    "Concatenate": lower_concat,
-    "Identity": lower_identity,
-}
 
 # kind -> lowering: every family's onnx.py registers its kinds here (loaded at the end of this module)
 LOWERINGS: dict[str, Callable] = registry.ONNX_LOWERINGS
-for _kind, _lower in _NOT_MOVED.items():
-    LOWERINGS.setdefault(_kind, _lower)
 
 
 # ----------------------------------------------------------------------------- model
@@ -639,7 +356,7 @@ def _build_model(net: Network, weights: dict[str, np.ndarray] | None, seed: int,
         layer = net.layers[node.layer]
         fn = LOWERINGS.get(layer.kind)
         if fn is None:
-            raise _not_lowerable(layer, "this layer kind has no ONNX lowering")
+            raise not_lowerable(layer, "this layer kind has no ONNX lowering")
         ins = [T(tuple(net.tensors[i].shape), net.tensors[i].dtype) for i in node.inputs]
         o = net.tensors[node.outputs[0]]
         out = T(tuple(o.shape), o.dtype)
@@ -674,9 +391,6 @@ def _build_model(net: Network, weights: dict[str, np.ndarray] | None, seed: int,
     onnx.helper.set_model_props(model, meta)
     return model
 
-
-def missing_kinds() -> list[str]:
-    return sorted(set(REGISTRY.kinds) - set(LOWERINGS))
 
 
 registry.load("onnx")  # every family's onnx.py: its @onnx_lowering functions

@@ -35,7 +35,6 @@ from ...catalog import Fn
 from ...errors import SpecError
 from ...ir import Network
 from ...layers import T
-from ...layers.base import pair
 from .. import registry
 from . import modules as M
 from .modules import penalty
@@ -83,7 +82,8 @@ def _lit(v: Any) -> str:
 _BUFFERS = {"running_mean", "running_var"}
 
 
-def _fn(f: Fn | None):
+def fn_pair(f: Fn | None):
+    """A catalogue reference as the (name, args) pair the modules take."""
     return None if f is None else (f.name, dict(f.args))
 
 
@@ -99,12 +99,12 @@ def base_kwargs(layer, ins: list[T], out: T, activation: bool = True) -> dict[st
         kw["buffers"] = bufs
     act = getattr(layer, "activation", None)
     if activation and isinstance(act, Fn) and act.name != "linear":
-        kw["activation"] = _fn(act)
+        kw["activation"] = fn_pair(act)
         if act.name == "prelu":
             kw["alpha_shape"] = tuple(out.shape[1:])
     reg = getattr(layer, "activity_regularizer", None)
     if reg is not None:
-        kw["activity_regularizer"] = _fn(reg)
+        kw["activity_regularizer"] = fn_pair(reg)
     return kw
 
 
@@ -117,105 +117,12 @@ def simple(cls: str | None = None, **extra: Callable):
     return build
 
 
-def _pool(layer, ins, out):
-    r = 1 if layer.kind.endswith("1D") else 2
-    k = pair(layer.pool_size, r)
-    s = pair(layer.strides, r) if layer.strides is not None else k
-    kw = {"rank": r, "op": "max" if layer.kind.startswith("Max") else "avg", "pool_size": k,
-          "strides": s, "padding": layer.padding}
-    return Ctor(layer.kind, {**kw, **base_kwargs(layer, ins, out)})
-
-
-def _noise(arg: str):
-    """Builder of Dropout, AlphaDropout, GaussianNoise: `seed` passed only when set."""
-    def build(layer, ins, out):
-        kw = {arg: getattr(layer, arg)}
-        if layer.seed is not None:
-            kw["seed"] = layer.seed
-        return Ctor(layer.kind, {**kw, **base_kwargs(layer, ins, out)})
-    return build
-
-
-def _recurrent(layer, ins, out, go_backwards: bool | None = None):
-    kw: dict[str, Any] = {"units": layer.units}
-    if layer.activation.name != "tanh":
-        kw["cell_activation"] = _fn(layer.activation)
-    ract = getattr(layer, "recurrent_activation", None)
-    if ract is not None and ract.name != "sigmoid":
-        kw["recurrent_activation"] = _fn(ract)
-    for name in ("dropout", "recurrent_dropout"):
-        if getattr(layer, name):
-            kw[name] = getattr(layer, name)
-    if layer.return_sequences:
-        kw["return_sequences"] = True
-    back = layer.go_backwards if go_backwards is None else go_backwards
-    if back:
-        kw["go_backwards"] = True
-    kw.update(base_kwargs(layer, ins, out, activation=False))
-    return Ctor(layer.kind, kw)
-
-
-def _bidirectional(layer, ins, out):
-    inner = layer.layer
-    inner_out = inner.output(ins)
-    fwd = _recurrent(inner, ins, inner_out)
-    bwd = _recurrent(inner, ins, inner_out, go_backwards=not inner.go_backwards)
-    return Ctor("Bidirectional", {"forward_layer": fwd, "backward_layer": bwd, "merge_mode": layer.merge_mode})
-
-
-def _time_distributed(layer, ins, out):
-    inner_in = layer._inner(ins)
-    inner = layer.layer
-    ctor = LOWERINGS[inner.kind](inner, [inner_in], inner.output([inner_in]))
-    return Ctor("TimeDistributed", {"layer": ctor})
-
-
-_NOT_MOVED: dict[str, Callable[[Any, list[T], T], Ctor]] = {  # kinds whose family has no torch.py yet
-    "Dense": simple(),
-    "Maxout": simple(units=lambda l: l.units, k=lambda l: l.k),
-    "MaxPool1D": _pool,
-    "MaxPool2D": _pool,
-    "AvgPool1D": _pool,
-    "AvgPool2D": _pool,
-    "GlobalMaxPool": simple(keepdims=lambda l: l.keepdims),
-    "GlobalAvgPool": simple(keepdims=lambda l: l.keepdims),
-    "Flatten": simple(),
-    "Reshape": simple(target_shape=lambda l: list(l.target_shape)),
-    "Permute": simple(dims=lambda l: list(l.dims)),
-    "RepeatVector": simple(n=lambda l: l.n),
-    "ZeroPadding2D": simple(pads=lambda l: l.pads()),
-    "UpSampling2D": simple(size=lambda l: pair(l.size), interpolation=lambda l: l.interpolation),
-    "Dropout": _noise("rate"),
-    "AlphaDropout": _noise("rate"),
-    "GaussianNoise": _noise("stddev"),
-    "Activation": simple(),
-    "LeakyReLU": simple(negative_slope=lambda l: l.alpha),
-    "PReLU": simple(),
-    "ELU": simple(elu_alpha=lambda l: l.alpha),
-    "Embedding": simple(),
-    "SimpleRNN": _recurrent,
-    "LSTM": _recurrent,
-    "GRU": _recurrent,
-    "Bidirectional": _bidirectional,
-    "TimeDistributed": _time_distributed,
-    "Add": simple(),
-    "Subtract": simple(),
-    "Multiply": simple(),
-    "Average": simple(),
-    "Maximum": simple(),
-    "Minimum": simple(),
-    "Concatenate": simple(axis=lambda l: l.axis),
-    "Identity": simple(),
-}
-
 # kind -> builder: every family's torch.py registers its kinds here (loaded at the end of this module)
 LOWERINGS: dict[str, Callable[[Any, list[T], T], Ctor]] = registry.TORCH_LOWERINGS
-for _kind, _build in _NOT_MOVED.items():
-    LOWERINGS.setdefault(_kind, _build)
 
 
 def module_classes() -> dict[str, type[nn.Module]]:
-    """Class name -> every layer module class (the families' torch.py and modules.py)."""
+    """Class name -> every layer module class (of the families' torch.py)."""
     return _module_classes(tuple(registry.family_modules("torch")))
 
 
@@ -224,7 +131,7 @@ def _module_classes(names: tuple[str, ...]) -> dict[str, type[nn.Module]]:
     import importlib
     import inspect
     out = {}
-    for mod in [M, *(importlib.import_module(n) for n in names)]:
+    for mod in [importlib.import_module(n) for n in names]:
         for name, cls in vars(mod).items():
             if inspect.isclass(cls) and issubclass(cls, M.Layer) and cls.__module__ == mod.__name__:
                 out[name] = cls
@@ -304,6 +211,7 @@ def _pool_before_relu(net: Network, plan: list, mods) -> tuple[list, list[str]]:
     with the pool into relu(pool(z)): max(relu(z)) == relu(max(z)) exactly (relu is
     monotone; gradients route to the same cells, ties included), and the relu and its
     backward run on the pooled tensor (4x smaller for a 2x2 pool)."""
+    from ...layers.pooling.torch import _PoolND
     uses: dict[str, int] = {}
     for name in [i for n in net.nodes for i in n.inputs] + list(net.outputs):
         uses[name] = uses.get(name, 0) + 1
@@ -311,7 +219,7 @@ def _pool_before_relu(net: Network, plan: list, mods) -> tuple[list, list[str]]:
     fast, drop, merged = list(plan), set(), []
     for k, (attr, ins, out, _) in enumerate(plan):
         pool = mods[attr]
-        if not (isinstance(pool, M._PoolND) and pool.op == "max" and pool.activation[0] == "linear"
+        if not (isinstance(pool, _PoolND) and pool.op == "max" and pool.activation[0] == "linear"
                 and pool.activity_regularizer is None and len(ins) == 1 and uses.get(ins[0]) == 1):
             continue
         j = producer.get(ins[0])
@@ -377,8 +285,8 @@ class SpeccModule(nn.Module):
                 t.requires_grad_(trainable[k])
 
         specs = weight_specs(net)
-        self._regs = [(k, _fn(s.regularizer)) for k, s in specs.items() if s.regularizer is not None]
-        self._cons = [(k, _fn(s.constraint), _unit_axis(net, k)) for k, s in specs.items() if s.constraint is not None]
+        self._regs = [(k, fn_pair(s.regularizer)) for k, s in specs.items() if s.regularizer is not None]
+        self._cons = [(k, fn_pair(s.constraint), _unit_axis(net, k)) for k, s in specs.items() if s.constraint is not None]
         self._param_cache: dict[str, torch.Tensor] = {}
         self._activity = [m for m in self.modules() if isinstance(m, M.Layer) and m.activity_regularizer]
         self.load_weight_dict(init_weights(net, seed) if weights is None else weights)
@@ -484,8 +392,9 @@ class SpeccModule(nn.Module):
     def rng_states(self) -> dict[str, torch.Tensor]:
         """Generator states of the seeded random layers (Dropout(seed=...)) that have drawn,
         by module path: a checkpoint keeps them so a resumed run draws the same masks."""
+        from ...layers.regularization.torch import _Noise
         return {name: m.generator.get_state() for name, m in self.named_modules()
-                if isinstance(m, M._Noise) and m.generator is not None}
+                if isinstance(m, _Noise) and m.generator is not None}
 
     def load_rng_states(self, states: dict, device) -> None:
         mods = dict(self.named_modules())

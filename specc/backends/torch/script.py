@@ -2,8 +2,8 @@
 `--emit torch-train -o train.py`: a standalone training program (render_training).
 
 The file imports torch only. It holds the helpers and the layer classes the spec uses
-(copied from `specc.backends.torch.modules`, the same code `build_module` runs) and
-`class Model(torch.nn.Module)`: constructible with no arguments, one attribute per layer
+(copied from `specc.backends.torch.modules` and the families' torch.py, the same code
+`build_module` runs) and `class Model(torch.nn.Module)`: constructible with no arguments, one attribute per layer
 (named like the layer), `forward` taking the spec's inputs in declaration order and
 returning its output (a tuple when there are several).
 
@@ -50,7 +50,7 @@ _RESERVED = {"self", "torch", "F", "nn", "math", "Model"}
 EMIT_ORDER = ("dense", "maxout", "convolution", "pooling", "reshaping", "regularization",
               "normalization", "activation", "identity", "embedding", "merge", "recurrent", "wrappers")
 
-_COPIED_IMPORT = re.compile(r"^from \S+ import (\w+)  # noqa: E402 \(copied here.*$", re.M)
+_COPIED_IMPORT = re.compile(r"^from \S+ import (\w+)  # noqa: [\w,]+ \(copied here.*$", re.M)
 
 
 def _read(path: str) -> str:
@@ -61,33 +61,25 @@ def _read(path: str) -> str:
 @functools.lru_cache(maxsize=1)
 def _runtime_source() -> tuple[str, dict[str, tuple[tuple, str]]]:
     """(helpers source, {class name: (sort key, source)}), parsed once. The helpers are
-    modules.py's, up to the KINDS marker; a helper it imports from the spec side (`from ...
-    import X  # noqa: E402 (copied here...`) is written out in its place. The classes: every
-    layer module class of the families' torch.py (and of modules.py)."""
+    modules.py's, up to the HELPERS END marker; a helper it imports from the spec side
+    (`from ... import X  # noqa: ... (copied here...`) is written out in its place. The classes: every
+    layer module class of the families' torch.py."""
     import importlib
     import inspect
 
-    from ...layers import REGISTRY
     src = _read(M.__file__)
-    helpers = src[src.index("def activate("):src.index("# ---- KINDS:")].rstrip() + "\n"
+    helpers = src[src.index("def activate("):src.index("# ---- HELPERS END")].rstrip() + "\n"
     helpers = _COPIED_IMPORT.sub(lambda m: inspect.getsource(getattr(M, m.group(1))).rstrip(), helpers)
     rank = {f: i for i, f in enumerate(EMIT_ORDER)}
     classes: dict[str, tuple[tuple, str]] = {}
-    for mod in [M, *(importlib.import_module(n) for n in registry.family_modules("torch"))]:
+    for name in registry.family_modules("torch"):
+        mod = importlib.import_module(name)
         text = _read(mod.__file__)
-        family = mod.__name__.split(".")[-2] if mod is not M else None
+        family = name.split(".")[-2]
         for n in ast.parse(text).body:
-            if not (isinstance(n, ast.ClassDef) and isinstance(getattr(mod, n.name, None), type)
-                    and issubclass(getattr(mod, n.name), M.Layer)):
-                continue
-            fam = family
-            if fam is None:  # a class still in modules.py: its kind's family (a base class: its first subclass's)
-                cls = getattr(mod, n.name)
-                kind = n.name if n.name in REGISTRY.index else next(
-                    (c.__name__ for c in cls.__subclasses__() if c.__name__ in REGISTRY.index), n.name)
-                fam = REGISTRY.index.get(kind, "")
-            key = (rank.get(fam, len(rank)), fam, n.lineno)
-            classes[n.name] = (key, ast.get_source_segment(text, n))
+            cls = getattr(mod, n.name, None) if isinstance(n, ast.ClassDef) else None
+            if isinstance(cls, type) and issubclass(cls, M.Layer):
+                classes[n.name] = ((rank.get(family, len(rank)), family, n.lineno), ast.get_source_segment(text, n))
     return helpers, classes
 
 
@@ -255,12 +247,12 @@ def _training_tables(net: Network, attrs: dict[str, str]) -> dict[str, list]:
     """REGULARIZERS, CONSTRAINTS and FROZEN of the emitted Model, in specc's key order (the
     order SpeccModule adds them up in, so the sums agree to the last bit)."""
     from ...weights import weight_specs
-    from .lower import _fn, _unit_axis
+    from .lower import _unit_axis, fn_pair
     specs = weight_specs(net)
     trainable = {f"{l}.{w.name}": w.trainable for l, ws in net.weights.items() for w in ws}
     return {
-        "REGULARIZERS": [(_param_path(attrs, k), _fn(w.regularizer)) for k, w in specs.items() if w.regularizer],
-        "CONSTRAINTS": [(_param_path(attrs, k), _fn(w.constraint), _unit_axis(net, k))
+        "REGULARIZERS": [(_param_path(attrs, k), fn_pair(w.regularizer)) for k, w in specs.items() if w.regularizer],
+        "CONSTRAINTS": [(_param_path(attrs, k), fn_pair(w.constraint), _unit_axis(net, k))
                         for k, w in specs.items() if w.constraint],
         "FROZEN": [_param_path(attrs, k) for k, ok in trainable.items()
                    if not ok and k.rsplit(".", 1)[-1] not in ("running_mean", "running_var")],

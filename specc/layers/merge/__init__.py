@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from .base import Layer, T, check_axis, no_macs, register
+from ..base import Layer, T, check_axis, no_macs, register
 
 
 class _Elementwise(Layer):

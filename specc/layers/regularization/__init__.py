@@ -4,8 +4,8 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from ..catalog.base import non_negative
-from .base import DropRate, Layer, Seed, no_macs, ranged, register
+from ...catalog.base import non_negative
+from ..base import DropRate, Layer, Seed, no_macs, ranged, register
 
 
 class _Rate(Layer):

@@ -3,8 +3,8 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from ..catalog import Fn
-from .base import Layer, Size, T, Weight, catalog_field, no_macs, register
+from ...catalog import Fn
+from ..base import Layer, Size, T, Weight, catalog_field, no_macs, register
 
 
 @register

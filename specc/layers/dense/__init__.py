@@ -3,9 +3,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..counts import product
-from .base import Size, T, Weight, known, register
-from .common import WithKernel
+from ...counts import product
+from ..base import Size, T, Weight, known, register
+from ..common import WithKernel
 
 
 @register

@@ -2,9 +2,9 @@
 
 from typing import Literal
 
-from ..counts import dim
-from .base import AnyLayer, Layer, T, layer_field, register
-from .recurrent import _Recurrent
+from ...counts import dim
+from ..base import AnyLayer, Layer, T, layer_field, register
+from ..recurrent import _Recurrent
 
 
 @register

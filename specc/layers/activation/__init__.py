@@ -4,9 +4,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..catalog import Fn
-from ..catalog.base import non_negative, positive
-from .base import Layer, Weight, catalog_field, known_shape, no_macs, ranged, register
+from ...catalog import Fn
+from ...catalog.base import non_negative, positive
+from ..base import Layer, Weight, catalog_field, known_shape, no_macs, ranged, register
 
 
 @register

@@ -4,7 +4,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from .base import Layer, Size, SizeOrPair, T, conv_dim, need_rank, no_macs, pair, register
+from ..base import Layer, Size, SizeOrPair, T, conv_dim, need_rank, no_macs, pair, register
 
 
 class _Pool(Layer):

@@ -10,10 +10,10 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from ..catalog import Fn
-from ..counts import dim
-from .base import DropRate, Size, T, Weight, catalog_field, known, need_rank, register
-from .common import WithKernel
+from ...catalog import Fn
+from ...counts import dim
+from ..base import DropRate, Size, T, Weight, catalog_field, known, need_rank, register
+from ..common import WithKernel
 
 
 class _Recurrent(WithKernel):

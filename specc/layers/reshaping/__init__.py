@@ -3,8 +3,8 @@
 import math
 from typing import Literal, Union
 
-from ..catalog.base import non_negative
-from .base import Layer, Size, SizeOrPair, T, known, mul_dims, need_rank, no_macs, pair, ranged, register
+from ...catalog.base import non_negative
+from ..base import Layer, Size, SizeOrPair, T, known, mul_dims, need_rank, no_macs, pair, ranged, register
 
 
 @register

@@ -3,8 +3,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import Size, T, known, register
-from .common import WithKernel
+from ..base import Size, T, known, register
+from ..common import WithKernel
 
 
 @register

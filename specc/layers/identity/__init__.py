@@ -1,7 +1,7 @@
 
 from typing import Literal
 
-from .base import Layer, no_macs, register
+from ..base import Layer, no_macs, register
 
 
 @register

@@ -1,0 +1,39 @@
+"""Which activation ends a network output: one answer for the lints (W601, W607, W610)
+and the test harness (output ranges, loss at init)."""
+from __future__ import annotations
+
+from ..catalog import Fn
+from ..ir import Network, Node
+
+
+def activation_of(layer) -> Fn | None:
+    """A layer's `activation` argument (TimeDistributed: its inner layer's), or None."""
+    if layer.kind == "TimeDistributed":
+        layer = layer.layer
+    act = layer.__dict__.get("activation")  # an argument or None; cheaper than getattr
+    return act if isinstance(act, Fn) else None
+
+
+def head_activation(net: Network, tensor: str,
+                    node_of: dict[str, Node] | None = None) -> tuple[Fn | None, Node | None]:
+    """(the activation that ends output `tensor`, the node that applies it).
+
+    Walks back from the output through the layers that keep the values (Layer.keeps_values:
+    Dropout & co, Identity, Flatten, Reshape) and through linear Activation layers: in
+    `Dense(10, activation=softmax) -> Reshape -> output` the output carries softmax's
+    values. Any other layer ends the walk: its own activation argument (or None) is the
+    answer, so `Dense(softmax) -> BatchNormalization -> output` is not a softmax head (the
+    normalization rescales the probabilities). (None, None) when no layer produces it.
+    `node_of` (tensor -> producing node) saves building it when the caller has one."""
+    if node_of is None:
+        node_of = {o: n for n in net.nodes for o in n.outputs}
+    node = node_of.get(tensor)
+    while node is not None:
+        layer = net.layers[node.layer]
+        act = activation_of(layer)
+        own = layer.standalone_activation()
+        passes = layer.keeps_values or (own is not None and own.name == "linear")
+        if not passes or len(node.inputs) != 1:
+            return act, node
+        node = node_of.get(node.inputs[0])
+    return None, None
