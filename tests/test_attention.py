@@ -212,3 +212,46 @@ def test_shape_errors(src, code, words):
     r = compile_source(src)
     assert r.errors, src
     assert r.errors[0].code == code and words in r.errors[0].message, r.errors[0].message
+
+
+SCORE_SPECS = {  # case of keras_attention.npz: the spec of the same layer
+    "attention_dot": "network k { input q: [4, 6]  input v: [5, 3]  input k: [5, 6] "
+                     "(q, v, k) -> Attention(use_scale=true) -> output y }",
+    "attention_concat_causal": "network k { input q: [seq, 6]  input v: [seq, 6] "
+                               "(q, v) -> Attention(use_scale=true, score_mode=concat, use_causal_mask=true) -> output y }",
+    "additive": "network k { input q: [4, 6]  input v: [5, 3]  input k: [5, 6] "
+                "(q, v, k) -> AdditiveAttention() -> output y }",
+    "additive_causal": "network k { input q: [5, 6]  input v: [5, 6] "
+                       "(q, v) -> AdditiveAttention(use_scale=false, use_causal_mask=true) -> output y }",
+    "dot_vectors": "network k { input a: [6]  input b: [6]  (a, b) -> Dot(1) -> output y }",
+    "dot_cosine": "network k { input a: [6]  input b: [6]  (a, b) -> Dot(axes=-1, normalize=true) -> output y }",
+    "dot_sequences": "network k { input a: [seq, 6]  input b: [5, 6]  (a, b) -> Dot((2, 2)) -> output y }",
+    "dot_time": "network k { input a: [4, 6]  input b: [4, 2]  (a, b) -> Dot(axes=(1, 1), normalize=true) -> output y }",
+    "dot_mixed": "network k { input a: [6]  input b: [5, 6]  (a, b) -> Dot((1, 2)) -> output y }",
+}
+
+
+@pytest.mark.parametrize("case", sorted(SCORE_SPECS))
+def test_score_attention_and_dot_match_keras(case):
+    ref = np.load(REFERENCE)
+    net = net_of(SCORE_SPECS[case])
+    (lname,) = net.weights or [next(n for n, l in net.layers.items() if l.kind != "Identity")]
+    # Keras' scalar weights are [1] here
+    weights = {f"{lname}.{k.split('.', 1)[1]}": ref[k].reshape(-1) for k in ref
+               if k.startswith(case + ".") and k.split(".", 1)[1] in ("scale", "concat_score_weight")}
+    own = init_weights(net)
+    assert {k: v.shape for k, v in own.items()} == {k: v.shape for k, v in weights.items()}
+    xs = [ref[f"{case}.input{i}"] for i in range(len(net.inputs))]
+    for got in both(net, weights, *xs):
+        np.testing.assert_allclose(got, ref[f"{case}.output"], rtol=1e-4, atol=1e-5)
+
+
+def test_dot_and_attention_shape_errors():
+    for src, code in [
+        ("network e { input a: [6]  input b: [5]  (a, b) -> Dot(1) -> output y }", "E301"),
+        ("network e { input a: [6]  input b: [6]  (a, b) -> Dot(2) -> output y }", "E203"),
+        ("network e { input a: [2, 3, 6]  input b: [6]  (a, b) -> Dot(-1) -> output y }", "E300"),
+        ("network e { input q: [4, 6]  input v: [5, 3] (q, v) -> Attention() -> output y }", "E301"),
+    ]:
+        r = compile_source(src)
+        assert r.errors and r.errors[0].code == code, (src, [e.message for e in r.errors])

@@ -1,6 +1,7 @@
 """PyTorch modules and lowerings of the attention kinds (the emitter copies the module
 classes into standalone scripts: they use torch, F and the helpers of
 specc.backends.torch.modules only)."""
+import torch
 import torch.nn.functional as F
 
 from ...backends.registry import torch_lowering
@@ -35,3 +36,49 @@ class MultiHeadAttention(Layer):
 torch_lowering("MultiHeadAttention")(simple(num_heads=lambda l: l.num_heads,
                                             use_causal_mask=lambda l: l.use_causal_mask,
                                             dropout=lambda l: l.dropout))
+
+
+class _ScoreAttention(Layer):
+    """Keras' Attention / AdditiveAttention: softmax over the key positions of `scores`
+    (masked scores lowered by 1e9, as Keras does), attention dropout, times value."""
+
+    def __init__(self, use_causal_mask=False, dropout=0.0, **kw):
+        super().__init__(**kw)
+        self.use_causal_mask, self.dropout = use_causal_mask, dropout
+
+    def compute(self, query, value=None, key=None):
+        value = query if value is None else value
+        key = value if key is None else key
+        scores = self.scores(query, key)
+        if self.use_causal_mask:
+            tq, tv = scores.shape[-2:]
+            allowed = torch.ones(tq, tv, dtype=torch.bool, device=scores.device).tril()
+            scores = torch.where(allowed, scores, scores - 1e9)
+        weights = F.dropout(torch.softmax(scores, dim=-1), self.dropout, self.training)
+        return weights @ value
+
+
+class Attention(_ScoreAttention):
+    def __init__(self, score_mode="dot", **kw):
+        super().__init__(**kw)
+        self.score_mode = score_mode
+
+    def scores(self, query, key):
+        scale = self.param("scale")
+        if self.score_mode == "dot":
+            s = query @ key.transpose(-1, -2)
+            return s if scale is None else s * scale
+        summed = query.unsqueeze(-2) + key.unsqueeze(-3)
+        return self.concat_score_weight * torch.tanh(summed if scale is None else scale * summed).sum(-1)
+
+
+class AdditiveAttention(_ScoreAttention):
+    def scores(self, query, key):
+        t = torch.tanh(query.unsqueeze(-2) + key.unsqueeze(-3))
+        scale = self.param("scale")
+        return (t if scale is None else scale * t).sum(-1)
+
+
+_SCORE_ARGS = dict(use_causal_mask=lambda l: l.use_causal_mask, dropout=lambda l: l.dropout)
+torch_lowering("Attention")(simple(score_mode=lambda l: l.score_mode, **_SCORE_ARGS))
+torch_lowering("AdditiveAttention")(simple(**_SCORE_ARGS))
