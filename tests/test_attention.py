@@ -255,3 +255,61 @@ def test_dot_and_attention_shape_errors():
     ]:
         r = compile_source(src)
         assert r.errors and r.errors[0].code == code, (src, [e.message for e in r.errors])
+
+
+# ------------------------------------------------------------------ position embeddings
+
+POSITIONS = os.path.join(os.path.dirname(__file__), "reference", "keras_hub_positions.npz")
+POSITION_SPECS = {  # case of keras_hub_positions.npz: the spec of the same layer
+    "sine": "network p { input x: [seq, 6]  x -> SinePositionEncoding() -> output y }",
+    "sine_odd": "network p { input x: [seq, 7]  x -> SinePositionEncoding(max_wavelength=100) -> output y }",
+    "learned": "network p { input x: [seq, 6]  x -> PositionEmbedding(9) -> output y }",
+}
+
+
+@pytest.mark.parametrize("case", sorted(POSITION_SPECS))
+def test_positions_match_keras_hub(case):
+    ref = np.load(POSITIONS)
+    net = net_of(POSITION_SPECS[case])
+    weights = {"position_embedding.weight": ref[f"{case}.weight"]} if f"{case}.weight" in ref else {}
+    assert {k: v.shape for k, v in init_weights(net).items()} == {k: v.shape for k, v in weights.items()}
+    for got in both(net, weights, ref[f"{case}.input"]):
+        np.testing.assert_allclose(got, ref[f"{case}.output"], rtol=1e-5, atol=1e-6)
+
+
+def test_sine_encoding_by_hand():
+    # position 0: sin 0 = 0 on even features, cos 0 = 1 on odd ones; position 1, features 0/1
+    # (timescale 1): sin 1, cos 1; features 2/3 of 4: timescale 10000^(-2/4) = 0.01
+    net = net_of("network p { input x: [seq, 4]  x -> SinePositionEncoding() -> output y }")
+    x = np.zeros((1, 2, 4), np.float32)
+    want = [[0, 1, 0, 1], [math.sin(1), math.cos(1), math.sin(0.01), math.cos(0.01)]]
+    for got in both(net, {}, x):
+        np.testing.assert_allclose(got[0], want, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("seq", [1, 5, 12])
+def test_positions_at_any_length_up_to_the_table(seq):
+    # one ONNX file for every length: the first `seq` rows of the table, at every batch row
+    net = net_of("""network p { input tokens: int64[seq]
+                    x = tokens -> Embedding(30, 4)
+                    p = x -> PositionEmbedding(12)
+                    s = x -> SinePositionEncoding()
+                    (x, p, s) -> Add() -> output y }""")
+    weights = init_weights(net, seed=2)
+    ids = np.random.default_rng(seq).integers(0, 30, (3, seq)).astype(np.int64)
+    t, o = both(net, weights, ids)
+    np.testing.assert_allclose(o, t, rtol=1e-5, atol=1e-6)
+    sine = run_torch(net_of("network s { input x: [seq, 4]  x -> SinePositionEncoding() -> output y }"), {},
+                     np.zeros((1, seq, 4), np.float32))[0]
+    table = weights["position_embedding.weight"][:seq]
+    np.testing.assert_allclose(t, weights["embedding.weight"][ids] + table + sine, rtol=1e-5, atol=1e-6)
+
+
+def test_position_embedding_longer_than_its_table():
+    r = compile_source("network p { input x: [13, 4]  x -> PositionEmbedding(12) -> output y }")
+    assert r.errors and r.errors[0].code == "E302" and "sequence_length=12" in r.errors[0].message
+    net = net_of("network p { input x: [seq, 4]  x -> PositionEmbedding(12) -> output y }")
+    with pytest.raises(ValueError, match="sequence_length"):
+        run_torch(net, init_weights(net), np.zeros((1, 13, 4), np.float32))
+    with pytest.raises(Exception):  # onnxruntime: the 12 rows cannot expand to 13
+        run_onnx(net, init_weights(net), np.zeros((1, 13, 4), np.float32))
