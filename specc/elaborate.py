@@ -426,13 +426,13 @@ class Elaborator:
             raise SpecError("E200", f"'{call.func}' is a shared layer; apply it without arguments", call.span,
                             hint=f"write `-> {call.func}`")
         if REGISTRY.get(call.func) is None:
-            raise self.unknown_callable(call.func, call.name_span, env)
+            raise self.unknown_callable(call.func, call.name_span, env, call)
         layer = self.new_layer(call.func, call.span, env, pycall=pycall, syntax_key=skey)
         if layer is None:
             return None
         return self.apply(layer, current, call.span, env)
 
-    def unknown_callable(self, name: str, span: Span, env: Env) -> SpecError:
+    def unknown_callable(self, name: str, span: Span, env: Env, call: ast.Call | None = None) -> SpecError:
         if name in self.failed_imports:
             err = SpecError("E200", f"'{name}' comes from an import that failed", span)
             err.echo = True  # the import error was reported already
@@ -441,10 +441,18 @@ class Elaborator:
         hint = did_you_mean(name, choices)
         for cat in ("activation", "optimizer", "loss", "initializer"):
             if name in CATALOGS[cat]:
+                # the advice keeps the written arguments: gelu(approximate=true) -> Activation(gelu(approximate=true))
+                ref = self.call_text(call) if call is not None and call.args else name
                 hint = (f"'{name}' is an {cat}, not a layer" +
-                        (f"; write Activation({name}) or activation={name} on a layer" if cat == "activation" else ""))
+                        (f"; write Activation({ref}) or activation={ref} on a layer" if cat == "activation" else ""))
         return SpecError("E200", f"unknown layer or block '{name}'", span,
                          hint=hint or "the layer kinds are listed in docs/catalog.md")
+
+    def call_text(self, call: ast.Call) -> str:
+        """A call as written (one line), or its name with '(...)' when the text is not at hand."""
+        src, sp = self.sources.get(call.span.file), call.span
+        line = src.line(sp.line) if src is not None and sp.end_line == sp.line else None
+        return line[sp.column - 1:sp.end_column - 1] if line else f"{call.func}(...)"
 
     def apply(self, layer: Layer, inputs: list[str], span: Span, env: Env) -> list[str]:
         lo, hi = type(layer).n_inputs
@@ -548,7 +556,7 @@ class Elaborator:
     def make_layer_from_call(self, call: ast.Call, env: Env, name_hint: str | None = None,
                              explicit_name: str | None = None) -> Layer | None:
         if REGISTRY.get(call.func) is None:
-            raise self.unknown_callable(call.func, call.name_span, env)
+            raise self.unknown_callable(call.func, call.name_span, env, call)
         return self.new_layer(call.func, call.span, env, pycall=self.to_pycall(call, env),
                               name_hint=name_hint, explicit_name=explicit_name)
 

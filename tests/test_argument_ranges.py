@@ -34,7 +34,7 @@ SMALL = {"0", "-1", "-1e-9", "2.5", "1.0", "0.999", "1", "true", "false", "abc",
          "[0, 0]", "[-1, 2]", "[[1, 2], [3, 4]]", "[1, 2, 3]", "none", "relu", "Dense(2)"}
 
 # inputs a layer may be tried on: flat, sequence, image, token ids, sequence of images
-INPUTS = ["[8]", "[6, 8]", "[3, 8, 8]", "int64[6]", "[4, 3, 8, 8]"]
+INPUTS = ["[8]", "[6, 8]", "[3, 8, 8]", "int64[6]", "[4, 3, 8, 8]", "[32, 4]"]  # [32, 4]: GroupNormalization's 32 groups
 LAYER_VALUES = ["LSTM(4)", "Dense(4)", "Conv2D(2, 3)"]  # for arguments that hold a layer
 LIST_VALUES = ["[-1]", "[2, 1]", "[1, 2]", "[3, 1, 2]", "[1]"]  # for list[int] arguments
 

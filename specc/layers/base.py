@@ -290,6 +290,18 @@ def check_axis(layer: Layer, axis: int, t: T, arg: str, what: str = "axis") -> i
     return a
 
 
+def check_axes(layer: Layer, axis: int | list[int], t: T, arg: str = "axis") -> list[int]:
+    """The axes named by `axis`, an int or a list (Keras counting, as check_axis), as
+    sorted non-negative indices, each once (LayerNormalization, UnitNormalization, Softmax)."""
+    written = [axis] if isinstance(axis, int) else list(axis)
+    if not written:
+        raise layer.error("E203", "axis is an empty list: name at least one axis", arg=arg)
+    axes = sorted(check_axis(layer, a, t, arg) for a in written)
+    if len(set(axes)) != len(axes):
+        raise layer.error("E203", f"axis {written} names the same axis of {t} twice", arg=arg)
+    return axes
+
+
 def mul_dims(dims) -> Dim:
     """Product of dimensions, symbolic when any is symbolic."""
     if all(isinstance(d, int) for d in dims):

@@ -25,6 +25,7 @@ READS_CHANNELS_FIRST = {"Conv1D", "MaxPool1D", "AvgPool1D", "GlobalMaxPool", "Gl
 # Layers whose output has the layout of their (first) input.
 KEEPS = {"Dropout", "AlphaDropout", "GaussianNoise", "BatchNormalization", "Identity", "Activation",
          "LeakyReLU", "PReLU", "ELU", "SpatialDropout1D", "SpatialDropout2D", "Masking", "LayerNormalization",
+         "GroupNormalization", "UnitNormalization", "ReLU", "Softmax",
          "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"}
 RECURRENT = {"SimpleRNN", "LSTM", "GRU"}
 SPATIAL_2D = {"Conv2D", "Conv2DTranspose", "MaxPool2D", "AvgPool2D"}

@@ -254,6 +254,36 @@ def activation(g: Graph, fn: Fn | None, x: str, out: T, w: Weights | None = None
             return g.op("Gelu", [x])
         erf = g.op("Erf", [g.op("Mul", [x, g.scalar(1.0 / math.sqrt(2.0))])])
         return g.op("Mul", [g.op("Mul", [x, g.scalar(0.5)]), g.op("Add", [erf, g.scalar(1.0)])])
+    if name == "celu":
+        return g.op("Celu", [x], alpha=float(a.get("alpha", 1.0)))
+    if name == "exponential":
+        return g.op("Exp", [x])
+    if name == "hard_silu":  # x * relu6(x + 3) / 6, ONNX's HardSwish exactly
+        return g.op("HardSwish", [x])
+    if name == "hard_tanh":
+        return g.op("Clip", [x, g.scalar(-1.0), g.scalar(1.0)])
+    if name in ("hard_shrink", "soft_shrink"):
+        t = float(a.get("threshold", 0.5))
+        return g.op("Shrink", [x], lambd=t, bias=t if name == "soft_shrink" else 0.0)
+    if name == "tanh_shrink":
+        return g.op("Sub", [x, g.op("Tanh", [x])])
+    if name == "log_sigmoid":
+        return g.op("Neg", [g.op("Softplus", [g.op("Neg", [x])])])
+    if name == "log_softmax":
+        return g.op("LogSoftmax", [x], axis=int(a.get("axis", -1)))
+    if name == "mish":  # (ONNX's Mish operator is opset 18)
+        return g.op("Mul", [x, g.op("Tanh", [g.op("Softplus", [x])])])
+    if name == "sparse_plus":  # (c + 1)^2 / 4 + relu(x - c), c = clip(x, -1, 1)
+        c = g.op("Clip", [x, g.scalar(-1.0), g.scalar(1.0)])
+        c1 = g.op("Add", [c, g.scalar(1.0)])
+        return g.op("Add", [g.op("Mul", [g.op("Mul", [c1, c1]), g.scalar(0.25)]),
+                            g.op("Relu", [g.op("Sub", [x, c])])])
+    if name == "sparse_sigmoid":
+        half = g.op("Mul", [g.op("Add", [x, g.scalar(1.0)]), g.scalar(0.5)])
+        return g.op("Clip", [half, g.scalar(0.0), g.scalar(1.0)])
+    if name == "squareplus":
+        root = g.op("Sqrt", [g.op("Add", [g.op("Mul", [x, x]), g.scalar(float(a.get("b", 4.0)))])])
+        return g.op("Mul", [g.op("Add", [x, root]), g.scalar(0.5)])
     if name == "step":
         gt = g.op("Greater", [x, g.scalar(float(a.get("threshold", 0.0)))])
         return g.op("Cast", [gt], to=DTYPES.get(out.dtype, TensorProto.FLOAT))

@@ -52,6 +52,33 @@ def activate(x, act, alpha=None):
         return F.silu(x)
     if name == "gelu":
         return F.gelu(x, approximate="tanh" if a.get("approximate", False) else "none")
+    if name == "celu":
+        return F.celu(x, a.get("alpha", 1.0))
+    if name == "exponential":
+        return torch.exp(x)
+    if name == "hard_silu":
+        return F.hardswish(x)
+    if name == "hard_tanh":
+        return F.hardtanh(x)
+    if name == "hard_shrink":
+        return F.hardshrink(x, a.get("threshold", 0.5))
+    if name == "soft_shrink":
+        return F.softshrink(x, a.get("threshold", 0.5))
+    if name == "tanh_shrink":
+        return F.tanhshrink(x)
+    if name == "log_sigmoid":
+        return F.logsigmoid(x)
+    if name == "log_softmax":  # in float32 under autocast, as softmax
+        return F.log_softmax(x, dim=a.get("axis", -1), dtype=torch.float32 if x.dtype in LOW_PRECISION else None)
+    if name == "mish":
+        return F.mish(x)
+    if name == "sparse_plus":  # (c + 1)^2 / 4 + relu(x - c), c = clip(x, -1, 1): Keras' three pieces
+        c = x.clamp(-1.0, 1.0)
+        return (c + 1.0).square() / 4.0 + F.relu(x - c)
+    if name == "sparse_sigmoid":
+        return ((x + 1.0) / 2.0).clamp(0.0, 1.0)
+    if name == "squareplus":
+        return (x + torch.sqrt(x.square() + a.get("b", 4.0))) / 2.0
     if name == "step":  # forward-only: zero gradient everywhere (kept in the graph)
         y = (x > a.get("threshold", 0.0)).to(x.dtype)
         return y + 0.0 * x if x.requires_grad else y

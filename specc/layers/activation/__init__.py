@@ -6,7 +6,7 @@ from pydantic import Field
 
 from ...catalog import Fn
 from ...catalog.base import non_negative, positive
-from ..base import Layer, Weight, catalog_field, known_shape, no_macs, ranged, register
+from ..base import Layer, T, Weight, catalog_field, check_axes, known_shape, no_macs, ranged, register
 
 
 @register
@@ -83,4 +83,56 @@ class ELU(Layer):
         return Fn(name="elu", args={})
 
     def output(self, ins):
+        return ins[0]
+
+
+@register
+class ReLU(Layer):
+    """Keras' ReLU layer: x if x > threshold (capped at max_value), else
+    negative_slope * (x - threshold). relu6 is ReLU(max_value=6).
+
+    Computed as Keras does (activations.relu): where(x > threshold, x, 0) clipped to
+    [0, max_value], minus negative_slope * relu(threshold - x)."""
+    kind: Literal["ReLU"] = "ReLU"
+    max_value: ranged(float, non_negative) | None = Field(None, description="the largest output (none: no cap)")
+    negative_slope: ranged(float, non_negative) = 0.0
+    threshold: ranged(float, non_negative) = 0.0
+    positional = ("max_value",)
+    category = "activation"
+    macs = no_macs
+    leading_axes_free = True
+
+    def standalone_activation(self):
+        # what the lints and the harness need to know: relu's family; its range when
+        # nothing goes below 0 (a cap only narrows it)
+        if self.negative_slope:
+            return Fn(name="leaky_relu", args={"alpha": self.negative_slope})
+        return Fn(name="relu", args={})
+
+    def output(self, ins):
+        return ins[0]
+
+
+@register
+class Softmax(Layer):
+    """Keras' Softmax layer: exp(x) / sum(exp(x)) along `axis` (an int, or a list: one
+    softmax over all those axes together). Axes count the batch as 0; -1 is the last
+    axis, the width of a channels-first map (write axis=1 for the channels)."""
+    kind: Literal["Softmax"] = "Softmax"
+    axis: int | list[int] = Field(-1, description="the axis or axes the probabilities sum to one over")
+    positional = ("axis",)
+    category = "activation"
+    macs = no_macs
+    leading_axes_free = False  # its axis may count from the front
+
+    def axes(self, t: T) -> list[int]:
+        return check_axes(self, self.axis, t)
+
+    def standalone_activation(self):
+        # one axis: softmax(axis) for the lints and the harness; several: no catalogue form
+        axes = [self.axis] if isinstance(self.axis, int) else self.axis
+        return Fn(name="softmax", args={"axis": axes[0]}) if len(axes) == 1 else None
+
+    def output(self, ins):
+        self.axes(ins[0])
         return ins[0]

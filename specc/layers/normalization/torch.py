@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from ...backends.registry import torch_lowering
-from ...backends.torch.lower import simple
+from ...backends.torch.lower import Ctor, base_kwargs, simple
 from ...backends.torch.modules import LOW_PRECISION, Layer
 
 
@@ -34,3 +34,67 @@ class BatchNormalization(Layer):
 
 
 torch_lowering("BatchNormalization")(simple(momentum=lambda l: l.momentum, epsilon=lambda l: l.epsilon))
+
+
+class LayerNormalization(Layer):
+    """Keras semantics over `axes` (batch = 0, sorted): biased variance, gamma/beta shaped
+    like the normalized axes. Trailing axes go through F.layer_norm."""
+
+    def __init__(self, axes, epsilon, **kw):
+        super().__init__(**kw)
+        self.axes, self.epsilon = tuple(axes), epsilon
+
+    def compute(self, x):
+        w, b = self.param("weight"), self.param("bias")
+        if self.axes == tuple(range(self.axes[0], x.dim())):
+            return F.layer_norm(x, x.shape[self.axes[0]:], w, b, self.epsilon)
+        if x.dtype in LOW_PRECISION:  # statistics in float32 (F.layer_norm does so itself)
+            x = x.float()
+        var, mean = torch.var_mean(x, dim=self.axes, unbiased=False, keepdim=True)
+        y = (x - mean) * torch.rsqrt(var + self.epsilon)
+        shape = [x.shape[i] if i in self.axes else 1 for i in range(x.dim())]  # gamma/beta broadcast
+        if w is not None:
+            y = y * w.reshape(shape)
+        if b is not None:
+            y = y + b.reshape(shape)
+        return y
+
+
+class GroupNormalization(Layer):
+    """Keras semantics over the channels (axis 1): F.group_norm with Keras' epsilon."""
+
+    def __init__(self, groups, epsilon, **kw):
+        super().__init__(**kw)
+        self.groups, self.epsilon = groups, epsilon
+
+    def compute(self, x):
+        return F.group_norm(x, self.groups, self.param("weight"), self.param("bias"), self.epsilon)
+
+
+class UnitNormalization(Layer):
+    """x / max(||x||_2, 1e-12) over `axes` (Keras' bound)."""
+
+    def __init__(self, axes, **kw):
+        super().__init__(**kw)
+        self.axes = tuple(axes)
+
+    def compute(self, x):
+        return x / x.square().sum(dim=self.axes, keepdim=True).sqrt().clamp_min(1e-12)
+
+
+
+
+@torch_lowering("LayerNormalization")
+def lower_layer_norm(layer, ins, out):
+    return Ctor(layer.kind, {"axes": layer.axes(ins[0]), "epsilon": layer.epsilon, **base_kwargs(layer, ins, out)})
+
+
+@torch_lowering("GroupNormalization")
+def lower_group_norm(layer, ins, out):
+    groups = layer.group_count(ins[0].shape[1])
+    return Ctor(layer.kind, {"groups": groups, "epsilon": layer.epsilon, **base_kwargs(layer, ins, out)})
+
+
+@torch_lowering("UnitNormalization")
+def lower_unit_norm(layer, ins, out):
+    return Ctor(layer.kind, {"axes": layer.axes(ins[0]), **base_kwargs(layer, ins, out)})
