@@ -27,6 +27,8 @@ KEEPS = {"Dropout", "AlphaDropout", "GaussianNoise", "BatchNormalization", "Iden
          "LeakyReLU", "PReLU", "ELU", "SpatialDropout1D", "SpatialDropout2D", "Masking", "LayerNormalization",
          "GroupNormalization", "UnitNormalization", "ReLU", "Softmax",
          "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"}
+# attention and position embeddings: a sequence when their (first) input, the query, is one
+KEEPS |= {"MultiHeadAttention", "Attention", "AdditiveAttention", "PositionEmbedding", "SinePositionEncoding"}
 RECURRENT = {"SimpleRNN", "LSTM", "GRU"}
 SPATIAL_2D = {"Conv2D", "Conv2DTranspose", "MaxPool2D", "AvgPool2D"}
 SPATIAL_1D = {"Conv1D", "MaxPool1D", "AvgPool1D"}
