@@ -103,8 +103,10 @@ def torchinfo_rule(layer, ins, out) -> int:
     w, b = _params(layer, ins, out)
     if kind in ("Conv1D", "Conv2D", "Conv2DTranspose"):
         return (w + b) * out.shape[0] * math.prod(out.shape[2:])  # output positions, also for the transpose
-    if kind in ("Dense", "Maxout", "BatchNormalization", "Embedding"):
+    if kind in ("Dense", "Maxout", "BatchNormalization", "LayerNormalization", "Embedding", "PositionEmbedding"):
         return out.shape[0] * (w + b)                 # batch rows only: the steps of [T, F] inputs not counted
+    if kind == "MultiHeadAttention":                  # query_weight & co: the other names
+        return math.prod(out.shape[:2]) * (w + b)
     if kind in ("SimpleRNN", "LSTM", "GRU"):
         return math.prod(out.shape[:2]) * (w + b)     # steps x params with return_sequences, else units x params
     if kind == "Bidirectional":
@@ -126,6 +128,15 @@ def fvcore_rule(layer, ins, out) -> int:
         return 2 * math.prod(out.shape)
     if kind == "UpSampling2D":
         return math.prod(out.shape)
+    if kind == "LayerNormalization":  # fvcore's norm handle: 5 per element with a scale, else 4
+        return (5 if layer.scale else 4) * math.prod(out.shape)
+    if kind == "MultiHeadAttention":  # the four projections; F.scaled_dot_product_attention has no handle
+        kd = layer.key_dim
+        tq, tv = ins[0].shape[1], (ins[1] if len(ins) > 1 else ins[0]).shape[1]
+        return out.shape[0] * (layer.macs(ins, out) - tq * tv * layer.num_heads * (kd + (layer.value_dim or kd)))
+    if kind == "AdditiveAttention" or (kind == "Attention" and layer.score_mode == "concat"):
+        # tanh scores are element-wise (not counted): the weighted sum of the values only
+        return out.shape[0] * math.prod(out.shape[1:]) * (ins[1] if len(ins) > 1 else ins[0]).shape[1]
     if kind == "TimeDistributed":
         inner = type(ins[0])((ins[0].shape[1], *ins[0].shape[2:]), ins[0].dtype)
         return fvcore_rule(layer.layer, [inner], layer.layer.output([inner]))

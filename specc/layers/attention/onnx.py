@@ -1,7 +1,6 @@
 """ONNX lowerings of the attention kinds (standard operators: MatMul, Softmax, Trilu)."""
 import math
 
-import numpy as np
 from onnx import TensorProto, helper
 
 from ...backends.onnx.lower import Graph, Weights
@@ -17,7 +16,7 @@ def causal_mask(g: Graph, scores: str) -> str:
     dims = g.op("Shape", [scores], start=-2)
     big = g.op("ConstantOfShape", [dims],
                value=helper.make_tensor("value", TensorProto.FLOAT, [1], [MASKED_SCORE]))
-    return g.op("Trilu", [big, g.const(np.asarray(1, np.int64))], upper=1)
+    return g.op("Trilu", [big, g.squeeze(g.ints([1]), [0])], upper=1)  # k = 1: above the diagonal (0-d)
 
 
 def attend(g: Graph, layer, scores: str, value: str) -> str:

@@ -23,8 +23,9 @@ def lower_sine_position_encoding(g: Graph, layer, xs, ins, out, w: Weights) -> s
     j = np.arange(size)
     timescales = np.power(np.float32(1.0 / layer.max_wavelength), (2 * (j // 2)).astype(np.float32) / np.float32(size))
     length = g.squeeze(_length(g, xs[0]), [0])
-    positions = g.op("Cast", [g.op("Range", [g.const(np.asarray(0, np.int64)), length,
-                                              g.const(np.asarray(1, np.int64))])], to=1)
+    # Range takes scalars (0-d); Graph.const keeps numpy's ascontiguousarray's 1-d, so squeeze
+    start, step = g.squeeze(g.ints([0]), [0]), g.squeeze(g.ints([1]), [0])
+    positions = g.op("Cast", [g.op("Range", [start, length, step])], to=1)
     angles = g.op("Mul", [g.unsqueeze(positions, [1]), g.const(timescales.astype(np.float32)[None, :])])
     odd = (j % 2).astype(np.float32)
     enc = g.op("Add", [g.op("Mul", [g.op("Sin", [angles]), g.const(1.0 - odd)]),
