@@ -113,8 +113,11 @@ def torchinfo_rule(layer, ins, out) -> int:
         other = sum(math.prod(x.shape) for x in ws if x.name not in ("weight", "bias")
                     and ("weight" in x.name or "bias" in x.name))
         return exact * out.shape[0] * math.prod(out.shape[2:]) + other * math.prod(out.shape[:2])
-    if kind in ("Dense", "Maxout", "BatchNormalization", "LayerNormalization", "GroupNormalization", "Embedding"):
+    if kind in ("Dense", "Maxout", "BatchNormalization", "LayerNormalization", "GroupNormalization", "Embedding",
+                "PositionEmbedding"):
         return out.shape[0] * (w + b)                 # batch rows only: the steps of [T, F] inputs not counted
+    if kind == "MultiHeadAttention":                  # query_weight & co: the other names
+        return math.prod(out.shape[:2]) * (w + b)
     if kind in ("SimpleRNN", "LSTM", "GRU"):
         return math.prod(out.shape[:2]) * (w + b)     # steps x params with return_sequences, else units x params
     if kind == "Bidirectional":
@@ -141,6 +144,15 @@ def fvcore_rule(layer, ins, out) -> int:
         return math.prod(out.shape) * (5 if layer.scale else 4)
     if kind == "UpSampling2D":
         return math.prod(out.shape)
+    if kind == "LayerNormalization":  # fvcore's norm handle: 5 per element with a scale, else 4
+        return (5 if layer.scale else 4) * math.prod(out.shape)
+    if kind == "MultiHeadAttention":  # the four projections; F.scaled_dot_product_attention has no handle
+        kd = layer.key_dim
+        tq, tv = ins[0].shape[1], (ins[1] if len(ins) > 1 else ins[0]).shape[1]
+        return out.shape[0] * (layer.macs(ins, out) - tq * tv * layer.num_heads * (kd + (layer.value_dim or kd)))
+    if kind == "AdditiveAttention" or (kind == "Attention" and layer.score_mode == "concat"):
+        # tanh scores are element-wise (not counted): the weighted sum of the values only
+        return out.shape[0] * math.prod(out.shape[1:]) * (ins[1] if len(ins) > 1 else ins[0]).shape[1]
     if kind == "TimeDistributed":
         inner = type(ins[0])((ins[0].shape[1], *ins[0].shape[2:]), ins[0].dtype)
         return fvcore_rule(layer.layer, [inner], layer.layer.output([inner]))

@@ -79,7 +79,7 @@ def _required_candidates(f) -> list[str]:
         return LIST_VALUES
     if tp is float:
         return ["0.5"]
-    return ["2", "1"]
+    return ["2", "1", "8"]  # 8: a table as long as INPUTS' sequences (PositionEmbedding)
 
 
 @functools.cache

@@ -2,6 +2,9 @@
 
 from typing import Literal
 
+from pydantic import Field
+
+from ...counts import product
 from ..base import Layer, T, check_axis, no_macs, register
 
 
@@ -83,3 +86,52 @@ class Concatenate(Layer):
         shape = list(ins[0].shape)
         shape[ax] = total
         return T(tuple(shape), ins[0].dtype)
+
+
+@register
+class Dot(Layer):
+    """Keras' Dot: per sample, the dot product of two tensors along one axis of each
+    (axes counts the batch as 0; an int is the same axis of both; negative counts from the
+    end). The output is the first input's other axes, then the second's (Keras' batch_dot);
+    two vectors give [1]. normalize=true L2-normalizes both along their axis first (cosine
+    similarity). Inputs of 1 or 2 axes besides the batch."""
+    kind: Literal["Dot"] = "Dot"
+    axes: int | tuple[int, int] = Field(description="the axis of each input to multiply along (batch = 0)")
+    normalize: bool = Field(False, description="L2-normalize both inputs along their axis first")
+    n_inputs = (2, 2)
+    positional = ("axes",)
+    category = "merge"
+
+    def resolved_axes(self, ins: list[T]) -> tuple[int, int]:
+        axes = (self.axes, self.axes) if isinstance(self.axes, int) else self.axes
+        return tuple(check_axis(self, a, t, "axes") for a, t in zip(axes, ins))
+
+    def einsum(self, ins: list[T]) -> str:
+        """The einsum equation of the product (the output before a [1] is appended)."""
+        (a, b), (x, y) = self.resolved_axes(ins), ins
+        xs = "b" + "ij"[:x.rank - 1]
+        ys = "b" + "kl"[:y.rank - 1]
+        ys = ys[:b] + xs[a] + ys[b + 1:]
+        return f"{xs},{ys}->{xs.replace(xs[a], '')}{ys[1:].replace(xs[a], '')}"
+
+    def output(self, ins):
+        for i, t in enumerate(ins, 1):
+            if len(t.features) not in (1, 2):
+                raise self.error("E300", f"input {i} is {t}; Dot takes vectors [n] or sequences [seq, n]",
+                                 hint="Flatten or reduce the input first")
+            if t.dtype.startswith("int"):
+                raise self.error("E300", f"expects float inputs, but input {i} is {t.dtype} {t}")
+        a, b = self.resolved_axes(ins)
+        x, y = ins
+        if x.shape[a] != y.shape[b]:
+            raise self.error("E301", f"multiplies axis {a} of {x} (size {x.shape[a]}) with axis {b} of {y} "
+                             f"(size {y.shape[b]}); the sizes must match", arg="axes",
+                             hint="axes counts the batch as 0; give one axis per input, e.g. axes=(2, 2)")
+        shape = [x.shape[0]] + [d for i, d in enumerate(x.shape[1:], 1) if i != a] \
+            + [d for i, d in enumerate(y.shape[1:], 1) if i != b]
+        return T(tuple(shape) if len(shape) > 1 else (x.shape[0], 1), x.dtype)
+
+    def macs(self, ins, out):
+        # one product per output element and position of the multiplied axis
+        a, _ = self.resolved_axes(ins)
+        return product([*out.shape[1:], ins[0].shape[a]])

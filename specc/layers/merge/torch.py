@@ -5,7 +5,7 @@ and the helpers of specc.backends.torch.modules only."""
 import torch
 
 from ...backends.registry import torch_lowering
-from ...backends.torch.lower import simple
+from ...backends.torch.lower import Ctor, base_kwargs, simple
 from ...backends.torch.modules import Layer
 
 
@@ -67,5 +67,23 @@ class Concatenate(_Merge):
         return torch.cat(xs, dim=self.axis)
 
 
+class Dot(_Merge):
+    """Keras' Dot through torch.einsum; `normalize`: x * min(rsqrt(sum x^2), 1e7) (Keras)."""
+
+    def __init__(self, equation, axes, normalize=False, **kw):
+        super().__init__(**kw)
+        self.equation, self.axes, self.normalize = equation, axes, normalize
+
+    def compute(self, x, y):
+        if self.normalize:
+            x, y = (t * torch.rsqrt(t.square().sum(a, keepdim=True)).clamp(max=1e7) for t, a in zip((x, y), self.axes))
+        z = torch.einsum(self.equation, x, y)
+        return z.unsqueeze(-1) if z.dim() == 1 else z
+
+
 torch_lowering("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")(simple())
 torch_lowering("Concatenate")(simple(axis=lambda l: l.axis))
+torch_lowering("Dot")(lambda layer, ins, out: Ctor("Dot", {"equation": layer.einsum(ins),
+                                                           "axes": list(layer.resolved_axes(ins)),
+                                                           "normalize": layer.normalize,
+                                                           **base_kwargs(layer, ins, out)}))
