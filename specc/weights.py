@@ -15,7 +15,7 @@ import numpy as np
 
 from .catalog import Fn
 from .ir import Network
-from .layers import T, Weight
+from .layers import TensorType, Weight
 
 _TRUNC = 0.87962566103423978  # stddev of a unit normal truncated at +-2 (Keras' correction)
 
@@ -26,9 +26,9 @@ def layer_weights(net: Network, layer_name: str, node=None) -> list[Weight]:
     layer = net.layers[layer_name]
     if node is None:
         node = next(n for n in net.nodes if n.layer == layer_name)
-    ins = [T(tuple(net.tensors[i].shape), net.tensors[i].dtype) for i in node.inputs]
+    ins = [TensorType(tuple(net.tensors[i].shape), net.tensors[i].dtype) for i in node.inputs]
     out = net.tensors[node.outputs[0]]
-    return layer.all_weights(ins, T(tuple(out.shape), out.dtype))
+    return layer.all_weights(ins, TensorType(tuple(out.shape), out.dtype))
 
 
 def _first_calls(net: Network) -> dict:

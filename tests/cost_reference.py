@@ -80,8 +80,8 @@ def measure(path: Path) -> dict[str, dict]:
 
 def _types(net, dims):
     from specc.counts import bind
-    from specc.layers import T
-    return {n: T(tuple(bind(d, {**dims, "batch": 1}) for d in t.shape), t.dtype) for n, t in net.tensors.items()}
+    from specc.layers import TensorType
+    return {n: TensorType(tuple(bind(d, {**dims, "batch": 1}) for d in t.shape), t.dtype) for n, t in net.tensors.items()}
 
 
 def _params(layer, ins, out) -> tuple[int, int]:

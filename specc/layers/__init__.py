@@ -6,6 +6,6 @@ that defines `name`; `REGISTRY.kinds` loads them all (never their torch.py or on
 `AnyLayer` is the field type for "a layer of any kind", discriminated by `kind`.
 """
 
-from .base import REGISTRY, AnyLayer, Layer, T, Weight, fmt_shape
+from .base import REGISTRY, AnyLayer, Layer, TensorType, Weight, fmt_shape
 
 __all__ = ["REGISTRY", "AnyLayer", "Layer", "T", "Weight", "fmt_shape"]

@@ -45,7 +45,7 @@ ARG_SPANS = "_arg_spans"
 
 
 @dataclass(frozen=True)
-class T:
+class TensorType:
     """A tensor type during shape inference: full shape (batch first) and dtype."""
 
     shape: tuple[Dim, ...]
@@ -142,7 +142,7 @@ class Layer(BaseModel):
     misreads_sequence: ClassVar[str | None] = None
 
     # --- rules, overridden per kind ---
-    def infer(self, ins: list[T]) -> T:
+    def infer(self, ins: list[TensorType]) -> TensorType:
         """The output type, with the checks every kind shares (an activation's axis); the
         shape pass and the wrappers call this, kinds override `output`."""
         out = self.output(ins)
@@ -151,19 +151,19 @@ class Layer(BaseModel):
             check_axis(self, act.args["axis"], self.activated(out), "activation", f"the {act.name} axis")
         return out
 
-    def activated(self, out: T) -> T:
+    def activated(self, out: TensorType) -> TensorType:
         """The tensor the activation is applied to (a recurrent layer: one step's state)."""
         return out
 
-    def output(self, ins: list[T]) -> T:
+    def output(self, ins: list[TensorType]) -> TensorType:
         """Shape rule: the type of the output, or SpecError (E3xx) with a hint."""
         raise NotImplementedError
 
-    def weights(self, ins: list[T], out: T) -> list[Weight]:
+    def weights(self, ins: list[TensorType], out: TensorType) -> list[Weight]:
         """Every tensor the layer owns, PyTorch layout; [] for weightless layers."""
         return []
 
-    def macs(self, ins: list[T], out: T) -> Count:
+    def macs(self, ins: list[TensorType], out: TensorType) -> Count:
         """Cost rule: multiply-accumulates of ONE sample (docs/cost.md), an int or, when it
         depends on a symbolic dimension, a Formula (build it with specc.counts.product).
         This default (0) is a fallback only: every kind states its rule, kinds without
@@ -194,7 +194,7 @@ class Layer(BaseModel):
         return value
 
     # --- derived ---
-    def all_weights(self, ins: list[T], out: T) -> list[Weight]:
+    def all_weights(self, ins: list[TensorType], out: TensorType) -> list[Weight]:
         ws = list(self.weights(ins, out))
         act = getattr(self, "activation", None)
         if isinstance(act, Fn) and act.name == "prelu":
@@ -234,7 +234,7 @@ class ArgumentError(SpecError):
     """A SpecError located at one argument of a layer call rather than at the whole call."""
 
 
-def no_macs(self: Layer, ins: list[T], out: T) -> int:
+def no_macs(self: Layer, ins: list[TensorType], out: TensorType) -> int:
     """The MAC rule of kinds that multiply no weights with their input: element-wise
     functions and merges, normalization, pooling, lookups and data movement (docs/cost.md
     says why these count 0)."""
@@ -257,7 +257,7 @@ def known_shape(dims, layer: Layer, what: str) -> tuple[int, ...]:
     return tuple(known(d, layer, what) for d in dims)
 
 
-def need_rank(t: T, layer: Layer, ranks: tuple[int, ...], meaning: str, code: str = "E300",
+def need_rank(t: TensorType, layer: Layer, ranks: tuple[int, ...], meaning: str, code: str = "E300",
               hint: str | None = None) -> None:
     """Require a number of feature dimensions (rank without batch)."""
     if len(t.features) not in ranks:
@@ -289,7 +289,7 @@ def same_pads(size, k, s, dilation=1):
     return total // 2, total - total // 2
 
 
-def check_axis(layer: Layer, axis: int, t: T, arg: str, what: str = "axis") -> int:
+def check_axis(layer: Layer, axis: int, t: TensorType, arg: str, what: str = "axis") -> int:
     """An axis of tensor `t`, batch included and counted as 0 (Keras): 1..rank-1, or
     -(rank-1)..-1 from the end. Returns it as a non-negative index."""
     a = axis + t.rank if axis < 0 else axis
@@ -303,7 +303,7 @@ def check_axis(layer: Layer, axis: int, t: T, arg: str, what: str = "axis") -> i
     return a
 
 
-def check_axes(layer: Layer, axis: int | list[int], t: T, arg: str = "axis") -> list[int]:
+def check_axes(layer: Layer, axis: int | list[int], t: TensorType, arg: str = "axis") -> list[int]:
     """The axes named by `axis`, an int or a list (Keras counting, as check_axis), as
     sorted non-negative indices, each once (LayerNormalization, UnitNormalization, Softmax)."""
     written = [axis] if isinstance(axis, int) else list(axis)

@@ -13,7 +13,7 @@ from ..catalog.base import whole_at_least_one
 from ..counts import Count, Formula, bind, dim, human, human_bytes, product, total
 from ..errors import Diagnostic, SpecError
 from ..ir import Network
-from ..layers import T
+from ..layers import TensorType
 
 # bytes per element, by the dtypes a tensor can have (inputs declare int64, int32, ...)
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2,
@@ -82,13 +82,13 @@ def network_cost(net: Network, batch: int = 1, dims: dict[str, int] | None = Non
 def _network_cost(net: Network, batch: int, dims: dict[str, int]) -> NetworkCost:
     dims.setdefault("batch", batch)
     tensors, layers = net.tensors, net.layers
-    types: dict[str, T] = {}
+    types: dict[str, TensorType] = {}
     nbytes: dict[str, Count] = {}
     # (shape as written, dtype) -> (type with sizes put in, bytes at the batch): a
     # 10,000-layer spec has a handful of distinct tensor types
-    seen: dict[tuple, tuple[T, Count]] = {}
+    seen: dict[tuple, tuple[TensorType, Count]] = {}
 
-    def typed(name: str) -> T | None:
+    def typed(name: str) -> TensorType | None:
         t = types.get(name)
         if t is None:
             info = tensors[name]
@@ -102,7 +102,7 @@ def _network_cost(net: Network, batch: int, dims: dict[str, int]) -> NetworkCost
                     sized = ", ".join(f"{k}={v}" for k, v in dims.items() if k != "batch")
                     raise ValueError(f"with {sized}, tensor '{name}' would have the shape "
                                      f"[{', '.join(map(str, shape))}] (a size below 1); give larger sizes")
-                known = seen[key] = (T(shape, info.dtype), product(shape) * DTYPE_BYTES.get(info.dtype, 4))
+                known = seen[key] = (TensorType(shape, info.dtype), product(shape) * DTYPE_BYTES.get(info.dtype, 4))
             t = types[name] = known[0]
             nbytes[name] = known[1]
         return t

@@ -7,23 +7,23 @@ import operator
 from ..catalog.base import construct
 from ..errors import Diagnostic, Related, SpecError
 from ..ir import Network, ParamCounts, WeightInfo
-from ..layers import T, fmt_shape
+from ..layers import TensorType, fmt_shape
 from . import layout
 from ..layers.base import ArgumentError
 
 
 def infer(net: Network) -> list[Diagnostic]:
     diags: list[Diagnostic] = []
-    types: dict[str, T] = {}
+    types: dict[str, TensorType] = {}
     for name in net.inputs:
         info = net.tensors[name]
         if info.shape is not None:
-            types[name] = T(tuple(info.shape), info.dtype)
+            types[name] = TensorType(tuple(info.shape), info.dtype)
     seen_weights: dict[str, list] = {}
     # (layer arguments, input types) -> (output type, weight infos, param counts, weight
     # signature). Layers with the same arguments on the same inputs (a `repeat` body) are
     # worked out once.
-    memo: dict[tuple, tuple[T, list[WeightInfo], ParamCounts, list]] = {}
+    memo: dict[tuple, tuple[TensorType, list[WeightInfo], ParamCounts, list]] = {}
     layers, tensors, weights, layer_params = net.layers, net.tensors, net.weights, net.layer_params
     for node in net.nodes:
         layer = layers[node.layer]
@@ -146,7 +146,7 @@ def _channels_last_hint(net: Network, node) -> str | None:
             f"{spatial[-1]} reads its first dimension as the channels: write `{fix}`")
 
 
-def _chain(net: Network, tensor: str, types: dict[str, T], depth: int = 4) -> str:
+def _chain(net: Network, tensor: str, types: dict[str, TensorType], depth: int = 4) -> str:
     """'input image [batch, 64] -> dense [batch, 512]' for the few steps before a failure."""
     steps = []
     while tensor is not None and len(steps) < depth:

@@ -3,7 +3,7 @@
 Every layer kind has one entry in `LOWERINGS`, registered with @onnx_lowering in the
 kind's family (`specc/layers/<family>/onnx.py`): a function
 
-    lower(g: Graph, layer, xs: list[str], ins: list[T], out: T, w: Weights) -> str
+    lower(g: Graph, layer, xs: list[str], ins: list[TensorType], out: TensorType, w: Weights) -> str
 
 that appends ONNX nodes to `g` and returns the name of the tensor holding the result.
 `xs` are the input tensor names, `ins` their specc types (batch first), `out` the
@@ -28,7 +28,7 @@ from ... import __version__
 from ...catalog import Fn
 from ...errors import SpecError
 from ...ir import Network
-from ...layers import T
+from ...layers import TensorType
 from ...layers.base import same_pads
 from .. import registry
 
@@ -208,7 +208,7 @@ class Weights:
 # ----------------------------------------------------------------------------- activations
 
 
-def activation(g: Graph, fn: Fn | None, x: str, out: T, w: Weights | None = None, layer=None) -> str:
+def activation(g: Graph, fn: Fn | None, x: str, out: TensorType, w: Weights | None = None, layer=None) -> str:
     """Apply a catalogue activation (every entry in specc/catalog/activations.py)."""
     if fn is None:
         return x
@@ -385,15 +385,15 @@ def _build_model(net: Network, weights: dict[str, np.ndarray] | None, seed: int,
         fn = LOWERINGS.get(layer.kind)
         if fn is None:
             raise not_lowerable(layer, "this layer kind has no ONNX lowering")
-        ins = [T(tuple(net.tensors[i].shape), net.tensors[i].dtype) for i in node.inputs]
+        ins = [TensorType(tuple(net.tensors[i].shape), net.tensors[i].dtype) for i in node.inputs]
         o = net.tensors[node.outputs[0]]
-        out = T(tuple(o.shape), o.dtype)
+        out = TensorType(tuple(o.shape), o.dtype)
         g.scope = node.name
         xs = list(node.inputs)
         weighted = bool(net.weights.get(node.layer))
         if weighted:  # weights are float32: other float inputs are cast (specc's rule for weighted layers)
             xs = [g.op("Cast", [x], to=TensorProto.FLOAT) if t.dtype in _OTHER_FLOATS else x for x, t in zip(xs, ins)]
-            ins = [T(t.shape, "float32") if t.dtype in _OTHER_FLOATS else t for t in ins]
+            ins = [TensorType(t.shape, "float32") if t.dtype in _OTHER_FLOATS else t for t in ins]
         y = fn(g, layer, xs, ins, out, Weights(g, weights, node.layer))
         if weighted and out.dtype in _OTHER_FLOATS:
             y = g.op("Cast", [y], to=DTYPES[out.dtype])

@@ -1,6 +1,6 @@
 """IR -> torch.nn.Module.
 
-`LOWERINGS` maps every layer kind to a builder `(layer, ins: list[T], out: T) -> Ctor`,
+`LOWERINGS` maps every layer kind to a builder `(layer, ins: list[TensorType], out: TensorType) -> Ctor`,
 registered with @torch_lowering in the kind's family (`specc/layers/<family>/torch.py`,
 beside the module classes); a `Ctor` names one of those module classes with plain-value
 arguments, so the same description builds a module here (`Ctor.build()`) and is written
@@ -34,7 +34,7 @@ from torch import nn
 from ...catalog import Fn
 from ...errors import SpecError
 from ...ir import Network
-from ...layers import T
+from ...layers import TensorType
 from .. import registry
 from . import modules as M
 from .modules import penalty
@@ -87,7 +87,7 @@ def fn_pair(f: Fn | None):
     return None if f is None else (f.name, dict(f.args))
 
 
-def base_kwargs(layer, ins: list[T], out: T, activation: bool = True) -> dict[str, Any]:
+def base_kwargs(layer, ins: list[TensorType], out: TensorType, activation: bool = True) -> dict[str, Any]:
     """Common constructor arguments: weights (names, shapes), activation, activity reg."""
     ws = layer.weights(ins, out)
     kw: dict[str, Any] = {}
@@ -118,7 +118,7 @@ def simple(cls: str | None = None, **extra: Callable):
 
 
 # kind -> builder: every family's torch.py registers its kinds here (loaded at the end of this module)
-LOWERINGS: dict[str, Callable[[Any, list[T], T], Ctor]] = registry.TORCH_LOWERINGS
+LOWERINGS: dict[str, Callable[[Any, list[TensorType], TensorType], Ctor]] = registry.TORCH_LOWERINGS
 
 
 def module_classes() -> dict[str, type[nn.Module]]:
@@ -138,8 +138,8 @@ def _module_classes(names: tuple[str, ...]) -> dict[str, type[nn.Module]]:
     return out
 
 
-def _types(net: Network, names: list[str]) -> list[T]:
-    return [T(tuple(net.tensors[n].shape), net.tensors[n].dtype) for n in names]
+def _types(net: Network, names: list[str]) -> list[TensorType]:
+    return [TensorType(tuple(net.tensors[n].shape), net.tensors[n].dtype) for n in names]
 
 
 def layer_ctors(net: Network) -> dict[str, Ctor]:

@@ -6,7 +6,7 @@ from pydantic import Field
 
 from ...catalog import Fn
 from ...catalog.base import non_negative, positive
-from ..base import Layer, T, Weight, catalog_field, check_axes, known_shape, no_macs, ranged, register
+from ..base import Layer, TensorType, Weight, catalog_field, check_axes, known_shape, no_macs, ranged, register
 
 
 @register
@@ -131,7 +131,7 @@ class Softmax(Layer):
     macs = no_macs
     leading_axes_free = False  # its axis may count from the front
 
-    def axes(self, t: T) -> list[int]:
+    def axes(self, t: TensorType) -> list[int]:
         return check_axes(self, self.axis, t)
 
     def standalone_activation(self):

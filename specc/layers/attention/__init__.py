@@ -8,10 +8,10 @@ from pydantic import Field
 
 from ...catalog import CATALOGS, Fn
 from ...counts import product, total
-from ..base import DropRate, Layer, Size, T, Weight, catalog_field, known, register
+from ..base import DropRate, Layer, Size, TensorType, Weight, catalog_field, known, register
 
 
-def query_value_key(ins: list[T]) -> tuple[T, T, T]:
+def query_value_key(ins: list[TensorType]) -> tuple[TensorType, TensorType, TensorType]:
     """Keras' call order (query, value, key): key defaults to value, value to query."""
     q = ins[0]
     v = ins[1] if len(ins) > 1 else q
@@ -19,7 +19,7 @@ def query_value_key(ins: list[T]) -> tuple[T, T, T]:
     return q, v, k
 
 
-def check_sequences(layer: Layer, ins: list[T]) -> tuple[T, T, T]:
+def check_sequences(layer: Layer, ins: list[TensorType]) -> tuple[TensorType, TensorType, TensorType]:
     """Query, value and key: float sequences [seq, features] of known features; key and
     value of the same length."""
     q, v, k = query_value_key(ins)
@@ -81,7 +81,7 @@ class MultiHeadAttention(Layer):
 
     def output(self, ins):
         q, v, k = check_sequences(self, ins)
-        return T((q.shape[0], q.shape[1], self.output_shape or q.shape[-1]), q.dtype)
+        return TensorType((q.shape[0], q.shape[1], self.output_shape or q.shape[-1]), q.dtype)
 
     def _dims(self, ins):
         q, v, k = query_value_key(ins)
@@ -136,7 +136,7 @@ class _ScoreAttention(Layer):
         if q.shape[-1] != k.shape[-1]:
             raise self.error("E301", f"the query {q} and the key {k} must have the same features",
                              hint="scores compare query and key feature by feature; project one with Dense")
-        return T((q.shape[0], q.shape[1], v.shape[-1]), q.dtype)
+        return TensorType((q.shape[0], q.shape[1], v.shape[-1]), q.dtype)
 
     def macs(self, ins, out):
         # scores (one product per query, key position and feature) and the weighted sum of values

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from ...catalog import Fn
 from ...counts import product
-from ..base import Layer, Size, SizeOrPair, T, Weight, catalog_field, conv_dim, known, need_rank, pair, register
+from ..base import Layer, Size, SizeOrPair, TensorType, Weight, catalog_field, conv_dim, known, need_rank, pair, register
 from ..common import WithActivation, WithKernel
 
 
@@ -20,7 +20,7 @@ class _Window(Layer):
 
     rank: ClassVar[int] = 0  # spatial axes
 
-    def _check(self, ins: list[T]) -> T:
+    def _check(self, ins: list[TensorType]) -> TensorType:
         t = ins[0]
         meaning = "[channels, length]" if self.rank == 1 else "[channels, height, width]"
         need_rank(t, self, (self.rank + 1,), meaning,
@@ -28,7 +28,7 @@ class _Window(Layer):
         known(t.features[0], self, "the number of input channels")
         return t
 
-    def _spatial(self, t: T) -> tuple:
+    def _spatial(self, t: TensorType) -> tuple:
         """The output's spatial dimensions (Keras rules)."""
         k, s = pair(self.kernel_size, self.rank), pair(self.strides, self.rank)
         d = pair(self.dilation_rate, self.rank)
@@ -68,7 +68,7 @@ class _GroupedConv(_Conv):
             raise self.error("E300", f"{c} input channels are not divisible by groups={self.groups}",
                              arg="groups", hint="Keras requires filters and input channels both divisible by "
                                                 "groups; change groups or the channels before this layer")
-        return T((t.shape[0], self.filters, *self._spatial(t)))
+        return TensorType((t.shape[0], self.filters, *self._spatial(t)))
 
     def weights(self, ins, out):
         c = known(ins[0].shape[1], self, "channels")
@@ -145,7 +145,7 @@ class _DepthwiseConv(_Depthwise):
 
     def output(self, ins):
         t = self._check(ins)
-        return T((t.shape[0], t.shape[1] * self.depth_multiplier, *self._spatial(t)))
+        return TensorType((t.shape[0], t.shape[1] * self.depth_multiplier, *self._spatial(t)))
 
     def weights(self, ins, out):
         c = known(ins[0].shape[1], self, "channels")
@@ -193,7 +193,7 @@ class _SeparableConv(_Depthwise):
 
     def output(self, ins):
         t = self._check(ins)
-        return T((t.shape[0], self.filters, *self._spatial(t)))
+        return TensorType((t.shape[0], self.filters, *self._spatial(t)))
 
     def weights(self, ins, out):
         c = known(ins[0].shape[1], self, "channels")
@@ -248,7 +248,7 @@ class _ConvTranspose(_Conv):
             if isinstance(d, str):
                 return f"{d}*{s}" if self.padding == "same" else f"({d}-1)*{s}+{k}"
             return d * s if self.padding == "same" else (d - 1) * s + max(k, s)
-        return T((t.shape[0], self.filters, *(up(t.shape[2 + i], k[i], s[i]) for i in range(self.rank))))
+        return TensorType((t.shape[0], self.filters, *(up(t.shape[2 + i], k[i], s[i]) for i in range(self.rank))))
 
     def weights(self, ins, out):
         c = known(ins[0].shape[1], self, "channels")

@@ -4,7 +4,7 @@ from typing import Literal
 from pydantic import Field
 
 from ...counts import product
-from ..base import Size, T, Weight, known, register
+from ..base import Size, TensorType, Weight, known, register
 from ..common import WithKernel
 
 
@@ -22,7 +22,7 @@ class Dense(WithKernel):
         return "keep" if rank == 2 else None  # per time step on [T, F]
     leading_axes_free = True  # works on the last axis
 
-    def output(self, ins: list[T]) -> T:
+    def output(self, ins: list[TensorType]) -> TensorType:
         t = ins[0]
         if t.dtype.startswith("int"):
             raise self.error("E300", f"expects a float input, but received {t.dtype} {t}",
@@ -33,9 +33,9 @@ class Dense(WithKernel):
                              hint="insert Flatten() (or GlobalAvgPool2D()) before this Dense layer; "
                                   "wrap it in TimeDistributed(...) to apply it per time step")
         known(t.shape[-1], self, "the input's last dimension")
-        return T((*t.shape[:-1], self.units))
+        return TensorType((*t.shape[:-1], self.units))
 
-    def weights(self, ins: list[T], out: T) -> list[Weight]:
+    def weights(self, ins: list[TensorType], out: TensorType) -> list[Weight]:
         n_in = known(ins[0].shape[-1], self, "the input's last dimension")
         return [self.kernel((self.units, n_in)), *self.bias(self.units)]
 

@@ -4,7 +4,7 @@ from typing import Literal, Optional
 from pydantic import Field
 
 from ...catalog import Fn
-from ..base import Layer, Size, T, Weight, catalog_field, no_macs, register
+from ..base import Layer, Size, TensorType, Weight, catalog_field, no_macs, register
 
 
 @register
@@ -32,7 +32,7 @@ class Embedding(Layer):
         if self.input_length is not None and t.features and t.features[-1] != self.input_length \
                 and isinstance(t.features[-1], int):
             raise self.error("E300", f"input_length={self.input_length} but the input is {t}", arg="input_length")
-        return T((*t.shape, self.output_dim))
+        return TensorType((*t.shape, self.output_dim))
 
     def weights(self, ins, out):
         return [Weight("weight", (self.input_dim, self.output_dim), initializer=self.embeddings_initializer,

@@ -3,7 +3,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..base import Size, T, known, register
+from ..base import Size, TensorType, known, register
 from ..common import WithKernel
 
 
@@ -27,7 +27,7 @@ class Maxout(WithKernel):
             raise self.error("E303", f"expects a flat [features] input, but received {t}",
                              hint="insert Flatten() before Maxout")
         known(t.shape[-1], self, "the input's last dimension")
-        return T((t.shape[0], self.units))
+        return TensorType((t.shape[0], self.units))
 
     def weights(self, ins, out):
         n_in = known(ins[0].shape[-1], self, "the input's last dimension")

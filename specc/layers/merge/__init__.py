@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import Field
 
 from ...counts import product
-from ..base import Layer, T, check_axis, no_macs, register
+from ..base import Layer, TensorType, check_axis, no_macs, register
 
 
 class _Elementwise(Layer):
@@ -24,7 +24,7 @@ class _Elementwise(Layer):
                                  "e.g. with Dense, or use Concatenate")
         if len({t.dtype for t in ins}) > 1:
             raise self.error("E301", "inputs have different dtypes: " + ", ".join(t.dtype for t in ins))
-        return T(first.shape, first.dtype)
+        return TensorType(first.shape, first.dtype)
 
 
 @register
@@ -85,7 +85,7 @@ class Concatenate(Layer):
         total = sum(dims) if all(isinstance(d, int) for d in dims) else "+".join(str(d) for d in dims)
         shape = list(ins[0].shape)
         shape[ax] = total
-        return T(tuple(shape), ins[0].dtype)
+        return TensorType(tuple(shape), ins[0].dtype)
 
 
 @register
@@ -102,11 +102,11 @@ class Dot(Layer):
     positional = ("axes",)
     category = "merge"
 
-    def resolved_axes(self, ins: list[T]) -> tuple[int, int]:
+    def resolved_axes(self, ins: list[TensorType]) -> tuple[int, int]:
         axes = (self.axes, self.axes) if isinstance(self.axes, int) else self.axes
         return tuple(check_axis(self, a, t, "axes") for a, t in zip(axes, ins))
 
-    def einsum(self, ins: list[T]) -> str:
+    def einsum(self, ins: list[TensorType]) -> str:
         """The einsum equation of the product (the output before a [1] is appended)."""
         (a, b), (x, y) = self.resolved_axes(ins), ins
         xs = "b" + "ij"[:x.rank - 1]
@@ -129,7 +129,7 @@ class Dot(Layer):
                              hint="axes counts the batch as 0; give one axis per input, e.g. axes=(2, 2)")
         shape = [x.shape[0]] + [d for i, d in enumerate(x.shape[1:], 1) if i != a] \
             + [d for i, d in enumerate(y.shape[1:], 1) if i != b]
-        return T(tuple(shape) if len(shape) > 1 else (x.shape[0], 1), x.dtype)
+        return TensorType(tuple(shape) if len(shape) > 1 else (x.shape[0], 1), x.dtype)
 
     def macs(self, ins, out):
         # one product per output element and position of the multiplied axis

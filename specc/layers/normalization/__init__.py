@@ -6,7 +6,7 @@ from pydantic import Field
 
 from ...catalog import Fn
 from ...catalog.base import Range, fraction, positive
-from ..base import Layer, T, Weight, catalog_field, check_axes, check_axis, known, no_macs, ranged, register
+from ..base import Layer, TensorType, Weight, catalog_field, check_axes, check_axis, known, no_macs, ranged, register
 
 
 @register
@@ -103,7 +103,7 @@ class LayerNormalization(Layer):
     category = "normalization"
     macs = no_macs  # statistics, a scale and a shift: element-wise (docs/cost.md)
 
-    def axes(self, t: T) -> list[int]:
+    def axes(self, t: TensorType) -> list[int]:
         return check_axes(self, self.axis, t)
 
     def output(self, ins):
@@ -197,7 +197,7 @@ class UnitNormalization(Layer):
     category = "normalization"
     macs = no_macs  # a sum of squares and a division: element-wise (docs/cost.md)
 
-    def axes(self, t: T) -> list[int]:
+    def axes(self, t: TensorType) -> list[int]:
         return check_axes(self, self.axis, t)
 
     def output(self, ins):

@@ -4,7 +4,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from ..base import Layer, Size, SizeOrPair, T, conv_dim, need_rank, no_macs, pair, register
+from ..base import Layer, Size, SizeOrPair, TensorType, conv_dim, need_rank, no_macs, pair, register
 
 
 class _Pool(Layer):
@@ -25,7 +25,7 @@ class _Pool1D(_Pool):
         t = ins[0]
         need_rank(t, self, (2,), "[channels, length]")
         s = self.strides or self.pool_size
-        return T((t.shape[0], t.shape[1], conv_dim(t.shape[2], self.pool_size, s, self.padding, 1, self)), t.dtype)
+        return TensorType((t.shape[0], t.shape[1], conv_dim(t.shape[2], self.pool_size, s, self.padding, 1, self)), t.dtype)
 
 
 class _Pool2D(_Pool):
@@ -40,7 +40,7 @@ class _Pool2D(_Pool):
         s = pair(self.strides) if self.strides is not None else k
         h = conv_dim(t.shape[2], k[0], s[0], self.padding, 1, self)
         w = conv_dim(t.shape[3], k[1], s[1], self.padding, 1, self)
-        return T((t.shape[0], t.shape[1], h, w), t.dtype)
+        return TensorType((t.shape[0], t.shape[1], h, w), t.dtype)
 
 
 @register
@@ -78,7 +78,7 @@ class _Global(Layer):
         t = ins[0]
         need_rank(t, self, (2, 3, 4), "[channels, ...spatial]")
         spatial = (1,) * (len(t.features) - 1) if self.keepdims else ()
-        return T((t.shape[0], t.shape[1], *spatial), t.dtype)
+        return TensorType((t.shape[0], t.shape[1], *spatial), t.dtype)
 
 
 @register

@@ -11,10 +11,10 @@ from pydantic import Field
 
 from ...catalog import Fn
 from ...catalog.base import positive
-from ..base import Layer, Size, T, Weight, catalog_field, known, no_macs, ranged, register
+from ..base import Layer, Size, TensorType, Weight, catalog_field, known, no_macs, ranged, register
 
 
-def check_sequence(layer: Layer, t: T) -> T:
+def check_sequence(layer: Layer, t: TensorType) -> TensorType:
     if len(t.features) != 2:
         raise layer.error("E300", f"expects a sequence [seq, features], but received {t}",
                           hint="put it after Embedding, which makes [seq, features] from token ids")

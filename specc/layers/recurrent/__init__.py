@@ -12,7 +12,7 @@ from pydantic import Field
 
 from ...catalog import Fn
 from ...counts import dim
-from ..base import DropRate, Size, T, Weight, catalog_field, known, need_rank, register
+from ..base import DropRate, Size, TensorType, Weight, catalog_field, known, need_rank, register
 from ..common import WithKernel
 
 
@@ -37,7 +37,7 @@ class _Recurrent(WithKernel):
 
 
     def activated(self, out):
-        return T((out.shape[0], self.units))  # the state of one step
+        return TensorType((out.shape[0], self.units))  # the state of one step
 
     def output(self, ins):
         t = ins[0]
@@ -46,8 +46,8 @@ class _Recurrent(WithKernel):
                        "Reshape([1, n]) to make a single time step")
         known(t.shape[2], self, "the number of input features")
         if self.return_sequences:
-            return T((t.shape[0], t.shape[1], self.units))
-        return T((t.shape[0], self.units))
+            return TensorType((t.shape[0], t.shape[1], self.units))
+        return TensorType((t.shape[0], self.units))
 
     def macs(self, ins, out):
         # per time step, every gate: W x_t and U h_{t-1} (G*units*(in + units) products);

@@ -4,7 +4,7 @@ import math
 from typing import Literal, Union
 
 from ...catalog.base import non_negative
-from ..base import Layer, Size, SizeOrPair, T, known, mul_dims, need_rank, no_macs, pair, ranged, register
+from ..base import Layer, Size, SizeOrPair, TensorType, known, mul_dims, need_rank, no_macs, pair, ranged, register
 
 
 @register
@@ -19,7 +19,7 @@ class Flatten(Layer):
         t = ins[0]
         if not t.features:
             raise self.error("E300", f"has nothing to flatten in {t}")
-        return T((t.shape[0], mul_dims(t.features)), t.dtype)
+        return TensorType((t.shape[0], mul_dims(t.features)), t.dtype)
 
 
 @register
@@ -49,7 +49,7 @@ class Reshape(Layer):
             raise self.error("E307", f"cannot reshape {t} ({total} elements per sample) to {target} "
                              f"({rest} elements)", hint="the product of target_shape must equal the input's "
                              "element count, batch excluded; use -1 for one inferred dimension")
-        return T((t.shape[0], *target), t.dtype)
+        return TensorType((t.shape[0], *target), t.dtype)
 
 
 @register
@@ -70,7 +70,7 @@ class Permute(Layer):
         if sorted(self.dims) != list(range(1, n + 1)):
             raise self.error("E203", f"dims {self.dims} must be a permutation of 1..{n} for input {t}", arg="dims",
                              hint="dims are 1-based and exclude the batch, as in Keras")
-        return T((t.shape[0], *(t.shape[d] for d in self.dims)), t.dtype)
+        return TensorType((t.shape[0], *(t.shape[d] for d in self.dims)), t.dtype)
 
 
 @register
@@ -86,7 +86,7 @@ class RepeatVector(Layer):
     def output(self, ins):
         t = ins[0]
         need_rank(t, self, (1,), "[features]")
-        return T((t.shape[0], self.n, t.shape[1]), t.dtype)
+        return TensorType((t.shape[0], self.n, t.shape[1]), t.dtype)
 
 
 IntPairs = Union[int, tuple[int, int], tuple[tuple[int, int], tuple[int, int]]]
@@ -118,7 +118,7 @@ class ZeroPadding2D(Layer):
         need_rank(t, self, (3,), "[channels, height, width]")
         top, bottom, left, right = self.pads()
         grow = lambda d, a: d + a if isinstance(d, int) else (f"{d}+{a}" if a else d)
-        return T((t.shape[0], t.shape[1], grow(t.shape[2], top + bottom), grow(t.shape[3], left + right)), t.dtype)
+        return TensorType((t.shape[0], t.shape[1], grow(t.shape[2], top + bottom), grow(t.shape[3], left + right)), t.dtype)
 
 
 @register
@@ -136,4 +136,4 @@ class UpSampling2D(Layer):
         need_rank(t, self, (3,), "[channels, height, width]")
         sh, sw = pair(self.size)
         up = lambda d, s: d * s if isinstance(d, int) else f"{d}*{s}"
-        return T((t.shape[0], t.shape[1], up(t.shape[2], sh), up(t.shape[3], sw)), t.dtype)
+        return TensorType((t.shape[0], t.shape[1], up(t.shape[2], sh), up(t.shape[3], sw)), t.dtype)

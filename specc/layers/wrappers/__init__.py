@@ -3,7 +3,7 @@
 from typing import Literal
 
 from ...counts import dim
-from ..base import AnyLayer, Layer, T, layer_field, register
+from ..base import AnyLayer, Layer, TensorType, layer_field, register
 from ..recurrent import _Recurrent
 
 
@@ -29,7 +29,7 @@ class Bidirectional(Layer):
     def output(self, ins):
         inner = self.layer.infer(ins)
         if self.merge_mode == "concat":
-            return T((*inner.shape[:-1], inner.shape[-1] * 2), inner.dtype)
+            return TensorType((*inner.shape[:-1], inner.shape[-1] * 2), inner.dtype)
         return inner
 
     def adjust_initial(self, weight, value):
@@ -59,15 +59,15 @@ class TimeDistributed(Layer):
     reads_sequence = True
     makes_layout = "seq"
 
-    def _inner(self, ins: list[T]) -> T:
+    def _inner(self, ins: list[TensorType]) -> TensorType:
         t = ins[0]
         if len(t.features) < 2:
             raise self.error("E300", f"expects [timesteps, ...] input, but received {t}")
-        return T((t.shape[0], *t.shape[2:]), t.dtype)
+        return TensorType((t.shape[0], *t.shape[2:]), t.dtype)
 
     def output(self, ins):
         out = self.layer.infer([self._inner(ins)])
-        return T((ins[0].shape[0], ins[0].shape[1], *out.shape[1:]), out.dtype)
+        return TensorType((ins[0].shape[0], ins[0].shape[1], *out.shape[1:]), out.dtype)
 
     def adjust_initial(self, weight, value):
         return self.layer.adjust_initial(weight.split(".", 1)[1], value)

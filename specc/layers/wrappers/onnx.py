@@ -1,5 +1,5 @@
 """ONNX lowerings of the wrapper kinds (a layer applied per direction or per time step)."""
-from ...backends.onnx.lower import INT64_MAX, LOWERINGS, T
+from ...backends.onnx.lower import INT64_MAX, LOWERINGS, TensorType
 from ...backends.registry import onnx_lowering
 from ...catalog import Fn
 from ..recurrent.onnx import CELL_LIMIT, run_rnn
@@ -31,7 +31,7 @@ def lower_bidirectional(g, layer, xs, ins, out, w):
 def lower_time_distributed(g, layer, xs, ins, out, w):
     inner = layer.layer
     t = ins[0]
-    inner_in = T((t.shape[0], *t.shape[2:]), t.dtype)
+    inner_in = TensorType((t.shape[0], *t.shape[2:]), t.dtype)
     inner_out = inner.output([inner_in])
     fn = LOWERINGS[inner.kind]
     iw = w.sub("layer")
