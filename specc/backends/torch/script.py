@@ -247,7 +247,7 @@ def _training_tables(net: Network, attrs: dict[str, str]) -> dict[str, list]:
     """REGULARIZERS, CONSTRAINTS and FROZEN of the emitted Model, in specc's key order (the
     order SpeccModule adds them up in, so the sums agree to the last bit)."""
     from ...weights import weight_specs
-    from .lower import _unit_axis, fn_pair
+    from .lower import _BUFFERS, _unit_axis, fn_pair
     specs = weight_specs(net)
     trainable = {f"{l}.{w.name}": w.trainable for l, ws in net.weights.items() for w in ws}
     return {
@@ -255,7 +255,7 @@ def _training_tables(net: Network, attrs: dict[str, str]) -> dict[str, list]:
         "CONSTRAINTS": [(_param_path(attrs, k), fn_pair(w.constraint), _unit_axis(net, k))
                         for k, w in specs.items() if w.constraint],
         "FROZEN": [_param_path(attrs, k) for k, ok in trainable.items()
-                   if not ok and k.rsplit(".", 1)[-1] not in ("running_mean", "running_var")],
+                   if not ok and k.rsplit(".", 1)[-1] not in _BUFFERS],
     }
 
 

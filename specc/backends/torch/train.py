@@ -21,7 +21,9 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .lower import _types
 from .training import TrainError
+from .training.adapt import adapt_statistics
 from .training.callbacks import CALLBACK_CLASSES
 from .training.checkpointing import CHECKPOINT, Checkpointing
 from .training.device import _float32, autocast_dtype, keep_freed_memory, rank_and_world, resolve_device
@@ -136,6 +138,7 @@ class Trainer(Checkpointing, RunFiles):
         xt = [torch.from_numpy(np.ascontiguousarray(x)).to(dev) for x in xs]
         self.train_x, self.val_x = [x[:split] for x in xt], [x[split:] for x in xt]
         self.n_train, self.n_val = split, n - split
+        self._adapt()
         several = len(ys) > 1
         self.heads: list[Head] = []
         fitted: set[str] = set()
@@ -191,6 +194,20 @@ class Trainer(Checkpointing, RunFiles):
         self.notes: list[str] = []
 
     # ------------------------------------------------------------------ helpers
+    def _adapt(self) -> None:
+        """Keras' `adapt` (training/adapt.py): the Normalization layers given no mean and
+        variance get the training split's, before the first epoch (a --resume then loads
+        the checkpoint's, the same values)."""
+        targets, done = [], set()
+        for node in self.net.nodes:  # network order; a shared layer adapts to its first call's input
+            layer = self.net.layers[node.layer]
+            if getattr(layer, "adapts", lambda: False)() and node.layer not in done:
+                done.add(node.layer)
+                kept = layer.kept_axes(_types(self.net, node.inputs[:1])[0])
+                targets.append((self.module.layer_module(node.layer), kept))
+        if targets:
+            adapt_statistics(self.module, targets, self.train_x, self.opts.batch_size)
+
     def autocast(self):
         """The forward pass's context: autocast to the policy's dtype (weights stay float32)."""
         if self.amp_dtype is None:
