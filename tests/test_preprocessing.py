@@ -176,3 +176,45 @@ def test_train_adapts_normalization_to_the_training_split_and_onnx_takes_raw_fea
     z = (x[:75] - w["normalization.mean"]) / np.sqrt(w["normalization.variance"])
     np.testing.assert_allclose(z.mean(0), 0, atol=1e-4)
     np.testing.assert_allclose(z.std(0), 1, atol=1e-4)
+
+
+# ------------------------------------------------------------------ what raw input the model takes
+RAW_SPEC = """network raw {
+  input img: [3, 4, 4]
+  input other: [2]
+  img -> Rescaling(0.00392156862745098) -> Normalization() -> Flatten() -> Dense(2) -> output p
+  other -> Dense(2) -> output q
+}"""
+
+
+def test_summary_onnx_metadata_and_served_api_say_what_raw_input_the_model_expects():
+    """An input that goes first through Rescaling/Normalization is described as raw values
+    with the steps the model applies (summary, the ONNX file's `specc.inputs` "meaning",
+    /metadata and /openapi.json of `specc serve`); other inputs carry no such note."""
+    import json
+    import warnings
+
+    from specc.backends.onnx.runtime import Runner
+    from specc.backends.onnx.serve import create_app
+    from specc.summary import summary_data, summary_text
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    net = net_of(RAW_SPEC)
+    want = ("raw values: the model first applies x * 0.00392157 (rescaling), then standardization with the "
+            "training data's mean and variance per axis 1 (normalization)")
+    assert f"Input img: {want}" in summary_text(net, cost=False).splitlines()
+    assert "Input other" not in summary_text(net, cost=False)
+    inputs = summary_data(net, cost=False)["inputs"]
+    assert inputs["img"]["raw"] == want and "raw" not in inputs["other"]
+
+    model = build_model(net, init_weights(net, 0))
+    stated = json.loads({p.key: p.value for p in model.metadata_props}["specc.inputs"])
+    assert stated["img"]["meaning"] == want and "meaning" not in stated["other"]
+    runner = Runner(model.SerializeToString(), provider="cpu", spinning=False)
+    with TestClient(create_app(runner), raise_server_exceptions=False) as c:
+        meta = c.get("/metadata").json()
+        doc = c.get("/openapi.json").json()
+    assert want in json.dumps(meta)
+    assert want in json.dumps(doc)

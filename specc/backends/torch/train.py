@@ -21,9 +21,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .lower import _types
 from .training import TrainError
-from .training.adapt import adapt_statistics
+from .training.adapt import adapt_plan, adapt_statistics
 from .training.callbacks import CALLBACK_CLASSES
 from .training.checkpointing import CHECKPOINT, Checkpointing
 from .training.device import _float32, autocast_dtype, keep_freed_memory, rank_and_world, resolve_device
@@ -198,13 +197,7 @@ class Trainer(Checkpointing, RunFiles):
         """Keras' `adapt` (training/adapt.py): the Normalization layers given no mean and
         variance get the training split's, before the first epoch (a --resume then loads
         the checkpoint's, the same values)."""
-        targets, done = [], set()
-        for node in self.net.nodes:  # network order; a shared layer adapts to its first call's input
-            layer = self.net.layers[node.layer]
-            if getattr(layer, "adapts", lambda: False)() and node.layer not in done:
-                done.add(node.layer)
-                kept = layer.kept_axes(_types(self.net, node.inputs[:1])[0])
-                targets.append((self.module.layer_module(node.layer), kept))
+        targets = [(self.module.layer_module(name), kept) for name, kept in adapt_plan(self.net)]
         if targets:
             adapt_statistics(self.module, targets, self.train_x, self.opts.batch_size)
 

@@ -28,6 +28,9 @@ class Rescaling(Layer):
     leading_axes_free = True
     macs = no_macs  # a multiply and an add per value: element-wise (docs/cost.md)
 
+    def raw_input(self):
+        return f"x * {self.scale:g}" + (f" + {self.offset:g}" if self.offset else "") + f" ({self.name})"
+
     def output(self, ins):
         return ins[0]
 
@@ -92,6 +95,14 @@ class Normalization(Layer):
         """The given mean and variance, one value per kept position (flattened)."""
         n = math.prod(self.stats_shape(t))
         return [_values(self, name, getattr(self, name), n) for name in ("mean", "variance")]
+
+    def raw_input(self):
+        where = ("one mean and variance" if self.axis is None else
+                 f"mean and variance per axis {self.axis}" if isinstance(self.axis, int) else
+                 f"mean and variance per axes {self.axis}")
+        stats = "the training data's" if self.adapts() else "fixed"
+        what = "the inverse standardization (x * std + mean)" if self.invert else "standardization"
+        return f"{what} with {stats} {where} ({self.name})"
 
     def output(self, ins):
         t = ins[0]

@@ -8,6 +8,19 @@ from __future__ import annotations
 import torch
 
 
+def adapt_plan(net) -> list[tuple[str, list[int]]]:
+    """(layer name, kept axes (batch = 0)) of every Normalization layer that adapts, in
+    network order; a shared layer adapts to its first call's input. (specc only: the
+    Trainer and the emitter read it; the emitted program gets the table.)"""
+    from ..lower import _types
+    plan: dict[str, list[int]] = {}
+    for node in net.nodes:
+        layer = net.layers[node.layer]
+        if getattr(layer, "adapts", lambda: False)() and node.layer not in plan:
+            plan[node.layer] = layer.kept_axes(_types(net, node.inputs[:1])[0])
+    return list(plan.items())
+
+
 class _Captured(Exception):
     """Raised by the hook once a layer's input is seen: the rest of the forward is not needed."""
 
