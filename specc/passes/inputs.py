@@ -10,6 +10,8 @@ def raw_input_notes(net: Network) -> dict[str, str]:
     """input -> "raw values: the model applies x * 0.00392 (rescaling), then ..." for the
     inputs whose only consumer is a preprocessing layer (followed through a chain of them,
     each the only consumer of the one before); other inputs are left out."""
+    if not any(layer.raw_input() is not None for layer in net.layers.values()):
+        return {}  # no preprocessing layer: no walk over the nodes (the summary walks them once)
     consumers: dict[str, list] = {}
     for n in net.nodes:
         for i in n.inputs:
