@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .counts import Formula, as_json, human, human_bytes
 from .passes.cost import network_cost
+from .passes.inputs import raw_input_notes
 
 
 def summary_data(net, batch: int = 1, dims: dict[str, int] | None = None, cost: bool = True) -> dict:
@@ -47,6 +48,8 @@ def _data(net, cost, calls: dict[str, list]) -> dict:
     data = {"name": net.name, "file": net.file, "layers": layers, "total_params": net.params.total,
             "trainable_params": net.params.trainable, "non_trainable_params": net.params.non_trainable,
             "inputs": io(net.inputs), "outputs": io(net.outputs)}
+    for name, note in raw_input_notes(net).items():  # only inputs preprocessed in the model carry "raw"
+        data["inputs"][name]["raw"] = note
     if cost is None:
         return data
     return {**data, "batch": cost.batch, "dims": cost.dims,
@@ -87,6 +90,7 @@ def summary_text(net, batch: int = 1, dims: dict[str, int] | None = None, cost: 
     out.append(f"Non-trainable params: {data['non_trainable_params']:,}")
     outs = ", ".join(f"{n} {_shape(io['shape'])}" for n, io in data["outputs"].items())
     out.append(f"Outputs: {outs}")
+    out += [f"Input {n}: {io['raw']}" for n, io in data["inputs"].items() if "raw" in io]
     if cost is not None:
         out += ["", *_cost_text(cost, data)]
     return "\n".join(out)

@@ -144,14 +144,14 @@ def init_weights(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
 
 def perturbed_weights(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
     """The initial weights moved well away from their defaults (normal noise, std 0.3; batch-norm
-    running variances kept positive): zero biases, zero PReLU slopes and identity batch-norm
+    and Normalization variances kept positive): zero biases, zero PReLU slopes and identity batch-norm
     statistics would hide lowering mistakes from a torch-vs-ONNX comparison. Deterministic
     in seed (used by `specc test`'s parity check and the verify tests)."""
     rng = np.random.default_rng(seed_entropy(seed))
     out = {}
     for k, v in init_weights(net, seed).items():
         noise = rng.normal(0.0, 0.3, size=v.shape).astype(np.float32)
-        out[k] = (np.abs(v) + 0.5 + np.abs(noise)) if k.endswith("running_var") else (v + noise)
+        out[k] = (np.abs(v) + 0.5 + np.abs(noise)) if k.endswith(("running_var", ".variance")) else (v + noise)
     return out
 
 

@@ -1,7 +1,7 @@
 """`specc build --emit torch-train`: the standalone training program ends with the same
 weights as `specc train` (same seed, 2 epochs, CPU; max abs difference <= 1e-5) on specs
 covering several outputs, BatchNorm, constraints, regularizers, schedules, recurrent layers,
-callbacks, seeded Dropout, frozen layers and decoupled weight decay; it imports only torch,
+callbacks, seeded Dropout, frozen layers, decoupled weight decay and Normalization's adapt; it imports only torch,
 numpy and safetensors (plus the standard library)."""
 import ast
 import importlib.util
@@ -96,6 +96,17 @@ SPECS = {
     data = file(path="table.csv", target="y", validation_split=0.2)  shuffle = false
   }
 }""",
+    # Keras' adapt: Normalization statistics from the training split, through a Rescaling, then
+    # a second Normalization that sees the first one's output (issue 14)
+    "normalization_adapt": """network normalization_adapt {
+  input x: [13]
+  x -> Rescaling(3.0, offset=2.0) -> Normalization() -> Dense(8, activation=relu) -> Normalization(axis=none)
+    -> Dense(3, activation=softmax) -> output p
+  train {
+    loss = categorical_crossentropy  optimizer = Adam(lr=0.01)  metrics = [accuracy]  batch_size = 16
+    data = wine(validation_split=0.2)
+  }
+}""",
 }
 
 
@@ -153,6 +164,9 @@ def test_program_ends_with_the_weights_of_specc_train(name, tmp_path, capsys):
     strip = lambda h: [{k: v for k, v in e.items() if k != "time"} for e in h["epochs"]]  # noqa: E731
     for ea, eb in zip(strip(ha), strip(hb), strict=True):
         assert ea.keys() == eb.keys() and all(abs(ea[k] - eb[k]) <= 1e-5 * max(1.0, abs(eb[k])) for k in ea)
+    if name == "normalization_adapt":  # adapted, not left at the initial 0 and 1
+        assert np.abs(b["normalization.mean"]).max() > 0.5 and np.abs(b["normalization.variance"] - 1).max() > 0.5
+        assert np.abs(b["normalization_1.mean"]).max() > 1e-3
     if name == "callbacks":  # the callbacks did act: a reduced lr, an early stop, the log file
         assert hb["epochs"][-1]["lr"] == 0.1 and "restored the best weights" in hb["stopped"]
         no_time = lambda p: [r.rsplit(",", 1)[0] for r in p.read_text().splitlines()]  # noqa: E731

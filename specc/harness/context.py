@@ -82,8 +82,29 @@ class Context:
     def weights(self) -> dict:
         if self._weights is None:
             from ..weights import init_weights
-            self._weights = init_weights(self.net, self.seed)
+            self._weights = self._adapted(init_weights(self.net, self.seed))
         return self._weights
+
+    def _adapted(self, weights: dict) -> dict:
+        """`weights` with the Normalization statistics set as `specc train` sets them before
+        its first epoch (Keras' adapt, backends/torch/training/adapt.py), from the data the
+        checks run on (its first 1024 samples) or from random inputs: without them a model
+        that standardizes raw features would be checked on unscaled values."""
+        from ..backends.torch.training.adapt import adapt_plan
+        plan = adapt_plan(self.net)
+        if not plan:
+            return weights
+        import torch
+        from ..backends.torch import build_module
+        from ..backends.torch.training.adapt import adapt_statistics
+        data = self._data()
+        xs = data[0] if data is not None else self.random_inputs(256, np.random.default_rng(self.seed))
+        m = build_module(self.net, weights=weights, seed=self.seed)
+        adapt_statistics(m, [(m.layer_module(name), kept) for name, kept in plan],
+                         [torch.from_numpy(np.ascontiguousarray(x[:1024])) for x in xs], 256)
+        live = m.weight_dict()
+        keys = [f"{name}.{w}" for name, _ in plan for w in ("mean", "variance")]
+        return {**weights, **{k: live[k].numpy().copy() for k in keys}}
 
     def module(self, mode: str = "train"):
         """A fresh torch module holding the seeded initial weights."""

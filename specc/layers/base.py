@@ -184,6 +184,12 @@ class Layer(BaseModel):
         map and sequence). `rank`: the output's rank without the batch."""
         return self.makes_layout
 
+    def raw_input(self) -> str | None:
+        """What it does to raw input, as the first layer on a network input (Rescaling,
+        Normalization: preprocessing inside the model), in words for the summary and the
+        ONNX/served metadata (passes/inputs.py); None for every other kind."""
+        return None
+
     def unit_axis(self, weight: str) -> int:
         """The axis of weight `weight` (PyTorch layout) that indexes output units, for the
         norm constraints (Keras: a norm per output unit over its incoming weights)."""

@@ -30,6 +30,7 @@ from ...errors import SpecError
 from ...ir import Network
 from ...layers import TensorType
 from ...layers.base import same_pads
+from ...passes.inputs import raw_input_notes
 from .. import registry
 
 OPSET = 17
@@ -407,11 +408,14 @@ def _build_model(net: Network, weights: dict[str, np.ndarray] | None, seed: int,
                               opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = ir_version_for(opset)
     model.doc_string = f"network {net.name} from {net.file}, lowered by specc {__version__}"
+    raw = raw_input_notes(net)  # preprocessing inside the model: what a client sends
     meta = {
         "specc.spec": net.name,
         "specc.version": __version__,
         "specc.spec_sha256": spec_hash(net),
-        "specc.inputs": json.dumps({i.name: {"shape": i.shape, "dtype": i.dtype} for i in net.input_infos()}),
+        "specc.inputs": json.dumps({i.name: {"shape": i.shape, "dtype": i.dtype,
+                                             **({"meaning": raw[i.name]} if i.name in raw else {})}
+                                    for i in net.input_infos()}),
         "specc.outputs": json.dumps({o.name: {"shape": o.shape, "dtype": o.dtype} for o in net.output_infos()}),
         "specc.meaning": "inputs/outputs keep the spec's tensor names; 'batch' is the batch dimension; "
                          "images are channels-first",

@@ -79,7 +79,9 @@ def _lit(v: Any) -> str:
 
 # ------------------------------------------------------------------------ helpers
 
-_BUFFERS = {"running_mean", "running_var"}
+# non-trainable weights kept as buffers (no gradient): BatchNormalization's moving statistics,
+# Normalization's adapted ones
+_BUFFERS = {"running_mean", "running_var", "mean", "variance"}
 
 
 def fn_pair(f: Fn | None):

@@ -247,7 +247,7 @@ def _training_tables(net: Network, attrs: dict[str, str]) -> dict[str, list]:
     """REGULARIZERS, CONSTRAINTS and FROZEN of the emitted Model, in specc's key order (the
     order SpeccModule adds them up in, so the sums agree to the last bit)."""
     from ...weights import weight_specs
-    from .lower import _unit_axis, fn_pair
+    from .lower import _BUFFERS, _unit_axis, fn_pair
     specs = weight_specs(net)
     trainable = {f"{l}.{w.name}": w.trainable for l, ws in net.weights.items() for w in ws}
     return {
@@ -255,7 +255,7 @@ def _training_tables(net: Network, attrs: dict[str, str]) -> dict[str, list]:
         "CONSTRAINTS": [(_param_path(attrs, k), fn_pair(w.constraint), _unit_axis(net, k))
                         for k, w in specs.items() if w.constraint],
         "FROZEN": [_param_path(attrs, k) for k, ok in trainable.items()
-                   if not ok and k.rsplit(".", 1)[-1] not in ("running_mean", "running_var")],
+                   if not ok and k.rsplit(".", 1)[-1] not in _BUFFERS],
     }
 
 
@@ -266,6 +266,7 @@ def _model_source(net: Network, draw_initial: bool) -> tuple[str, dict[str, str]
     script); otherwise its weights start at zero and the caller loads them (the training
     program loads specc's own numpy initial weights, and must not touch torch's RNG)."""
     from .lower import constrain, keras_penalties
+    from .training.adapt import adapt_plan
     ctors = layer_ctors(net)
     attrs: dict[str, str] = {}
     taken: set[str] = set()  # attrs.values(), kept as we go (rebuilding it per layer was quadratic)
@@ -277,6 +278,7 @@ def _model_source(net: Network, draw_initial: bool) -> tuple[str, dict[str, str]
     used = {c for ctor in ctors.values() for c in ctor.classes()}
     tables = _training_tables(net, attrs)
     activity = any(getattr(net.layers[l], "activity_regularizer", None) for l in ctors)
+    adapt = adapt_plan(net)
 
     lines = [_helpers_source().rstrip(), "", "",
              emit_sources([keras_penalties, constrain], provided=_helper_names()).rstrip(), "", "",
@@ -290,6 +292,9 @@ def _model_source(net: Network, draw_initial: bool) -> tuple[str, dict[str, str]
              "    # Keras constraints: (parameter, (kind, args), axis of the output units); apply_constraints()",
              f"    CONSTRAINTS = {tables['CONSTRAINTS']!r}",
              f"    FROZEN = {tables['FROZEN']!r}  # parameters of layers with trainable=false",
+             *([f"    ADAPT = {[(attrs[l], kept) for l, kept in adapt]!r}  # Normalization layers: "
+                "(attribute, kept axes); the training program sets their statistics (Keras' adapt)"]
+               if adapt else []),
              "",
              "    def __init__(self):",
              "        super().__init__()"]
@@ -472,9 +477,10 @@ def _pformat(v) -> str:
     return pprint.pformat(v, width=100, sort_dicts=False)
 
 
-def _runtime_of_training() -> str:
+def _runtime_of_training(adapt: bool = False) -> str:
     """train_program.py from its RUNTIME marker on, each `    name = Trainer.name` line
-    replaced by the source of that Trainer method (one source of truth for the step's sums)."""
+    replaced by the source of that Trainer method (one source of truth for the step's sums);
+    its ADAPT block (Keras' adapt) kept only when `adapt`, without its marker lines."""
     import inspect
     import textwrap
 
@@ -489,6 +495,8 @@ def _runtime_of_training() -> str:
         if m.group(1) != m.group(2):
             raise ValueError(f"train_program.py: '{m.group(0).strip()}' must keep the method's name")
         return textwrap.indent(textwrap.dedent(inspect.getsource(getattr(Trainer, m.group(2)))), "    ").rstrip()
+    block = re.compile(r"^ *# ---- ADAPT:.*\n((?:.*\n)*?) *# ---- ADAPT END\n", flags=re.M)
+    src = block.sub((lambda m: m.group(1)) if adapt else "", src)
     return re.sub(r"^    (\w+) = Trainer\.(\w+)$", method, src, flags=re.M)
 
 
@@ -500,6 +508,7 @@ def render_training(net: Network, data_file: str | None, classes: list, script_n
     from ...ir import TRAIN_PRECISIONS
     from ...weights import draw, seed_entropy
     from .training import TrainError
+    from .training.adapt import adapt_plan, adapt_statistics
     from .training.callbacks import CALLBACK_CLASSES
     from .training.device import _float32, autocast_dtype, keep_freed_memory
     from .training.losses import make_loss
@@ -535,10 +544,12 @@ def render_training(net: Network, data_file: str | None, classes: list, script_n
                      '    """The task a loss trains: binary, binary_pm1, categorical or regression."""\n'
                      '    return "none" if loss is None else LOSS_TASKS[loss.name]\n')
     provided = _helper_names() | {"Fn"}
+    adapt = adapt_plan(net)
     training_code = emit_sources([TrainError, prepare_targets, make_loss, metric_plan, metric_sum, make_optimizer,
                                   schedule_factor, *[CALLBACK_CLASSES[c] for c in callbacks],
                                   keep_freed_memory, autocast_dtype, _float32, _fmt, _keys, D.DataError,
-                                  *([D._load_file, D.fit_outputs] if file_data else [])],
+                                  *([D._load_file, D.fit_outputs] if file_data else []),
+                                  *([adapt_statistics] if adapt else [])],
                                  provided=provided, replace={"loss_task": loss_task_src})
     lines = [f'"""{net.name}: a standalone PyTorch training program generated by specc {net.specc_version} '
              f"from {net.file}.",
@@ -614,7 +625,7 @@ def render_training(net: Network, data_file: str | None, classes: list, script_n
              "",
              "",
              "# " + "=" * 30 + " the training run (specc.backends.torch.train.Trainer on one process)",
-             _runtime_of_training().rstrip(),
+             _runtime_of_training(adapt=bool(adapt)).rstrip(),
              "",
              "",
              'if __name__ == "__main__":',

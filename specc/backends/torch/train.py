@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .training import TrainError
+from .training.adapt import adapt_plan, adapt_statistics
 from .training.callbacks import CALLBACK_CLASSES
 from .training.checkpointing import CHECKPOINT, Checkpointing
 from .training.device import _float32, autocast_dtype, keep_freed_memory, rank_and_world, resolve_device
@@ -136,6 +137,7 @@ class Trainer(Checkpointing, RunFiles):
         xt = [torch.from_numpy(np.ascontiguousarray(x)).to(dev) for x in xs]
         self.train_x, self.val_x = [x[:split] for x in xt], [x[split:] for x in xt]
         self.n_train, self.n_val = split, n - split
+        self._adapt()
         several = len(ys) > 1
         self.heads: list[Head] = []
         fitted: set[str] = set()
@@ -191,6 +193,14 @@ class Trainer(Checkpointing, RunFiles):
         self.notes: list[str] = []
 
     # ------------------------------------------------------------------ helpers
+    def _adapt(self) -> None:
+        """Keras' `adapt` (training/adapt.py): the Normalization layers given no mean and
+        variance get the training split's, before the first epoch (a --resume then loads
+        the checkpoint's, the same values)."""
+        targets = [(self.module.layer_module(name), kept) for name, kept in adapt_plan(self.net)]
+        if targets:
+            adapt_statistics(self.module, targets, self.train_x, self.opts.batch_size)
+
     def autocast(self):
         """The forward pass's context: autocast to the policy's dtype (weights stay float32)."""
         if self.amp_dtype is None:

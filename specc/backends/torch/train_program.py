@@ -30,6 +30,7 @@ import torch
 # the generated file defines all of these itself (copied from specc, or written by the emitter)
 from .train import Trainer  # noqa: F401
 from .training import TrainError  # noqa: F401
+from .training.adapt import adapt_statistics  # noqa: F401  (specs with Normalization only)
 from .training.callbacks import CALLBACK_CLASSES  # noqa: F401
 from .training.device import _float32, autocast_dtype, keep_freed_memory  # noqa: F401
 from .training.losses import make_loss  # noqa: F401
@@ -116,6 +117,11 @@ class Run:
         xt = [torch.from_numpy(np.ascontiguousarray(x)).to(self.device) for x in xs]
         self.train_x, self.val_x = [x[:split] for x in xt], [x[split:] for x in xt]
         self.n_train, self.n_val = split, n - split
+        # ---- ADAPT: only in programs whose spec has Normalization layers to adapt
+        # Keras' adapt (Trainer._adapt): their statistics from the training split, before training
+        adapt_statistics(self.module, [(self.module.get_submodule(a), kept) for a, kept in Model.ADAPT],
+                         self.train_x, batch_size)
+        # ---- ADAPT END
         several = len(ys) > 1
         self.heads = []
         for i, (out_cfg, y, k) in enumerate(zip(cfg["outputs"], ys, classes)):

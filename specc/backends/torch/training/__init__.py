@@ -3,6 +3,7 @@ the train block's catalogue entries, shared by `specc train` (backends/torch/tra
 Trainer), the harness checks and the emitted training program, which copies their source
 (backends/torch/script.py emit_sources: keep them free of specc-only imports).
 
+    adapt.py        Keras' adapt: Normalization statistics from the training split, before epoch 1
     targets.py      the data set's targets as each loss wants them (one-hot rows, labels, -1/+1)
     losses.py       make_loss: Keras losses on probabilities or logits
     metrics.py      metric_plan / metric_sum: metrics summed on the device per batch
