@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from ...catalog import Fn
-from ..base import Layer, T, Weight, check_axes, known, no_macs, register
+from ..base import Layer, TensorType, Weight, check_axes, known, no_macs, register
 
 
 @register
@@ -72,17 +72,17 @@ class Normalization(Layer):
 
     EPSILON: ClassVar[float] = 1e-7  # keras.backend.epsilon(), Keras' bound on the standard deviation
 
-    def kept_axes(self, t: T) -> list[int]:
+    def kept_axes(self, t: TensorType) -> list[int]:
         """The axes with their own statistics (sorted, batch = 0); [] for axis=none."""
         return [] if self.axis is None else check_axes(self, self.axis, t)
 
-    def stats_shape(self, t: T) -> tuple[int, ...]:
+    def stats_shape(self, t: TensorType) -> tuple[int, ...]:
         """The shape of the mean and variance weights: the kept axes' sizes (Keras); [1]
         for axis=none (Keras: a scalar; specc's weight files hold no 0-d tensors)."""
         return tuple(known(t.shape[a], self, f"axis {a} (kept, with its own mean and variance)")
                      for a in self.kept_axes(t)) or (1,)
 
-    def broadcast_shape(self, t: T) -> list[int]:
+    def broadcast_shape(self, t: TensorType) -> list[int]:
         """The statistics' shape against the input without the batch: 1 on the reduced axes."""
         kept = self.kept_axes(t)
         return [t.shape[i] if i in kept else 1 for i in range(1, t.rank)]
@@ -91,7 +91,7 @@ class Normalization(Layer):
         """True when `specc train` computes mean and variance (none given)."""
         return self.mean is None
 
-    def fixed_stats(self, t: T) -> tuple[list[float], list[float]]:
+    def fixed_stats(self, t: TensorType) -> tuple[list[float], list[float]]:
         """The given mean and variance, one value per kept position (flattened)."""
         n = math.prod(self.stats_shape(t))
         return [_values(self, name, getattr(self, name), n) for name in ("mean", "variance")]
