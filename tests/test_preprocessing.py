@@ -235,3 +235,26 @@ def test_specc_test_checks_the_model_with_adapted_statistics(tmp_path, capsys):
     spec.write_text(ADAPT_SPEC)
     assert main(["test", str(spec)]) == 0, capsys.readouterr()
     assert "overfit_batch:ok" in capsys.readouterr().out
+
+
+def test_shipped_digits_model_takes_raw_pixels():
+    """Issue 14: the served digits model takes pixels as scikit-learn ships them (0..16):
+    its ONNX file on raw pixels equals the same network without Rescaling on pixels / 16."""
+    from pathlib import Path
+
+    from specc.data.builtin import _sklearn
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "specs" / "digits_mlp" / "model.net").read_text(encoding="utf-8")
+    assert "-> Rescaling(0.0625)" in text and "raw=true" in text
+    raw_net = net_of(text)
+    scaled_net = net_of(text.replace("-> Rescaling(0.0625)", ""))
+    x, _ = _sklearn("digits", raw=True)
+    x = x[:64].astype(np.float32)
+    assert x.max() > 1  # raw pixels, not [0, 1]
+
+    def run(net, xs):
+        proto = build_model(net, seed=3)
+        s = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+        return s.run(None, {net.inputs[0]: xs})[0]
+
+    np.testing.assert_allclose(run(raw_net, x), run(scaled_net, x / 16), rtol=1e-6, atol=1e-7)

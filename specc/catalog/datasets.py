@@ -27,6 +27,12 @@ def _common(n_default: int | None):
     return ps
 
 
+def _sklearn(what: str) -> list[Param]:
+    """The arguments of a scikit-learn set: `raw` keeps the values as scikit-learn ships them,
+    for a model that takes raw inputs (its first layer rescales or normalizes them)."""
+    return _common(None) + [Param("raw", bool, False, doc=f"true: {what}")]
+
+
 def _fixed(x_shape, classes=None, regression=None, dtype="float32"):
     y = ("classes", classes) if classes else ("regression", regression or 1)
     return {"x": lambda a: (list(x_shape), dtype), "y": lambda a: y}
@@ -44,13 +50,14 @@ DATASETS = Catalog("data set", [
     _playground("spiral", "two interleaved spirals, 2 classes (playground)"),
     _playground("plane", "y = a linear function of (x1, x2) (playground regression)", regression=True),
     _playground("multigauss", "y = sum of Gaussian bumps over (x1, x2) (playground regression)", regression=True),
-    Entry("digits", _common(None), doc="scikit-learn 8x8 digits (1,797), pixels scaled to [0, 1], 10 classes",
+    Entry("digits", _sklearn("pixels 0..16 as shipped (start the model with Rescaling(0.0625))"),
+          doc="scikit-learn 8x8 digits (1,797), pixels scaled to [0, 1] (raw=true: 0..16), 10 classes",
           info=_fixed([64], classes=10)),
-    Entry("iris", _common(None), doc="scikit-learn iris (150), standardized, 3 classes", info=_fixed([4], classes=3)),
-    Entry("wine", _common(None), doc="scikit-learn wine (178), standardized, 3 classes", info=_fixed([13], classes=3)),
-    Entry("breast_cancer", _common(None), doc="scikit-learn breast cancer (569), standardized, 2 classes",
+    Entry("iris", _sklearn("features as shipped, not standardized (start the model with Normalization(), adapted by specc train)"), doc="scikit-learn iris (150), standardized, 3 classes", info=_fixed([4], classes=3)),
+    Entry("wine", _sklearn("features as shipped, not standardized (start the model with Normalization(), adapted by specc train)"), doc="scikit-learn wine (178), standardized, 3 classes", info=_fixed([13], classes=3)),
+    Entry("breast_cancer", _sklearn("features as shipped, not standardized (start the model with Normalization(), adapted by specc train)"), doc="scikit-learn breast cancer (569), standardized, 2 classes",
           info=_fixed([30], classes=2)),
-    Entry("diabetes", _common(None), doc="scikit-learn diabetes (442), 10 features, standardized target",
+    Entry("diabetes", _sklearn("features as shipped, not standardized (start the model with Normalization(), adapted by specc train)"), doc="scikit-learn diabetes (442), 10 features, standardized target",
           info=_fixed([10], regression=1)),
     Entry("housing", _common(506), doc="Boston-like synthetic regression: 13 features, 1 target (no download)",
           info=_fixed([13], regression=1)),

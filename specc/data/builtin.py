@@ -170,7 +170,8 @@ def _sklearn_file(name: str):
     return x, y
 
 
-def _sklearn(name: str):
+def _sklearn(name: str, raw: bool = False):
+    """(x, y) of a scikit-learn set: x scaled (digits: /16) or standardized, as shipped with raw."""
     got = _sklearn_file(name)
     if got is None:
         from sklearn import datasets as skd
@@ -179,7 +180,9 @@ def _sklearn(name: str):
         bunch = loader()
         got = bunch.data, bunch.target
     x, y = np.asarray(got[0], dtype=np.float64), np.asarray(got[1])
-    if name == "digits":
+    if raw:
+        pass  # the model rescales or normalizes its input itself (Rescaling, Normalization)
+    elif name == "digits":
         x = x / 16.0
     else:
         x = _standardize(x)
@@ -211,7 +214,7 @@ def load_builtin(name: str, a: dict) -> Dataset:
         labels, k = _classes(y)
         return Dataset(name, [x], labels, "classes", k)
     if name in ("digits", "iris", "wine", "breast_cancer", "diabetes"):
-        x, y = _shuffled(*_sklearn(name))
+        x, y = _shuffled(*_sklearn(name, a.get("raw", False)))
         if name == "diabetes":
             return Dataset(name, [x.astype(np.float32)], y.astype(np.float32).reshape(-1, 1), "regression")
         labels, k = _classes(y)
