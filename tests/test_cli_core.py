@@ -94,11 +94,12 @@ def test_summary_json_contract(capsys):
     assert code == 0
     assert data["total_params"] == 301066 and data["trainable_params"] == 301066
     assert data["non_trainable_params"] == 0
-    assert data["inputs"] == {"image": {"shape": ["batch", 64], "dtype": "float32"}}
+    assert data["inputs"] == {"image": {"shape": ["batch", 64], "dtype": "float32",
+                                        "raw": "raw values: the model first applies x * 0.0625 (rescaling)"}}
     assert data["outputs"]["probs"] == {"shape": ["batch", 10], "dtype": "float32"}
     first = data["layers"][0]
     assert {"name", "kind", "output_shape", "params"} <= set(first)
-    assert first["kind"] == "Dense" and first["output_shape"] == ["batch", 512] and first["params"] == 33280
+    assert first["kind"] == "Rescaling" and first["output_shape"] == ["batch", 64] and first["params"] == 0
 
 
 def test_summary_text(capsys):
@@ -130,7 +131,7 @@ def test_check_does_not_import_heavy_libraries():
     code = ("import sys; from specc.cli import main; rc = main(['check', %r]); "
             "heavy = [m for m in ('torch', 'onnx', 'onnxruntime', 'lark', 'numpy') if m in sys.modules]; "
             "heavy += [m for m in sys.modules if m.startswith('specc.layers.') and m.rsplit('.', 1)[1] "
-            "          not in ('base', 'index', 'common', 'dense', 'regularization')]; "
+            "          not in ('base', 'index', 'common', 'dense', 'regularization', 'preprocessing')]; "
             "print(heavy); sys.exit(rc or (3 if heavy else 0))") % DIGITS
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert p.returncode == 0, p.stdout + p.stderr

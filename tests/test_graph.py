@@ -71,7 +71,8 @@ def test_sequential_chain_with_kinds_args_and_shapes():
     assert nodes["layer:dropout"] == "dropout: Dropout(0.2)"  # the shape it keeps is not repeated
     assert nodes["layer:dense_1"] == "dense_1: Dense(512, relu)\\n262,656 params"
     assert nodes["in:image"] == "input image\\n[batch, 64]" and nodes["out:probs"] == "output probs\\n[batch, 10]"
-    assert len(edges) == 6 and ("in:image", "layer:dense", "") in edges
+    assert nodes["layer:rescaling"] == "rescaling: Rescaling(0.0625)"  # raw pixels in; the shape it keeps is not repeated
+    assert len(edges) == 7 and ("in:image", "layer:rescaling", "") in edges and ("layer:rescaling", "layer:dense", "") in edges
     assert ("layer:dense_2", "out:probs", "") in edges
     for src, dst, _ in edges:  # every edge end is a declared node
         assert src in nodes and dst in nodes
