@@ -42,7 +42,7 @@ def catalog_md() -> str:
            "Argument names, meanings and defaults follow Keras. Positional arguments are listed first.", ""]
     out += ["## Layers", ""]
     for kind, cls in sorted(REGISTRY.kinds.items()):
-        doc = (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+        doc = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())  # one line, indents dropped
         aliases = f" (also: {', '.join(cls.aliases)})" if cls.aliases else ""
         out += [f"### {kind}{aliases}", "", doc, ""] if doc else [f"### {kind}{aliases}", ""]
         lo, hi = cls.n_inputs

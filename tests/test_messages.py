@@ -63,6 +63,18 @@ def test_sequence_fed_to_a_channels_first_layer(consumer):
     assert codes(fixed) == []
 
 
+@pytest.mark.parametrize("pool", ["GlobalAveragePooling1D", "GlobalMaxPool"])
+def test_global_pool_over_the_time_steps_with_channels_last(pool):
+    """W612's fix for a global pool is Keras' own spelling: data_format=channels_last pools a
+    [timesteps, features] sequence over its steps, and is then not flagged."""
+    [d] = compile_source(net(SEQ + f" e -> {pool}() -> Dense(1, activation=sigmoid) -> output y"), "t.net").diagnostics
+    assert d.code == "W612" and "data_format=channels_last" in d.hint and "50 time steps" in d.hint
+    fixed = compile_source(net(SEQ + f" p = e -> {pool}(data_format=channels_last)\n"
+                                     " p -> Dense(1, activation=sigmoid) -> output y"), "t.net")
+    assert [x.code for x in fixed.diagnostics] == []
+    assert list(fixed.network.tensors["p"].shape) == ["batch", 8]  # the 8 features, pooled over 50 steps
+
+
 def test_sequence_layout_follows_recurrent_and_dense_layers():
     src = net("input x: [20, 6]\n x -> LSTM(8, return_sequences=true) -> Dense(4, init=he_normal, activation=relu) "
               "-> Dropout(0.1) -> GlobalAvgPool() -> Dense(1, activation=sigmoid) -> output y")

@@ -476,10 +476,14 @@ def sequence_as_channels_first(ctx: Context):
         shape = ctx.net.tensors[node.inputs[0]].shape
         what, where = layouts.origin[node.inputs[0]]
         effect = layer.misreads_sequence.format(T=shape[1], F=shape[2])
-        fix = ("write Permute([2, 1]) -> BatchNormalization() -> Permute([2, 1]) to normalize the features"
-               if layer.kind == "BatchNormalization" else
-               "insert Permute([2, 1]) before it: [timesteps, features] -> [features, timesteps], the "
-               "channels-first [channels, length] it reads")
+        if layer.kind == "BatchNormalization":
+            fix = "write Permute([2, 1]) -> BatchNormalization() -> Permute([2, 1]) to normalize the features"
+        elif layer.kind in ("GlobalAvgPool", "GlobalMaxPool"):
+            fix = (f"add data_format=channels_last: it then pools over the {shape[1]} time steps, as "
+                   "Keras does")
+        else:
+            fix = ("insert Permute([2, 1]) before it: [timesteps, features] -> [features, timesteps], the "
+                   "channels-first [channels, length] it reads")
         yield diag("W612", f"{layer.kind} '{node.layer}' reads {fmt_shape(shape)} from {what} as channels-first "
                    f"[channels, length], but it is [timesteps, features]: it {effect}", node.span, hint=fix,
                    related=[(where, "[timesteps, features] made here")])

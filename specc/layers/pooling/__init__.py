@@ -73,27 +73,50 @@ class _Global(Layer):
     category = "pooling"
     macs = no_macs
     keepdims: bool = False
+    # Keras' argument with specc's default: its tensors are channels-first. channels_last reads
+    # the channels on the last axis, so a Keras-style [timesteps, features] sequence is pooled
+    # over its time steps to [features] (Keras GlobalAveragePooling1D), no Permute needed.
+    data_format: Literal["channels_first", "channels_last"] = "channels_first"
+
+    def reduced_axes(self, rank: int) -> list[int]:
+        """The axes it pools, batch counted as 0, for an input of `rank` axes (batch included)."""
+        return list(range(1, rank - 1)) if self.data_format == "channels_last" else list(range(2, rank))
 
     def output(self, ins):
         t = ins[0]
-        need_rank(t, self, (2, 3, 4), "[channels, ...spatial]")
-        spatial = (1,) * (len(t.features) - 1) if self.keepdims else ()
-        return TensorType((t.shape[0], t.shape[1], *spatial), t.dtype)
+        need_rank(t, self, (2, 3, 4), "[channels, ...spatial]" if self.data_format == "channels_first"
+                  else "[...spatial, channels]")
+        pooled = self.reduced_axes(t.rank)
+        if self.keepdims:
+            return TensorType(tuple(1 if i in pooled else d for i, d in enumerate(t.shape)), t.dtype)
+        return TensorType(tuple(d for i, d in enumerate(t.shape) if i not in pooled), t.dtype)
 
 
 @register
 class GlobalMaxPool(_Global):
-    """Max over every spatial axis: [C, ...] -> [C]."""
+    """Max over every spatial axis: [C, ...] -> [C]; with data_format=channels_last over every axis
+    but the last: [T, F] -> [F] (Keras GlobalMaxPooling1D on a [timesteps, features] sequence)."""
     kind: Literal["GlobalMaxPool"] = "GlobalMaxPool"
-    misreads_sequence = ("takes the maximum over the last axis: the {F} features of each time step, where Keras' "
-                         "GlobalMaxPooling1D takes it over the {T} time steps")
     aliases = ("GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D")
+
+    @property
+    def misreads_sequence(self) -> str | None:  # noqa: D102 (Layer.misreads_sequence)
+        if self.data_format == "channels_last":
+            return None  # pools the time steps, as Keras does
+        return ("takes the maximum over the last axis: the {F} features of each time step, where Keras' "
+                "GlobalMaxPooling1D takes it over the {T} time steps")
 
 
 @register
 class GlobalAvgPool(_Global):
-    """Mean over every spatial axis: [C, ...] -> [C]."""
+    """Mean over every spatial axis: [C, ...] -> [C]; with data_format=channels_last over every axis
+    but the last: [T, F] -> [F] (Keras GlobalAveragePooling1D on a [timesteps, features] sequence)."""
     kind: Literal["GlobalAvgPool"] = "GlobalAvgPool"
-    misreads_sequence = ("averages over the last axis: the {F} features of each time step, where Keras' "
-                         "GlobalAveragePooling1D averages over the {T} time steps")
     aliases = ("GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D")
+
+    @property
+    def misreads_sequence(self) -> str | None:  # noqa: D102 (Layer.misreads_sequence)
+        if self.data_format == "channels_last":
+            return None  # pools the time steps, as Keras does
+        return ("averages over the last axis: the {F} features of each time step, where Keras' "
+                "GlobalAveragePooling1D averages over the {T} time steps")

@@ -24,7 +24,7 @@ def _lower_pool(op_type):
 
 def _lower_global(op_type):
     def lower(g, layer, xs, ins, out, w):
-        return g.reduce(op_type, xs[0], list(range(2, ins[0].rank)), int(layer.keepdims))
+        return g.reduce(op_type, xs[0], layer.reduced_axes(ins[0].rank), int(layer.keepdims))
     return lower
 
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ...backends.registry import torch_lowering
-from ...backends.torch.lower import Ctor, base_kwargs, simple
+from ...backends.torch.lower import Ctor, base_kwargs
 from ...backends.torch.modules import Layer, same_pads
 from ..base import pair
 
@@ -51,21 +51,23 @@ class AvgPool2D(_PoolND):
 
 
 class GlobalMaxPool(Layer):
-    def __init__(self, keepdims, **kw):
+    def __init__(self, keepdims, channels_last=False, **kw):
         super().__init__(**kw)
-        self.keepdims = keepdims
+        self.keepdims, self.channels_last = keepdims, channels_last
 
     def compute(self, x):
-        return x.amax(dim=tuple(range(2, x.dim())), keepdim=self.keepdims)
+        axes = tuple(range(1, x.dim() - 1)) if self.channels_last else tuple(range(2, x.dim()))
+        return x.amax(dim=axes, keepdim=self.keepdims)
 
 
 class GlobalAvgPool(Layer):
-    def __init__(self, keepdims, **kw):
+    def __init__(self, keepdims, channels_last=False, **kw):
         super().__init__(**kw)
-        self.keepdims = keepdims
+        self.keepdims, self.channels_last = keepdims, channels_last
 
     def compute(self, x):
-        return x.mean(dim=tuple(range(2, x.dim())), keepdim=self.keepdims)
+        axes = tuple(range(1, x.dim() - 1)) if self.channels_last else tuple(range(2, x.dim()))
+        return x.mean(dim=axes, keepdim=self.keepdims)
 
 
 def _pool(layer, ins, out):
@@ -78,4 +80,9 @@ def _pool(layer, ins, out):
 
 
 torch_lowering("MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D")(_pool)
-torch_lowering("GlobalMaxPool", "GlobalAvgPool")(simple(keepdims=lambda l: l.keepdims))
+@torch_lowering("GlobalMaxPool", "GlobalAvgPool")
+def _global(layer, ins, out):
+    kw = {"keepdims": layer.keepdims}
+    if layer.data_format == "channels_last":  # named only when set: channels-first is the module's default
+        kw["channels_last"] = True
+    return Ctor(layer.kind, {**kw, **base_kwargs(layer, ins, out)})

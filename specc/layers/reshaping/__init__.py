@@ -1,10 +1,12 @@
 """Layers that move elements around without weights."""
 
 import math
+import re
 from typing import Literal, Union
 
 from ...catalog.base import non_negative
-from ..base import Layer, Size, SizeOrPair, TensorType, known, mul_dims, need_rank, no_macs, pair, ranged, register
+from ..base import (Dim, IntOrPair, Layer, Size, SizeOrPair, TensorType, known, mul_dims, need_rank, no_macs, pair, ranged,
+                    register)
 
 
 @register
@@ -89,6 +91,34 @@ class RepeatVector(Layer):
         return TensorType((t.shape[0], self.n, t.shape[1]), t.dtype)
 
 
+def _grow(d: Dim, a: int) -> Dim:
+    """A dimension lengthened by `a` (negative: shortened). A symbolic one stays symbolic,
+    its trailing constant folded: len+4 shortened by 4 is len again."""
+    if isinstance(d, int):
+        return d + a
+    m = re.fullmatch(r"(.+?)([+-]\d+)", d)
+    base, const = (m.group(1), int(m.group(2))) if m else (d, 0)
+    const += a
+    return f"{base}{const:+d}" if const else base
+
+
+def _times(d: Dim, s: int) -> Dim:
+    if isinstance(d, int):
+        return d * s
+    return f"{d}*{s}" if re.fullmatch(r"\w+", d) else f"({d})*{s}"
+
+
+def _crop(layer: Layer, d: Dim, before: int, after: int, axis: str) -> Dim:
+    """A dimension shortened by before + after; E302 when nothing would be left."""
+    cut = before + after
+    if isinstance(d, str):
+        return _grow(d, -cut)
+    if d - cut <= 0:
+        raise layer.error("E302", f"cropping {before} + {after} from the {axis} ({d}) leaves {d - cut}",
+                          arg="cropping", hint=f"crop fewer than {d} in total along the {axis}")
+    return d - cut
+
+
 IntPairs = Union[int, tuple[int, int], tuple[tuple[int, int], tuple[int, int]]]
 
 
@@ -117,8 +147,8 @@ class ZeroPadding2D(Layer):
         t = ins[0]
         need_rank(t, self, (3,), "[channels, height, width]")
         top, bottom, left, right = self.pads()
-        grow = lambda d, a: d + a if isinstance(d, int) else (f"{d}+{a}" if a else d)
-        return TensorType((t.shape[0], t.shape[1], grow(t.shape[2], top + bottom), grow(t.shape[3], left + right)), t.dtype)
+        return TensorType((t.shape[0], t.shape[1], _grow(t.shape[2], top + bottom), _grow(t.shape[3], left + right)),
+                          t.dtype)
 
 
 @register
@@ -135,5 +165,90 @@ class UpSampling2D(Layer):
         t = ins[0]
         need_rank(t, self, (3,), "[channels, height, width]")
         sh, sw = pair(self.size)
-        up = lambda d, s: d * s if isinstance(d, int) else f"{d}*{s}"
-        return TensorType((t.shape[0], t.shape[1], up(t.shape[2], sh), up(t.shape[3], sw)), t.dtype)
+        return TensorType((t.shape[0], t.shape[1], _times(t.shape[2], sh), _times(t.shape[3], sw)), t.dtype)
+
+
+@register
+class ZeroPadding1D(Layer):
+    """Zeros before and after the length of [C, L]: padding=p pads p on each side, (left, right) each
+    its own (Keras ZeroPadding1D on a channels-first map)."""
+    kind: Literal["ZeroPadding1D"] = "ZeroPadding1D"
+    padding: ranged(IntOrPair, non_negative) = 1
+    positional = ("padding",)
+    category = "reshaping"
+    macs = no_macs
+    makes_layout = "map"
+    spatial_rank = 1
+    misreads_sequence = "pads the {F} features of each time step, where Keras pads the {T} time steps"
+
+    def pads(self) -> tuple[int, int]:
+        return pair(self.padding)
+
+    def output(self, ins):
+        t = ins[0]
+        need_rank(t, self, (2,), "[channels, length]")
+        return TensorType((t.shape[0], t.shape[1], _grow(t.shape[2], sum(self.pads()))), t.dtype)
+
+
+@register
+class UpSampling1D(Layer):
+    """Repeat each step of [C, L] `size` times along the length: [C, L] -> [C, L*size] (Keras UpSampling1D
+    on a channels-first map)."""
+    kind: Literal["UpSampling1D"] = "UpSampling1D"
+    size: Size = 2
+    positional = ("size",)
+    category = "reshaping"
+    macs = no_macs
+    makes_layout = "map"
+    spatial_rank = 1
+    misreads_sequence = "repeats the {F} features of each time step, where Keras repeats the {T} time steps"
+
+    def output(self, ins):
+        t = ins[0]
+        need_rank(t, self, (2,), "[channels, length]")
+        return TensorType((t.shape[0], t.shape[1], _times(t.shape[2], self.size)), t.dtype)
+
+
+@register
+class Cropping1D(Layer):
+    """Drop steps from the start and end of the length of [C, L]: cropping=(start, end), or c for both
+    (Keras Cropping1D on a channels-first map)."""
+    kind: Literal["Cropping1D"] = "Cropping1D"
+    cropping: ranged(IntOrPair, non_negative) = (1, 1)
+    positional = ("cropping",)
+    category = "reshaping"
+    macs = no_macs
+    makes_layout = "map"
+    spatial_rank = 1
+    misreads_sequence = "crops the {F} features of each time step, where Keras crops the {T} time steps"
+
+    def crops(self) -> tuple[int, int]:
+        return pair(self.cropping)
+
+    def output(self, ins):
+        t = ins[0]
+        need_rank(t, self, (2,), "[channels, length]")
+        return TensorType((t.shape[0], t.shape[1], _crop(self, t.shape[2], *self.crops(), "length")), t.dtype)
+
+
+@register
+class Cropping2D(Layer):
+    """Drop rows and columns from the borders of [C, H, W]: cropping=((top, bottom), (left, right)),
+    (rows, columns) for symmetric crops, or c for all four (Keras Cropping2D on a channels-first map)."""
+    kind: Literal["Cropping2D"] = "Cropping2D"
+    cropping: ranged(IntPairs, non_negative) = ((0, 0), (0, 0))
+    positional = ("cropping",)
+    category = "reshaping"
+    macs = no_macs
+    makes_layout = "map"
+    spatial_rank = 2
+
+    def crops(self) -> tuple[int, int, int, int]:
+        return _pads(self.cropping)
+
+    def output(self, ins):
+        t = ins[0]
+        need_rank(t, self, (3,), "[channels, height, width]")
+        top, bottom, left, right = self.crops()
+        return TensorType((t.shape[0], t.shape[1], _crop(self, t.shape[2], top, bottom, "height"),
+                           _crop(self, t.shape[3], left, right, "width")), t.dtype)
