@@ -12,6 +12,11 @@ from ..base import Layer, Size, SizeOrPair, TensorType, Weight, catalog_field, c
 from ..common import WithActivation, WithKernel
 
 
+# What a 1-D window over [channels, length] does to a Keras-style [timesteps, features] sequence (W612).
+MISREADS_SEQUENCE_1D = ("convolves along the {F} features with {T} input channels, where Keras convolves "
+                        "along the {T} time steps with {F} input channels")
+
+
 class _Window(Layer):
     """Shape rules of a sliding window over the spatial axes of a channels-first tensor
     (`rank` spatial axes, `kernel_size`, `strides`, `padding`, `dilation_rate`)."""
@@ -161,8 +166,7 @@ class DepthwiseConv1D(_DepthwiseConv):
 
     kind: Literal["DepthwiseConv1D"] = "DepthwiseConv1D"
     rank = spatial_rank = 1
-    misreads_sequence = ("convolves along the {F} features with {T} input channels, where Keras convolves "
-                         "along the {T} time steps with {F} input channels")
+    misreads_sequence = MISREADS_SEQUENCE_1D
     kernel_size: Size
     strides: Size = 1
     dilation_rate: Size = 1
@@ -217,8 +221,7 @@ class SeparableConv1D(_SeparableConv):
 
     kind: Literal["SeparableConv1D"] = "SeparableConv1D"
     rank = spatial_rank = 1
-    misreads_sequence = ("convolves along the {F} features with {T} input channels, where Keras convolves "
-                         "along the {T} time steps with {F} input channels")
+    misreads_sequence = MISREADS_SEQUENCE_1D
     kernel_size: Size
     strides: Size = 1
     dilation_rate: Size = 1
@@ -274,8 +277,7 @@ class Conv1DTranspose(_ConvTranspose):
 
     kind: Literal["Conv1DTranspose"] = "Conv1DTranspose"
     rank = spatial_rank = 1
-    misreads_sequence = ("convolves along the {F} features with {T} input channels, where Keras convolves "
-                         "along the {T} time steps with {F} input channels")
+    misreads_sequence = MISREADS_SEQUENCE_1D
     kernel_size: Size
     strides: Size = 1
     aliases = ("Deconvolution1D", "ConvTranspose1D")
