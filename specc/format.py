@@ -163,7 +163,7 @@ class Formatter:
         for stmt in stmts:
             kind = type(stmt).__name__
             if prev is not None and (kind != prev or kind in ("Section",) or
-                                     (kind in ("ChainStmt", "Assign") and _multiline(stmt))):
+                                     (kind in ("ChainStmt", "Assign", "AssignMany") and _multiline(stmt))):
                 self.out.append("")
             self.comments_before(stmt.span.line, 1)
             self.stmt(stmt, 1)
@@ -183,6 +183,8 @@ class Formatter:
             self.emit(d, "output " + ", ".join(n for n, _ in s.names) + self.c.trail(s.span.line, s.span.end_line))
         elif isinstance(s, ast.Assign):
             self.chain(f"{s.target} = ", s.chain, d, s.span)
+        elif isinstance(s, ast.AssignMany):
+            self.chain("(" + ", ".join(n for n, _ in s.targets) + ") = ", s.chain, d, s.span)
         elif isinstance(s, ast.ChainStmt):
             self.chain("", s.chain, d, s.span)
         elif isinstance(s, ast.Section):

@@ -7,6 +7,15 @@ from ..base import AnyLayer, Layer, TensorType, layer_field, register
 from ..recurrent import _Recurrent
 
 
+def _one_output(wrapper: Layer) -> None:
+    """Wrappers pass one tensor through: a wrapped layer with several outputs is refused."""
+    if wrapper.layer.extra_outputs():
+        raise wrapper.error("E203", f"cannot wrap a layer with several outputs ({wrapper.layer.kind} with "
+                            "return_state=true)", arg="layer",
+                            hint=f"drop return_state inside {wrapper.kind}; for the states, run the two "
+                                 "directions as separate layers (go_backwards=true on the second)")
+
+
 @register
 class Bidirectional(Layer):
     """Run a recurrent layer forwards and backwards; merge_mode combines the two outputs."""
@@ -25,6 +34,7 @@ class Bidirectional(Layer):
         if not isinstance(self.layer, _Recurrent):
             raise self.error("E203", f"wraps a recurrent layer (SimpleRNN, LSTM, GRU), got {self.layer.kind}",
                              arg="layer", hint="e.g. Bidirectional(LSTM(32)); use TimeDistributed(...) for other layers")
+        _one_output(self)
 
     def output(self, ins):
         inner = self.layer.infer(ins)
@@ -58,6 +68,9 @@ class TimeDistributed(Layer):
     has_kernel = True
     reads_sequence = True
     makes_layout = "seq"
+
+    def validate_args(self):
+        _one_output(self)
 
     def _inner(self, ins: list[TensorType]) -> TensorType:
         t = ins[0]

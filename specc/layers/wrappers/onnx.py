@@ -9,7 +9,7 @@ from ..recurrent.onnx import CELL_LIMIT, run_rnn
 def lower_bidirectional(g, layer, xs, ins, out, w):
     inner = layer.layer
     ws = [w.sub("forward_layer"), w.sub("backward_layer")]
-    y, y_h = run_rnn(g, inner, xs[0], w, ws, "bidirectional")
+    y, y_h = run_rnn(g, inner, xs[0], w, ws, "bidirectional")[:2]
     if inner.return_sequences:
         y = g.op("Transpose", [y], perm=[2, 0, 1, 3])   # [B, T, 2, H]
         axis = 2
