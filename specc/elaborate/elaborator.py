@@ -193,6 +193,7 @@ class Elaborator:
                 raise
             if result is not None:
                 if len(result) != 1:
+                    env.tensors.setdefault(stmt.target, self.placeholder(stmt.span))  # no echo at its uses
                     raise SpecError("E207", f"'{stmt.target}' would name {len(result)} tensors", stmt.span,
                                     hint=self.several_outputs_hint(result) or
                                     "merge them first (Concatenate, Add, ...), or name each: `(a, b) = ...`")
@@ -232,6 +233,8 @@ class Elaborator:
         seen: dict[str, Span] = {}
         for name, span in stmt.targets:
             if name in seen:
+                for n in names:  # no echo at their uses
+                    env.tensors.setdefault(n, self.placeholder(stmt.span))
                 raise SpecError("E206", f"'{name}' is named twice in one assignment", span,
                                 hint="give each tensor its own name", related=[(seen[name], "first here")])
             seen[name] = span
