@@ -161,9 +161,9 @@ class Formatter:
         self.emit(0, head + self.c.trail(span.line, span.line))
         prev = None
         for stmt in stmts:
-            kind = type(stmt).__name__
+            kind = type(stmt).__name__.replace("AssignMany", "Assign")  # `a = ...` and `(a, b) = ...` group
             if prev is not None and (kind != prev or kind in ("Section",) or
-                                     (kind in ("ChainStmt", "Assign", "AssignMany") and _multiline(stmt))):
+                                     (kind in ("ChainStmt", "Assign") and _multiline(stmt))):
                 self.out.append("")
             self.comments_before(stmt.span.line, 1)
             self.stmt(stmt, 1)

@@ -248,3 +248,15 @@ def test_misuse_is_explained(src, code, words):
     assert errs[0].code == code and words in errs[0].message, [(d.code, d.message) for d in errs]
     assert errs[0].span is not None and errs[0].span.line >= 2
     assert len(errs) == 1, [(d.code, d.message) for d in errs]  # no echoes
+
+
+def test_tuple_assignment_parses_alike_and_formats_stably():
+    from specc.fastparse import parse_fast
+    from specc.format import format_source
+    from specc.lark_parser import parse_items
+    src = ("network n {\n  input x: [4, 3]\n  input h0: [5]\n  (y, h) = (x, h0) -> GRU(5, return_state=true)\n"
+           "  s = x -> Dense(2)\n  (a,b)=(y,h)->Add()->Dense(2)->GRU(2)  # odd spacing\n  output y, h, s\n}\n")
+    assert parse_fast(src, "<s>") == parse_items(src, "<s>")
+    once = format_source(src)
+    assert "  (y, h) = (x, h0) -> GRU(5, return_state=true)\n  s = x -> Dense(2)\n" in once
+    assert format_source(once) == once
