@@ -53,6 +53,8 @@ KERAS_SPECS = {
     "lstm_state": ("LSTM(4, return_sequences=true, return_state=true)", 3, 2),
     "lstm_last_state": ("LSTM(3, return_state=true)", 3, 0),
     "rnn_state": ("SimpleRNN(3, return_state=true)", 2, 1),
+    "bi_lstm_state": ("Bidirectional(LSTM(3, return_sequences=true, return_state=true))", 5, 4),
+    "bi_gru_v1_state": ("Bidirectional(GRU(3, reset_after=false, return_state=true), merge_mode=sum)", 3, 2),
 }
 
 
@@ -71,14 +73,22 @@ def spec_of(case: str, ref) -> str:
 
 def keras_to_specc(ref, case: str, layer: str) -> dict[str, np.ndarray]:
     """Keras' kernel [in, G*u] / recurrent_kernel [u, G*u] / bias -> specc's (PyTorch layout
-    and gate order: GRU r, z, n where Keras has z, r, h; LSTM i, f, g, o as Keras)."""
-    k, rk = ref[f"{case}.kernel"], ref[f"{case}.recurrent_kernel"]
+    and gate order: GRU r, z, n where Keras has z, r, h; LSTM i, f, g, o as Keras);
+    Bidirectional: each direction's under forward_layer. / backward_layer."""
+    if f"{case}.forward.kernel" in ref:
+        return {**_keras_cell(ref, case, f"{case}.forward.", f"{layer}.forward_layer"),
+                **_keras_cell(ref, case, f"{case}.backward.", f"{layer}.backward_layer")}
+    return _keras_cell(ref, case, f"{case}.", layer)
+
+
+def _keras_cell(ref, case: str, key: str, layer: str) -> dict[str, np.ndarray]:
+    k, rk = ref[f"{key}kernel"], ref[f"{key}recurrent_kernel"]
     u = rk.shape[0]
     gru = "GRU" in KERAS_SPECS[case][0]
     order = (lambda a: np.concatenate([a[..., u:2 * u], a[..., :u], a[..., 2 * u:]], axis=-1)) if gru else (lambda a: a)
     w = {f"{layer}.weight_ih": order(k).T, f"{layer}.weight_hh": order(rk).T}
-    if f"{case}.bias" in ref:
-        b = ref[f"{case}.bias"]
+    if f"{key}bias" in ref:
+        b = ref[f"{key}bias"]
         if "reset_after=false" in KERAS_SPECS[case][0]:
             w[f"{layer}.bias"] = order(b)
         elif b.ndim == 2:  # GRU reset_after=True: input and recurrent bias
@@ -106,7 +116,8 @@ def test_matches_keras(case):
     # G*units more for SimpleRNN/LSTM (their second bias vector, docs/language.md)
     own = init_weights(net)
     assert {k: v.shape for k, v in own.items()} == {k: v.shape for k, v in weights.items()}
-    extra = 0 if "GRU" in KERAS_SPECS[case][0] or f"{case}.bias" not in ref else ref[f"{case}.bias"].size
+    biases = [ref[k].size for k in ref if k.startswith(f"{case}.") and k.endswith("bias")]
+    extra = 0 if "GRU" in KERAS_SPECS[case][0] else sum(biases)
     assert net.params.total == int(ref[f"{case}.params"]) + extra
 
 
@@ -238,8 +249,12 @@ def test_tuple_assignment_of_a_block_with_two_outputs():
     ("input x: [4, 3]\n input h: [5]\n (x, h) -> LSTM(5) -> output y", "E207", "2 initial state(s) (h, c), got 1"),
     ("input x: [4, 3]\n input h: [6]\n (x, h) -> GRU(5) -> output y", "E301", "initial state h must be [batch, 5]"),
     ("input x: [4, 3]\n input h: [5]\n (x, h, h) -> GRU(5) -> output y", "E207", "takes 1 to 2 input(s), got 3"),
-    ("input x: [4, 3]\n input h: [5]\n (x, h) -> Bidirectional(GRU(5)) -> output y", "E207", "takes 1 input(s)"),
-    ("input x: [4, 3]\n x -> Bidirectional(LSTM(5, return_state=true)) -> output y", "E203", "several outputs"),
+    ("input x: [4, 3]\n input h: [5]\n (x, h) -> Bidirectional(GRU(5)) -> output y", "E207",
+     "2 initial state(s) (forward h, backward h), got 1"),
+    ("input x: [4, 3]\n input h: [5]\n input c: [4]\n (x, h, h, h, c) -> Bidirectional(LSTM(5)) -> output y", "E301",
+     "initial state c must be [batch, 5]"),
+    ("input x: [4, 3]\n (y, h, c) = x -> Bidirectional(LSTM(5, return_state=true))\n output y", "E207",
+     "3 names for 5 tensor"),
     ("input x: [4, 3, 2]\n x -> TimeDistributed(GRU(5, return_state=true)) -> output y", "E203", "several outputs"),
 ])
 def test_misuse_is_explained(src, code, words):

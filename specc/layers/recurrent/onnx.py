@@ -64,7 +64,8 @@ def _classic_gru(layer) -> bool:
 def run_rnn(g, layer, x: str, w: Weights, ws: list[Weights], direction: str,
             states: list[str] = ()) -> list[str]:
     """Run the ONNX op on batch-first x [B, T, F], from the initial `states` ([B, H] each: h,
-    LSTM h and c; none: zeros); returns [Y [T, dirs, B, H], Y_h [dirs, B, H]] (LSTM: and Y_c)."""
+    LSTM h and c, per direction; none: zeros); returns [Y [T, dirs, B, H], Y_h [dirs, B, H]]
+    (LSTM: and Y_c)."""
     if layer.go_backwards:  # Keras: the sequence is read (and its outputs returned) in reverse order
         x = g.slice(x, [-1], [INT64_MIN], [1], [-1])
     xt = g.op("Transpose", [x], perm=[1, 0, 2])   # onnxruntime runs layout=0 only
@@ -74,7 +75,9 @@ def run_rnn(g, layer, x: str, w: Weights, ws: list[Weights], direction: str,
     if B is not None:
         inputs.append(w.derived(f"{tag}_B", B))
     if states:  # the op's optional inputs: B, sequence_lens, initial_h, initial_c ("" = absent)
-        inputs += [""] * (5 - len(inputs)) + [g.unsqueeze(s, [0]) for s in states]
+        n = len(layer.states)  # `states`: the forward direction's (h, c), then the backward one's
+        stacked = [[g.unsqueeze(states[d * n + k], [0]) for d in range(len(states) // n)] for k in range(n)]
+        inputs += [""] * (5 - len(inputs)) + [s[0] if len(s) == 1 else g.op("Concat", s, axis=0) for s in stacked]
     kind = layer.kind
     fns = {"SimpleRNN": [layer.activation], "LSTM": [getattr(layer, "recurrent_activation", None), layer.activation,
                                                       layer.activation],
