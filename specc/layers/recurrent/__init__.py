@@ -99,13 +99,18 @@ class _Recurrent(WithKernel):
 
 @register
 class SimpleRNN(_Recurrent):
-    """s_t = activation(W x_t + U s_{t-1} + b)  (Elman network)."""
+    """s_t = activation(W x_t + U s_{t-1} + b)  (Elman network). A second input is the
+    initial state h, `(x, h) -> SimpleRNN(8)`; return_state=true adds the final state:
+    `(y, h) = x -> SimpleRNN(8, return_state=true)`."""
     kind: Literal["SimpleRNN"] = "SimpleRNN"
     aliases = ("RNN",)
 
 
 @register
 class LSTM(_Recurrent):
+    """Long short-term memory (gate order i, f, g, o). Further inputs are the initial states
+    h and c, `(x, h, c) -> LSTM(8)` (Keras' initial_state=[h, c]); return_state=true adds the
+    final states: `(y, h, c) = x -> LSTM(8, return_state=true)`."""
     kind: Literal["LSTM"] = "LSTM"
     recurrent_activation: Fn = catalog_field("activation", "sigmoid")
     unit_forget_bias: bool = Field(True, description="forget-gate bias starts at 1 (Keras)")
@@ -129,7 +134,9 @@ class GRU(_Recurrent):
     r * (U_n h + b_hn)), with two bias vectors. reset_after=false (Keras' classic GRU, ONNX
     linear_before_reset=0): it multiplies the state before the matmul, n = tanh(W_n x +
     U_n (r * h) + b_n), with ONE bias vector `bias` [3*units] (gate order r, z, n), so
-    its count is Keras' 3(units*in + units^2 + units)."""
+    its count is Keras' 3(units*in + units^2 + units). A second input is the initial state
+    h, `(x, h) -> GRU(8)`; return_state=true adds the final state: `(y, h) = x -> GRU(8,
+    return_state=true)`."""
     kind: Literal["GRU"] = "GRU"
     recurrent_activation: Fn = catalog_field("activation", "sigmoid")
     reset_after: bool = Field(True, description="reset gate applied after the recurrent matmul "

@@ -17,7 +17,10 @@ def _one_output(wrapper: Layer) -> None:
 
 @register
 class Bidirectional(Layer):
-    """Run a recurrent layer forwards and backwards; merge_mode combines the two outputs."""
+    """Run a recurrent layer forwards and backwards; merge_mode combines the two outputs.
+    Further inputs are the initial states, the forward layer's then the backward layer's
+    (`(x, fh, fc, bh, bc) -> Bidirectional(LSTM(8))`); a wrapped layer with return_state=true
+    gives the merged output, then the forward and the backward states (Keras)."""
     kind: Literal["Bidirectional"] = "Bidirectional"
     layer: AnyLayer = layer_field(description="the recurrent layer to run both ways")
     merge_mode: Literal["concat", "sum", "mul", "ave"] = "concat"
