@@ -68,8 +68,8 @@ class _Recurrent(WithKernel):
     def check_initial_states(self, ins: list[TensorType]) -> None:
         """Extra inputs are the initial states: none, or all of them, each [batch, units]."""
         given, names = ins[1:], ", ".join(self.states)
-        usage = (f"write `(x, {names}) -> {self.kind}(...)`: the sequence first, then "
-                 f"{'the states' if len(self.states) > 1 else 'the state'} ({names}), each [batch, {self.units}]")
+        states = f"the states {names}, each" if len(self.states) > 1 else f"the state {names},"
+        usage = f"write `(x, {names}) -> {self.kind}(...)`: the sequence first, then {states} [batch, {self.units}]"
         if given and len(given) != len(self.states):
             raise self.error("E207", f"takes the sequence and {len(self.states)} initial state(s) ({names}), "
                              f"got {len(given)} state(s)", hint=usage)
