@@ -275,3 +275,15 @@ def test_tuple_assignment_parses_alike_and_formats_stably():
     once = format_source(src)
     assert "  (y, h) = (x, h0) -> GRU(5, return_state=true)\n  s = x -> Dense(2)\n" in once
     assert format_source(once) == once
+
+
+def test_states_are_not_activation_heads():
+    """LSTM's c is not bounded by tanh and a GRU started from given states carries them
+    through: the lints and the harness' output ranges must not treat them as tanh heads."""
+    from specc.passes.heads import head_activation
+    net = net_of("network g { input x: [4, 3] input h0: [5]\n"
+                 "(y, h, c) = x -> LSTM(5, return_state=true)\n"
+                 "g0 = (x, h0) -> GRU(5)\n g1 = x -> GRU(5)\n output y, h, c, g0, g1 }")
+    acts = {t: head_activation(net, t)[0] for t in net.outputs}
+    assert acts["y"].name == "tanh" and acts["g1"].name == "tanh"
+    assert acts["h"] is None and acts["c"] is None and acts["g0"] is None
