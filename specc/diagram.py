@@ -190,14 +190,16 @@ def to_dot(net: Network, direction: str = "TB", params: bool = True,
         lines.append(f"  {_q('out:' + name)} [label={_q(f'output {name}' + chr(10) + fmt_shape(info.shape))}, "
                      f"shape=ellipse, fillcolor=\"{COLORS['output']}\"];")
 
-    def source(tensor: str) -> tuple[str, str]:
-        """(graph node id, 'call k' of the producing shared layer or '')."""
+    def source(tensor: str) -> tuple[str, list[str]]:
+        """(graph node id, edge label parts: 'from call k' of the producing shared layer, the
+        tensor's name when the producer has several outputs (return_state))."""
         info = net.tensors[tensor]
         if info.producer is None:
-            return "in:" + tensor, ""
+            return "in:" + tensor, []
         pnode = node_of[info.producer]
         shared = len(calls[pnode.layer]) > 1
-        return "layer:" + pnode.layer, (f"call {call_no[pnode.name]}" if shared else "")
+        return "layer:" + pnode.layer, ([f"from call {call_no[pnode.name]}"] if shared else []) + \
+            ([tensor] if len(pnode.outputs) > 1 else [])
 
     def edge(src: str, dst: str, parts: list[str]) -> str:
         label = f" [label={_q(' / '.join(parts))}]" if parts else ""
@@ -206,13 +208,12 @@ def to_dot(net: Network, direction: str = "TB", params: bool = True,
     for node in net.nodes:
         shared = len(calls[node.layer]) > 1
         for t in node.inputs:
-            src, from_call = source(t)
-            parts = [f"from {from_call}"] if from_call else []
+            src, parts = source(t)
             if shared:
                 parts.append(f"call {call_no[node.name]}")
             lines.append(edge(src, "layer:" + node.layer, parts))
     for name in net.outputs:
-        src, from_call = source(name)
-        lines.append(edge(src, "out:" + name, [f"from {from_call}"] if from_call else []))
+        src, parts = source(name)
+        lines.append(edge(src, "out:" + name, parts))
     lines.append("}")
     return "\n".join(lines) + "\n"

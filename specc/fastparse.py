@@ -208,6 +208,10 @@ class _Parser:
         t = self.i
         kind, text = self.kinds[t], self.texts[t]
         if kind == "(":
+            targets = self.assign_targets()
+            if targets is not None:
+                chain = self.chain()
+                return ast.AssignMany(targets, chain, self.span(t, self.last()))
             chain = self.chain()
             return ast.ChainStmt(chain, chain.span)
         if kind != "NAME":
@@ -236,6 +240,18 @@ class _Parser:
             return self.section()
         chain = self.chain()
         return ast.ChainStmt(chain, chain.span)
+
+    def assign_targets(self):
+        """`(a, b, c) =`: the names (consumed with the `=`), or None with nothing consumed
+        when the parenthesis starts a chain's sources instead."""
+        start = self.i
+        self.i += 1
+        names = self.comma_list(self.name)
+        if len(names) < 2 or self.kinds[self.i] != ")" or self.kinds[self.i + 1] != "=":
+            self.i = start
+            return None
+        self.i += 2
+        return [self.named(x) for x in names]
 
     def input_decl(self):
         first = self.kw("input")

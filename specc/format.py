@@ -161,7 +161,7 @@ class Formatter:
         self.emit(0, head + self.c.trail(span.line, span.line))
         prev = None
         for stmt in stmts:
-            kind = type(stmt).__name__
+            kind = type(stmt).__name__.replace("AssignMany", "Assign")  # `a = ...` and `(a, b) = ...` group
             if prev is not None and (kind != prev or kind in ("Section",) or
                                      (kind in ("ChainStmt", "Assign") and _multiline(stmt))):
                 self.out.append("")
@@ -183,6 +183,8 @@ class Formatter:
             self.emit(d, "output " + ", ".join(n for n, _ in s.names) + self.c.trail(s.span.line, s.span.end_line))
         elif isinstance(s, ast.Assign):
             self.chain(f"{s.target} = ", s.chain, d, s.span)
+        elif isinstance(s, ast.AssignMany):
+            self.chain("(" + ", ".join(n for n, _ in s.targets) + ") = ", s.chain, d, s.span)
         elif isinstance(s, ast.ChainStmt):
             self.chain("", s.chain, d, s.span)
         elif isinstance(s, ast.Section):

@@ -14,7 +14,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from .errors import SpecError, Span
 from .parse import (Arg, BlockDef, Call, Chain, ChainStmt, Import, InputDecl, LayerDecl, ListV, Name,
                     NetworkDef, Num, OutputStmt, Param, Section, Setting, StepCall, StepOutput, StepRef,
-                    StepRepeat, Str, TupleV, Assign, _num, binop, paren, repeat_count)
+                    StepRepeat, Str, TupleV, Assign, AssignMany, _num, binop, paren, repeat_count)
 
 
 @functools.lru_cache(maxsize=1)
@@ -111,6 +111,10 @@ class _ToAst(Transformer):
     @v_args(meta=True)
     def assign(self, meta, items):
         return Assign(str(items[0]), items[1], self.sp(meta))
+
+    @v_args(meta=True)
+    def assign_many(self, meta, items):
+        return AssignMany([(str(t), self.sp(t)) for t in items[:-1]], items[-1], self.sp(meta))
 
     @v_args(meta=True)
     def chain_stmt(self, meta, items):

@@ -222,6 +222,16 @@ class Assign(Node):
         self.span = span
 
 
+class AssignMany(Node):
+    """`(seq, h, c) = chain`: names for each tensor of a chain with several results."""
+    __slots__ = ("targets", "chain", "span")
+
+    def __init__(self, targets: list[tuple[str, Span]], chain: Chain, span: Span):
+        self.targets = targets
+        self.chain = chain
+        self.span = span
+
+
 class ChainStmt(Node):
     __slots__ = ("chain", "span")
 
@@ -266,7 +276,7 @@ class Section(Node):
         self.span = span
 
 
-Stmt = Union[InputDecl, Assign, ChainStmt, LayerDecl, OutputStmt, Section]
+Stmt = Union[InputDecl, Assign, AssignMany, ChainStmt, LayerDecl, OutputStmt, Section]
 
 
 class Param(Node):

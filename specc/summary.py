@@ -40,6 +40,9 @@ def _data(net, cost, calls: dict[str, list]) -> dict:
                "trainable_params": counts.trainable if counts else 0,
                "calls": len(nodes),
                "inputs": [i for n in nodes[:1] for i in n.inputs]}
+        if nodes and len(nodes[0].outputs) > 1:  # several outputs (return_state); the key only then
+            row["extra_outputs"] = [{"name": t, "role": role, "shape": net.tensors[t].shape}
+                                    for t, role in zip(nodes[0].outputs[1:], layer.extra_outputs())]
         if cost is not None:
             c = cost.layers[lname]
             row.update(macs=as_json(c.macs), activation_bytes=as_json(c.activation_bytes), weight_bytes=c.weight_bytes)
@@ -84,6 +87,8 @@ def summary_text(net, batch: int = 1, dims: dict[str, int] | None = None, cost: 
     for layer in data["layers"]:
         rows.append((_label(layer), layer["kind"], _shape(layer["output_shape"]), f"{layer['params']:,}",
                      ", ".join(layer["inputs"])))
+        for extra in layer.get("extra_outputs", ()):  # a row per further output: its tensor and role
+            rows.append((f"  {extra['name']}", extra["role"], _shape(extra["shape"]), "", ""))
     out = [f'Network "{data["name"]}"', *_table(rows, {3})]
     out.append(f"Total params: {data['total_params']:,}")
     out.append(f"Trainable params: {data['trainable_params']:,}")

@@ -240,7 +240,13 @@ def test_fused_and_loop_recurrences_agree():
         layer = next(iter(m.layers.children()))
         x = torch.randn(3, 5, 3)
         with torch.no_grad():
-            assert torch.allclose(layer._fused(x), layer._loop(x), atol=1e-5), kind
+            for states in [(), tuple(torch.randn(3, 4) for _ in range(2 if kind == "LSTM" else 1))]:
+                (fused, fused_last), (loop, loop_last) = layer._fused(x, states), layer._loop(x, states)
+                assert torch.allclose(fused, loop, atol=1e-5), kind
+                assert len(fused_last) == len(loop_last) == (2 if kind == "LSTM" else 1)
+                for a, b in zip(fused_last, loop_last):  # the final states (return_state)
+                    assert torch.allclose(a, b, atol=1e-5), kind
+                assert torch.allclose(fused_last[0], fused[:, -1], atol=1e-6)  # h is the last output
 
 
 def test_gru_reset_after_by_hand():

@@ -45,6 +45,7 @@ class Elaborator:
         self.node_by_name: dict[str, Node] = {}
         self.tensors: dict[str, TensorInfo] = {}
         self.unnamed: set[str] = set()  # tensors just made by a step, which bind() may rename
+        self.placeholders: set[str] = set()  # tensors standing for a step that failed (reported)
         self.inputs: list[str] = []
         self.outputs: list[str] = []
         self.output_spans: dict[str, Span] = {}
@@ -92,6 +93,8 @@ class Elaborator:
         # `a = b -> ...` in the network body: a -> {b}, to name a cycle of definitions
         self.assign_sources = {st.target: {n for n, _ in st.chain.sources} for st in net.body
                                if isinstance(st, ast.Assign)}
+        self.assign_sources.update({t: {n for n, _ in st.chain.sources} for st in net.body
+                                    if isinstance(st, ast.AssignMany) for t, _ in st.targets})
         env = Env(blocks=blocks)
         for stmt in net.body:
             try:
@@ -190,9 +193,13 @@ class Elaborator:
                 raise
             if result is not None:
                 if len(result) != 1:
+                    env.tensors.setdefault(stmt.target, self.placeholder(stmt.span))  # no echo at its uses
                     raise SpecError("E207", f"'{stmt.target}' would name {len(result)} tensors", stmt.span,
-                                    hint="merge them first (Concatenate, Add, ...)")
+                                    hint=self.several_outputs_hint(result) or
+                                    "merge them first (Concatenate, Add, ...), or name each: `(a, b) = ...`")
                 self.bind(stmt.target, result[0], env, stmt.span)
+        elif isinstance(stmt, ast.AssignMany):
+            self.assign_many(stmt, env)
         elif isinstance(stmt, ast.ChainStmt):
             self.chain(stmt.chain, env)
         elif isinstance(stmt, ast.LayerDecl):
@@ -218,6 +225,38 @@ class Elaborator:
                                 hint=f"merge the two into one {stmt.name} {{ }} section",
                                 related=[(self.sections[stmt.name].span, "first here")])
             self.sections[stmt.name] = stmt
+
+    def assign_many(self, stmt: ast.AssignMany, env: Env) -> None:
+        """`(seq, h, c) = chain`: one name per tensor the chain ends with (a layer with
+        several outputs, a block with several outputs, several sources)."""
+        names = [n for n, _ in stmt.targets]
+        seen: dict[str, Span] = {}
+        for name, span in stmt.targets:
+            if name in seen:
+                for n in names:  # no echo at their uses
+                    env.tensors.setdefault(n, self.placeholder(stmt.span))
+                raise SpecError("E206", f"'{name}' is named twice in one assignment", span,
+                                hint="give each tensor its own name", related=[(seen[name], "first here")])
+            seen[name] = span
+        try:
+            result = self.chain(stmt.chain, env)
+        except SpecError:
+            for name in names:  # placeholders: later uses must not echo "used before it is defined"
+                env.tensors.setdefault(name, self.placeholder(stmt.span))
+            raise
+        if result is None:
+            return
+        if len(result) != len(names) and not self.placeholders.intersection(result):
+            for name in names:
+                env.tensors.setdefault(name, self.placeholder(stmt.span))
+            what = self.several_outputs_hint(result) if len(result) > 1 else None
+            raise SpecError("E207", f"{len(names)} names for {len(result)} tensor(s)", stmt.span,
+                            hint=what or ("the chain ends with one tensor: name it with `name = ...`" if len(result) == 1
+                                          else f"write {len(result)} names in the parentheses"))
+        if len(result) != len(names):  # an earlier step failed (reported): stand-ins, no echo
+            result = [self.placeholder(stmt.span) for _ in names]
+        for (name, span), tensor in zip(stmt.targets, result):
+            self.bind(name, tensor, env, span)
 
     def input_decl(self, stmt: ast.InputDecl, env: Env) -> None:
         if env.in_block:
@@ -312,8 +351,10 @@ class Elaborator:
     # ------------------------------------------------------------ chains
     def chain(self, chain: ast.Chain, env: Env) -> list[str] | None:
         current = [self.lookup_tensor(n, s, env) for n, s in chain.sources]
-        for step in chain.steps:
+        for i, step in enumerate(chain.steps):
             try:
+                if i and len(current) > 1:
+                    self.refuse_unnamed_outputs(current, step)
                 current = self.step(step, current, env)
             except TooLarge:
                 raise  # stop expanding: going on would only repeat the error
@@ -330,6 +371,7 @@ class Elaborator:
         name = self.fresh_name("error")
         self.tensors[name] = construct(TensorInfo, name=name, shape=None, dtype="float32", producer=None, span=span)
         self.unnamed.add(name)
+        self.placeholders.add(name)
         return name
 
     def step(self, step, current: list[str], env: Env) -> list[str] | None:
@@ -436,19 +478,43 @@ class Elaborator:
         n = len(inputs)
         if n < lo or (hi is not None and n > hi):
             want = f"{lo}" if lo == hi else (f"at least {lo}" if hi is None else f"{lo} to {hi}")
-            hint = ("merge the tensors first, e.g. `(a, b) -> Concatenate()`" if n > 1 else
-                    f"give it several tensors: `(a, b) -> {layer.kind}()`")
+            hint = ((self.several_outputs_hint(inputs) or "merge the tensors first, e.g. `(a, b) -> Concatenate()`")
+                    if n > 1 else f"give it several tensors: `(a, b) -> {layer.kind}()`")
             raise SpecError("E207", f"{layer.kind} '{layer.name}' takes {want} input(s), got {n}", span, hint=hint)
         lname = layer.name
         k = self.applications[lname]
         self.applications[lname] = k + 1
         node = lname if k == 0 else f"{lname}_call{k}"
-        out = self.fresh_name(node)
-        self.nodes.append(construct(Node, name=node, layer=lname, inputs=list(inputs), outputs=[out], span=span))
+        outs = [self.fresh_name(node)]
+        for role in layer.extra_outputs():  # several outputs (return_state): <node>_state_h ...
+            outs.append(self.fresh_name(f"{node}_{role}"))
+        self.nodes.append(construct(Node, name=node, layer=lname, inputs=list(inputs), outputs=outs, span=span))
         self.node_by_name[node] = self.nodes[-1]
-        self.tensors[out] = construct(TensorInfo, name=out, shape=None, dtype="float32", producer=node, span=span)
-        self.unnamed.add(out)
-        return [out]
+        for out in outs:
+            self.tensors[out] = construct(TensorInfo, name=out, shape=None, dtype="float32", producer=node, span=span)
+            self.unnamed.add(out)
+        return outs
+
+    def refuse_unnamed_outputs(self, current: list[str], step) -> None:
+        """The outputs of a multi-output layer (return_state) go on only by name: chained
+        straight into the next layer, an LSTM would read the states as its initial states
+        and a merge would mix a sequence with its states, silently."""
+        hint = self.several_outputs_hint(current)
+        if hint is not None:
+            raise SpecError("E207", f"{len(current)} tensors from one layer flow into the next step; name them first",
+                            step.span, hint=hint)
+
+    def several_outputs_hint(self, tensors: list[str]) -> str | None:
+        """When `tensors` are the outputs of one multi-output layer (return_state), how to
+        name them, for the errors of a step that wanted one tensor."""
+        node = self.node_by_name.get(self.tensors[tensors[0]].producer) if tensors[0] in self.tensors else None
+        if node is None or node.outputs != tensors:
+            return None
+        layer = self.layers[node.layer]
+        roles = ["output", *layer.extra_outputs()]
+        return (f"{layer.kind} '{layer.name}' gives {len(roles)} tensors ({', '.join(roles)}): name each, "
+                f"`({', '.join(r.removeprefix('state_') if r != 'output' else 'y' for r in roles)}) = ...`, "
+                "then use them by name")
 
     def fresh_name(self, base: str) -> str:
         name, k = base, 0
@@ -746,6 +812,10 @@ def _scan_user_names(body) -> dict[str, Span]:
             names.setdefault(stmt.name, stmt.span)
         elif isinstance(stmt, ast.Assign):
             names.setdefault(stmt.target, stmt.span)
+            steps(stmt.chain.steps)
+        elif isinstance(stmt, ast.AssignMany):
+            for name, span in stmt.targets:
+                names.setdefault(name, span)
             steps(stmt.chain.steps)
         elif isinstance(stmt, ast.ChainStmt):
             steps(stmt.chain.steps)

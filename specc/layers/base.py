@@ -151,6 +151,19 @@ class Layer(BaseModel):
             check_axis(self, act.args["axis"], self.activated(out), "activation", f"the {act.name} axis")
         return out
 
+    def extra_outputs(self) -> tuple[str, ...]:
+        """Several outputs from one application (LSTM(return_state=true): the sequence and
+        its states): the roles of the outputs AFTER the first, in order, e.g. ("state_h",
+        "state_c"); () for the usual single output. The elaborator names the tensors from
+        these before shapes are known; `extra_output_types` gives their types; `output` stays
+        the type of the first, which `weights`, `macs` and the lowerings receive as `out`.
+        A lowering returns one tensor per output (torch: a tuple; ONNX: a list of names)."""
+        return ()
+
+    def extra_output_types(self, ins: list[TensorType], out: TensorType) -> list[TensorType]:
+        """The types of the outputs after the first, one per `extra_outputs` role."""
+        return []
+
     def activated(self, out: TensorType) -> TensorType:
         """The tensor the activation is applied to (a recurrent layer: one step's state)."""
         return out

@@ -125,7 +125,9 @@ def _network_cost(net: Network, batch: int, dims: dict[str, int]) -> NetworkCost
         macs = layers[node.layer].macs(ins, out)  # cheaper than a memo key (shapes._identity)
         c = costs[node.layer]
         c.macs += macs  # int + Formula is the Formula's __radd__
-        for o in node.outputs:
+        for o in node.outputs:  # several: a layer's states (return_state)
+            if o not in nbytes:
+                typed(o)
             c.activation_bytes += nbytes[o]
     for name in net.inputs:
         typed(name)

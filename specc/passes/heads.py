@@ -30,10 +30,15 @@ def head_activation(net: Network, tensor: str,
     node = node_of.get(tensor)
     while node is not None:
         layer = net.layers[node.layer]
+        if tensor != node.outputs[0] or (layer.reads_sequence and len(node.inputs) > 1):
+            # a recurrent layer's states (return_state: LSTM's c is unbounded), or an output
+            # that starts from given initial states (a GRU carries them through): no claim
+            return None, node
         act = activation_of(layer)
         own = layer.standalone_activation()
         passes = layer.keeps_values or (own is not None and own.name == "linear")
         if not passes or len(node.inputs) != 1:
             return act, node
-        node = node_of.get(node.inputs[0])
+        tensor = node.inputs[0]
+        node = node_of.get(tensor)
     return None, None

@@ -574,8 +574,12 @@ def prelu_keras_axes(ctx: Context):
 def unused(ctx: Context):
     """W608: tensors computed but never used, layers declared but never applied."""
     outputs = set(ctx.net.outputs)
+    used = lambda t: t in outputs or bool(ctx.consumers.get(t))
+    # a layer with several outputs (return_state) runs for the ones used: the others cost
+    # nothing extra (Keras' seq2seq encoder keeps only its states)
+    spare = {o for n in ctx.net.nodes if len(n.outputs) > 1 and any(map(used, n.outputs)) for o in n.outputs}
     for name, info in ctx.net.tensors.items():
-        if name in outputs or ctx.consumers.get(name):
+        if used(name) or name in spare:
             continue
         what = "input '{}' is declared" if info.producer is None else "tensor '{}' is computed"
         yield diag("W608", what.format(name) + " but never used", info.span,

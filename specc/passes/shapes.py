@@ -23,7 +23,7 @@ def infer(net: Network) -> list[Diagnostic]:
     # (layer arguments, input types) -> (output type, weight infos, param counts, weight
     # signature). Layers with the same arguments on the same inputs (a `repeat` body) are
     # worked out once.
-    memo: dict[tuple, tuple[TensorType, list[WeightInfo], ParamCounts, list]] = {}
+    memo: dict[tuple, tuple[list[TensorType], list[WeightInfo], ParamCounts, list]] = {}
     layers, tensors, weights, layer_params = net.layers, net.tensors, net.weights, net.layer_params
     for node in net.nodes:
         layer = layers[node.layer]
@@ -58,9 +58,10 @@ def infer(net: Network) -> list[Diagnostic]:
                               "to join the channels")
                 diags.append(d)
                 continue
+            outs = [out, *layer.extra_output_types(ins, out)] if len(node.outputs) > 1 else [out]
             infos = [construct(WeightInfo, name=w.name, shape=list(w.shape), trainable=w.trainable) for w in ws]
-            known = memo[key] = (out, infos, _counts(infos), [(w.name, w.shape) for w in infos])
-        out, infos, counts, signature = known
+            known = memo[key] = (outs, infos, _counts(infos), [(w.name, w.shape) for w in infos])
+        outs, infos, counts, signature = known
         if node.layer in seen_weights:  # a shared layer, applied again
             if seen_weights[node.layer] != signature:
                 d = layer.error("E300", f"shared layer applied to an input {ins[0]} whose weights would "
@@ -73,7 +74,7 @@ def infer(net: Network) -> list[Diagnostic]:
             seen_weights[node.layer] = signature
             weights[node.layer] = list(infos)  # IR values are never mutated once built: sharing is safe
             layer_params[node.layer] = counts
-        for o in node.outputs:
+        for o, out in zip(node.outputs, outs):  # several: a layer's extra outputs (Layer.extra_outputs)
             types[o] = out
             # IR objects built with construct(): fill in the inferred fields directly (no
             # per-assignment pydantic machinery; 10,000-layer specs)

@@ -396,9 +396,11 @@ def _build_model(net: Network, weights: dict[str, np.ndarray] | None, seed: int,
             xs = [g.op("Cast", [x], to=TensorProto.FLOAT) if t.dtype in _OTHER_FLOATS else x for x, t in zip(xs, ins)]
             ins = [TensorType(t.shape, "float32") if t.dtype in _OTHER_FLOATS else t for t in ins]
         y = fn(g, layer, xs, ins, out, Weights(g, weights, node.layer))
-        if weighted and out.dtype in _OTHER_FLOATS:
-            y = g.op("Cast", [y], to=DTYPES[out.dtype])
-        g.rename(y, node.outputs[0])
+        ys = [y] if isinstance(y, str) else y  # a list: one name per output (Layer.extra_outputs)
+        for y, name in zip(ys, node.outputs, strict=True):
+            if weighted and net.tensors[name].dtype in _OTHER_FLOATS:
+                y = g.op("Cast", [y], to=DTYPES[net.tensors[name].dtype])
+            g.rename(y, name)
     g.scope = ""
     inputs = [value_info(i.name, i.shape, i.dtype) for i in net.input_infos()]
     outputs = [value_info(o.name, o.shape, o.dtype) for o in net.output_infos()]

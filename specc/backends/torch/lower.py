@@ -268,7 +268,10 @@ class SpeccModule(nn.Module):
             taken.add(a)
             self._attr[lname] = a
             self.layers.add_module(a, ctor.build())
-        self._plan = [(self._attr[n.layer], list(n.inputs), n.outputs[0], None) for n in net.nodes]
+        # (module, inputs, output, pool); a node with several outputs (return_state) has a
+        # tuple of names, its module returns a tuple of tensors
+        self._plan = [(self._attr[n.layer], list(n.inputs), n.outputs[0] if len(n.outputs) == 1 else tuple(n.outputs),
+                       None) for n in net.nodes]
         self._fast_plan, self._merged = _pool_before_relu(net, self._plan, self.layers._modules)
         self._single = len(net.outputs) == 1
 
@@ -312,7 +315,11 @@ class SpeccModule(nn.Module):
         plan = self._fast_plan if self._merged and not self._hooked() else self._plan
         for attr, ins, out, pool in plan:
             if pool is None:
-                env[out] = layers[attr](*[env[i] for i in ins])
+                y = layers[attr](*[env[i] for i in ins])
+                if type(out) is str:
+                    env[out] = y
+                else:
+                    env.update(zip(out, y))
             else:  # a relu layer feeding a max pool: pool first (see _pool_before_relu)
                 env[out] = F.relu(layers[pool].compute(layers[attr].compute(*[env[i] for i in ins])))
         if self._single:

@@ -170,8 +170,8 @@ class Layer(nn.Module):
         y = self.compute(*xs)
         if self.activation[0] != "linear":
             y = activate(y, self.activation, getattr(self, "alpha", None))
-        if self.activity_outputs is not None:
-            self.activity_outputs.append(y)
+        if self.activity_outputs is not None:  # every output (Keras), a layer's states included
+            self.activity_outputs.extend(y) if isinstance(y, tuple) else self.activity_outputs.append(y)
         return y
 
     def compute(self, *xs):

@@ -316,7 +316,8 @@ def _model_source(net: Network, draw_initial: bool) -> tuple[str, dict[str, str]
                   "            m.activity_outputs = []"]
     for node in net.nodes:
         args = ", ".join(var[i] for i in node.inputs)
-        lines.append(f"        {var[node.outputs[0]]} = self.{attrs[node.layer]}({args})")
+        targets = ", ".join(var[o] for o in node.outputs)  # several: a layer's states (return_state)
+        lines.append(f"        {targets} = self.{attrs[node.layer]}({args})")
     outs = [var[o] for o in net.outputs]
     lines.append(f"        return {outs[0]}" if len(outs) == 1 else f"        return {', '.join(outs)}")
     lines += ["",

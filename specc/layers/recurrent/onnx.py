@@ -47,14 +47,25 @@ def _rnn_params(layer, ws: list[Weights]) -> tuple[Callable, Callable, Callable 
     W = lambda: np.stack([_reorder(w.array("weight_ih"), kind, h) for w in ws])
     R = lambda: np.stack([_reorder(w.array("weight_hh"), kind, h) for w in ws])
     B = None
-    if layer.use_bias:
+    if layer.use_bias and not _classic_gru(layer):
         B = lambda: np.stack([np.concatenate([_reorder(w.array("bias_ih"), kind, h),
                                               _reorder(w.array("bias_hh"), kind, h)]) for w in ws])
+    elif layer.use_bias:  # one bias (Keras reset_after=False): the op's input bias, zero recurrent bias
+        B = lambda: np.stack([np.concatenate([_reorder(w.array("bias"), kind, h),
+                                              np.zeros(3 * h, np.float32)]) for w in ws])
     return W, R, B
 
 
-def run_rnn(g, layer, x: str, w: Weights, ws: list[Weights], direction: str) -> tuple[str, str]:
-    """Run the ONNX op on batch-first x [B, T, F]; returns (Y [T, dirs, B, H], Y_h [dirs, B, H])."""
+def _classic_gru(layer) -> bool:
+    """Keras' GRU(reset_after=False): ONNX GRU with linear_before_reset=0."""
+    return layer.kind == "GRU" and not layer.reset_after
+
+
+def run_rnn(g, layer, x: str, w: Weights, ws: list[Weights], direction: str,
+            states: list[str] = ()) -> list[str]:
+    """Run the ONNX op on batch-first x [B, T, F], from the initial `states` ([B, H] each: h,
+    LSTM h and c, per direction; none: zeros); returns [Y [T, dirs, B, H], Y_h [dirs, B, H]]
+    (LSTM: and Y_c)."""
     if layer.go_backwards:  # Keras: the sequence is read (and its outputs returned) in reverse order
         x = g.slice(x, [-1], [INT64_MIN], [1], [-1])
     xt = g.op("Transpose", [x], perm=[1, 0, 2])   # onnxruntime runs layout=0 only
@@ -63,6 +74,10 @@ def run_rnn(g, layer, x: str, w: Weights, ws: list[Weights], direction: str) -> 
     inputs = [xt, w.derived(f"{tag}_W", W), w.derived(f"{tag}_R", R)]
     if B is not None:
         inputs.append(w.derived(f"{tag}_B", B))
+    if states:  # the op's optional inputs: B, sequence_lens, initial_h, initial_c ("" = absent)
+        n = len(layer.states)  # `states`: the forward direction's (h, c), then the backward one's
+        stacked = [[g.unsqueeze(states[d * n + k], [0]) for d in range(len(states) // n)] for k in range(n)]
+        inputs += [""] * (5 - len(inputs)) + [s[0] if len(s) == 1 else g.op("Concat", s, axis=0) for s in stacked]
     kind = layer.kind
     fns = {"SimpleRNN": [layer.activation], "LSTM": [getattr(layer, "recurrent_activation", None), layer.activation,
                                                       layer.activation],
@@ -75,15 +90,18 @@ def run_rnn(g, layer, x: str, w: Weights, ws: list[Weights], direction: str) -> 
         attrs["activation_alpha"] = acts["alphas"] * dirs
         attrs["activation_beta"] = acts["betas"] * dirs
     if kind == "GRU":
-        attrs["linear_before_reset"] = 1
+        attrs["linear_before_reset"] = 0 if _classic_gru(layer) else 1
     n_out = 3 if kind == "LSTM" else 2
-    outs = g.op(_OP[kind], inputs, n_out=n_out, **attrs)
-    return outs[0], outs[1]
+    return g.op(_OP[kind], inputs, n_out=n_out, **attrs)
 
 
 @onnx_lowering("SimpleRNN", "LSTM", "GRU", cannot=CELL_LIMIT)
 def lower_recurrent(g, layer, xs, ins, out, w):
-    y, y_h = run_rnn(g, layer, xs[0], w, [w], "forward")
+    y, *final = run_rnn(g, layer, xs[0], w, [w], "forward", states=xs[1:])
     if layer.return_sequences:
-        return g.op("Transpose", [g.squeeze(y, [1])], perm=[1, 0, 2])
-    return g.squeeze(y_h, [0])
+        y = g.op("Transpose", [g.squeeze(y, [1])], perm=[1, 0, 2])
+    else:
+        y = g.squeeze(final[0], [0])
+    if not layer.return_state:
+        return y
+    return [y, *(g.squeeze(s, [0]) for s in final)]  # the final states (Y_h, Y_c), [B, H] each

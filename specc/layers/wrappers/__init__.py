@@ -7,9 +7,20 @@ from ..base import AnyLayer, Layer, TensorType, layer_field, register
 from ..recurrent import _Recurrent
 
 
+def _one_output(wrapper: Layer) -> None:
+    """Wrappers pass one tensor through: a wrapped layer with several outputs is refused."""
+    if wrapper.layer.extra_outputs():
+        raise wrapper.error("E203", f"cannot wrap a layer with several outputs ({wrapper.layer.kind} with "
+                            "return_state=true)", arg="layer",
+                            hint=f"drop return_state inside {wrapper.kind}")
+
+
 @register
 class Bidirectional(Layer):
-    """Run a recurrent layer forwards and backwards; merge_mode combines the two outputs."""
+    """Run a recurrent layer forwards and backwards; merge_mode combines the two outputs.
+    Further inputs are the initial states, the forward layer's then the backward layer's
+    (`(x, fh, fc, bh, bc) -> Bidirectional(LSTM(8))`); a wrapped layer with return_state=true
+    gives the merged output, then the forward and the backward states (Keras)."""
     kind: Literal["Bidirectional"] = "Bidirectional"
     layer: AnyLayer = layer_field(description="the recurrent layer to run both ways")
     merge_mode: Literal["concat", "sum", "mul", "ave"] = "concat"
@@ -26,8 +37,30 @@ class Bidirectional(Layer):
             raise self.error("E203", f"wraps a recurrent layer (SimpleRNN, LSTM, GRU), got {self.layer.kind}",
                              arg="layer", hint="e.g. Bidirectional(LSTM(32)); use TimeDistributed(...) for other layers")
 
+    # several outputs and initial states (Keras): with the wrapped layer's return_state, the
+    # merged output, then the forward layer's states, then the backward layer's; extra inputs
+    # are the initial states, forward ones first (Keras' initial_state list, halved)
+    n_inputs = (1, 5)
+
+    def extra_outputs(self):
+        inner = self.layer.extra_outputs()
+        return tuple(f"forward_{r}" for r in inner) + tuple(f"backward_{r}" for r in inner)
+
+    def extra_output_types(self, ins, out):
+        return [TensorType((ins[0].shape[0], self.layer.units), out.dtype) for _ in self.extra_outputs()]
+
     def output(self, ins):
-        inner = self.layer.infer(ins)
+        states = ins[1:]
+        if states:
+            n, names = len(self.layer.states), ", ".join(self.layer.states)
+            if len(states) != 2 * n:
+                raise self.error("E207", f"takes the sequence and {2 * n} initial state(s) (forward {names}, "
+                                 f"backward {names}), got {len(states)}",
+                                 hint=f"write `(x, {', '.join('f_' + s for s in self.layer.states)}, "
+                                      f"{', '.join('b_' + s for s in self.layer.states)}) -> Bidirectional(...)`")
+            self.layer.check_initial_states(ins[:1] + states[:n])
+            self.layer.check_initial_states(ins[:1] + states[n:])
+        inner = self.layer.infer(ins[:1])
         if self.merge_mode == "concat":
             return TensorType((*inner.shape[:-1], inner.shape[-1] * 2), inner.dtype)
         return inner
@@ -36,10 +69,10 @@ class Bidirectional(Layer):
         return self.layer.adjust_initial(weight.split(".", 1)[1], value)
 
     def macs(self, ins, out):
-        return 2 * self.layer.macs(ins, self.layer.output(ins))  # both directions; merging not counted
+        return 2 * self.layer.macs(ins[:1], self.layer.output(ins[:1]))  # both directions; merging not counted
 
     def weights(self, ins, out):
-        inner_out = self.layer.infer(ins)
+        inner_out = self.layer.infer(ins[:1])
         ws = []
         for direction in ("forward", "backward"):
             for w in self.layer.all_weights(ins, inner_out):
@@ -58,6 +91,9 @@ class TimeDistributed(Layer):
     has_kernel = True
     reads_sequence = True
     makes_layout = "seq"
+
+    def validate_args(self):
+        _one_output(self)
 
     def _inner(self, ins: list[TensorType]) -> TensorType:
         t = ins[0]

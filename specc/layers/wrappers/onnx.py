@@ -9,7 +9,18 @@ from ..recurrent.onnx import CELL_LIMIT, run_rnn
 def lower_bidirectional(g, layer, xs, ins, out, w):
     inner = layer.layer
     ws = [w.sub("forward_layer"), w.sub("backward_layer")]
-    y, y_h = run_rnn(g, inner, xs[0], w, ws, "bidirectional")
+    y, *final = run_rnn(g, inner, xs[0], w, ws, "bidirectional", states=xs[1:])
+    merged = _merge(g, layer, y, final[0])
+    if not inner.return_state:
+        return merged
+    # Y_h (and Y_c) [2, B, H]: the forward states, then the backward ones (Keras' order)
+    per_direction = [[g.squeeze(g.slice(s, [d], [d + 1], [0]), [0]) for s in final] for d in (0, 1)]
+    return [merged, *per_direction[0], *per_direction[1]]
+
+
+def _merge(g, layer, y: str, y_h: str) -> str:
+    """The merged output of both directions from the op's Y [T, 2, B, H] / Y_h [2, B, H]."""
+    inner = layer.layer
     if inner.return_sequences:
         y = g.op("Transpose", [y], perm=[2, 0, 1, 3])   # [B, T, 2, H]
         axis = 2

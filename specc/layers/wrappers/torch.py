@@ -12,15 +12,24 @@ from ..recurrent.torch import lower_recurrent
 
 class Bidirectional(Layer):
     """Keras Bidirectional: the backward layer runs on the reversed sequence; with
-    return_sequences its output is reversed back before merging."""
+    return_sequences its output is reversed back before merging. Initial states: the
+    forward layer's, then the backward layer's; with return_state it returns the merged
+    output, the forward states, then the backward states (Keras)."""
 
     def __init__(self, forward_layer, backward_layer, merge_mode, **kw):
         super().__init__(**kw)
         self.forward_layer, self.backward_layer, self.merge_mode = forward_layer, backward_layer, merge_mode
 
-    def compute(self, x):
-        y = self.forward_layer(x)
-        yb = self.backward_layer(x)
+    def compute(self, x, *states):
+        half = len(states) // 2
+        y = self.forward_layer(x, *states[:half])
+        yb = self.backward_layer(x, *states[half:])
+        if self.forward_layer.return_state:
+            (y, *fs), (yb, *bs) = y, yb
+            return (self._merge(y, yb), *fs, *bs)
+        return self._merge(y, yb)
+
+    def _merge(self, y, yb):
         if self.backward_layer.return_sequences:
             yb = yb.flip(1)
         if self.merge_mode == "concat":
@@ -47,9 +56,9 @@ class TimeDistributed(Layer):
 
 def _bidirectional(layer, ins, out):
     inner = layer.layer
-    inner_out = inner.output(ins)
-    fwd = lower_recurrent(inner, ins, inner_out)
-    bwd = lower_recurrent(inner, ins, inner_out, go_backwards=not inner.go_backwards)
+    inner_out = inner.output(ins[:1])  # (the initial states, if any, are the module's extra inputs)
+    fwd = lower_recurrent(inner, ins[:1], inner_out)
+    bwd = lower_recurrent(inner, ins[:1], inner_out, go_backwards=not inner.go_backwards)
     return Ctor("Bidirectional", {"forward_layer": fwd, "backward_layer": bwd, "merge_mode": layer.merge_mode})
 
 
