@@ -645,6 +645,9 @@ class Elaborator:
             if k == "name":
                 continue
             key = aliases.get(k, k)
+            if key not in fields and k in cls.keras_not_taken:
+                raise SpecError("E201", f"{kind} does not take Keras' argument '{k}'", call.arg_spans.get(k, call.span),
+                                hint=cls.keras_not_taken[k])
             if key not in fields:
                 hint = did_you_mean(k, [*fields, *aliases])
                 raise SpecError("E201", f"{kind} has no argument '{k}'", call.arg_spans.get(k, call.span),
