@@ -175,7 +175,8 @@ class Formatter:
         if isinstance(s, ast.InputDecl):
             t = ""
             if s.shape is not None:
-                t = ": " + (s.dtype or "") + "[" + ", ".join(str(x) for x, _ in s.shape) + "]"
+                t = ": " + (s.dtype or "") + "[" + ", ".join(x if type(x) is str else str(x) if type(x) is int else fmt_value(x)
+                                                             for x, _ in s.shape) + "]"
             self.emit(d, f"input {s.name}{t}" + self.c.trail(s.span.line, s.span.end_line))
         elif isinstance(s, ast.LayerDecl):
             self.emit(d, f"layer {s.name} = {fmt_call(s.call)}" + self.c.trail(s.span.line, s.span.end_line))

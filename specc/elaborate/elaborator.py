@@ -16,11 +16,11 @@ from ..catalog.base import construct, describe, show
 from ..errors import Diagnostic, Source, SpecError, Span, did_you_mean
 from ..ir import Node, TensorInfo
 from ..layers import REGISTRY, Layer
-from .arithmetic import evaluate, is_arithmetic
+from .arithmetic import evaluate, is_arithmetic, shape_dimension
 from .call_keys import arg_places, copy_layer, key_as_written, key_of_values, written_arg_places
 from .layer_args import (arg_fields, arg_help, converters, declared_type, layer_usage, value_code, with_article,
                          written_value)
-from .scope import MAX_LAYERS, BlockRef, Env, Expansions, PyCall, TooLarge
+from .scope import MAX_LAYERS, BlockRef, DeclaredShape, Env, Expansions, PyCall, TooLarge
 
 KNOWN_DTYPES = {"float32", "float16", "float64", "int64", "int32", "bool"}
 RESERVED_DIMS = {"batch"}
@@ -62,6 +62,7 @@ class Elaborator:
         self.expansions = Expansions()
         self.within: tuple[str, ...] = ()  # ids of the block calls / repeats being expanded
         self.failed_imports: set[str] = set()  # names promised by imports that failed
+        self.declared_shapes: list[DeclaredShape] = []  # block inputs written with a shape, per call
 
     # ------------------------------------------------------------ entry point
     def network(self, module: ast.Module, library_ok: bool = False) -> dict | None:
@@ -221,7 +222,13 @@ class Elaborator:
 
     def input_decl(self, stmt: ast.InputDecl, env: Env) -> None:
         if env.in_block:
-            return  # bound by the caller before the body runs
+            # bound by the caller before the body runs; a written shape is checked against
+            # the tensor passed in once shapes are known (passes/shapes.check_declared)
+            if stmt.shape is not None:
+                self.declared_shapes.append(DeclaredShape(
+                    env.tensors[stmt.name], stmt.name, self.input_dims(stmt, env), stmt.span, env.call_span,
+                    env.prefix))
+            return
         if stmt.shape is None:
             raise SpecError("E210", f"input '{stmt.name}' needs a shape", stmt.span,
                             hint=f"write `input {stmt.name}: [features]`; the batch dimension is implicit")
@@ -232,24 +239,26 @@ class Elaborator:
         if stmt.name in self.tensors:
             raise SpecError("E206", f"'{stmt.name}' is defined twice", stmt.span, hint="choose another name",
                             related=[(self.tensors[stmt.name].span, "first defined here")])
-        shape: list[int | str] | None = ["batch"]
-        for d, span in stmt.shape:
-            if d in RESERVED_DIMS:
-                self.report(SpecError("E210", "the batch dimension is implicit; do not write it", span,
-                                      hint=f"write the shape of one sample, e.g. `input {stmt.name}: [64]`"))
-                shape = None  # still define the input, so its uses do not report more errors
-                break
-            if isinstance(d, int) and d <= 0:
-                self.report(SpecError("E210", f"dimension {d} must be positive", span,
-                                      hint="sizes are whole numbers >= 1; write a name (`seq`) for a size "
-                                           "that is not fixed"))
-                shape = None
-                break
-            shape.append(d)
+        try:
+            shape: list[int | str] | None = ["batch", *self.input_dims(stmt, env)]
+        except SpecError as e:
+            self.report(e)
+            shape = None  # still define the input, so its uses do not report more errors
         self.tensors[stmt.name] = construct(TensorInfo, name=stmt.name, shape=shape, dtype=dtype, producer=None,
                                             span=stmt.span)
         self.inputs.append(stmt.name)
         env.tensors[stmt.name] = stmt.name
+
+    def input_dims(self, stmt: ast.InputDecl, env: Env) -> list[int | str]:
+        """The dimensions written in `input x: [...]` (batch not included), arithmetic
+        evaluated with the block's parameters; SpecError (E210, E213) at the first bad one."""
+        dims = []
+        for d, span in stmt.shape:
+            if type(d) is str and d in RESERVED_DIMS:
+                raise SpecError("E210", "the batch dimension is implicit; do not write it", span,
+                                hint=f"write the shape of one sample, e.g. `input {stmt.name}: [64]`")
+            dims.append(shape_dimension(d, span, env.params, env.in_block))
+        return dims
 
     def lookup_tensor(self, name: str, span: Span, env: Env) -> str:
         if name in env.tensors:
@@ -492,6 +501,7 @@ class Elaborator:
         self.counters[f"block:{d.name}"] += 1
         base = d.name if k == 0 else f"{d.name}_{k}"
         block_env.prefix = f"{env.prefix}_{base}" if env.prefix else base
+        block_env.call_span = call.span
         if len(self.import_stack) > 50 or env.prefix.count("_") > 200:
             raise SpecError("E212", f"block '{d.name}' is nested too deeply (recursive?)", call.span)
         for decl, tensor in zip(inputs, current):
