@@ -269,3 +269,18 @@ def test_reshape_targets_take_block_arithmetic():
     res = compile_source(src, "t.net")
     assert not res.errors, res.diagnostics
     assert res.network.tensors["y"].shape == ["batch", 8, 4, 8]
+
+
+@pytest.mark.parametrize("w, value", [(-2, -1), (1, 0), (-9, -5)])
+def test_a_computed_reshape_size_below_one_is_an_error_at_the_item(w, value):
+    """-1 in a Reshape target means "infer this size": written as -1 it is, but `w // 2`
+    coming out -1 is an accident, refused at the expression (0 and -5 are too)."""
+    blocks = "block split(h, w) {\n  input x\n  x -> Reshape([h, w // 2]) -> output y\n}\n"
+    e = error(blocks + f"network t {{\n  input x: [8]\n  x -> split(8, {w}) -> output y\n}}\n")
+    assert where(e) == ("E203", 3, 20, 26) and f"`w // 2` in Reshape's target_shape comes out {value}" in e.message
+    assert "written as -1 itself" in e.hint
+    ok = compile_source(blocks.replace("[h, w // 2]", "[h, -1]") + "network t {\n  input x: [8]\n"
+                        "  x -> split(4, 0) -> output y\n}\n", "t.net")
+    assert not ok.errors and ok.network.tensors["y"].shape == ["batch", 4, 2]
+    e = error(net("x -> Reshape(target_shape=[4 - 5, 2 * 2]) -> output y"))
+    assert where(e) == ("E203", 4, 30, 35) and "comes out -1" in e.message and "block" not in e.hint

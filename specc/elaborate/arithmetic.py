@@ -80,6 +80,19 @@ def shape_dimension(d: Any, span, params: dict[str, Any], in_block: bool) -> int
     return value
 
 
+def computed_size(v: Any, params: dict[str, Any], in_block: bool, what: str) -> int:
+    """An item of a list of sizes (Reshape's target_shape) written as an expression: it must
+    come out at least 1, since a -1 or 0 it computes by accident would read as "infer this
+    size" or pass a range check it should not."""
+    value = evaluate(v, params, in_block)
+    if value < 1:
+        raise SpecError("E203", f"`{_text(v)}` in {what} comes out {value}: a size computed by arithmetic must be "
+                        "at least 1", v.span,
+                        hint=("check the block's arguments; " if in_block else "") +
+                             "-1 (infer this size) is written as -1 itself")
+    return value
+
+
 def _no_symbolic_names(v: Any, params: dict[str, Any], in_block: bool) -> None:
     """E213 for a name in a shape's arithmetic that is not a block parameter: in a shape
     such a name is a symbolic dimension, which stands alone (`[seq, 64]`, not `[2*seq]`)."""

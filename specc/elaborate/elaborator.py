@@ -16,7 +16,7 @@ from ..catalog.base import construct, describe, show
 from ..errors import Diagnostic, Source, SpecError, Span, did_you_mean
 from ..ir import Node, TensorInfo
 from ..layers import REGISTRY, Layer
-from .arithmetic import evaluate, is_arithmetic, shape_dimension
+from .arithmetic import computed_size, evaluate, is_arithmetic, shape_dimension
 from .call_keys import arg_places, copy_layer, key_as_written, key_of_values, written_arg_places
 from .layer_args import (arg_fields, arg_help, converters, declared_type, layer_usage, value_code, with_article,
                          written_value)
@@ -537,6 +537,8 @@ class Elaborator:
         args, kwargs, spans = [], {}, {}
         for a in call.args:
             value = self.to_python(a.value, env)
+            if type(a.value) in (ast.ListV, ast.TupleV) and any(map(is_arithmetic, a.value.items)):
+                self.check_computed_sizes(call, a, len(args), env)
             if a.name is None:
                 if kwargs:
                     raise SpecError("E203", "a positional argument follows a keyword argument", a.span,
@@ -549,6 +551,20 @@ class Elaborator:
                 spans[a.name] = a.span
                 kwargs[a.name] = value
         return PyCall(call.func, args, kwargs, call.span, spans)
+
+    def check_computed_sizes(self, call: ast.Call, a: ast.Arg, position: int, env: Env) -> None:
+        """A list of sizes (Layer.size_lists: Reshape's target_shape) whose items are
+        computed: each must come out at least 1. -1 ("infer this size") is written as -1;
+        `w // 2 - 1` coming out -1 is a mistake, not a request to infer (E203 at the item)."""
+        cls = REGISTRY.get(call.func) if call.func not in env.blocks else None
+        if cls is None or not cls.size_lists:
+            return
+        key = a.name if a.name is not None else cls.positional[position] if position < len(cls.positional) else None
+        key = cls.arg_aliases.get(key, key)
+        if key in cls.size_lists:
+            for item in a.value.items:
+                if is_arithmetic(item):
+                    computed_size(item, env.params, env.in_block, f"{call.func}'s {key}")
 
     def make_layer_from_call(self, call: ast.Call, env: Env, name_hint: str | None = None,
                              explicit_name: str | None = None) -> Layer | None:
