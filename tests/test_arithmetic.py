@@ -284,3 +284,12 @@ def test_a_computed_reshape_size_below_one_is_an_error_at_the_item(w, value):
     assert not ok.errors and ok.network.tensors["y"].shape == ["batch", 4, 2]
     e = error(net("x -> Reshape(target_shape=[4 - 5, 2 * 2]) -> output y"))
     assert where(e) == ("E203", 4, 30, 35) and "comes out -1" in e.message and "block" not in e.hint
+
+
+def test_a_block_input_dtype_is_checked_when_written():
+    blocks = "block embed() {\n  input t: int64[seq]\n  t -> Embedding(10, 4) -> output y\n}\n"
+    ok = blocks + "network t {\n  input tokens: int64[seq]\n  tokens -> embed() -> output y\n}\n"
+    assert not compile_source(ok, "t.net").errors
+    e = compile_source(ok.replace("input tokens: int64[seq]", "input tokens: int32[seq]"), "t.net").errors[0]
+    assert (e.code, e.span.line) == ("E300", 2)
+    assert "declared int64[batch, seq] but receives 'tokens' int32[batch, seq]" in e.message

@@ -226,8 +226,8 @@ class Elaborator:
             # the tensor passed in once shapes are known (passes/shapes.check_declared)
             if stmt.shape is not None:
                 self.declared_shapes.append(DeclaredShape(
-                    env.tensors[stmt.name], stmt.name, self.input_dims(stmt, env), stmt.span, env.call_span,
-                    env.prefix))
+                    env.tensors[stmt.name], stmt.name, self.input_dims(stmt, env), stmt.dtype, stmt.span,
+                    env.call_span, env.prefix))
             return
         if stmt.shape is None:
             raise SpecError("E210", f"input '{stmt.name}' needs a shape", stmt.span,

@@ -47,6 +47,7 @@ class DeclaredShape:
     tensor: str                 # the global tensor bound to the input
     input: str                  # the input's name in the block
     dims: list                  # ints and symbolic names, batch not included
+    dtype: str | None           # as written (`input t: int64[seq]`), None when not
     span: Span                  # the `input` declaration
     call_span: Span | None      # the block call
     scope: str                  # one block expansion: its symbolic names bind once across its inputs
