@@ -50,7 +50,7 @@ SYMBOLIC_VARIANTS = [
 # upsampled again, an odd length would not add up, which specc refuses for `seq`)
 
 # Larger specs (GPT-2 small, 124M) take seconds and hundreds of MB to build: skipped (and
-# said so) here; shape inference does not depend on the sizes of the weights.
+# said so) here.
 MAX_PARAMS = 20_000_000
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
