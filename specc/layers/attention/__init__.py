@@ -71,8 +71,8 @@ class MultiHeadAttention(Layer):
         "flash_attention": "specc chooses the attention kernel itself (PyTorch: scaled_dot_product_attention): "
                            "remove the argument",
         "use_gate": "gated attention is not supported: remove the argument",
-        "kernel_constraint": "weight constraints are not supported on attention layers: remove the argument",
-        "bias_constraint": "weight constraints are not supported on attention layers: remove the argument",
+        **dict.fromkeys(("kernel_constraint", "bias_constraint"),
+                        "weight constraints are not supported on attention layers: remove the argument"),
         "seed": DROPOUT_SEED,
     }
 
