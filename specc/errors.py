@@ -66,8 +66,8 @@ CODES: dict[str, Code] = _codes(
     ("E210", "error", "invalid input declaration"),
     ("E211", "error", "unknown section or setting"),
     ("E212", "error", "block defined twice or called with wrong arguments"),
-    ("E213", "error", "arithmetic that does not give a whole number (unknown name, '/', division by zero, "
-             "a non-integer operand)"),
+    ("E213", "error", "arithmetic that goes wrong (unknown name, division by zero, a non-number operand) or "
+             "gives a real number where a whole number is wanted"),
     # shapes
     ("E300", "error", "incompatible input shape"),
     ("E301", "error", "shapes of merged tensors do not match"),
@@ -140,8 +140,8 @@ HELP: dict[str, str] = {
     "E210": "write the shape of one sample, without the batch: `input x: [3, 32, 32]`",
     "E211": "sections are train { }, expect { } and test { }; see docs/training.md for the train settings",
     "E212": "define each block once and call it with the inputs and arguments it declares",
-    "E213": "arithmetic combines whole numbers and the enclosing block's parameters with + - * // % and "
-            "parentheses (docs/language.md)",
+    "E213": "arithmetic combines numbers and the enclosing block's parameters with + - * / // % and "
+            "parentheses; sizes and counts need whole numbers: `//`, not `/` (docs/language.md)",
     "E300": "tensors are channels-first ([C, H, W], [C, L]); reshape or flatten the input first",
     "E301": "bring the inputs to the same shape first (Dense, Reshape, Conv2D with padding=same)",
     "E302": "use padding=same, a smaller kernel or pool, or a larger input",

@@ -92,8 +92,8 @@ class Call(Node):
 
 
 class BinOp(Node):
-    """Integer arithmetic: `4*filters`, `filters//2`, `units+1` (op: + - * // % /; `/`
-    parses so that the elaborator can say to use `//`)."""
+    """Arithmetic: `4*filters`, `filters//2`, `units+1`, `1./255` (op: + - * / // %; `/` is real
+    division: elaborate/arithmetic.py says where a whole number is needed)."""
     __slots__ = ("op", "left", "right", "span")
 
     def __init__(self, op: str, left: "Value", right: "Value", span: Span):

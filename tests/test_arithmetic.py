@@ -1,5 +1,5 @@
-"""Integer arithmetic in values (`4*filters`, `filters//2`, `units+1`) and `repeat n` with
-a block parameter: both parsers agree, values are right, every problem is a diagnostic at
+"""Arithmetic in values (`4*filters`, `filters//2`, `units+1`; real numbers for real
+arguments: `Rescaling(1./255)`) and `repeat n` with a block parameter: both parsers agree, values are right, every problem is a diagnostic at
 the place at fault, `specc fmt` keeps expressions, and the limits still bound them."""
 from __future__ import annotations
 
@@ -128,18 +128,65 @@ def test_division_by_zero_points_at_the_divisor():
     assert where(e) == ("E213", 4, 18, 25)
 
 
-def test_true_division_says_to_use_floor_division():
+def test_true_division_into_a_size_says_to_use_floor_division():
+    # `16 / 2` is the real number 8.0: a size never takes it (no silent rounding of 17 / 2)
     e = error(net("x -> Dense(16 / 2) -> output y"))
-    assert where(e) == ("E213", 4, 14, 20) and "'//'" in e.message and "16 // 2" in e.hint
+    assert where(e) == ("E213", 4, 14, 20) and "`16 / 2` is a real number" in e.message and "16 // 2" in e.hint
+    e = error(net("x -> b(16) -> output y", "block b(n) {\n  input x\n  x -> Conv1D(n / 2, 3) -> output y\n}"
+                  .replace("input x\n", "input x\n")).replace("input x: [4]", "input x: [4, 8]"))
+    assert where(e) == ("E213", 3, 15, 20) and "n // 2" in e.hint
+    # where the language wants whole numbers itself (repeat counts, expected shapes), '/' is refused as written
+    e = error(net("x -> repeat (4 / 2) { Dense(2) } -> output y"))
+    assert e.code == "E213" and "use '//'" in e.message
+    e = error(net("x -> Dense(3) -> output y\n  expect {\n    y: [batch, 6 / 2]\n  }"))
+    assert e.code == "E213" and "6 // 2" in e.hint
+
+
+# ------------------------------------------------------------------ real numbers (Keras' `1./255`)
+
+def layer_args(src: str, kind: str) -> list:
+    res = compile_source(src, "t.net")
+    assert not res.errors, res.diagnostics
+    return [layer for layer in res.network.layers.values() if layer.kind == kind]
+
+
+@pytest.mark.parametrize("expr, value", [("1./255", 1 / 255), ("1/255", 1 / 255), ("1.0 / 127.5", 1 / 127.5),
+                                         ("(1 + 1) / 8", 0.25), ("2 * 0.5 / 4", 0.25), ("7 // 2 / 2", 1.5),
+                                         ("-1/2", -0.5), ("2.5 % 1", 0.5)])
+def test_real_arguments_are_computed_in_real_numbers(expr, value):
+    (layer,) = layer_args(net(f"x -> Rescaling({expr}, offset=-1/2) -> output y"), "Rescaling")
+    assert layer.scale == pytest.approx(value, rel=1e-15) and type(layer.scale) is float
+    assert layer.offset == -0.5 and type(layer.offset) is float  # the IR holds plain floats
+
+
+def test_real_valued_block_parameters_and_catalog_arguments():
+    src = net("x -> b(0.5, 16) -> Dense(3, activation=softmax) -> output y\n  train {\n    loss = categorical_crossentropy\n    optimizer = Adam(lr=1/1000)\n"
+              "    data = iris(validation_split=1/5)\n  }",
+              "block b(rate, n) {\n  input x\n  x -> Dense(n // 2) -> Dropout(rate / 2) -> Dense(n * 2) -> output y\n}")
+    res = compile_source(src, "t.net")
+    assert not res.errors, res.diagnostics
+    (drop,) = [layer for layer in res.network.layers.values() if layer.kind == "Dropout"]
+    assert drop.rate == 0.25
+    assert res.network.train.optimizer.args["lr"] == pytest.approx(1e-3)
+
+
+def test_real_arithmetic_problems():
+    e = error(net("x -> Rescaling(1 / (2 - 2)) -> output y"))
+    assert where(e) == ("E213", 4, 22, 29) and "division by zero" in e.message
+    e = error(net("x -> Rescaling(1e300 * 1e300) -> output y"))
+    assert e.code == "E213" and "10**18" in e.message
+    e = error(net("x -> b(0.5) -> output y", "block b(n) {\n  input x\n  x -> Dense(n * 2) -> output y\n}"))
+    assert e.code == "E213" and "`n * 2` is a real number (= 1.0)" in e.message and "pass a whole number for 'n'" in e.hint
+    e = error(net("x -> Dropout(rate / 2) -> output y"))
+    assert e.code == "E213" and "unknown name 'rate'" in e.message
 
 
 @pytest.mark.parametrize("block_arg, expr, message", [
-    ("0.5", "n * 2", "'n' is 0.5 here, not a whole number"),
     ("true", "n + 1", "'n' is true here"),
     ('"wide"', "n * 2", "'n' is 'wide' here"),
     ("[1, 2]", "n * 2", "'n' is [1, 2] here"),
     ("relu", "n * 2", "'n' is 'relu' here"),
-    ("4", "n * 2.0", "2.0 is not a whole number"),
+    ("4", "n * 2.0", "`n * 2.0` is a real number (= 8.0)"),
 ])
 def test_non_integer_operands(block_arg, expr, message):
     e = error(net(f"x -> b({block_arg}) -> output y", f"block b(n) {{\n  input x\n  x -> Dense({expr}) -> output y\n}}"))

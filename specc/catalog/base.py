@@ -244,10 +244,22 @@ def _to_bool(v, fail):
     return fail(v)
 
 
+class NotWhole(ValueError):
+    """A real-number expression (`16 / 2`, `n * 0.5`) where a whole number is wanted; its
+    message and hint come from the expression (elaborate/arithmetic.Real)."""
+
+    def __init__(self, value):
+        super().__init__(f"must be a whole number, and `{value.text}` is a real number "
+                         f"(= {show(float(value))})")
+        self.hint = value.whole_number_hint()
+
+
 def _to_int(v, fail):
     t = type(v)
     if t is int:
         return v
+    if hasattr(v, "whole_number_hint"):  # an expression's Real: never rounded into a size
+        raise NotWhole(v)
     if t is float and v.is_integer():
         return int(v)
     if t is float and math.isfinite(v):
@@ -257,6 +269,8 @@ def _to_int(v, fail):
 
 def _to_float(v, fail):
     t = type(v)
+    if isinstance(v, float) and t is not float:  # an expression's Real
+        t = float
     if t is float or t is int:
         try:
             x = float(v)

@@ -1,13 +1,18 @@
-"""Integer arithmetic in values: `4*filters`, `filters//2`, `units+1`, `repeat depth`.
+"""Arithmetic in values: `4*filters`, `filters//2`, `units+1`, `repeat depth`, `1./255`.
 
-The language stays declarative: an expression combines whole-number literals and the
-parameters of the enclosing block with + - * // % and parentheses; there are no other
-variables. Problems are E213 at the operand or operator at fault. A result outside a
-size's range (0, a negative width) is left to the argument's own range check, whose caret
-covers the whole expression.
+The language stays declarative: an expression combines number literals and the parameters
+of the enclosing block with + - * / // % and parentheses; there are no other variables.
+Sizes, counts and axes are whole numbers (`evaluate`: integers only, `/` refused with advice
+to write `//`). A layer or call argument may also be a real number (`Rescaling(1./255)`, a
+Keras habit; `Dropout(rate/2)`): `evaluate_value` computes an expression with `/`, a decimal
+literal or a real-valued parameter in floating point and returns a `Real`, which an argument
+that must be whole refuses (E213, with the `//` advice) instead of rounding it. Problems are
+E213 at the operand or operator at fault. A result outside a size's range (0, a negative
+width) is left to the argument's own range check, whose caret covers the whole expression.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .. import parse as ast
@@ -20,6 +25,23 @@ from ..errors import SpecError, did_you_mean
 MAX_VALUE = 10 ** 18
 
 _APPLY = {"+": int.__add__, "-": int.__sub__, "*": int.__mul__, "//": int.__floordiv__, "%": int.__mod__}
+
+
+class Real(float):
+    """The value of an expression computed in real numbers, with the expression as written
+    (`text`): a float everywhere, except that an argument that must be a whole number refuses
+    it (catalog.base's integer conversion) rather than accept `16 / 2` as 8."""
+
+    text: str
+    hint: str  # what makes it real, and what to write for a whole number
+
+    def __new__(cls, value: float, text: str, hint: str) -> "Real":
+        obj = super().__new__(cls, value)
+        obj.text, obj.hint = text, hint
+        return obj
+
+    def whole_number_hint(self) -> str:
+        return self.hint
 
 
 def is_arithmetic(v: Any) -> bool:
@@ -109,6 +131,84 @@ def _no_symbolic_names(v: Any, params: dict[str, Any], in_block: bool) -> None:
         raise SpecError("E213", f"'{v.id}' is not a block parameter: in a shape it is a symbolic dimension, "
                         "which stands alone and takes no arithmetic", v.span,
                         hint=f"{where}; a size that is not fixed is a name on its own, e.g. `[seq, 64]`")
+
+
+def evaluate_value(v: Any, params: dict[str, Any], in_block: bool) -> int | Real:
+    """An argument's value: whole-number arithmetic as `evaluate`, unless the expression has a
+    `/`, a decimal literal or a real-valued block parameter: then a `Real`."""
+    if not _is_real(v, params):
+        return evaluate(v, params, in_block)
+    return Real(_evaluate_real(v, params, in_block), _text(v), _why_real(v, params))
+
+
+def _why_real(v: Any, params: dict[str, Any]) -> str:
+    """The hint for a real expression given where a whole number is wanted."""
+    if "/" in _ops(v):
+        return f"write `{_text(v).replace(' / ', ' // ')}` (rounds down, as Python's //)"
+    names = [n for n in _names(v) if type(params.get(n)) in (float, Real)]
+    if names:
+        return f"'{names[0]}' is {show(params[names[0]])} here: pass a whole number for '{names[0]}'"
+    return "sizes, counts and axes are whole numbers: write whole numbers (`filters // 2`, not `filters * 0.5`)"
+
+
+def _ops(v: Any) -> list[str]:
+    t = type(v)
+    if t is ast.Paren:
+        return _ops(v.value)
+    return [v.op, *_ops(v.left), *_ops(v.right)] if t is ast.BinOp else []
+
+
+def _names(v: Any) -> list[str]:
+    t = type(v)
+    if t is ast.Paren:
+        return _names(v.value)
+    if t is ast.BinOp:
+        return [*_names(v.left), *_names(v.right)]
+    return [v.id] if t is ast.Name else []
+
+
+def _is_real(v: Any, params: dict[str, Any]) -> bool:
+    t = type(v)
+    if t is ast.Paren:
+        return _is_real(v.value, params)
+    if t is ast.BinOp:
+        return v.op == "/" or _is_real(v.left, params) or _is_real(v.right, params)
+    if t is ast.Num:
+        return type(v.value) is float
+    if t is ast.Name:
+        return type(params.get(v.id)) in (float, Real)
+    return False
+
+
+_APPLY_REAL = {"+": float.__add__, "-": float.__sub__, "*": float.__mul__, "/": float.__truediv__,
+               "//": float.__floordiv__, "%": float.__mod__}
+
+
+def _evaluate_real(v: Any, params: dict[str, Any], in_block: bool) -> float:
+    t = type(v)
+    if t is ast.Paren:
+        return _evaluate_real(v.value, params, in_block)
+    if t is ast.Num:
+        return float(v.value)
+    if t is ast.Name:
+        if v.id in params and type(params[v.id]) in (float, Real):
+            return float(params[v.id])
+        return float(_parameter(v, params, in_block))  # an integer parameter, or the reason why not
+    if t is ast.BinOp:
+        a = _evaluate_real(v.left, params, in_block)
+        b = _evaluate_real(v.right, params, in_block)
+        if b == 0 and v.op in ("/", "//", "%"):
+            raise SpecError("E213", f"division by zero: `{_text(v.right)}` is 0", v.right.span,
+                            hint="check the block's arguments; a divisor must not be 0")
+        try:
+            result = _APPLY_REAL[v.op](a, b)
+        except OverflowError:
+            result = math.inf
+        if not math.isfinite(result) or abs(result) > MAX_VALUE:
+            raise SpecError("E213", f"`{_text(v)}` is larger than 10**18", v.span,
+                            hint="no argument is this large; check the factors")
+        return result
+    raise SpecError("E213", f"{show(v)} cannot take part in arithmetic", v.span)
 
 
 def _parameter(v: ast.Name, params: dict[str, Any], in_block: bool) -> int:

@@ -12,11 +12,11 @@ from pydantic import ValidationError
 
 from .. import parse as ast
 from ..catalog import CATALOGS, Fn
-from ..catalog.base import construct, describe, show
+from ..catalog.base import NotWhole, construct, describe, show
 from ..errors import Diagnostic, Source, SpecError, Span, did_you_mean
 from ..ir import Node, TensorInfo
 from ..layers import REGISTRY, Layer
-from .arithmetic import computed_size, evaluate, is_arithmetic, shape_dimension
+from .arithmetic import computed_size, evaluate, evaluate_value, is_arithmetic, shape_dimension
 from .call_keys import arg_places, copy_layer, key_as_written, key_of_values, written_arg_places
 from .layer_args import (arg_fields, arg_help, converters, declared_type, layer_usage, value_code, with_article,
                          written_value)
@@ -530,7 +530,7 @@ class Elaborator:
         if isinstance(v, ast.Call):
             return self.to_pycall(v, env)
         if is_arithmetic(v):
-            return evaluate(v, env.params, env.in_block)
+            return evaluate_value(v, env.params, env.in_block)
         return ast.value_to_python(v)
 
     def to_pycall(self, call: ast.Call, env: Env) -> PyCall:
@@ -701,6 +701,8 @@ class Elaborator:
             else:  # a plain value: its type and range, in specc's words (catalog.base.coerce)
                 try:
                     data[key] = converters(cls)[key](v)
+                except NotWhole as err:
+                    raise SpecError("E213", f"'{key}' of {kind} {err}", span, hint=err.hint) from None
                 except ValueError as err:
                     raise SpecError(value_code(key), f"'{key}' of {kind} {err}", span,
                                     hint=arg_help(cls, key)) from None

@@ -13,9 +13,8 @@ from ..base import Layer, TensorType, Weight, check_axes, known, no_macs, regist
 @register
 class Rescaling(Layer):
     """Rescale the input: y = x * scale + offset (Keras 3's Rescaling), e.g.
-    Rescaling(0.00392156862745098) (1/255) for pixels 0..255 to [0, 1],
-    Rescaling(0.00784313725490196, offset=-1) (1/127.5) to [-1, 1]; specc arguments are
-    numbers, not fractions: write the decimal.
+    Rescaling(1./255) for pixels 0..255 to [0, 1], Rescaling(1./127.5, offset=-1) to [-1, 1]
+    (`/` in an argument is real division, as in Python).
     Element-wise, no weights: scale and offset are constants of the model, so the exported
     ONNX file takes the raw values."""
 
