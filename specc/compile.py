@@ -291,6 +291,7 @@ def _compile_source(text: str, file: str, root: str, library_ok: bool) -> Result
         expect=Expect.model_construct(**expect) if expect else None, test=test, span=info["span"])
     diags = list(elab.diags)
     diags += shapes.infer(net)
+    diags += shapes.check_declared(net, elab.declared_shapes)
     diags += limits.check(net)
     diags += lints.run(net, has_errors=any(d.severity == "error" for d in diags))
     diags += expect_pass.check(net, has_errors=any(d.severity == "error" for d in diags))

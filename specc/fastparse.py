@@ -267,13 +267,7 @@ class _Parser:
         return ast.InputDecl(self.texts[n], dtype, shape, self.span(first, self.last()))
 
     def dim(self):
-        t = self.next()
-        kind, text = self.kinds[t], self.texts[t]
-        if kind == "NUM" and _INT.match(text):
-            return (ast._num(text, self.tspan(t)), self.tspan(t))
-        if kind == "NAME":
-            return (text, self.tspan(t))
-        raise Bail
+        return ast.shape_dim(self.expression())  # a number, a name or `4*d` (parse.shape_dim)
 
     def chain(self):
         if self.kinds[self.i] == "(":

@@ -33,6 +33,11 @@ def fmt_value(v) -> str:
     raise TypeError(type(v))
 
 
+def _dim(x) -> str:
+    """One dimension of `input x: [...]` (parse.shape_dim: an int, a name or an expression)."""
+    return x if type(x) is str else str(x) if type(x) is int else fmt_value(x)
+
+
 def fmt_call(c: ast.Call) -> str:
     args = [fmt_value(a.value) if a.name is None else f"{a.name}={fmt_value(a.value)}" for a in c.args]
     return f"{c.func}({', '.join(args)})"
@@ -175,7 +180,7 @@ class Formatter:
         if isinstance(s, ast.InputDecl):
             t = ""
             if s.shape is not None:
-                t = ": " + (s.dtype or "") + "[" + ", ".join(str(x) for x, _ in s.shape) + "]"
+                t = ": " + (s.dtype or "") + "[" + ", ".join(_dim(x) for x, _ in s.shape) + "]"
             self.emit(d, f"input {s.name}{t}" + self.c.trail(s.span.line, s.span.end_line))
         elif isinstance(s, ast.LayerDecl):
             self.emit(d, f"layer {s.name} = {fmt_call(s.call)}" + self.c.trail(s.span.line, s.span.end_line))

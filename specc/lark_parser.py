@@ -14,7 +14,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from .errors import SpecError, Span
 from .parse import (Arg, BlockDef, Call, Chain, ChainStmt, Import, InputDecl, LayerDecl, ListV, Name,
                     NetworkDef, Num, OutputStmt, Param, Section, Setting, StepCall, StepOutput, StepRef,
-                    StepRepeat, Str, TupleV, Assign, AssignMany, _num, binop, paren, repeat_count)
+                    StepRepeat, Str, TupleV, Assign, AssignMany, _num, binop, paren, repeat_count, shape_dim)
 
 
 @functools.lru_cache(maxsize=1)
@@ -104,9 +104,7 @@ class _ToAst(Transformer):
         return [d for d in items if d is not None]
 
     def dim(self, items):
-        tok = items[0]
-        value = _num(str(tok), self.sp(tok)) if tok.type == "INT" else str(tok)
-        return (value, self.sp(tok))
+        return shape_dim(items[0])  # a number, a name or `4*d` (parse.shape_dim)
 
     @v_args(meta=True)
     def assign(self, meta, items):

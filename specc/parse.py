@@ -203,10 +203,24 @@ class Chain(Node):
         self.span = span
 
 
+def shape_dim(v: "Value") -> "tuple[int | str | Value, Span]":
+    """One dimension of `input x: [...]` as both parsers give it: a whole number as an int,
+    a name (symbolic, or a block parameter) as a str, anything else (`4*d`, `(d + 1)`, a
+    fraction) as the expression, which the elaborator evaluates (E213 when it cannot)."""
+    if type(v) is Num and type(v.value) is int:
+        return v.value, v.span
+    if type(v) is Name:
+        return v.id, v.span
+    return v, v.span
+
+
 class InputDecl(Node):
+    """`input x: dtype[dims]`; shape: (dimension, span) pairs (see shape_dim), None when
+    no shape is written (block inputs may leave it out)."""
     __slots__ = ("name", "dtype", "shape", "span")
 
-    def __init__(self, name: str, dtype: str | None, shape: list[tuple[int | str, Span]] | None, span: Span):
+    def __init__(self, name: str, dtype: str | None, shape: list[tuple["int | str | Value", Span]] | None,
+                 span: Span):
         self.name = name
         self.dtype = dtype
         self.shape = shape

@@ -238,3 +238,105 @@ def test_fmt_keeps_expressions_and_is_idempotent():
 def test_expect_arithmetic_errors_are_reported_at_the_setting_value():
     e = error(net("x -> Dense(3) -> output y\n  expect {\n    y: [batch, 6 / 2]\n  }"))
     assert where(e) == ("E213", 6, 16, 21)
+
+
+# ------------------------------------------------------------------ shapes (issue 16)
+
+SHAPED = """block project(dim) {{
+  input x: [seq, {decl}]
+  x -> Dense(dim) -> output y
+}}
+
+network t {{
+  input tokens: int64[seq]
+  input z: [{net_dim}]
+  tokens -> Embedding(100, {width}) -> project({arg}) -> output y
+  z -> Dense(2) -> output w
+}}
+"""
+
+
+@pytest.mark.parametrize("dims", ["4*d", "(d + 1) * 2", "d//2", "d % 3 + 1", "seq", "2*(3 + 5)", "-3", "2.5",
+                                  "[seq, 4*d, n]"])
+def test_input_shapes_parse_the_same_in_both_parsers(dims):
+    inner = dims[1:-1] if dims.startswith("[") else dims
+    text = f"block b(d) {{\n  input x: [{inner}]\n  x -> output y\n}}\n"
+    fast = parse_fast(text, "t.net")
+    assert fast == lark_parser.parse_items(text, "t.net")
+    once = format_source(text)
+    assert format_source(once) == once and "input x: [" in once
+
+
+def test_input_shape_arithmetic_is_evaluated():
+    res = compile_source(SHAPED.format(decl="4*dim", net_dim="2 * (3 + 5)", width=32, arg=8), "t.net")
+    assert not res.errors, res.diagnostics
+    assert res.network.tensors["z"].shape == ["batch", 16]
+    assert res.network.tensors["y"].shape == ["batch", "seq", 8]
+    assert "input z: [2 * (3 + 5)]" in format_source(SHAPED.format(decl="4*dim", net_dim="2*(3+5)", width=32, arg=8))
+
+
+def test_block_input_shape_is_checked_at_every_call():
+    e = error(SHAPED.format(decl="4*dim", net_dim=3, width=32, arg=16))  # 4*16 = 64, given 32
+    assert (e.code, e.span.line, e.span.column) == ("E300", 2, 3)
+    assert "declared [batch, seq, 64] but receives" in e.message and "[batch, seq, 32]" in e.message
+    assert e.related and e.related[0].span.line == 9 and "called here" in e.related[0].label
+
+
+def test_symbolic_names_in_block_inputs_bind_once_per_call():
+    blocks = ("block pair() {\n  input a: [n, 3]\n  input b: [n, 3]\n  (a, b) -> Add() -> output y\n}\n")
+    ok = blocks + "network t {\n  input u: [5, 3]\n  input v: [5, 3]\n  (u, v) -> pair() -> output p\n}\n"
+    assert not compile_source(ok, "t.net").errors
+    bad = ok.replace("input v: [5, 3]", "input v: [6, 3]")
+    codes = [(d.code, d.span.line) for d in compile_source(bad, "t.net").errors]
+    assert ("E300", 3) in codes  # b's n would be 6 where a's is 5 (Add's own E301 follows)
+
+
+@pytest.mark.parametrize("decl, net_dim, code, line, col, says", [
+    ("dim - 8", 3, "E210", 2, 18, "dimension `dim - 8` is 0"),        # in a block, from its arguments
+    ("4*dim", "4 - 4", "E210", 8, 13, "dimension `4 - 4` is 0"),      # in a network
+    ("2*seq", 3, "E213", 2, 20, "'seq' is not a block parameter"),    # a symbolic name takes no arithmetic
+    ("4*dmi", 3, "E213", 2, 20, "'dmi' is not a block parameter"),
+    ("dim/2", 3, "E213", 2, 18, "use '//'"),
+    ("dim//0", 3, "E213", 2, 23, "division by zero"),
+    ("4*dim", "2.5", "E213", 8, 13, "not a whole number"),
+    ("4*dim", "0", "E210", 8, 13, "dimension 0 must be positive"),
+    ("4*dim", "batch", "E210", 8, 13, "batch dimension is implicit"),
+])
+def test_input_shape_problems_are_diagnostics_at_the_dimension(decl, net_dim, code, line, col, says):
+    e = error(SHAPED.format(decl=decl, net_dim=net_dim, width=32, arg=8))
+    assert (e.code, e.span.line, e.span.column) == (code, line, col), e
+    assert says in e.message
+    if "dmi" in decl:
+        assert "dim" in e.hint  # did you mean the parameter
+
+
+def test_reshape_targets_take_block_arithmetic():
+    blocks = "block heads(dim, n) {\n  input x\n  x -> Reshape([8, n, dim // n]) -> output y\n}\n"
+    src = blocks + "network t {\n  input x: [8, 32]\n  x -> heads(32, 4) -> output y\n}\n"
+    res = compile_source(src, "t.net")
+    assert not res.errors, res.diagnostics
+    assert res.network.tensors["y"].shape == ["batch", 8, 4, 8]
+
+
+@pytest.mark.parametrize("w, value", [(-2, -1), (1, 0), (-9, -5)])
+def test_a_computed_reshape_size_below_one_is_an_error_at_the_item(w, value):
+    """-1 in a Reshape target means "infer this size": written as -1 it is, but `w // 2`
+    coming out -1 is an accident, refused at the expression (0 and -5 are too)."""
+    blocks = "block split(h, w) {\n  input x\n  x -> Reshape([h, w // 2]) -> output y\n}\n"
+    e = error(blocks + f"network t {{\n  input x: [8]\n  x -> split(8, {w}) -> output y\n}}\n")
+    assert where(e) == ("E203", 3, 20, 26) and f"`w // 2` in Reshape's target_shape comes out {value}" in e.message
+    assert "written as -1 itself" in e.hint
+    ok = compile_source(blocks.replace("[h, w // 2]", "[h, -1]") + "network t {\n  input x: [8]\n"
+                        "  x -> split(4, 0) -> output y\n}\n", "t.net")
+    assert not ok.errors and ok.network.tensors["y"].shape == ["batch", 4, 2]
+    e = error(net("x -> Reshape(target_shape=[4 - 5, 2 * 2]) -> output y"))
+    assert where(e) == ("E203", 4, 30, 35) and "comes out -1" in e.message and "block" not in e.hint
+
+
+def test_a_block_input_dtype_is_checked_when_written():
+    blocks = "block embed() {\n  input t: int64[seq]\n  t -> Embedding(10, 4) -> output y\n}\n"
+    ok = blocks + "network t {\n  input tokens: int64[seq]\n  tokens -> embed() -> output y\n}\n"
+    assert not compile_source(ok, "t.net").errors
+    e = compile_source(ok.replace("input tokens: int64[seq]", "input tokens: int32[seq]"), "t.net").errors[0]
+    assert (e.code, e.span.line) == ("E300", 2)
+    assert "declared int64[batch, seq] but receives 'tokens' int32[batch, seq]" in e.message

@@ -313,3 +313,20 @@ def test_position_embedding_longer_than_its_table():
         run_torch(net, init_weights(net), np.zeros((1, 13, 4), np.float32))
     with pytest.raises(Exception):  # onnxruntime: the 12 rows cannot expand to 13
         run_onnx(net, init_weights(net), np.zeros((1, 13, 4), np.float32))
+
+
+@pytest.mark.parametrize("call, arg, says", [
+    ("MultiHeadAttention(2, 8, attention_axes=[1])", "attention_axes", "Keras' default"),
+    ("MultiHeadAttention(2, 8, sliding_window=4)", "sliding_window", "every key position"),
+    ("MultiHeadAttention(2, 8, seed=3)", "seed", "train { seed"),
+    ("Attention(seed=3)", "seed", "train { seed"),
+])
+def test_keras_arguments_not_taken_say_why(call, arg, says):
+    """Keras arguments specc does not take (Layer.keras_not_taken) are E201 at the argument
+    with the reason, not 'has no argument' (which reads like a typo)."""
+    from specc.compile import compile_source
+    src = f"network t {{\n  input x: [seq, 16]\n  x -> {call} -> output y\n}}\n"
+    [d] = [d for d in compile_source(src, "t.net").diagnostics if d.severity == "error"]
+    assert d.code == "E201" and f"does not take Keras' argument '{arg}'" in d.message
+    assert says in d.hint
+    assert d.span.column == src.splitlines()[2].index(arg) + 1

@@ -104,7 +104,9 @@ def test_default_axis_on_maps():
 
 
 def test_prelu_shared_axes_from_keras():
-    base = "input x: [3, 16, 16]\n x -> Conv2D(4, 3, init=he_normal) -> PReLU(shared_axes={}) -> Flatten -> output y"
+    # (a Dense head: PReLU -> Flatten -> output would also be W610, a ReLU-family output)
+    base = ("input x: [3, 16, 16]\n x -> Conv2D(4, 3, init=he_normal) -> PReLU(shared_axes={}) -> Flatten -> Dense(2) "
+            "-> output y")
     [d] = compile_source(net(base.format("[1, 2]")), "t.net").diagnostics
     assert d.code == "W614" and "shared_axes=[2, 3]" in d.hint
     assert codes(net(base.format("[2, 3]"))) == []

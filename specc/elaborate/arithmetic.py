@@ -79,6 +79,60 @@ def evaluate(v: Any, params: dict[str, Any], in_block: bool) -> int:
     raise SpecError("E213", f"{show(v)} cannot take part in arithmetic", v.span)  # (the grammar allows no other)
 
 
+def shape_dimension(d: Any, span, params: dict[str, Any], in_block: bool) -> int | str:
+    """One dimension of `input x: [...]` (parse.shape_dim): a whole number; a name is a
+    block parameter's value inside a block, else a symbolic dimension (`seq`); an
+    expression (`4*d`, `d//2 + 1`) is evaluated as arguments are, where a symbolic name
+    cannot take part. A size below 1 is E210 at the dimension."""
+    if type(d) is str:
+        if d not in params:
+            return d  # symbolic
+        d = ast.Name(d, span)
+    if type(d) is int:
+        if d < 1:
+            raise SpecError("E210", f"dimension {d} must be positive", span,
+                            hint="sizes are whole numbers >= 1; write a name (`seq`) for a size that is not fixed")
+        return d
+    _no_symbolic_names(d, params, in_block)
+    value = evaluate(d, params, in_block)
+    if value < 1:
+        raise SpecError("E210", f"dimension `{_text(d)}` is {value}: sizes are whole numbers >= 1", span,
+                        hint="check the block's arguments: this size must come out at least 1" if in_block else
+                             "sizes are whole numbers >= 1")
+    return value
+
+
+def computed_size(v: Any, params: dict[str, Any], in_block: bool, what: str) -> int:
+    """An item of a list of sizes (Reshape's target_shape) written as an expression: it must
+    come out at least 1, since a -1 or 0 it computes by accident would read as "infer this
+    size" or pass a range check it should not."""
+    value = evaluate(v, params, in_block)
+    if value < 1:
+        raise SpecError("E203", f"`{_text(v)}` in {what} comes out {value}: a size computed by arithmetic must be "
+                        "at least 1", v.span,
+                        hint=("check the block's arguments; " if in_block else "") +
+                             "-1 (infer this size) is written as -1 itself")
+    return value
+
+
+def _no_symbolic_names(v: Any, params: dict[str, Any], in_block: bool) -> None:
+    """E213 for a name in a shape's arithmetic that is not a block parameter: in a shape
+    such a name is a symbolic dimension, which stands alone (`[seq, 64]`, not `[2*seq]`)."""
+    t = type(v)
+    if t is ast.Paren:
+        _no_symbolic_names(v.value, params, in_block)
+    elif t is ast.BinOp:
+        _no_symbolic_names(v.left, params, in_block)
+        _no_symbolic_names(v.right, params, in_block)
+    elif t is ast.Name and v.id not in params:
+        where = (did_you_mean(v.id, params) or f"the block's parameters are {', '.join(params)}" if params
+                 else "the block has no parameters") if in_block else \
+            "outside a block, arithmetic in a shape holds numbers only (`[4*8]`)"
+        raise SpecError("E213", f"'{v.id}' is not a block parameter: in a shape it is a symbolic dimension, "
+                        "which stands alone and takes no arithmetic", v.span,
+                        hint=f"{where}; a size that is not fixed is a name on its own, e.g. `[seq, 64]`")
+
+
 def evaluate_value(v: Any, params: dict[str, Any], in_block: bool) -> int | Real:
     """An argument's value: whole-number arithmetic as `evaluate`, unless the expression has a
     `/`, a decimal literal or a real-valued block parameter: then a `Real`."""

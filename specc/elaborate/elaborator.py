@@ -16,11 +16,11 @@ from ..catalog.base import NotWhole, construct, describe, show
 from ..errors import Diagnostic, Source, SpecError, Span, did_you_mean
 from ..ir import Node, TensorInfo
 from ..layers import REGISTRY, Layer
-from .arithmetic import evaluate, evaluate_value, is_arithmetic
+from .arithmetic import computed_size, evaluate, evaluate_value, is_arithmetic, shape_dimension
 from .call_keys import arg_places, copy_layer, key_as_written, key_of_values, written_arg_places
 from .layer_args import (arg_fields, arg_help, converters, declared_type, layer_usage, value_code, with_article,
                          written_value)
-from .scope import MAX_LAYERS, BlockRef, Env, Expansions, PyCall, TooLarge
+from .scope import MAX_LAYERS, BlockRef, DeclaredShape, Env, Expansions, PyCall, TooLarge
 
 KNOWN_DTYPES = {"float32", "float16", "float64", "int64", "int32", "bool"}
 RESERVED_DIMS = {"batch"}
@@ -63,6 +63,7 @@ class Elaborator:
         self.expansions = Expansions()
         self.within: tuple[str, ...] = ()  # ids of the block calls / repeats being expanded
         self.failed_imports: set[str] = set()  # names promised by imports that failed
+        self.declared_shapes: list[DeclaredShape] = []  # block inputs written with a shape, per call
 
     # ------------------------------------------------------------ entry point
     def network(self, module: ast.Module, library_ok: bool = False) -> dict | None:
@@ -260,7 +261,13 @@ class Elaborator:
 
     def input_decl(self, stmt: ast.InputDecl, env: Env) -> None:
         if env.in_block:
-            return  # bound by the caller before the body runs
+            # bound by the caller before the body runs; a written shape is checked against
+            # the tensor passed in once shapes are known (passes/shapes.check_declared)
+            if stmt.shape is not None:
+                self.declared_shapes.append(DeclaredShape(
+                    env.tensors[stmt.name], stmt.name, self.input_dims(stmt, env), stmt.dtype, stmt.span,
+                    env.call_span, env.prefix))
+            return
         if stmt.shape is None:
             raise SpecError("E210", f"input '{stmt.name}' needs a shape", stmt.span,
                             hint=f"write `input {stmt.name}: [features]`; the batch dimension is implicit")
@@ -271,24 +278,26 @@ class Elaborator:
         if stmt.name in self.tensors:
             raise SpecError("E206", f"'{stmt.name}' is defined twice", stmt.span, hint="choose another name",
                             related=[(self.tensors[stmt.name].span, "first defined here")])
-        shape: list[int | str] | None = ["batch"]
-        for d, span in stmt.shape:
-            if d in RESERVED_DIMS:
-                self.report(SpecError("E210", "the batch dimension is implicit; do not write it", span,
-                                      hint=f"write the shape of one sample, e.g. `input {stmt.name}: [64]`"))
-                shape = None  # still define the input, so its uses do not report more errors
-                break
-            if isinstance(d, int) and d <= 0:
-                self.report(SpecError("E210", f"dimension {d} must be positive", span,
-                                      hint="sizes are whole numbers >= 1; write a name (`seq`) for a size "
-                                           "that is not fixed"))
-                shape = None
-                break
-            shape.append(d)
+        try:
+            shape: list[int | str] | None = ["batch", *self.input_dims(stmt, env)]
+        except SpecError as e:
+            self.report(e)
+            shape = None  # still define the input, so its uses do not report more errors
         self.tensors[stmt.name] = construct(TensorInfo, name=stmt.name, shape=shape, dtype=dtype, producer=None,
                                             span=stmt.span)
         self.inputs.append(stmt.name)
         env.tensors[stmt.name] = stmt.name
+
+    def input_dims(self, stmt: ast.InputDecl, env: Env) -> list[int | str]:
+        """The dimensions written in `input x: [...]` (batch not included), arithmetic
+        evaluated with the block's parameters; SpecError (E210, E213) at the first bad one."""
+        dims = []
+        for d, span in stmt.shape:
+            if type(d) is str and d in RESERVED_DIMS:
+                raise SpecError("E210", "the batch dimension is implicit; do not write it", span,
+                                hint=f"write the shape of one sample, e.g. `input {stmt.name}: [64]`")
+            dims.append(shape_dimension(d, span, env.params, env.in_block))
+        return dims
 
     def lookup_tensor(self, name: str, span: Span, env: Env) -> str:
         if name in env.tensors:
@@ -558,6 +567,7 @@ class Elaborator:
         self.counters[f"block:{d.name}"] += 1
         base = d.name if k == 0 else f"{d.name}_{k}"
         block_env.prefix = f"{env.prefix}_{base}" if env.prefix else base
+        block_env.call_span = call.span
         if len(self.import_stack) > 50 or env.prefix.count("_") > 200:
             raise SpecError("E212", f"block '{d.name}' is nested too deeply (recursive?)", call.span)
         for decl, tensor in zip(inputs, current):
@@ -593,6 +603,8 @@ class Elaborator:
         args, kwargs, spans = [], {}, {}
         for a in call.args:
             value = self.to_python(a.value, env)
+            if type(a.value) in (ast.ListV, ast.TupleV) and any(map(is_arithmetic, a.value.items)):
+                self.check_computed_sizes(call, a, len(args), env)
             if a.name is None:
                 if kwargs:
                     raise SpecError("E203", "a positional argument follows a keyword argument", a.span,
@@ -605,6 +617,20 @@ class Elaborator:
                 spans[a.name] = a.span
                 kwargs[a.name] = value
         return PyCall(call.func, args, kwargs, call.span, spans)
+
+    def check_computed_sizes(self, call: ast.Call, a: ast.Arg, position: int, env: Env) -> None:
+        """A list of sizes (Layer.size_lists: Reshape's target_shape) whose items are
+        computed: each must come out at least 1. -1 ("infer this size") is written as -1;
+        `w // 2 - 1` coming out -1 is a mistake, not a request to infer (E203 at the item)."""
+        cls = REGISTRY.get(call.func) if call.func not in env.blocks else None
+        if cls is None or not cls.size_lists:
+            return
+        key = a.name if a.name is not None else cls.positional[position] if position < len(cls.positional) else None
+        key = cls.arg_aliases.get(key, key)
+        if key in cls.size_lists:
+            for item in a.value.items:
+                if is_arithmetic(item):
+                    computed_size(item, env.params, env.in_block, f"{call.func}'s {key}")
 
     def make_layer_from_call(self, call: ast.Call, env: Env, name_hint: str | None = None,
                              explicit_name: str | None = None) -> Layer | None:
@@ -711,6 +737,9 @@ class Elaborator:
             if k == "name":
                 continue
             key = aliases.get(k, k)
+            if key not in fields and k in cls.keras_not_taken:
+                raise SpecError("E201", f"{kind} does not take Keras' argument '{k}'", call.arg_spans.get(k, call.span),
+                                hint=cls.keras_not_taken[k])
             if key not in fields:
                 hint = did_you_mean(k, [*fields, *aliases])
                 raise SpecError("E201", f"{kind} has no argument '{k}'", call.arg_spans.get(k, call.span),

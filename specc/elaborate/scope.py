@@ -41,6 +41,19 @@ class BlockRef:
 
 
 @dataclass
+class DeclaredShape:
+    """A block input written with a shape (`input x: [seq, 4*d]`), evaluated for one call:
+    passes/shapes.check_declared compares it with the tensor the call passes in."""
+    tensor: str                 # the global tensor bound to the input
+    input: str                  # the input's name in the block
+    dims: list                  # ints and symbolic names, batch not included
+    dtype: str | None           # as written (`input t: int64[seq]`), None when not
+    span: Span                  # the `input` declaration
+    call_span: Span | None      # the block call
+    scope: str                  # one block expansion: its symbolic names bind once across its inputs
+
+
+@dataclass
 class Env:
     """A naming scope: the network body, or one expansion of a block."""
     prefix: str = ""
@@ -50,4 +63,5 @@ class Env:
     blocks: dict[str, BlockRef] = field(default_factory=dict)
     in_block: bool = False
     outputs: list[str] = field(default_factory=list)
+    call_span: Span | None = None  # in a block expansion: the block call
 

@@ -105,6 +105,12 @@ class Layer(BaseModel):
     # --- class-level declarations (not arguments) ---
     positional: ClassVar[tuple[str, ...]] = ()          # arguments that may be given by position
     arg_aliases: ClassVar[dict[str, str]] = {}          # extra spellings of argument names
+    # Keras arguments of this kind that specc does not take: name -> why, and what to write
+    # instead (E201 says so rather than "has no argument", which reads like a typo).
+    keras_not_taken: ClassVar[dict[str, str]] = {}
+    # List arguments whose items are sizes: an item computed by arithmetic (`w // 2`) must
+    # come out >= 1 (Reshape's -1, "infer this size", is written as the literal -1).
+    size_lists: ClassVar[tuple[str, ...]] = ()
     n_inputs: ClassVar[tuple[int, int | None]] = (1, 1)  # (min, max) number of input tensors
     aliases: ClassVar[tuple[str, ...]] = ()              # other spellings of the kind
     category: ClassVar[str] = "core"

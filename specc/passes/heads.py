@@ -7,11 +7,14 @@ from ..ir import Network, Node
 
 
 def activation_of(layer) -> Fn | None:
-    """A layer's `activation` argument (TimeDistributed: its inner layer's), or None."""
+    """The activation a layer applies last (TimeDistributed: its inner layer's): its
+    `activation` argument, else the activation the layer itself is
+    (Layer.standalone_activation(): Softmax(), ReLU(max_value=6), LeakyReLU ...), or None.
+    So `Dense(10) -> Softmax() -> output` is a softmax head as `Dense(10, activation=softmax)` is."""
     if layer.kind == "TimeDistributed":
         layer = layer.layer
     act = layer.__dict__.get("activation")  # an argument or None; cheaper than getattr
-    return act if isinstance(act, Fn) else None
+    return act if isinstance(act, Fn) else layer.standalone_activation()
 
 
 def head_activation(net: Network, tensor: str,

@@ -85,6 +85,38 @@ def infer(net: Network) -> list[Diagnostic]:
     return diags
 
 
+def check_declared(net: Network, declared: list) -> list[Diagnostic]:
+    """E300 where a block input written with a shape (`input x: [seq, 4*d]`;
+    elaborate.scope.DeclaredShape, one per call) receives a tensor of another shape (or,
+    when one is written, another dtype). A
+    whole number must match exactly; a symbolic name matches any size, the same one each
+    time it appears among one call's inputs. Tensors whose shape is unknown (an earlier
+    error) are skipped."""
+    diags: list[Diagnostic] = []
+    bound: dict[tuple[str, str], int | str] = {}  # (call, symbolic name) -> the size it stands for
+    for d in declared:
+        info = net.tensors[d.tensor]
+        if info.shape is None:
+            continue
+        got = info.shape[1:]
+        fits = len(got) == len(d.dims) and d.dtype in (None, info.dtype)
+        for want, have in zip(d.dims, got) if fits else ():
+            if type(want) is str:
+                fits = bound.setdefault((d.scope, want), have) == have
+            else:
+                fits = want == have
+            if not fits:
+                break
+        if not fits:
+            diags.append(SpecError(
+                "E300", f"block input '{d.input}' is declared {d.dtype or ''}{fmt_shape(['batch', *d.dims])} but "
+                f"receives '{d.tensor}' {info.dtype if d.dtype else ''}{fmt_shape(['batch', *got])}", d.span,
+                hint="the call passes a tensor of another shape: change the call or the declaration (a name on "
+                     "its own, `seq`, matches any size, the same one wherever it appears in the block's inputs)",
+                related=[(d.call_span, "the block is called here")] if d.call_span is not None else []).diagnostic)
+    return diags
+
+
 def _identity(layer) -> tuple:
     """A key equal for layers whose arguments are the very same objects (copies of one
     layer: see Elaborator.build_layer); argument values are immutable once validated."""

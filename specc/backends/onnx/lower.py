@@ -351,6 +351,20 @@ def value_info(name: str, shape, dtype: str) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, DTYPES[dtype], dims)
 
 
+def layer_output_infos(net: Network, nodes) -> list[onnx.ValueInfoProto]:
+    """specc's shape of every layer output the graph computes (not the graph's inputs and
+    outputs, typed already). ONNX's shape inference cannot follow a symbolic dimension
+    through every operator (a Slice or Range to the sequence length, Resize, a same-padded
+    Conv on `seq`, the batch folded by TimeDistributed): it names it afresh (unk__N) and so
+    loses that two tensors share a length. Stated here, inference and onnxruntime carry the
+    spec's names (`seq`, `batch`) through the whole graph; strict inference still refuses
+    any size or rank these disagree with (tests/test_onnx_shapes.py)."""
+    made = {o for node in nodes for o in node.output}
+    edge = set(net.inputs) | set(net.outputs)
+    return [value_info(t, info.shape, info.dtype) for node in net.nodes for t in node.outputs
+            if t in made and t not in edge and (info := net.tensors[t]).shape is not None]
+
+
 def spec_hash(net: Network) -> str:
     """sha256 of the IR (JSON, without source spans and file names)."""
     from ...ir import without_positions
@@ -405,7 +419,8 @@ def _build_model(net: Network, weights: dict[str, np.ndarray] | None, seed: int,
     inputs = [value_info(i.name, i.shape, i.dtype) for i in net.input_infos()]
     outputs = [value_info(o.name, o.shape, o.dtype) for o in net.output_infos()]
     graph = helper.make_graph(g.nodes, net.name, inputs, outputs, initializer=list(g.inits.values()),
-                              doc_string=f"specc {__version__}: network {net.name}")
+                              doc_string=f"specc {__version__}: network {net.name}",
+                              value_info=layer_output_infos(net, g.nodes))
     model = helper.make_model(graph, producer_name="specc", producer_version=__version__,
                               opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = ir_version_for(opset)

@@ -112,6 +112,8 @@ class ReLU(Layer):
         # nothing goes below 0 (a cap only narrows it)
         if self.negative_slope:
             return Fn(name="leaky_relu", args={"alpha": self.negative_slope})
+        if self.max_value == 6 and not self.threshold:
+            return Fn(name="relu6", args={})  # exactly the catalogue's relu6, range [0, 6]
         return Fn(name="relu", args={})
 
     def output(self, ins):

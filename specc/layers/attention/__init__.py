@@ -38,6 +38,10 @@ def check_sequences(layer: Layer, ins: list[TensorType]) -> tuple[TensorType, Te
     return q, v, k
 
 
+# Keras' `seed` of the attention dropout (MultiHeadAttention, Attention, AdditiveAttention)
+DROPOUT_SEED = "dropout draws from the run's seed (train { seed = ... }, specc train --seed): remove the argument"
+
+
 @register
 class MultiHeadAttention(Layer):
     """Keras' multi-head attention on sequences [seq, features], `(query, value, key) ->`.
@@ -58,6 +62,19 @@ class MultiHeadAttention(Layer):
     Not supported: attention_axes (always the sequence axis), sliding_window, use_gate,
     kernel/bias constraints, seed, padding masks.
     """
+    keras_not_taken = {
+        "attention_axes": "specc attends over the sequence axis of [seq, features] inputs, which is Keras' "
+                          "default (attention_axes=None or [1] for such inputs): remove the argument; for "
+                          "attention over the positions of a map, Reshape it to [positions, channels] first",
+        "sliding_window": "specc attends over every key position (or those up to the query's with "
+                          "use_causal_mask=true): remove the argument",
+        "flash_attention": "specc chooses the attention kernel itself (PyTorch: scaled_dot_product_attention): "
+                           "remove the argument",
+        "use_gate": "gated attention is not supported: remove the argument",
+        **dict.fromkeys(("kernel_constraint", "bias_constraint"),
+                        "weight constraints are not supported on attention layers: remove the argument"),
+        "seed": DROPOUT_SEED,
+    }
 
     kind: Literal["MultiHeadAttention"] = "MultiHeadAttention"
     num_heads: Size = Field(description="number of attention heads")
@@ -130,6 +147,7 @@ class _ScoreAttention(Layer):
     n_inputs = (1, 3)
     category = "attention"
     makes_layout = "keep"  # a sequence when the (first) input, the query, is one
+    keras_not_taken = {"seed": DROPOUT_SEED}
 
     def output(self, ins):
         q, v, k = check_sequences(self, ins)

@@ -51,7 +51,11 @@ def lower_group_norm(g: Graph, layer, xs, ins, out, w: Weights) -> str:
     t = ins[0]
     groups = layer.group_count(t.shape[1])
     grouped = g.reshape(xs[0], [0, groups, -1])  # [batch, groups, channels/groups * the rest]
-    y = g.reshape(_normalize(g, grouped, [2], float(layer.epsilon)), g.op("Shape", [xs[0]]))
+    # back to the input's shape: a constant one (0 keeps the batch) when the sizes are known,
+    # so that ONNX's shape inference sees them, else the input's run-time shape
+    known = all(isinstance(d, int) for d in t.shape[1:])
+    y = g.reshape(_normalize(g, grouped, [2], float(layer.epsilon)),
+                  [0, *t.shape[1:]] if known else g.op("Shape", [xs[0]]))
     return _scale_shift(g, layer, y, w, [t.shape[1]] + [1] * (t.rank - 2))
 
 

@@ -30,6 +30,7 @@ class Reshape(Layer):
     kind: Literal["Reshape"] = "Reshape"
     target_shape: list[int]
     positional = ("target_shape",)
+    size_lists = ("target_shape",)  # `Reshape([h, w // 2])`: computed sizes must be >= 1
     category = "reshaping"
     keeps_values = True  # the same values, rearranged
     macs = no_macs
