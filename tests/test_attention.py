@@ -30,14 +30,19 @@ def run_torch(net, weights, *xs):
         return m(*(torch.as_tensor(x) for x in xs)).numpy()
 
 
-def run_onnx(net, weights, *xs):
-    model = build_model(net, weights={k: np.asarray(v, np.float32) for k, v in weights.items()})
+def run_onnx(net, weights, *xs, ops="onnxruntime"):
+    model = build_model(net, weights={k: np.asarray(v, np.float32) for k, v in weights.items()}, ops=ops)
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return sess.run(None, {name: x for name, x in zip(net.inputs, xs)})[0]
 
 
+def run_standard_onnx(net, weights, *xs):
+    return run_onnx(net, weights, *xs, ops="standard")
+
+
 def both(net, weights, *xs):
-    return run_torch(net, weights, *xs), run_onnx(net, weights, *xs)
+    """torch, ONNX with onnxruntime's fused attention (self-attention), ONNX in standard ops."""
+    return run_torch(net, weights, *xs), run_onnx(net, weights, *xs), run_standard_onnx(net, weights, *xs)
 
 
 # ------------------------------------------------------------------ hand-computed
@@ -174,18 +179,46 @@ def test_torch_and_onnx_agree_at_any_sequence_length(seq):
     rng = np.random.default_rng(seq)
     for batch in (1, 3):
         ids = rng.integers(0, 20, (batch, seq)).astype(np.int64)
-        t, o = both(net, weights, ids)
+        t, o, std = both(net, weights, ids)
         assert t.shape == (batch, seq, 8)
         np.testing.assert_allclose(o, t, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(std, t, rtol=1e-4, atol=1e-5)
     # causality: changing the last token leaves every earlier position's output unchanged
     ids = rng.integers(0, 20, (1, seq)).astype(np.int64)
     changed = ids.copy()
     changed[0, -1] = (changed[0, -1] + 1) % 20
-    for run in (run_torch, run_onnx):
+    for run in (run_torch, run_onnx, run_standard_onnx):
         a, b = run(net, weights, ids), run(net, weights, changed)
         np.testing.assert_allclose(a[:, :-1], b[:, :-1], rtol=1e-6, atol=1e-7)
         if seq > 1:
             assert not np.allclose(a[:, -1], b[:, -1])
+
+
+def test_self_attention_lowers_to_onnxruntime_fused_operator_unless_standard_ops(tmp_path):
+    # self-attention: one com.microsoft Attention node (onnxruntime's fused kernel) and the
+    # output projection; cross-attention keeps the standard graph; ops="standard" and
+    # `specc build --ops standard` keep every node in the ai.onnx domain. Both pass the full checker.
+    import onnx
+
+    from specc.cli import main
+    path = os.path.join(os.path.dirname(__file__), "onnx_fixtures", "attention.net")
+    net = compile_source(open(path).read(), path).network
+    fused, standard = build_model(net), build_model(net, ops="standard")
+    for model in (fused, standard):
+        onnx.checker.check_model(model, full_check=True)
+    contrib = [n for n in fused.graph.node if n.domain]
+    assert [(n.domain, n.op_type) for n in contrib] == [("com.microsoft", "Attention")]
+    assert {(o.domain, o.version) for o in fused.opset_import} == {("", 17), ("com.microsoft", 1)}
+    assert [a.i for a in contrib[0].attribute if a.name == "unidirectional"] == [1]  # use_causal_mask
+    # ONNX cannot infer a com.microsoft output: its shape is recorded, [batch, seq, heads * value_dim]
+    (info,) = [v for v in fused.graph.value_info if v.name == contrib[0].output[0]]
+    assert [d.dim_param or d.dim_value for d in info.type.tensor_type.shape.dim] == ["batch", "seq", 6]
+    assert not any(n.domain for n in standard.graph.node) and len(standard.opset_import) == 1
+    out = tmp_path / "standard.onnx"
+    assert main(["build", path, "--emit", "onnx", "--ops", "standard", "-o", str(out)]) == 0
+    assert not any(n.domain for n in onnx.load(str(out)).graph.node)
+    with pytest.raises(ValueError, match="ops 'fast'"):
+        build_model(net, ops="fast")
 
 
 def test_dropout_on_attention_probabilities_in_training_only():
@@ -287,18 +320,23 @@ def test_sine_encoding_by_hand():
         np.testing.assert_allclose(got[0], want, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("fixed", [False, True], ids=["symbolic", "fixed"])
 @pytest.mark.parametrize("seq", [1, 5, 12])
-def test_positions_at_any_length_up_to_the_table(seq):
-    # one ONNX file for every length: the first `seq` rows of the table, at every batch row
-    net = net_of("""network p { input tokens: int64[seq]
+def test_positions_at_any_length_up_to_the_table(seq, fixed):
+    # one ONNX file for every length: the first `seq` rows of the table, at every batch row;
+    # a length the spec fixes makes the positions from constants (folded once by onnxruntime)
+    net = net_of(f"""network p {{ input tokens: int64[{seq if fixed else 'seq'}]
                     x = tokens -> Embedding(30, 4)
                     p = x -> PositionEmbedding(12)
                     s = x -> SinePositionEncoding()
-                    (x, p, s) -> Add() -> output y }""")
+                    (x, p, s) -> Add() -> output y }}""")
     weights = init_weights(net, seed=2)
     ids = np.random.default_rng(seq).integers(0, 30, (3, seq)).astype(np.int64)
-    t, o = both(net, weights, ids)
+    t, o, _ = both(net, weights, ids)
     np.testing.assert_allclose(o, t, rtol=1e-5, atol=1e-6)
+    reads_length = [n for n in build_model(net, weights).graph.node  # Shape(x, start=1, end=2)
+                    if n.op_type == "Shape" and any(a.name == "start" for a in n.attribute)]
+    assert bool(reads_length) != fixed
     sine = run_torch(net_of("network s { input x: [seq, 4]  x -> SinePositionEncoding() -> output y }"), {},
                      np.zeros((1, seq, 4), np.float32))[0]
     table = weights["position_embedding.weight"][:seq]
