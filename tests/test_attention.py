@@ -206,8 +206,8 @@ def test_self_attention_lowers_to_onnxruntime_fused_operator_unless_standard_ops
     fused, standard = build_model(net), build_model(net, ops="standard")
     for model in (fused, standard):
         onnx.checker.check_model(model, full_check=True)
-    contrib = [n for n in fused.graph.node if n.domain]
-    assert [(n.domain, n.op_type) for n in contrib] == [("com.microsoft", "Attention")]
+    contrib = [n for n in fused.graph.node if n.domain]  # s, padded, padded_causal; not the cross-attention c
+    assert [(n.domain, n.op_type) for n in contrib] == [("com.microsoft", "Attention")] * 3
     assert {(o.domain, o.version) for o in fused.opset_import} == {("", 17), ("com.microsoft", 1)}
     assert [a.i for a in contrib[0].attribute if a.name == "unidirectional"] == [1]  # use_causal_mask
     # ONNX cannot infer a com.microsoft output: its shape is recorded, [batch, seq, heads * value_dim]
@@ -351,3 +351,101 @@ def test_position_embedding_longer_than_its_table():
         run_torch(net, init_weights(net), np.zeros((1, 13, 4), np.float32))
     with pytest.raises(Exception):  # onnxruntime: the 12 rows cannot expand to 13
         run_onnx(net, init_weights(net), np.zeros((1, 13, 4), np.float32))
+
+
+# ------------------------------------------------------------------ key padding from token ids
+
+PADDING = os.path.join(os.path.dirname(__file__), "reference", "keras_attention_padding.npz")
+PADDING_SPECS = {  # the cases of tests/reference/make_keras_padding.py
+    "mha_self": "network k { input x: [6, 8]  input ids: int64[6]  (x, ids) -> MultiHeadAttention(2, 3) -> output y }",
+    "mha_self_causal": """network k { input x: [6, 8]  input ids: int64[6]
+                          (x, ids) -> MultiHeadAttention(2, 3, use_causal_mask=true) -> output y }""",
+    "mha_cross": """network k { input q: [4, 8]  input v: [6, 8]  input ids: int64[6]
+                    (q, v, ids) -> MultiHeadAttention(3, 2, value_dim=4, output_shape=5) -> output y }""",
+    "attention": """network k { input q: [4, 8]  input v: [6, 8]  input ids: int64[6]
+                    (q, v, ids) -> Attention(use_scale=true) -> output y }""",
+    "additive_causal": """network k { input x: [6, 8]  input ids: int64[6]
+                          (x, ids) -> AdditiveAttention(use_causal_mask=true) -> output y }""",
+}
+
+
+@pytest.mark.parametrize("case", sorted(PADDING_SPECS))
+def test_key_padding_matches_keras(case):
+    # Keras' value_mask (what Embedding(mask_zero=True) gives the keys) with Keras' weights: every
+    # position, in torch and both ONNX lowerings (fused self-attention, standard ops). With its
+    # query_mask too, Keras changes the padded query rows only (outputs masked layers skip).
+    ref = np.load(PADDING)
+    net = net_of(PADDING_SPECS[case])
+    if case.startswith("mha"):
+        weights = keras_to_specc(ref, case)
+    else:
+        prefix = "attention" if case == "attention" else "additive_attention"
+        weights = {f"{prefix}.scale": ref[f"{case}.scale"].reshape(-1)}
+    ids = ref[f"{case}.ids"]
+    xs = ([ref[f"{case}.value"]] if len(net.inputs) == 2 else [ref[f"{case}.query"], ref[f"{case}.value"]]) + [ids]
+    assert (ids == 0).any(axis=1).tolist() == [True, True, False]  # padded rows and one without padding
+    rows = ids != 0 if len(net.inputs) == 2 else np.ones((3, 4), bool)
+    for got in both(net, weights, *xs):
+        np.testing.assert_allclose(got, ref[f"{case}.output"], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(got[rows], ref[f"{case}.output_query_masked"][rows], rtol=1e-4, atol=1e-5)
+
+
+def test_key_padding_against_scaled_dot_product_attention():
+    # the heads by hand (projections of specc's weights) through F.scaled_dot_product_attention
+    # with a boolean attn_mask of the keys (True: attend); with a causal mask too
+    net = net_of("""network p { input x: [5, 6]  input ids: int64[5]
+                    (x, ids) -> MultiHeadAttention(2, 4, value_dim=3) -> output y }""")
+    causal_net = net_of("""network p { input x: [5, 6]  input ids: int64[5]
+                           (x, ids) -> MultiHeadAttention(2, 4, value_dim=3, use_causal_mask=true) -> output y }""")
+    w = {k: torch.as_tensor(v) for k, v in init_weights(net, seed=4).items()}
+    w = {k: v + 0.1 * torch.randn(v.shape, generator=torch.Generator().manual_seed(1)) for k, v in w.items()}
+    x = torch.randn(2, 5, 6, generator=torch.Generator().manual_seed(2))
+    ids = torch.tensor([[3, 0, 2, 0, 0], [0, 7, 7, 1, 0]])
+
+    def heads(role):
+        y = x @ w[f"multi_head_attention.{role}_weight"].flatten(0, 1).T + w[f"multi_head_attention.{role}_bias"].flatten()
+        return y.unflatten(-1, (2, -1)).transpose(1, 2)
+    keep = (ids != 0)[:, None, None, :]
+    for spec, mask in ((net, keep), (causal_net, keep & torch.ones(5, 5, dtype=torch.bool).tril())):
+        ctx = torch.nn.functional.scaled_dot_product_attention(heads("query"), heads("key"), heads("value"),
+                                                               attn_mask=mask)
+        want = ctx.transpose(1, 2).flatten(2) @ w["multi_head_attention.output_weight"].flatten(1).T \
+            + w["multi_head_attention.output_bias"]
+        rows = mask.expand(2, 1, 5, 5).any(-1)[:, 0]  # queries with a key to attend (causal: not if the first is padded)
+        for got in both(spec, {k: v.numpy() for k, v in w.items()}, x.numpy(), ids.numpy()):
+            np.testing.assert_allclose(got[rows.numpy()], want[rows].numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_padded_keys_do_not_change_the_output():
+    # what a padded position holds cannot reach the output of any other position; without
+    # padding ids the same layer is the unmasked one
+    net = net_of("""network p { input tokens: int64[seq]
+                    x = tokens -> Embedding(10, 8)
+                    (x, tokens) -> MultiHeadAttention(2, 4) -> output y }""")
+    plain = net_of("network p { input tokens: int64[seq]  tokens -> Embedding(10, 8) -> MultiHeadAttention(2, 4) "
+                   "-> output y }")
+    weights = init_weights(net, seed=5)
+    ids = np.array([[4, 2, 0, 0], [1, 0, 3, 0]], np.int64)
+    table = weights["embedding.weight"].copy()
+    table[0] += 3.0  # the padding token's embedding
+    for a, b in zip(both(net, weights, ids), both(net, {**weights, "embedding.weight": table}, ids)):
+        np.testing.assert_allclose(a[ids != 0], b[ids != 0], rtol=1e-5, atol=1e-6)
+        assert not np.allclose(a[ids == 0], b[ids == 0])  # (a padded query row sees its own embedding)
+    full = np.array([[4, 2, 1, 5]], np.int64)
+    for a, b in zip(both(net, weights, full), both(plain, weights, full)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    padded = both(net, weights, ids)
+    unmasked = both(plain, weights, ids)
+    assert not np.allclose(padded[0], unmasked[0])
+
+
+@pytest.mark.parametrize("src, code, words", [
+    ("network e { input x: [4, 8]  input ids: int64[5]  (x, ids) -> MultiHeadAttention(2, 4) -> output y }",
+     "E301", "one id per key position"),
+    ("network e { input x: [4, 8]  input ids: int64[4, 2]  (x, ids) -> MultiHeadAttention(2, 4) -> output y }",
+     "E300", "token ids [seq]"),
+    ("network e { input x: [4, 8]  (x, x, x, x) -> MultiHeadAttention(2, 4) -> output y }", "E300", "4 float inputs"),
+])
+def test_padding_ids_errors(src, code, words):
+    r = compile_source(src)
+    assert r.errors and r.errors[0].code == code and words in r.errors[0].message, [d.message for d in r.errors]

@@ -646,7 +646,7 @@ class Elaborator:
                 continue
             key = aliases.get(k, k)
             if key not in fields:
-                hint = did_you_mean(k, [*fields, *aliases])
+                hint = cls.keras_only_args.get(k) or did_you_mean(k, [*fields, *aliases])
                 raise SpecError("E201", f"{kind} has no argument '{k}'", call.arg_spans.get(k, call.span),
                                 hint=hint or layer_usage(cls))
             if key in data:

@@ -107,6 +107,8 @@ class Layer(BaseModel):
     arg_aliases: ClassVar[dict[str, str]] = {}          # extra spellings of argument names
     n_inputs: ClassVar[tuple[int, int | None]] = (1, 1)  # (min, max) number of input tensors
     aliases: ClassVar[tuple[str, ...]] = ()              # other spellings of the kind
+    # Keras arguments specc does not take, with what to write instead (the E201 hint)
+    keras_only_args: ClassVar[dict[str, str]] = {}
     category: ClassVar[str] = "core"
     doc: ClassVar[str] = ""
 
