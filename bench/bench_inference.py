@@ -137,7 +137,7 @@ def main() -> int:
     print(f"bench_inference: {physical_cores()} physical core(s), {a.threads or physical_cores()} thread(s) per "
           f"engine; each engine in its own process; ONNX ops: {a.ops}; "
           f"best of {a.rounds} round(s) of {a.seconds:.1f} s windows")
-    header = (f"{'spec':<14} {'ORT p50':>9} {'torch p50':>10} {'speedup':>8} | {'ORT p99':>8} {'torch p99':>9} | "
+    header = (f"{'spec':<22} {'ORT p50':>9} {'torch p50':>10} {'speedup':>8} | {'ORT p99':>8} {'torch p99':>9} | "
               f"{'ORT b256 rows/s':>15} {'torch b256 rows/s':>17} {'ratio':>6} | {'max|diff|':>9}")
     print(header)
     print("-" * len(header))
@@ -167,7 +167,7 @@ def main() -> int:
             speed = t["p50_ms"] / o["p50_ms"]
             ratio = o["rows_per_s"] / t["rows_per_s"]
             summary.append((spec, speed, o["provider"]))
-            print(f"{spec:<14} {o['p50_ms']:8.3f}ms {t['p50_ms']:9.3f}ms {speed:7.2f}x | {o['p99_ms']:7.3f}ms "
+            print(f"{spec:<22} {o['p50_ms']:8.3f}ms {t['p50_ms']:9.3f}ms {speed:7.2f}x | {o['p99_ms']:7.3f}ms "
                   f"{t['p99_ms']:8.3f}ms | {o['rows_per_s']:15,.0f} {t['rows_per_s']:17,.0f} {ratio:5.2f}x | "
                   f"{diff:9.2e}", flush=True)
     print()
