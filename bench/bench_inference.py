@@ -1,10 +1,11 @@
 """Benchmark inference: onnxruntime vs torch eager (issue 5, section 6). One command:
 
-    python bench/bench_inference.py [--specs digits_mlp cifar_cnn imdb_lstm] [--seconds 1.5] [--rounds 2] [--threads N]
-                                    [--quick]
+    python bench/bench_inference.py [--specs digits_mlp cifar_cnn imdb_lstm transformer_classifier] [--seconds 1.5]
+                                    [--rounds 2] [--threads N] [--ops onnxruntime|standard] [--quick]
 
-For each spec (MLP, CNN, LSTM by default) it lowers the spec both ways with the same
-weights (init_weights seed 0): ONNX via specc.backends.onnx.build_model, torch via
+For each spec (MLP, CNN, LSTM, Transformer by default) it lowers the spec both ways with the same
+weights (init_weights seed 0): ONNX via specc.backends.onnx.build_model (with `--ops`: onnxruntime's fused self-attention
+operator by default, as `specc build` writes it; `standard` for the standard-op graph), torch via
 specc.backends.torch.build_module. Each engine runs in its OWN process (OMP_PROC_BIND
 unset, threads = physical cores for both: ORT intra_op_num_threads, torch.set_num_threads),
 alternating ORT/torch `--rounds` times; the best round of each is kept. Printed, per spec:
@@ -29,7 +30,7 @@ from targets import Targets, fail
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-DEFAULT_SPECS = ["digits_mlp", "cifar_cnn", "imdb_lstm"]
+DEFAULT_SPECS = ["digits_mlp", "cifar_cnn", "imdb_lstm", "transformer_classifier"]
 
 
 def _inputs(net, batch: int, seed: int = 0) -> dict:
@@ -113,6 +114,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2, help="alternating ORT/torch rounds; the best is kept")
     ap.add_argument("--threads", type=int, default=0,
                     help="threads for both engines (default: physical cores); 1 is robust on a busy machine")
+    ap.add_argument("--ops", choices=["onnxruntime", "standard"], default="onnxruntime",
+                    help="ONNX operators of the lowering (as `specc build --ops`)")
     ap.add_argument("--quick", action="store_true", help="0.3 s windows, 1 round: proves the bench works")
     ap.add_argument("--worker", choices=["ort", "torch"], help=argparse.SUPPRESS)
     ap.add_argument("--spec", help=argparse.SUPPRESS)
@@ -132,9 +135,9 @@ def main() -> int:
     from specc.backends.onnx.runtime import physical_cores
     from specc.compile import compile_file
     print(f"bench_inference: {physical_cores()} physical core(s), {a.threads or physical_cores()} thread(s) per "
-          f"engine; each engine in its own process; "
+          f"engine; each engine in its own process; ONNX ops: {a.ops}; "
           f"best of {a.rounds} round(s) of {a.seconds:.1f} s windows")
-    header = (f"{'spec':<14} {'ORT p50':>9} {'torch p50':>10} {'speedup':>8} | {'ORT p99':>8} {'torch p99':>9} | "
+    header = (f"{'spec':<22} {'ORT p50':>9} {'torch p50':>10} {'speedup':>8} | {'ORT p99':>8} {'torch p99':>9} | "
               f"{'ORT b256 rows/s':>15} {'torch b256 rows/s':>17} {'ratio':>6} | {'max|diff|':>9}")
     print(header)
     print("-" * len(header))
@@ -143,7 +146,7 @@ def main() -> int:
         for spec in a.specs:
             net = compile_file(os.path.join(ROOT, "specs", spec, "model.net")).network
             model_path = os.path.join(tmp, f"{spec}.onnx")
-            onnx.save(build_model(net, seed=0), model_path)
+            onnx.save(build_model(net, seed=0, ops=a.ops), model_path)
             best: dict[str, dict] = {}
             for _ in range(a.rounds):
                 for engine in ("ort", "torch"):
@@ -164,7 +167,7 @@ def main() -> int:
             speed = t["p50_ms"] / o["p50_ms"]
             ratio = o["rows_per_s"] / t["rows_per_s"]
             summary.append((spec, speed, o["provider"]))
-            print(f"{spec:<14} {o['p50_ms']:8.3f}ms {t['p50_ms']:9.3f}ms {speed:7.2f}x | {o['p99_ms']:7.3f}ms "
+            print(f"{spec:<22} {o['p50_ms']:8.3f}ms {t['p50_ms']:9.3f}ms {speed:7.2f}x | {o['p99_ms']:7.3f}ms "
                   f"{t['p99_ms']:8.3f}ms | {o['rows_per_s']:15,.0f} {t['rows_per_s']:17,.0f} {ratio:5.2f}x | "
                   f"{diff:9.2e}", flush=True)
     print()

@@ -2,7 +2,7 @@
 loops and Keras 3 `fit` on the torch backend (when keras is installed). One command:
 
     python bench/bench_train.py [--threads 1] [--repeats 8] [--epochs 1] [--no-keras] [--device cpu|cuda]
-                                [--quick]
+                                [--models mlp cnn transformer] [--quick]
 
 Contenders, same data (float32 tensors and integer labels, all on the measured device:
 host memory on the CPU, device memory on CUDA), same architecture, Adam lr 1e-3, one
@@ -22,6 +22,13 @@ shuffled pass per epoch, running loss + accuracy summed on the device:
               channels_first (its faster layout here); specc / keras target >= 2. On CUDA
               it is given the same device-resident torch tensors as the others; if Keras
               refuses them, the column is dropped with the reason (never fed host arrays)
+The transformer (specs/transformer_classifier: token and position embeddings, 2-head
+self-attention, layer norms, feed-forward, average over the positions) has its own pair:
+  specc       as above, on random token ids [n, 200] < 20,000 and 2 classes, batch 32
+  hand-sdpa   the same model written by hand as one nn.Module (one packed q/k/v nn.Linear,
+              F.scaled_dot_product_attention, nn.LayerNorm), weights copied from specc's so
+              both start alike; the tuned loop (fused Adam, index_select); target specc /
+              hand-sdpa >= 0.95
 Exit 1 when a target is missed (bench/targets.py); --quick (2 rounds, small data) proves
 the bench works, its numbers are noisy.
 
@@ -127,7 +134,11 @@ def epoch_contender(net, x, y, bs, device, out_dir):
 def hand_contender(net, x, y, bs, device, tuned):
     from specc.backends.torch import build_module
     torch.manual_seed(0)
-    model = build_module(net, seed=0).to(device)
+    return loop_contender(build_module(net, seed=0).to(device), x, y, bs, device, tuned)
+
+
+def loop_contender(model, x, y, bs, device, tuned):
+    """A hand-written training loop of `model`: Adam (fused when `tuned`), shuffled batches."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-8, fused=True if tuned else None)
     X, Y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
     gen = torch.Generator().manual_seed(0)
@@ -154,6 +165,63 @@ def hand_contender(net, x, y, bs, device, tuned):
         for _ in range(epochs):
             epoch()
     return run
+
+
+TRANSFORMER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "specs", "transformer_classifier",
+                           "model.net")
+
+
+class HandTransformer(torch.nn.Module):
+    """transformer_classifier written by hand, as a PyTorch user would: one packed q/k/v
+    projection, F.scaled_dot_product_attention, nn.LayerNorm; weights copied from specc's
+    module (`load_from`) so that both compute the same function."""
+
+    def __init__(self, vocab=20000, maxlen=200, d=32, heads=2, key_dim=32, ff=32):
+        super().__init__()
+        nn = torch.nn
+        self.heads = heads
+        self.tok, self.pos = nn.Embedding(vocab, d), nn.Parameter(torch.zeros(maxlen, d))
+        self.qkv, self.out = nn.Linear(d, 3 * heads * key_dim), nn.Linear(heads * key_dim, d)
+        self.ln1, self.ln2 = nn.LayerNorm(d, eps=1e-6), nn.LayerNorm(d, eps=1e-6)
+        self.ff1, self.ff2 = nn.Linear(d, ff), nn.Linear(ff, d)
+        self.dense, self.head = nn.Linear(d, 20), nn.Linear(20, 2)
+        self.drop = nn.Dropout(0.1)
+
+    def forward(self, tokens):
+        F = torch.nn.functional
+        b, t = tokens.shape
+        x = self.tok(tokens) + self.pos[:t]
+        q, k, v = self.qkv(x).view(b, t, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        a = F.scaled_dot_product_attention(q, k, v)
+        a = self.out(a.transpose(1, 2).reshape(b, t, -1))
+        h = self.ln1(x + self.drop(a))
+        e = self.ln2(h + self.drop(self.ff2(F.relu(self.ff1(h)))))
+        z = self.drop(F.relu(self.dense(self.drop(e.mean(1)))))
+        return F.softmax(self.head(z), -1)
+
+    @torch.no_grad()
+    def load_from(self, specc_module):
+        w = {k: v.detach() for k, v in specc_module.state_dict().items()}
+        self.tok.weight.copy_(w["embedding.weight"])
+        self.pos.copy_(w["position_embedding.weight"])
+        mha = "multi_head_attention."
+        self.qkv.weight.copy_(torch.cat([w[mha + f"{r}_weight"].flatten(0, 1) for r in ("query", "key", "value")]))
+        self.qkv.bias.copy_(torch.cat([w[mha + f"{r}_bias"].flatten() for r in ("query", "key", "value")]))
+        self.out.weight.copy_(w[mha + "output_weight"].flatten(1))
+        self.out.bias.copy_(w[mha + "output_bias"])
+        for mine, theirs in ((self.ln1, "layer_normalization"), (self.ln2, "layer_normalization_1"),
+                             (self.ff1, "dense"), (self.ff2, "dense_1"), (self.dense, "dense_2"), (self.head, "dense_3")):
+            mine.weight.copy_(w[theirs + ".weight"])
+            mine.bias.copy_(w[theirs + ".bias"])
+
+
+def hand_transformer_contender(net, x, y, bs, device):
+    """The hand-written transformer in the tuned loop of hand_contender (fused Adam, index_select)."""
+    from specc.backends.torch import build_module
+    model = HandTransformer()
+    model.load_from(build_module(net, seed=0))
+    model = model.to(device)
+    return loop_contender(model, x, y, bs, device, tuned=True)
 
 
 def keras_contender(kind, x, y, bs, device):
@@ -231,6 +299,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads for every contender (0: torch's default)")
     ap.add_argument("--n", type=int, default=0, help="samples (default: 8192 MLP, 4096 CNN on CPU)")
     ap.add_argument("--no-keras", action="store_true", help="skip the Keras column")
+    ap.add_argument("--models", nargs="+", choices=["mlp", "cnn", "transformer"], default=["mlp", "cnn", "transformer"])
     ap.add_argument("--quick", action="store_true", help="2 rounds on 1,024 samples: proves the bench works")
     a = ap.parse_args()
     if a.quick:
@@ -266,6 +335,8 @@ def main() -> int:
     import tempfile
     tmp = tempfile.TemporaryDirectory(prefix="bench_train_")
     for kind, src, n in (("mlp", MLP, a.n or (65536 if gpu else 8192)), ("cnn", CNN, a.n or (16384 if gpu else 4096))):
+        if kind not in a.models:
+            continue
         net = network(src)
         x, y = data(net, n)
         for bs in (64, 256):
@@ -301,12 +372,14 @@ def main() -> int:
         print("\n".join(cpu_rows))
 
     tmp.cleanup()
-    print()
     targets = Targets()
+    if "transformer" in a.models:
+        transformer_rows(a, targets, by_cpu)
+    print()
     notes = {"epoch": "the cost of validation + checkpoint (no target)",
              "hand": "the easy baseline: default Adam, X[idx] (no target)"}
     for c, target in (("epoch", None), ("hand", None), ("tuned", 0.95), ("keras", 2.0)):
-        if c not in wall_r:
+        if not wall_r.get(c):  # not measured (no Keras, or --models without mlp/cnn)
             continue
         worst = min(r[1] for r in wall_r[c])
         msg = f"specc/{c}: worst per-round median {worst:.2f}, worst best/best {min(r[0] for r in wall_r[c]):.2f}"
@@ -318,6 +391,32 @@ def main() -> int:
             msg += f"; {notes[c]}"
         print(msg)
     return targets.finish()
+
+
+def transformer_rows(a, targets: Targets, by_cpu: bool) -> None:
+    """specc's training pass vs the hand-written transformer (HandTransformer) on the same
+    token ids, batch 32 (the spec's), one thread by default."""
+    from specc.compile import compile_file
+    net = compile_file(TRANSFORMER).network
+    n = 128 if a.quick else min(a.n or 1024, 4096)  # ~0.1 s per step of 32 on one CPU thread
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 20000, (n, 200)).astype(np.int64), rng.integers(0, 2, n).astype(np.int64)
+    from specc.backends.torch.train import Options, Trainer
+    bs = 32
+    opts = Options(epochs=1, batch_size=bs, seed=0, validation_split=0.0, device=a.device, write_files=False,
+                   quiet=True)
+    tr = Trainer(net, net.train, [x], [y], [2], opts)
+    contenders = {"specc": lambda epochs: [tr.train_epoch() for _ in range(epochs)],
+                  "hand-sdpa": hand_transformer_contender(net, x, y, bs, a.device)}
+    wall, cpu = measure(contenders, n, a.epochs, a.repeats, a.device)
+    ratio = [s / h for s, h in zip(wall["specc"], wall["hand-sdpa"])]
+    print(f"\ntransformer_classifier, batch {bs}, {n} samples, {a.repeats} interleaved rounds: samples/s best (median)")
+    print(f"  specc {max(wall['specc']):.0f} ({statistics.median(wall['specc']):.0f}), hand-sdpa "
+          f"{max(wall['hand-sdpa']):.0f} ({statistics.median(wall['hand-sdpa']):.0f}); specc/hand-sdpa best/best "
+          f"{max(wall['specc']) / max(wall['hand-sdpa']):.2f}, per-round median {statistics.median(ratio):.2f}"
+          + (f" (CPU time: {statistics.median(s / h for s, h in zip(cpu['specc'], cpu['hand-sdpa'])):.2f})"
+             if by_cpu else ""))
+    print("  " + targets.check("transformer specc/hand-sdpa (per-round median)", statistics.median(ratio), 0.95))
 
 
 if __name__ == "__main__":

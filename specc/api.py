@@ -198,12 +198,13 @@ class Spec:
         except _errors.SpecError as e:
             raise _reraise(e) from None
 
-    def onnx(self, weights=None, seed: int = 0, opset: int | None = None):
-        """The network as an onnx.ModelProto (inference form); imports no torch."""
+    def onnx(self, weights=None, seed: int = 0, opset: int | None = None, ops: str = "onnxruntime"):
+        """The network as an onnx.ModelProto (inference form); imports no torch. ops="standard":
+        standard ONNX operators only (no onnxruntime com.microsoft fused attention)."""
         from .backends.onnx.lower import OPSET, LoweringError, build_model
         values = self._weights(weights, seed)
         try:
-            return build_model(self.network, values, seed=seed, opset=OPSET if opset is None else opset)
+            return build_model(self.network, values, seed=seed, opset=OPSET if opset is None else opset, ops=ops)
         except (LoweringError, ValueError, _errors.SpecError) as e:
             raise SpecError.from_message(f"cannot lower '{self.name}' to ONNX: {e}") from None
 

@@ -30,14 +30,19 @@ def run_torch(net, weights, *xs):
         return m(*(torch.as_tensor(x) for x in xs)).numpy()
 
 
-def run_onnx(net, weights, *xs):
-    model = build_model(net, weights={k: np.asarray(v, np.float32) for k, v in weights.items()})
+def run_onnx(net, weights, *xs, ops="onnxruntime"):
+    model = build_model(net, weights={k: np.asarray(v, np.float32) for k, v in weights.items()}, ops=ops)
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return sess.run(None, {name: x for name, x in zip(net.inputs, xs)})[0]
 
 
+def run_standard_onnx(net, weights, *xs):
+    return run_onnx(net, weights, *xs, ops="standard")
+
+
 def both(net, weights, *xs):
-    return run_torch(net, weights, *xs), run_onnx(net, weights, *xs)
+    """torch, ONNX with onnxruntime's fused attention (self-attention), ONNX in standard ops."""
+    return run_torch(net, weights, *xs), run_onnx(net, weights, *xs), run_standard_onnx(net, weights, *xs)
 
 
 # ------------------------------------------------------------------ hand-computed
@@ -174,18 +179,46 @@ def test_torch_and_onnx_agree_at_any_sequence_length(seq):
     rng = np.random.default_rng(seq)
     for batch in (1, 3):
         ids = rng.integers(0, 20, (batch, seq)).astype(np.int64)
-        t, o = both(net, weights, ids)
+        t, o, std = both(net, weights, ids)
         assert t.shape == (batch, seq, 8)
         np.testing.assert_allclose(o, t, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(std, t, rtol=1e-4, atol=1e-5)
     # causality: changing the last token leaves every earlier position's output unchanged
     ids = rng.integers(0, 20, (1, seq)).astype(np.int64)
     changed = ids.copy()
     changed[0, -1] = (changed[0, -1] + 1) % 20
-    for run in (run_torch, run_onnx):
+    for run in (run_torch, run_onnx, run_standard_onnx):
         a, b = run(net, weights, ids), run(net, weights, changed)
         np.testing.assert_allclose(a[:, :-1], b[:, :-1], rtol=1e-6, atol=1e-7)
         if seq > 1:
             assert not np.allclose(a[:, -1], b[:, -1])
+
+
+def test_self_attention_lowers_to_onnxruntime_fused_operator_unless_standard_ops(tmp_path):
+    # self-attention: one com.microsoft Attention node (onnxruntime's fused kernel) and the
+    # output projection; cross-attention keeps the standard graph; ops="standard" and
+    # `specc build --ops standard` keep every node in the ai.onnx domain. Both pass the full checker.
+    import onnx
+
+    from specc.cli import main
+    path = os.path.join(os.path.dirname(__file__), "onnx_fixtures", "attention.net")
+    net = compile_source(open(path).read(), path).network
+    fused, standard = build_model(net), build_model(net, ops="standard")
+    for model in (fused, standard):
+        onnx.checker.check_model(model, full_check=True)
+    contrib = [n for n in fused.graph.node if n.domain]  # s, padded, padded_causal; not the cross-attention c
+    assert [(n.domain, n.op_type) for n in contrib] == [("com.microsoft", "Attention")] * 3
+    assert {(o.domain, o.version) for o in fused.opset_import} == {("", 17), ("com.microsoft", 1)}
+    assert [a.i for a in contrib[0].attribute if a.name == "unidirectional"] == [1]  # use_causal_mask
+    # ONNX cannot infer a com.microsoft output: its shape is recorded, [batch, seq, heads * value_dim]
+    (info,) = [v for v in fused.graph.value_info if v.name == contrib[0].output[0]]
+    assert [d.dim_param or d.dim_value for d in info.type.tensor_type.shape.dim] == ["batch", "seq", 6]
+    assert not any(n.domain for n in standard.graph.node) and len(standard.opset_import) == 1
+    out = tmp_path / "standard.onnx"
+    assert main(["build", path, "--emit", "onnx", "--ops", "standard", "-o", str(out)]) == 0
+    assert not any(n.domain for n in onnx.load(str(out)).graph.node)
+    with pytest.raises(ValueError, match="ops 'fast'"):
+        build_model(net, ops="fast")
 
 
 def test_dropout_on_attention_probabilities_in_training_only():
@@ -287,18 +320,23 @@ def test_sine_encoding_by_hand():
         np.testing.assert_allclose(got[0], want, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("fixed", [False, True], ids=["symbolic", "fixed"])
 @pytest.mark.parametrize("seq", [1, 5, 12])
-def test_positions_at_any_length_up_to_the_table(seq):
-    # one ONNX file for every length: the first `seq` rows of the table, at every batch row
-    net = net_of("""network p { input tokens: int64[seq]
+def test_positions_at_any_length_up_to_the_table(seq, fixed):
+    # one ONNX file for every length: the first `seq` rows of the table, at every batch row;
+    # a length the spec fixes makes the positions from constants (folded once by onnxruntime)
+    net = net_of(f"""network p {{ input tokens: int64[{seq if fixed else 'seq'}]
                     x = tokens -> Embedding(30, 4)
                     p = x -> PositionEmbedding(12)
                     s = x -> SinePositionEncoding()
-                    (x, p, s) -> Add() -> output y }""")
+                    (x, p, s) -> Add() -> output y }}""")
     weights = init_weights(net, seed=2)
     ids = np.random.default_rng(seq).integers(0, 30, (3, seq)).astype(np.int64)
-    t, o = both(net, weights, ids)
+    t, o, _ = both(net, weights, ids)
     np.testing.assert_allclose(o, t, rtol=1e-5, atol=1e-6)
+    reads_length = [n for n in build_model(net, weights).graph.node  # Shape(x, start=1, end=2)
+                    if n.op_type == "Shape" and any(a.name == "start" for a in n.attribute)]
+    assert bool(reads_length) != fixed
     sine = run_torch(net_of("network s { input x: [seq, 4]  x -> SinePositionEncoding() -> output y }"), {},
                      np.zeros((1, seq, 4), np.float32))[0]
     table = weights["position_embedding.weight"][:seq]
@@ -330,3 +368,101 @@ def test_keras_arguments_not_taken_say_why(call, arg, says):
     assert d.code == "E201" and f"does not take Keras' argument '{arg}'" in d.message
     assert says in d.hint
     assert d.span.column == src.splitlines()[2].index(arg) + 1
+
+
+# ------------------------------------------------------------------ key padding from token ids
+
+PADDING = os.path.join(os.path.dirname(__file__), "reference", "keras_attention_padding.npz")
+PADDING_SPECS = {  # the cases of tests/reference/make_keras_padding.py
+    "mha_self": "network k { input x: [6, 8]  input ids: int64[6]  (x, ids) -> MultiHeadAttention(2, 3) -> output y }",
+    "mha_self_causal": """network k { input x: [6, 8]  input ids: int64[6]
+                          (x, ids) -> MultiHeadAttention(2, 3, use_causal_mask=true) -> output y }""",
+    "mha_cross": """network k { input q: [4, 8]  input v: [6, 8]  input ids: int64[6]
+                    (q, v, ids) -> MultiHeadAttention(3, 2, value_dim=4, output_shape=5) -> output y }""",
+    "attention": """network k { input q: [4, 8]  input v: [6, 8]  input ids: int64[6]
+                    (q, v, ids) -> Attention(use_scale=true) -> output y }""",
+    "additive_causal": """network k { input x: [6, 8]  input ids: int64[6]
+                          (x, ids) -> AdditiveAttention(use_causal_mask=true) -> output y }""",
+}
+
+
+@pytest.mark.parametrize("case", sorted(PADDING_SPECS))
+def test_key_padding_matches_keras(case):
+    # Keras' value_mask (what Embedding(mask_zero=True) gives the keys) with Keras' weights: every
+    # position, in torch and both ONNX lowerings (fused self-attention, standard ops). With its
+    # query_mask too, Keras changes the padded query rows only (outputs masked layers skip).
+    ref = np.load(PADDING)
+    net = net_of(PADDING_SPECS[case])
+    if case.startswith("mha"):
+        weights = keras_to_specc(ref, case)
+    else:
+        prefix = "attention" if case == "attention" else "additive_attention"
+        weights = {f"{prefix}.scale": ref[f"{case}.scale"].reshape(-1)}
+    ids = ref[f"{case}.ids"]
+    xs = ([ref[f"{case}.value"]] if len(net.inputs) == 2 else [ref[f"{case}.query"], ref[f"{case}.value"]]) + [ids]
+    assert (ids == 0).any(axis=1).tolist() == [True, True, False]  # padded rows and one without padding
+    rows = ids != 0 if len(net.inputs) == 2 else np.ones((3, 4), bool)
+    for got in both(net, weights, *xs):
+        np.testing.assert_allclose(got, ref[f"{case}.output"], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(got[rows], ref[f"{case}.output_query_masked"][rows], rtol=1e-4, atol=1e-5)
+
+
+def test_key_padding_against_scaled_dot_product_attention():
+    # the heads by hand (projections of specc's weights) through F.scaled_dot_product_attention
+    # with a boolean attn_mask of the keys (True: attend); with a causal mask too
+    net = net_of("""network p { input x: [5, 6]  input ids: int64[5]
+                    (x, ids) -> MultiHeadAttention(2, 4, value_dim=3) -> output y }""")
+    causal_net = net_of("""network p { input x: [5, 6]  input ids: int64[5]
+                           (x, ids) -> MultiHeadAttention(2, 4, value_dim=3, use_causal_mask=true) -> output y }""")
+    w = {k: torch.as_tensor(v) for k, v in init_weights(net, seed=4).items()}
+    w = {k: v + 0.1 * torch.randn(v.shape, generator=torch.Generator().manual_seed(1)) for k, v in w.items()}
+    x = torch.randn(2, 5, 6, generator=torch.Generator().manual_seed(2))
+    ids = torch.tensor([[3, 0, 2, 0, 0], [0, 7, 7, 1, 0]])
+
+    def heads(role):
+        y = x @ w[f"multi_head_attention.{role}_weight"].flatten(0, 1).T + w[f"multi_head_attention.{role}_bias"].flatten()
+        return y.unflatten(-1, (2, -1)).transpose(1, 2)
+    keep = (ids != 0)[:, None, None, :]
+    for spec, mask in ((net, keep), (causal_net, keep & torch.ones(5, 5, dtype=torch.bool).tril())):
+        ctx = torch.nn.functional.scaled_dot_product_attention(heads("query"), heads("key"), heads("value"),
+                                                               attn_mask=mask)
+        want = ctx.transpose(1, 2).flatten(2) @ w["multi_head_attention.output_weight"].flatten(1).T \
+            + w["multi_head_attention.output_bias"]
+        rows = mask.expand(2, 1, 5, 5).any(-1)[:, 0]  # queries with a key to attend (causal: not if the first is padded)
+        for got in both(spec, {k: v.numpy() for k, v in w.items()}, x.numpy(), ids.numpy()):
+            np.testing.assert_allclose(got[rows.numpy()], want[rows].numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_padded_keys_do_not_change_the_output():
+    # what a padded position holds cannot reach the output of any other position; without
+    # padding ids the same layer is the unmasked one
+    net = net_of("""network p { input tokens: int64[seq]
+                    x = tokens -> Embedding(10, 8)
+                    (x, tokens) -> MultiHeadAttention(2, 4) -> output y }""")
+    plain = net_of("network p { input tokens: int64[seq]  tokens -> Embedding(10, 8) -> MultiHeadAttention(2, 4) "
+                   "-> output y }")
+    weights = init_weights(net, seed=5)
+    ids = np.array([[4, 2, 0, 0], [1, 0, 3, 0]], np.int64)
+    table = weights["embedding.weight"].copy()
+    table[0] += 3.0  # the padding token's embedding
+    for a, b in zip(both(net, weights, ids), both(net, {**weights, "embedding.weight": table}, ids)):
+        np.testing.assert_allclose(a[ids != 0], b[ids != 0], rtol=1e-5, atol=1e-6)
+        assert not np.allclose(a[ids == 0], b[ids == 0])  # (a padded query row sees its own embedding)
+    full = np.array([[4, 2, 1, 5]], np.int64)
+    for a, b in zip(both(net, weights, full), both(plain, weights, full)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    padded = both(net, weights, ids)
+    unmasked = both(plain, weights, ids)
+    assert not np.allclose(padded[0], unmasked[0])
+
+
+@pytest.mark.parametrize("src, code, words", [
+    ("network e { input x: [4, 8]  input ids: int64[5]  (x, ids) -> MultiHeadAttention(2, 4) -> output y }",
+     "E301", "one id per key position"),
+    ("network e { input x: [4, 8]  input ids: int64[4, 2]  (x, ids) -> MultiHeadAttention(2, 4) -> output y }",
+     "E300", "token ids [seq]"),
+    ("network e { input x: [4, 8]  (x, x, x, x) -> MultiHeadAttention(2, 4) -> output y }", "E300", "4 float inputs"),
+])
+def test_padding_ids_errors(src, code, words):
+    r = compile_source(src)
+    assert r.errors and r.errors[0].code == code and words in r.errors[0].message, [d.message for d in r.errors]

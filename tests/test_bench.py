@@ -57,6 +57,23 @@ def test_bench_train_epoch_contender_runs_a_whole_specc_train_epoch(tmp_path):
     assert (tmp_path / "run" / "checkpoint.safetensors").exists()
 
 
+def test_bench_train_hand_transformer_is_the_same_model():
+    """The hand-written transformer (packed q/k/v, F.scaled_dot_product_attention) computes what
+    specc's module computes once it holds the same weights: the training comparison is fair."""
+    import torch
+    import bench_train
+    from specc.backends.torch import build_module
+    from specc.compile import compile_file
+    lowered = build_module(compile_file(bench_train.TRANSFORMER).network, seed=3).eval()
+    hand = bench_train.HandTransformer()
+    hand.load_from(lowered)
+    hand.eval()
+    tokens = torch.randint(0, 20000, (3, 200))
+    with torch.no_grad():
+        assert torch.allclose(hand(tokens), lowered(tokens), atol=1e-6)
+    assert sum(p.numel() for p in hand.parameters()) == 657758
+
+
 def test_experiments_prose_follows_the_numbers():
     import experiments as e
     stats = {(act, label): [1.0, 1.0, 1.0, 1.0, 1.0] for act in ("sigmoid", "tanh", "relu") for label in e.INITS}

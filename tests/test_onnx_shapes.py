@@ -78,7 +78,10 @@ def _built(case: str):
         net = result.network
         if net.params.total > MAX_PARAMS:
             pytest.skip(f"{net.params.total:,} parameters: the float32 model is too large for a unit test")
-        _CACHE[case] = (net, build_model(net))
+        # ONNX's own shape inference knows the standard operators only: the checks below read the
+        # standard-operator graph; the default one (onnxruntime's fused attention) is checked
+        # by test_fused_attention_graph_states_specc_shapes
+        _CACHE[case] = (net, build_model(net, ops="standard"))
     return _CACHE[case]
 
 
@@ -164,6 +167,27 @@ def test_onnx_alone_never_contradicts_specc(case):
         o.type.tensor_type.ClearField("shape")
     problems = _compare(net, _inferred(bare), require_names=False)
     assert not problems, "\n".join(problems)
+
+
+FUSED = [c for c in CASES if "attention" in c or "transformer" in c or "vit" in c or "gpt" in c]
+
+
+@pytest.mark.parametrize("case", FUSED)
+def test_fused_attention_graph_states_specc_shapes(case):
+    """The default export (self-attention as onnxruntime's com.microsoft Attention, whose
+    output shape ONNX cannot infer, so the lowering states it) still passes strict inference
+    and gives every layer output specc's shape."""
+    net, _ = _built(case)
+    model = build_model(net)
+    stated = {vi.name for vi in model.graph.value_info}
+    assert stated >= set(_layer_outputs(net)) - set(net.outputs) - set(net.inputs)
+    problems = _compare(net, _inferred(model), require_names=True)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_fused_cases_use_the_fused_operator():
+    fused = [case for case in FUSED if any(n.domain == "com.microsoft" for n in build_model(_built(case)[0]).graph.node)]
+    assert "specs/transformer_classifier/model.net" in fused and "specs/transformer_classifier/model.net@seq" in fused
 
 
 def test_the_symbolic_variants_are_symbolic():

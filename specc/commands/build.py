@@ -24,6 +24,10 @@ def add_arguments(p) -> None:
     p.add_argument("--weights", help="model.safetensors from a run folder (onnx, triton)")
     p.add_argument("--seed", type=int, default=0, help="seed for drawn initial weights when --weights is absent")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: specc's pinned opset)")
+    p.add_argument("--ops", choices=["onnxruntime", "standard"], default="onnxruntime",
+                   help="ONNX operators: 'onnxruntime' (default) uses onnxruntime's fused com.microsoft operator "
+                        "for self-attention; 'standard' keeps every node in the standard ONNX domain, for "
+                        "other runtimes (onnx, triton)")
     from ..backends.onnx.precision import add_arguments as precision_arguments
     precision_arguments(p)  # --precision, --float16-io, --quantize, --calibrate (docs/precision.md)
 

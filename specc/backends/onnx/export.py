@@ -1,4 +1,4 @@
-"""`specc build SPEC --emit onnx -o model.onnx [--weights W] [--seed N] [--opset N]`."""
+"""`specc build SPEC --emit onnx -o model.onnx [--weights W] [--seed N] [--opset N] [--ops onnxruntime|standard]`."""
 from __future__ import annotations
 
 from ...errors import UserError
@@ -32,7 +32,7 @@ def load_weights_arg(net, path: str | None):
 
 
 def model_for(net, args, weights=None):
-    """Build the ONNX model for a command's args (weights, seed, opset); clear errors, no traceback.
+    """Build the ONNX model for a command's args (weights, seed, opset, ops); clear errors, no traceback.
     `weights` (already loaded) take the place of args.weights. Refusals raise UserError."""
     from .lower import MAX_OPSET, MIN_OPSET, OPSET, LoweringError, build_model
     opset = getattr(args, "opset", None)
@@ -43,7 +43,8 @@ def model_for(net, args, weights=None):
     if weights is None:
         weights = load_weights_arg(net, getattr(args, "weights", None))
     try:
-        return build_model(net, weights, seed=getattr(args, "seed", 0) or 0, opset=opset)
+        return build_model(net, weights, seed=getattr(args, "seed", 0) or 0, opset=opset,
+                           ops=getattr(args, "ops", None) or "onnxruntime")
     except LoweringError as e:
         raise UserError(f"cannot lower '{net.name}' to ONNX: {e}", 1) from None
 

@@ -74,9 +74,20 @@ def not_lowerable(layer, message: str) -> LoweringError:
 # ----------------------------------------------------------------------------- graph builder
 
 
+# Where onnxruntime has a fused kernel for a whole layer (attention), a lowering may use its
+# com.microsoft operator instead of standard ones (build_model(ops="onnxruntime"), the
+# default); ops="standard" keeps every node in the standard ai.onnx domain, for other runtimes.
+ONNXRUNTIME_DOMAIN = "com.microsoft"
+OPS = ("onnxruntime", "standard")
+
+
 class Graph:
-    def __init__(self, opset: int):
+    def __init__(self, opset: int, ops: str = "onnxruntime"):
         self.opset = opset
+        self.ops = ops
+        self.domains: dict[str, int] = {}  # operator domains used besides ai.onnx -> version
+        # shapes of tensors ONNX's shape inference cannot derive (outputs of com.microsoft ops)
+        self.value_infos: list[onnx.ValueInfoProto] = []
         self.nodes: list[onnx.NodeProto] = []
         self.inits: dict[str, onnx.TensorProto] = {}
         self._n = 0
@@ -99,6 +110,21 @@ class Graph:
         attrs = {k: v for k, v in attrs.items() if v is not None}
         self._add(helper.make_node(op_type, inputs, outs, name=outs[0], **attrs))
         return outs[0] if n_out == 1 else outs
+
+    @property
+    def onnxruntime_ops(self) -> bool:
+        """True when lowerings may use onnxruntime's com.microsoft operators."""
+        return self.ops == "onnxruntime"
+
+    def contrib_op(self, op_type: str, inputs: list[str], shape, dtype: str = "float32", **attrs) -> str:
+        """A com.microsoft operator (onnxruntime's fused kernels); its output's `shape` (the
+        IR's dims) is recorded as value_info, which ONNX's shape inference cannot derive."""
+        out = self.fresh(op_type)
+        attrs = {k: v for k, v in attrs.items() if v is not None}
+        self._add(helper.make_node(op_type, inputs, [out], name=out, domain=ONNXRUNTIME_DOMAIN, **attrs))
+        self.domains[ONNXRUNTIME_DOMAIN] = 1
+        self.value_infos.append(value_info(out, shape, dtype))
+        return out
 
     def _add(self, node: onnx.NodeProto) -> None:
         """Append a node and index it (its fresh tensors' uses, the producer of its outputs)."""
@@ -351,6 +377,13 @@ def value_info(name: str, shape, dtype: str) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, DTYPES[dtype], dims)
 
 
+def _stated_shapes(lowering_infos: list, layer_infos: list) -> list:
+    """The shapes a graph states: a lowering's own (an onnxruntime contrib operator's output,
+    which ONNX cannot infer) and specc's shape of every layer output, each name once."""
+    named = {v.name for v in lowering_infos}
+    return [*lowering_infos, *(v for v in layer_infos if v.name not in named)]
+
+
 def layer_output_infos(net: Network, nodes) -> list[onnx.ValueInfoProto]:
     """specc's shape of every layer output the graph computes (not the graph's inputs and
     outputs, typed already). ONNX's shape inference cannot follow a symbolic dimension
@@ -373,10 +406,14 @@ def spec_hash(net: Network) -> str:
 
 
 def build_model(net: Network, weights: dict[str, np.ndarray] | None = None, seed: int = 0,
-                opset: int = OPSET) -> onnx.ModelProto:
-    """Lower a network to an ONNX model (inference form), with `weights` or seeded initial values."""
+                opset: int = OPSET, ops: str = "onnxruntime") -> onnx.ModelProto:
+    """Lower a network to an ONNX model (inference form), with `weights` or seeded initial values.
+    `ops`: "onnxruntime" lets a layer use onnxruntime's fused com.microsoft operator where one
+    exists (attention), "standard" keeps to the ai.onnx domain (any runtime)."""
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"opset {opset} is not supported (use {MIN_OPSET}..{MAX_OPSET})")
+    if ops not in OPS:
+        raise ValueError(f"ops {ops!r} is not one of {', '.join(OPS)}")
     # Lowering makes many small acyclic objects (the IR as JSON for spec_hash, arrays, node
     # lists); the cyclic garbage collector's full passes over the whole heap grew the time
     # per layer with the size of the network (~1/3 of a 32,000-layer build). As in
@@ -384,17 +421,18 @@ def build_model(net: Network, weights: dict[str, np.ndarray] | None = None, seed
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _build_model(net, weights, seed, opset)
+        return _build_model(net, weights, seed, opset, ops)
     finally:
         if enabled:
             gc.enable()
 
 
-def _build_model(net: Network, weights: dict[str, np.ndarray] | None, seed: int, opset: int) -> onnx.ModelProto:
+def _build_model(net: Network, weights: dict[str, np.ndarray] | None, seed: int, opset: int,
+                 ops: str) -> onnx.ModelProto:
     if weights is None:
         from ...weights import init_weights
         weights = init_weights(net, seed)
-    g = Graph(opset)
+    g = Graph(opset, ops)
     for node in net.nodes:
         layer = net.layers[node.layer]
         fn = LOWERINGS.get(layer.kind)
@@ -420,9 +458,10 @@ def _build_model(net: Network, weights: dict[str, np.ndarray] | None, seed: int,
     outputs = [value_info(o.name, o.shape, o.dtype) for o in net.output_infos()]
     graph = helper.make_graph(g.nodes, net.name, inputs, outputs, initializer=list(g.inits.values()),
                               doc_string=f"specc {__version__}: network {net.name}",
-                              value_info=layer_output_infos(net, g.nodes))
+                              value_info=_stated_shapes(g.value_infos, layer_output_infos(net, g.nodes)))
     model = helper.make_model(graph, producer_name="specc", producer_version=__version__,
-                              opset_imports=[helper.make_opsetid("", opset)])
+                              opset_imports=[helper.make_opsetid("", opset)]
+                              + [helper.make_opsetid(d, v) for d, v in sorted(g.domains.items())])
     model.ir_version = ir_version_for(opset)
     model.doc_string = f"network {net.name} from {net.file}, lowered by specc {__version__}"
     raw = raw_input_notes(net)  # preprocessing inside the model: what a client sends

@@ -11,8 +11,18 @@ from ...counts import product, total
 from ..base import DropRate, Layer, Size, TensorType, Weight, catalog_field, known, register
 
 
+def padding_ids(ins: list[TensorType]) -> tuple[list[TensorType], TensorType | None]:
+    """(the attended inputs, the key padding ids or None): a last integer input [seq] holds the
+    keys' token ids, 0 marking padding, the mask Keras' Embedding(mask_zero=True) makes."""
+    if len(ins) > 1 and ins[-1].dtype.startswith(("int", "uint")):
+        return list(ins[:-1]), ins[-1]
+    return list(ins), None
+
+
 def query_value_key(ins: list[TensorType]) -> tuple[TensorType, TensorType, TensorType]:
-    """Keras' call order (query, value, key): key defaults to value, value to query."""
+    """Keras' call order (query, value, key): key defaults to value, value to query (a last
+    integer input, the key padding ids, is not one of them)."""
+    ins, _ = padding_ids(ins)
     q = ins[0]
     v = ins[1] if len(ins) > 1 else q
     k = ins[2] if len(ins) > 2 else v
@@ -21,7 +31,16 @@ def query_value_key(ins: list[TensorType]) -> tuple[TensorType, TensorType, Tens
 
 def check_sequences(layer: Layer, ins: list[TensorType]) -> tuple[TensorType, TensorType, TensorType]:
     """Query, value and key: float sequences [seq, features] of known features; key and
-    value of the same length."""
+    value of the same length; padding ids, when given, one per key position."""
+    attended, ids = padding_ids(ins)
+    if ids is not None:
+        if len(ids.features) != 1:
+            raise layer.error("E300", f"expects its last, integer input to be the keys' token ids [seq], but "
+                                      f"received {ids.dtype} {ids}",
+                              hint="pass the token ids the key sequence was embedded from (id 0: padding)")
+    if len(attended) > 3:
+        raise layer.error("E300", f"takes query, value, key and, last, the keys' integer token ids; received "
+                                  f"{len(attended)} float inputs", hint="drop an input")
     q, v, k = query_value_key(ins)
     for role, t in (("query", q), ("value", v), ("key", k)):
         if len(t.features) != 2:
@@ -35,6 +54,9 @@ def check_sequences(layer: Layer, ins: list[TensorType]) -> tuple[TensorType, Te
     if v.shape[1] != k.shape[1]:
         raise layer.error("E301", f"the value {v} and the key {k} must have the same sequence length",
                           hint="key and value are paired position by position")
+    if ids is not None and ids.shape[1] != k.shape[1]:
+        raise layer.error("E301", f"the padding ids {ids} must have one id per key position, but the key is {k}",
+                          hint="pass the token ids of the key (= value) sequence")
     return q, v, k
 
 
@@ -52,7 +74,11 @@ class MultiHeadAttention(Layer):
     (attention dropout `dropout` while training) times v; the heads are concatenated and
     projected to output_shape (default: the query's features). `use_causal_mask` is a layer
     argument here (Keras: a call argument; specs have no call arguments): query position i
-    attends key positions j <= i (Keras' top-left aligned mask).
+    attends key positions j <= i (Keras' top-left aligned mask). Padding: a last, integer
+    input [seq] holds the keys' token ids, and keys whose id is 0 are left out (their scores
+    lowered by 1e9, as Keras does with the mask of Embedding(mask_zero=True)):
+    `(x, tokens) -> MultiHeadAttention(2, 16)`. Keras also masks padded query rows, whose
+    outputs it leaves for masked layers downstream; here they attend the unpadded keys.
 
     Weights (PyTorch layout: outputs first, then inputs, so each reshapes to an nn.Linear
     weight without a transpose): query_weight [heads, key_dim, query_features] (Keras'
@@ -60,7 +86,7 @@ class MultiHeadAttention(Layer):
     likewise, output_weight [output_shape, heads, value_dim] (Keras' attention_output/kernel
     [heads, value_dim, output_shape]); biases [heads, key_dim], ..., [output_shape].
     Not supported: attention_axes (always the sequence axis), sliding_window, use_gate,
-    kernel/bias constraints, seed, padding masks.
+    kernel/bias constraints, seed, Embedding(mask_zero=True)'s implicit mask (pass the ids).
     """
     keras_not_taken = {
         "attention_axes": "specc attends over the sequence axis of [seq, features] inputs, which is Keras' "
@@ -91,7 +117,7 @@ class MultiHeadAttention(Layer):
     bias_regularizer: Fn | None = catalog_field("regularizer")
     activity_regularizer: Fn | None = catalog_field("regularizer")
     positional = ("num_heads", "key_dim")
-    n_inputs = (1, 3)
+    n_inputs = (1, 4)  # query, value, key, and the keys' token ids (padding mask)
     category = "attention"
     makes_layout = "keep"  # a sequence when the (first) input, the query, is one
     has_kernel = True
@@ -139,12 +165,13 @@ class _ScoreAttention(Layer):
     """Keras' single-head attention layers (no projections): scores of query against key,
     softmax over the key positions (attention dropout while training), times value.
     Inputs query [Tq, dim], value [Tv, dv], key [Tv, dim] (default: value); one input is
-    self-attention (Keras asks for a list of 2 or 3). Output [Tq, dv]."""
+    self-attention (Keras asks for a list of 2 or 3); a last integer input [Tv], the keys'
+    token ids, leaves out the keys whose id is 0 (padding). Output [Tq, dv]."""
 
     dropout: DropRate = Field(0.0, description="dropout rate on the attention probabilities (training only)")
     use_causal_mask: bool = Field(False, description="query i attends key positions j <= i only "
                                                      "(a call argument in Keras)")
-    n_inputs = (1, 3)
+    n_inputs = (1, 4)  # query, value, key, and the keys' token ids (padding mask)
     category = "attention"
     makes_layout = "keep"  # a sequence when the (first) input, the query, is one
     keras_not_taken = {"seed": DROPOUT_SEED}
@@ -170,7 +197,8 @@ class Attention(_ScoreAttention):
     "concat": scores = concat_score_weight * sum(tanh(scale * (query + key))) over features.
     Weights: scale [1] (use_scale, initialized to 1), concat_score_weight [1] (concat mode, 1);
     Keras keeps them as scalars [].
-    Not supported: seed, padding masks."""
+    Padding: a last integer input, the keys' token ids (id 0 left out), as in MultiHeadAttention.
+    Not supported: seed, Embedding(mask_zero=True)'s implicit mask (pass the ids)."""
 
     kind: Literal["Attention"] = "Attention"
     use_scale: bool = Field(False, description="learn a scalar that multiplies the scores")
@@ -190,7 +218,8 @@ class AdditiveAttention(_ScoreAttention):
     scores = sum(scale * tanh(query + key)) over the features.
 
     Weights: scale [dim] when use_scale (default true; glorot_uniform as Keras draws it).
-    Not supported: seed, padding masks."""
+    Padding: a last integer input, the keys' token ids (id 0 left out), as in MultiHeadAttention.
+    Not supported: seed, Embedding(mask_zero=True)'s implicit mask (pass the ids)."""
 
     kind: Literal["AdditiveAttention"] = "AdditiveAttention"
     use_scale: bool = Field(True, description="learn a per-feature scale of the tanh terms")

@@ -20,6 +20,9 @@ class Embedding(Layer):
     embeddings_constraint: Fn | None = catalog_field("constraint")
     positional = ("input_dim", "output_dim")
     arg_aliases = {"init": "embeddings_initializer"}
+    keras_not_taken = {"mask_zero": "specc has no implicit masks: give the token ids to the attention layer as its last "
+                                    "input, `(x, tokens) -> MultiHeadAttention(2, 16)`, and its keys with id 0 are left "
+                                    "out (GlobalAvgPool and the recurrent layers take no mask)"}
     category = "embedding"
     makes_layout = "seq"
     macs = no_macs  # a table lookup: no products
