@@ -268,6 +268,10 @@ class SpeccModule(nn.Module):
             taken.add(a)
             self._attr[lname] = a
             self.layers.add_module(a, ctor.build())
+        for lname, a in self._attr.items():  # weight tying: the module reads another layer's weights
+            source = net.layers[lname].tied_to()
+            if source is not None:
+                self.layers._modules[a].tie(self.layers._modules[self._attr[source]])
         self._plan = [(self._attr[n.layer], list(n.inputs), n.outputs[0], None) for n in net.nodes]
         self._fast_plan, self._merged = _pool_before_relu(net, self._plan, self.layers._modules)
         self._single = len(net.outputs) == 1
