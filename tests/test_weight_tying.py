@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from golden_tools import ROOT
 
+import specc
 from specc.backends.onnx import build_model
 from specc.backends.torch import build_module
 from specc.compile import compile_file, compile_source
@@ -85,7 +86,6 @@ def test_torch_one_parameter_trained_by_both_uses():
 
 
 def test_emitted_script_ties_the_same_parameter():
-    import specc
     spec = specc.loads(TIED)
     ns: dict = {}
     exec(compile(spec.script(), "tied_model.py", "exec"), ns)
@@ -266,3 +266,15 @@ def test_toy_gpt2_is_causal_and_agrees_in_both_backends():
     # longer than the position table (context 16): both backends refuse
     with pytest.raises(Exception):
         module(torch.zeros((1, 17), dtype=torch.int64))
+
+
+def test_emitted_training_program_trains_one_tied_parameter():
+    spec = specc.load(ROOT / "specs" / "tiny_gpt" / "model.net")
+    source = spec.script(train=True)
+    assert "self.gpt2_wte_reverse.tie(self.gpt2_wte)" in source
+    ns: dict = {"__name__": "emitted_training_program"}  # defines Model, runs nothing
+    exec(compile(source, "train.py", "exec"), ns)
+    model = ns["Model"]()
+    names = [n for n, _ in model.named_parameters()]
+    assert [n for n in names if "wte" in n] == ["gpt2_wte.weight"]
+    assert sum(p.numel() for p in model.parameters()) == spec.network.params.total == 103_168
