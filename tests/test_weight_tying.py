@@ -147,6 +147,7 @@ network pooled {
     ("enc(reverse=true)", "E203", "ties weights to an Embedding, but 'enc' is a Dense"),
     ("wte(units=3)", "E200", "'wte' is a shared layer; apply it without arguments"),
     ("wte(true)", "E200", "'wte' is a shared layer; apply it without arguments"),
+    ("wte()", "E200", "'wte' is a shared layer; apply it without arguments"),
     ("ReverseEmbedding(embedding=wte, input_dim=20, output_dim=6)", "E200", "not written by name"),
 ])
 def test_tying_errors(call, code, words):

@@ -417,8 +417,9 @@ class Elaborator:
         name = call.func
         shared = self.layers[env.layers[name]]
         other = [k for k in pycall.kwargs if k != "reverse"]
-        if pycall.args or other:
-            at = pycall.arg_spans.get(0 if pycall.args else other[0], call.span)
+        if pycall.args or other or "reverse" not in pycall.kwargs:
+            at = pycall.arg_spans.get(0, call.span) if pycall.args else \
+                pycall.arg_spans.get(other[0], call.span) if other else call.span
             raise SpecError("E200", f"'{name}' is a shared layer; apply it without arguments", at,
                             hint=f"write `-> {name}`" + (f", or `-> {name}(reverse=true)` for the output "
                                                          "projection that reuses its matrix (weight tying)"
