@@ -279,3 +279,15 @@ def test_emitted_training_program_trains_one_tied_parameter():
     names = [n for n, _ in model.named_parameters()]
     assert [n for n in names if "wte" in n] == ["gpt2_wte.weight"]
     assert sum(p.numel() for p in model.parameters()) == spec.network.params.total == 103_168
+
+
+def test_embedding_applied_only_reversed_is_refused():
+    errs = errors_of("""
+network only_reversed {
+  input x: [8, 6]
+  layer wte = Embedding(20, 6)
+  x -> wte(reverse=true) -> output y
+}
+""")
+    assert [d.code for d in errs] == ["E203"]
+    assert "applied only reversed" in errs[0].message and errs[0].span.line == 5

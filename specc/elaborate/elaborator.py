@@ -99,6 +99,14 @@ class Elaborator:
             except TooLarge as e:
                 self.report(e)
                 break
+        for layer in list(self.layers.values()):
+            source = layer.tied_to()
+            if source is not None and not self.applications[source]:
+                # the tied matrix is the source layer's weight, which exists where it is applied
+                self.report(SpecError("E203", f"'{source}' is applied only reversed: weight tying reuses the "
+                                      "matrix of an Embedding that the network also applies to token ids",
+                                      layer.span, hint=f"embed the tokens with it (`tokens -> {source}`), or "
+                                      "write an untied projection, Dense(units, use_bias=false)"))
         if not self.outputs and not any(d.severity == "error" for d in self.diags):
             self.report(SpecError("E208", f"network '{net.name}' declares no output", net.span,
                                   hint="end a chain with `-> output NAME`, or write `output NAME`"))
