@@ -291,3 +291,14 @@ network only_reversed {
 """)
     assert [d.code for d in errs] == ["E203"]
     assert "applied only reversed" in errs[0].message and errs[0].span.line == 5
+
+
+def test_summary_names_the_tie_and_counts_it_once():
+    from specc.summary import summary_data, summary_text
+    net = net_of(TIED)
+    rows = {r["name"]: r for r in summary_data(net, cost=False)["layers"]}
+    assert rows["wte_reverse"]["params"] == 0 and rows["wte_reverse"]["tied_to"] == "wte"
+    assert "tied_to" not in rows["wte"] and rows["wte"]["params"] == 120
+    text = summary_text(net, cost=False)
+    assert "Tied: wte_reverse reads the weights of wte (counted once, there)" in text
+    assert "Total params: 162" in text
