@@ -49,6 +49,7 @@ class Elaborator:
         self.outputs: list[str] = []
         self.output_spans: dict[str, Span] = {}
         self.applications: dict[str, int] = defaultdict(int)
+        self.tied_layers: list[Layer] = []  # ReverseEmbedding layers made by `-> NAME(reverse=true)`
         self.counters: dict[str, int] = defaultdict(int)
         self.user_names: dict[str, Span] = {}  # every name the network body defines -> where
         self.assign_sources: dict[str, set[str]] = {}
@@ -99,9 +100,9 @@ class Elaborator:
             except TooLarge as e:
                 self.report(e)
                 break
-        for layer in list(self.layers.values()):
+        for layer in self.tied_layers:
             source = layer.tied_to()
-            if source is not None and not self.applications[source]:
+            if not self.applications[source]:
                 # the tied matrix is the source layer's weight, which exists where it is applied
                 self.report(SpecError("E203", f"'{source}' is applied only reversed: weight tying reuses the "
                                       "matrix of an Embedding that the network also applies to token ids",
@@ -449,6 +450,7 @@ class Elaborator:
         layer = self.build_layer(PyCall("ReverseEmbedding", [], {
             "embedding": shared.name, "input_dim": shared.input_dim, "output_dim": shared.output_dim}, call.span))
         self.add_layer(layer, self.unique_layer_name(base))
+        self.tied_layers.append(layer)
         return self.apply(layer, current, call.span, env)
 
     def unknown_callable(self, name: str, span: Span, env: Env, call: ast.Call | None = None) -> SpecError:
