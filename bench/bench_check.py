@@ -5,6 +5,8 @@ Prints, measured in the same run (median of N interleaved runs, whole processes)
   2. a generated 10,000-layer spec, whole process (target <= 1 s); also one whose layers
      all differ, which the compiler's memoization of identical layers cannot help
   3. all of specs/ in one process (target <= 1 s)
+  4. `specc check specs/gpt2_small/model.net`, GPT-2 small's 124 M parameters in 12 blocks
+     of an imported block file (issue 16: target <= 0.5 s)
 Every run's exit status is checked against the one the command must give (0, or 1 for
 specs/, which holds specs/invalid/): a crash would otherwise time as a fast run; a wrong
 status exits 2. Exit 1 when a target is missed (bench/targets.py). --quick: 3 runs each.
@@ -22,6 +24,7 @@ from targets import Targets, fail
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N = int(os.environ.get("BENCH_RUNS", "15"))
+GPT2 = os.path.join("specs", "gpt2_small", "model.net")
 
 
 # Measure an installed tool as users run it: with bytecode caching on (an editable install
@@ -86,6 +89,7 @@ def main() -> int:
             "big": ([*specc, "check", big], 0),
             "distinct": ([*specc, "check", distinct], 0),
             "all": ([*specc, "check", "specs"], 1),  # invalid/ and broken/ included: errors cost time too
+            "gpt2": ([*specc, "check", GPT2], 0),
         })
     n_specs = sum(1 for r, _, fs in os.walk(os.path.join(ROOT, "specs")) for f in fs if f.endswith(".net"))
     targets = Targets()
@@ -99,6 +103,8 @@ def main() -> int:
           f"(no target: identical layers are validated and shape-checked once; this spec has none)")
     print(f"all       specc check specs/ ({n_specs} files)        {t['all'] * 1000:8.1f} ms   "
           + targets.check("all of specs/", t["all"] * 1000, 1000, higher_is_better=False, unit=" ms"))
+    print(f"gpt2      specc check {GPT2:28s} {t['gpt2'] * 1000:8.1f} ms   "
+          + targets.check("GPT-2 small", t["gpt2"] * 1000, 500, higher_is_better=False, unit=" ms"))
     return targets.finish()
 
 

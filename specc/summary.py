@@ -43,6 +43,9 @@ def _data(net, cost, calls: dict[str, list]) -> dict:
         if nodes and len(nodes[0].outputs) > 1:  # several outputs (return_state); the key only then
             row["extra_outputs"] = [{"name": t, "role": role, "shape": net.tensors[t].shape}
                                     for t, role in zip(nodes[0].outputs[1:], layer.extra_outputs())]
+        tied = layer.tied_to()
+        if tied is not None:  # weight tying: it reads that layer's weights, counted there
+            row["tied_to"] = tied
         if cost is not None:
             c = cost.layers[lname]
             row.update(macs=as_json(c.macs), activation_bytes=as_json(c.activation_bytes), weight_bytes=c.weight_bytes)
@@ -96,6 +99,8 @@ def summary_text(net, batch: int = 1, dims: dict[str, int] | None = None, cost: 
     outs = ", ".join(f"{n} {_shape(io['shape'])}" for n, io in data["outputs"].items())
     out.append(f"Outputs: {outs}")
     out += [f"Input {n}: {io['raw']}" for n, io in data["inputs"].items() if "raw" in io]
+    out += [f"Tied: {l['name']} reads the weights of {l['tied_to']} (counted once, there)"
+            for l in data["layers"] if "tied_to" in l]
     if cost is not None:
         out += ["", *_cost_text(cost, data)]
     return "\n".join(out)

@@ -46,7 +46,9 @@ def missing_pieces(kinds: dict[str, type[Layer]]) -> dict[str, list[str]]:
         if not re.search(rf"^### {kind}\b", catalog, re.M):
             lacks.append("an entry in docs/catalog.md (run `python -m specc.docsgen`)")
         names = "|".join(re.escape(n) for n in (kind, *cls.aliases))
-        if not any(re.search(rf"\b(?:{names})\s*\(", t, re.I) for t in texts):
+        use = rf"\b(?:{names})\s*\(" if cls.written_as is None else \
+            re.escape(cls.written_as).replace("NAME", r"\b\w+")  # e.g. `wte(reverse=true)`
+        if not any(re.search(use, t, re.I) for t in texts):
             lacks.append(f"a spec or fixture that uses it (in {', '.join(USE_FOLDERS)})")
         if lacks:
             out[kind] = lacks

@@ -11,6 +11,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from golden_tools import library_params
 
 from specc.backends.onnx import LOWERINGS, OPSET, build_model, spec_hash
 from specc.backends.onnx.lower import LoweringError, ir_version_for
@@ -22,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = sorted(glob.glob(os.path.join(ROOT, "tests", "onnx_fixtures", "*.net")))
 LIBRARY = sorted(p for p in glob.glob(os.path.join(ROOT, "specs", "**", "model.net"), recursive=True)
                  if not any(part in ("invalid", "broken") for part in p.split(os.sep)))
-ALL_SPECS = FIXTURES + LIBRARY
+ALL_SPECS = FIXTURES + library_params(LIBRARY)  # HEAVY_SPECS skipped unless SPECC_SLOW_TESTS=1
 
 
 def _id(path: str) -> str:

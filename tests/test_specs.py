@@ -112,3 +112,11 @@ def test_coverage_walk_sees_nested_and_default_entries():
     used = used_entries()
     assert {"Bidirectional", "LSTM", "TimeDistributed"} <= used["layer"]
     assert "orthogonal" in used["initializer"]  # the recurrent default, never written in a spec
+
+
+@pytest.mark.parametrize("rel", CHECKED)
+def test_spec_test_block_is_valid(rel):
+    """The test block reads as `specc test` reads it (a bad setting fails the spec's static
+    check there, which no other test here runs)."""
+    from specc.harness.config import read_config
+    read_config(compiled(rel).network.test)

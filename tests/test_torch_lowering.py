@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 import pytest
+from golden_tools import library_params
 import torch
 import torch.nn.functional as F
 
@@ -25,7 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = sorted(glob.glob(os.path.join(ROOT, "tests", "torch_specs", "*.net")))
 LIBRARY = sorted(p for p in glob.glob(os.path.join(ROOT, "specs", "**", "model.net"), recursive=True)
                  if not {"invalid", "broken"} & set(os.path.relpath(p, ROOT).split(os.sep)))
-ALL_SPECS = FIXTURES + LIBRARY
+ALL_SPECS = FIXTURES + library_params(LIBRARY)  # HEAVY_SPECS skipped unless SPECC_SLOW_TESTS=1
 SYMBOLIC = 7  # size given to every non-batch symbolic dimension
 
 

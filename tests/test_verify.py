@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+from golden_tools import library_params
 
 from specc.cli import main
 from specc.compile import compile_file, compile_source
@@ -21,7 +22,7 @@ def _id(path: str) -> str:
     return os.path.relpath(path, ROOT)
 
 
-@pytest.mark.parametrize("path", FIXTURES + LIBRARY, ids=_id)
+@pytest.mark.parametrize("path", FIXTURES + library_params(LIBRARY), ids=_id)  # HEAVY_SPECS: see golden_tools
 def test_verify_cli_passes(path, capsys):
     code = main(["verify", path])
     out = capsys.readouterr().out

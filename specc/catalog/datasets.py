@@ -74,6 +74,20 @@ DATASETS = Catalog("data set", [
                       f"{KEYWORDS_PER_CLASS * a['classes'] + 2} (token 0 is padding and each class has "
                       f"{KEYWORDS_PER_CLASS} keywords)")],
           info={"x": lambda a: ([a["length"]], "int64"), "y": lambda a: ("classes", a["classes"])}),
+    Entry("markov_text", [Param("vocab", int, 32, check=at_least_one), Param("length", int, 32, check=at_least_one),
+                          Param("order", int, 2, check=at_least_one, doc="tokens of context that fix the successors"),
+                          Param("branching", int, 2, check=at_least_one, doc="equally likely successors per context")]
+          + _common(1000),
+          doc="next-token text from an order-k Markov source of known entropy: x the tokens, y the next token "
+              "at every position ([batch, length] labels); per token ln(branching) nats vs ln(vocab) for chance",
+          relations=[("branching", lambda a: None if a["branching"] <= a["vocab"] else
+                      f"branching={a['branching']} is larger than vocab={a['vocab']}: a context has at most "
+                      "vocab distinct successors"),
+                     ("noise", lambda a: None if a["noise"] <= 1 else
+                      f"noise={a['noise']} is a probability: at most 1"),
+                     ("order", lambda a: None if a["order"] <= a["length"] else
+                      f"order={a['order']} is longer than length={a['length']}: no token would follow a context")],
+          info={"x": lambda a: ([a["length"]], "int64"), "y": lambda a: ("classes", a["vocab"])}),
     Entry("file", [Param("path", str, check=non_empty),
                    Param("target", str | list[str] | None, None,
                      doc="csv target column (or a list of columns) / .npy targets file / .npz target array"),

@@ -141,6 +141,50 @@ def _sequences(a, rng):
     return x.astype(np.int64), labels
 
 
+def _context_hash(ctx: np.ndarray) -> np.ndarray:
+    """A fixed pseudo-random function of each row of token ids (uint64 mixing, splitmix64's
+    constants): the same context always gives the same number, whatever the seed."""
+    h = np.full(len(ctx), 0x9E3779B97F4A7C15, dtype=np.uint64)
+    for col in ctx.T.astype(np.uint64):
+        h = (h ^ col) * np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(31)
+        h = h * np.uint64(0x94D049BB133111EB)
+        h ^= h >> np.uint64(29)
+    return h
+
+
+def _markov_text(a, rng):
+    """Token sequences of an order-k Markov source: the first k tokens uniform, then each
+    token one of `branching` successors of the k before it (the successors of a context
+    are `branching` consecutive ids from a fixed hash of it, each equally likely), or with
+    probability `noise` any token. x: tokens 0..length-1, y: tokens 1..length (the next
+    token at every position)."""
+    vocab, length, order, b, n, noise = a["vocab"], a["length"], a["order"], a["branching"], a["n"], a["noise"]
+    s = np.empty((n, length + 1), dtype=np.int64)
+    s[:, :order] = rng.integers(0, vocab, size=(n, min(order, length + 1)))
+    for t in range(order, length + 1):
+        base = (_context_hash(s[:, t - order:t]) % np.uint64(vocab)).astype(np.int64)
+        nxt = (base + rng.integers(0, b, size=n)) % vocab
+        if noise > 0:
+            nxt = np.where(rng.random(n) < noise, rng.integers(0, vocab, size=n), nxt)
+        s[:, t] = nxt
+    return s[:, :-1], s[:, 1:]
+
+
+def markov_text_entropy(a: dict) -> dict:
+    """The source's entropy in nats for markov_text's arguments `a`: "per_step" (a token given
+    the k before it), "per_token" (the mean over the `length` targets of a sample, the k-1
+    first of which are uniform: the lowest mean loss a model can reach) and "chance" (ln
+    vocab, a uniform guess)."""
+    vocab, length, order, b, noise = a["vocab"], a["length"], a["order"], a["branching"], a["noise"]
+    p_succ = (1 - noise) / b + noise / vocab
+    p_other = noise / vocab
+    step = -b * p_succ * math.log(p_succ) - ((vocab - b) * p_other * math.log(p_other) if p_other > 0 else 0.0)
+    uniform = min(order - 1, length)
+    return {"per_step": step, "chance": math.log(vocab),
+            "per_token": (uniform * math.log(vocab) + (length - uniform) * step) / length}
+
+
 # ----------------------------------------------------------------------------- scikit-learn's tables, seeding
 def _standardize(a: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
@@ -228,4 +272,7 @@ def load_builtin(name: str, a: dict) -> Dataset:
     if name == "sequences":
         x, y = _sequences(a, _rng(a["seed"]))
         return Dataset(name, [x], y.astype(np.int64), "classes", a["classes"])
+    if name == "markov_text":
+        x, y = _markov_text(a, _rng(a["seed"]))
+        return Dataset(name, [x], y, "classes", a["vocab"])
     raise DataError(f"no loader for data set '{name}'")

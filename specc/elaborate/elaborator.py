@@ -50,6 +50,7 @@ class Elaborator:
         self.outputs: list[str] = []
         self.output_spans: dict[str, Span] = {}
         self.applications: dict[str, int] = defaultdict(int)
+        self.tied_layers: list[Layer] = []  # ReverseEmbedding layers made by `-> NAME(reverse=true)`
         self.counters: dict[str, int] = defaultdict(int)
         self.user_names: dict[str, Span] = {}  # every name the network body defines -> where
         self.assign_sources: dict[str, set[str]] = {}
@@ -103,6 +104,14 @@ class Elaborator:
             except TooLarge as e:
                 self.report(e)
                 break
+        for layer in self.tied_layers:
+            source = layer.tied_to()
+            if not self.applications[source]:
+                # the tied matrix is the source layer's weight, which exists where it is applied
+                self.report(SpecError("E203", f"'{source}' is applied only reversed: weight tying reuses the "
+                                      "matrix of an Embedding that the network also applies to token ids",
+                                      layer.span, hint=f"embed the tokens with it (`tokens -> {source}`), or "
+                                      "write an untied projection, Dense(units, use_bias=false)"))
         if not self.outputs and not any(d.severity == "error" for d in self.diags):
             self.report(SpecError("E208", f"network '{net.name}' declares no output", net.span,
                                   hint="end a chain with `-> output NAME`, or write `output NAME`"))
@@ -451,13 +460,48 @@ class Elaborator:
         if call.func in env.blocks:
             return self.expand_block(env.blocks[call.func], pycall, current, env)
         if call.func in env.layers:
-            raise SpecError("E200", f"'{call.func}' is a shared layer; apply it without arguments", call.span,
-                            hint=f"write `-> {call.func}`")
+            return self.apply_shared_with_args(call, pycall, current, env)
         if REGISTRY.get(call.func) is None:
             raise self.unknown_callable(call.func, call.name_span, env, call)
         layer = self.new_layer(call.func, call.span, env, pycall=pycall, syntax_key=skey)
         if layer is None:
             return None
+        return self.apply(layer, current, call.span, env)
+
+    def apply_shared_with_args(self, call: ast.Call, pycall: PyCall, current: list[str], env: Env) -> list[str]:
+        """`-> wte(reverse=true)`: a shared Embedding applied reversed, projecting vectors onto
+        its vocabulary with its own matrix (weight tying, keras-hub's ReversibleEmbedding
+        called with reverse=True): a ReverseEmbedding layer that reads the Embedding's
+        weight. `reverse=false` is the plain application. Any other argument is refused:
+        a shared layer's arguments are fixed where it is declared."""
+        name = call.func
+        shared = self.layers[env.layers[name]]
+        other = [k for k in pycall.kwargs if k != "reverse"]
+        if pycall.args or other or "reverse" not in pycall.kwargs:
+            at = pycall.arg_spans.get(0, call.span) if pycall.args else \
+                pycall.arg_spans.get(other[0], call.span) if other else call.span
+            raise SpecError("E200", f"'{name}' is a shared layer; apply it without arguments", at,
+                            hint=f"write `-> {name}`" + (f", or `-> {name}(reverse=true)` for the output "
+                                                         "projection that reuses its matrix (weight tying)"
+                                                         if shared.kind == "Embedding" else ""))
+        reverse = pycall.kwargs["reverse"]
+        at = pycall.arg_spans.get("reverse", call.span)
+        if not isinstance(reverse, bool):
+            raise SpecError("E203", f"reverse must be true or false, got {reverse!r}", at,
+                            hint=f"`-> {name}(reverse=true)` projects vectors onto the vocabulary")
+        if not reverse:
+            return self.apply(shared, current, call.span, env)
+        if shared.kind != "Embedding":
+            raise SpecError("E203", f"reverse=true ties weights to an Embedding, but '{name}' is a {shared.kind}",
+                            at, hint="declare the token embedding as a shared layer, `layer wte = Embedding(V, D)`, "
+                                     "and write `-> wte(reverse=true)` for the output projection",
+                            related=[(shared.span, f"'{name}' is declared here")] if shared.span else [])
+        self.check_room(call.span)
+        base = f"{env.prefix}_{name}_reverse" if env.prefix else f"{name}_reverse"
+        layer = self.build_layer(PyCall("ReverseEmbedding", [], {
+            "embedding": shared.name, "input_dim": shared.input_dim, "output_dim": shared.output_dim}, call.span))
+        self.add_layer(layer, self.unique_layer_name(base))
+        self.tied_layers.append(layer)
         return self.apply(layer, current, call.span, env)
 
     def unknown_callable(self, name: str, span: Span, env: Env, call: ast.Call | None = None) -> SpecError:
@@ -649,6 +693,13 @@ class Elaborator:
                   syntax_key: tuple | None = None) -> Layer | None:
         self.check_room(span)
         pycall = pycall or PyCall(kind, [], {}, span)
+        cls = REGISTRY.get(kind)
+        if cls is not None and cls.written_as is not None:
+            # a kind made from another spelling (ReverseEmbedding: apply_shared_with_args)
+            raise SpecError("E200", f"{cls.model_fields['kind'].default} is not written by name: write "
+                            f"`-> {cls.written_as}`", span,
+                            hint="NAME is a shared layer, declared with `layer NAME = Kind(...)` "
+                                 "(docs/language.md, Weight tying)")
         layer = self.build_layer(pycall, env.prefix, syntax_key)
         name = pycall.kwargs.get("name")
         if name is not None:

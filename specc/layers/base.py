@@ -116,6 +116,11 @@ class Layer(BaseModel):
     category: ClassVar[str] = "core"
     doc: ClassVar[str] = ""
 
+    # How a spec writes this kind when not by its name, NAME standing for a shared layer
+    # (ReverseEmbedding: "NAME(reverse=true)"); None: written by name, `Kind(...)`. The
+    # elaborator refuses the kind written by name then.
+    written_as: ClassVar[str | None] = None
+
     # --- properties other code asks about, declared by each kind: the passes, the harness
     # and the backends read these, never a list of kind names ---
     # At inference the output holds the input's values, unchanged or only rearranged
@@ -213,6 +218,12 @@ class Layer(BaseModel):
         """The axis of weight `weight` (PyTorch layout) that indexes output units, for the
         norm constraints (Keras: a norm per output unit over its incoming weights)."""
         return 0
+
+    def tied_to(self) -> str | None:
+        """The layer whose weights this one reads instead of owning any (weight tying:
+        ReverseEmbedding reads its Embedding's matrix); the backends hand it that layer's
+        module or initializer. None for every other kind."""
+        return None
 
     def adjust_initial(self, weight: str, value):
         """Last word on a freshly drawn weight (LSTM's forget-gate bias); numpy in, numpy out."""

@@ -268,6 +268,10 @@ class SpeccModule(nn.Module):
             taken.add(a)
             self._attr[lname] = a
             self.layers.add_module(a, ctor.build())
+        for lname, a in self._attr.items():  # weight tying: the module reads another layer's weights
+            source = net.layers[lname].tied_to()
+            if source is not None:
+                self.layers._modules[a].tie(self.layers._modules[self._attr[source]])
         # (module, inputs, output, pool); a node with several outputs (return_state) has a
         # tuple of names, its module returns a tuple of tensors
         self._plan = [(self._attr[n.layer], list(n.inputs), n.outputs[0] if len(n.outputs) == 1 else tuple(n.outputs),

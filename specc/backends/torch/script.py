@@ -300,6 +300,10 @@ def _model_source(net: Network, draw_initial: bool) -> tuple[str, dict[str, str]
              "        super().__init__()"]
     for lname, ctor in ctors.items():
         lines.append(f"        self.{attrs[lname]} = {ctor.source(8)}")
+    for lname in ctors:  # weight tying: the module reads another layer's weights (one parameter)
+        source = net.layers[lname].tied_to()
+        if source is not None:
+            lines.append(f"        self.{attrs[lname]}.tie(self.{attrs[source]})")
     lines += ["        for path in self.FROZEN:",
               "            self.get_parameter(path).requires_grad_(False)",
               "        # layers with an activity_regularizer record their outputs during forward",

@@ -4,7 +4,8 @@ from typing import Literal, Optional
 from pydantic import Field
 
 from ...catalog import Fn
-from ..base import Layer, Size, TensorType, Weight, catalog_field, no_macs, register
+from ...counts import product
+from ..base import Layer, Size, TensorType, Weight, catalog_field, known, no_macs, register
 
 
 @register
@@ -41,3 +42,49 @@ class Embedding(Layer):
         return [Weight("weight", (self.input_dim, self.output_dim), initializer=self.embeddings_initializer,
                        regularizer=self.embeddings_regularizer, constraint=self.embeddings_constraint,
                        fan=(self.input_dim, self.output_dim))]
+
+
+@register
+class ReverseEmbedding(Layer):
+    """Weight tying: vectors [.., output_dim] -> logits [.., input_dim] through a shared
+    Embedding's own matrix, logits = x @ embeddings^T with no bias (keras-hub's
+    ReversibleEmbedding called with reverse=True, tie_weights=True; GPT-2's LM head). Not
+    written by name: declare the Embedding as a shared layer and apply it reversed,
+    `layer wte = Embedding(50257, 768)` ... `h -> wte(reverse=true)` (docs/language.md,
+    Weight tying). It owns no weights: the Embedding's `weight` [input_dim, output_dim] is
+    the one tensor, counted once, trained by both uses."""
+
+    kind: Literal["ReverseEmbedding"] = "ReverseEmbedding"
+    written_as = "NAME(reverse=true)"
+    embedding: str = Field(description="the shared Embedding layer whose matrix it reads")
+    input_dim: Size = Field(description="the Embedding's vocabulary size: the number of logits")
+    output_dim: Size = Field(description="the Embedding's vector size: the input's last axis")
+    category = "embedding"
+    leading_axes_free = True  # works on the last axis, as Dense
+
+    def layout_rule(self, rank):
+        return "keep" if rank == 2 else None  # per time step on [T, F], as Dense
+
+    def output(self, ins):
+        t = ins[0]
+        if t.dtype.startswith("int"):
+            raise self.error("E300", f"expects float vectors, but received {t.dtype} {t}",
+                             hint=f"apply the embedding forwards (`-> {self.embedding}`) to token ids; "
+                                  "reverse=true maps vectors back to logits over the vocabulary")
+        if not t.features:
+            raise self.error("E300", f"expects vectors [.., {self.output_dim}], but received {t}")
+        width = known(t.shape[-1], self, "the input's last dimension")
+        if width != self.output_dim:
+            raise self.error("E300", f"multiplies by the transposed matrix of Embedding '{self.embedding}' "
+                             f"[{self.input_dim}, {self.output_dim}], so its input needs {self.output_dim} "
+                             f"features on the last axis, but it is {t}",
+                             hint=f"project the input to {self.output_dim} features first, e.g. "
+                                  f"Dense({self.output_dim})")
+        return TensorType((*t.shape[:-1], self.input_dim))
+
+    def tied_to(self):
+        return self.embedding
+
+    def macs(self, ins, out):
+        # as a Dense without bias: one product per matrix entry at every position
+        return self.input_dim * self.output_dim * product(out.shape[1:-1])

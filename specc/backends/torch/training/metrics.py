@@ -36,7 +36,10 @@ def metric_plan(metrics: list[Fn], loss: Fn, classes: int | None, out_shape: lis
 def metric_sum(kind: str, p: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
     """Sum over the batch of a per-sample metric (divided by the sample count at epoch end)."""
     if kind == "categorical":
-        return (p.argmax(-1) == labels).sum()
+        hits = p.argmax(-1) == labels
+        if hits.dim() > 1:  # a label per position ([batch, seq] next tokens): each sample's mean, as Keras
+            return hits.reshape(len(p), -1).float().mean(-1).sum()
+        return hits.sum()
     if kind in ("binary", "binary0"):
         thr = 0.5 if kind == "binary" else 0.0
         got = (p.reshape(len(p), -1) > thr)
