@@ -169,6 +169,41 @@ def test_weights_with_nan_or_integers_are_rejected(change, needle, tmp_path):
         load_weights(path, net)
 
 
+def test_finiteness_is_checked_to_the_last_chunk_of_a_large_weight():
+    """load_weights checks a weight a chunk at a time (no temporary as large as the weight): a
+    NaN in the last, partial chunk is found as one in the first."""
+    from specc import weights
+    big = np.zeros(2 * weights._CHUNK + 3, dtype=np.float32)
+    assert weights._all_finite(big)
+    for where in (0, weights._CHUNK, big.size - 1):
+        bad = big.copy()
+        bad[where] = np.inf if where else np.nan
+        assert not weights._all_finite(bad.reshape(1, -1))
+
+
+def test_truncated_normals_drawn_in_chunks_equal_the_whole_array_rule():
+    """weights._truncated finds the values beyond +-2 a chunk at a time; the values are those of
+    the whole-array rule `out[|out| > 2] = redraws` until none is left (so every spec's initial
+    weights are what they were)."""
+    from specc import weights
+
+    def whole_array(rng, shape):
+        out = rng.standard_normal(size=shape, dtype=np.float32)
+        bad = np.abs(out) > 2
+        while bad.any():
+            out[bad] = rng.standard_normal(size=int(bad.sum()), dtype=np.float32)
+            bad = np.abs(out) > 2
+        out *= np.float32(0.5)
+        out += np.float32(0.1)
+        return out
+
+    for shape in [(), (0,), (7,), (3, weights._CHUNK // 2 + 5)]:
+        got = weights._truncated(np.random.default_rng(5), 0.1, 0.5, shape)
+        want = whole_array(np.random.default_rng(5), shape)
+        assert got.shape == want.shape and got.dtype == np.float32
+        np.testing.assert_array_equal(got, want)
+
+
 def test_weights_of_another_spec_name_it(tmp_path):
     from specc.errors import SpecError
     from specc.weights import init_weights, load_weights, save_weights

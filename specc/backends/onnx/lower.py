@@ -78,7 +78,9 @@ class Graph:
     def __init__(self, opset: int):
         self.opset = opset
         self.nodes: list[onnx.NodeProto] = []
-        self.inits: dict[str, onnx.TensorProto] = {}
+        # initializer name -> its values, kept as numpy arrays: the TensorProtos are made once
+        # the graph is done (Lowered), so a weight is never held as an array and a proto at once
+        self.inits: dict[str, np.ndarray] = {}
         self._n = 0
         self._fresh: set[str] = set()
         # indexes kept as nodes are added, so rename/produced_by never rescan the graph
@@ -121,7 +123,7 @@ class Graph:
             self._n += 1
             name = f"{self.scope}/const_{self._n}" if self.scope else f"const_{self._n}"
         if name not in self.inits:
-            self.inits[name] = numpy_helper.from_array(np.ascontiguousarray(arr), name)
+            self.inits[name] = np.ascontiguousarray(arr)
         return name
 
     def ints(self, values) -> str:
@@ -358,9 +360,31 @@ def spec_hash(net: Network) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+class Lowered:
+    """A lowered network in two parts: `model`, the ONNX model without its initializers (small:
+    nodes, inputs, outputs, metadata), and `inits`, the initializers' values as numpy arrays
+    (name -> array, in graph order). A consumer makes the TensorProtos: `to_model()` in memory,
+    modelfile.write_model straight into a file (no second copy of the weights)."""
+
+    def __init__(self, model: onnx.ModelProto, inits: dict[str, np.ndarray]):
+        self.model, self.inits = model, inits
+
+    def to_model(self) -> onnx.ModelProto:
+        """The complete ModelProto (one use: the initializers are added to `model` itself, not to a copy)."""
+        self.model.graph.initializer.extend(numpy_helper.from_array(arr, name) for name, arr in self.inits.items())
+        return self.model
+
+
 def build_model(net: Network, weights: dict[str, np.ndarray] | None = None, seed: int = 0,
                 opset: int = OPSET) -> onnx.ModelProto:
     """Lower a network to an ONNX model (inference form), with `weights` or seeded initial values."""
+    return lower_network(net, weights, seed, opset).to_model()
+
+
+def lower_network(net: Network, weights: dict[str, np.ndarray] | None = None, seed: int = 0,
+                  opset: int = OPSET) -> Lowered:
+    """Lower a network (inference form), with `weights` or seeded initial values: the model
+    without its initializers, and their values (Lowered)."""
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"opset {opset} is not supported (use {MIN_OPSET}..{MAX_OPSET})")
     # Lowering makes many small acyclic objects (the IR as JSON for spec_hash, arrays, node
@@ -370,13 +394,13 @@ def build_model(net: Network, weights: dict[str, np.ndarray] | None = None, seed
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _build_model(net, weights, seed, opset)
+        return _lower(net, weights, seed, opset)
     finally:
         if enabled:
             gc.enable()
 
 
-def _build_model(net: Network, weights: dict[str, np.ndarray] | None, seed: int, opset: int) -> onnx.ModelProto:
+def _lower(net: Network, weights: dict[str, np.ndarray] | None, seed: int, opset: int) -> Lowered:
     if weights is None:
         from ...weights import init_weights
         weights = init_weights(net, seed)
@@ -402,7 +426,7 @@ def _build_model(net: Network, weights: dict[str, np.ndarray] | None, seed: int,
     g.scope = ""
     inputs = [value_info(i.name, i.shape, i.dtype) for i in net.input_infos()]
     outputs = [value_info(o.name, o.shape, o.dtype) for o in net.output_infos()]
-    graph = helper.make_graph(g.nodes, net.name, inputs, outputs, initializer=list(g.inits.values()),
+    graph = helper.make_graph(g.nodes, net.name, inputs, outputs, initializer=[],
                               doc_string=f"specc {__version__}: network {net.name}")
     model = helper.make_model(graph, producer_name="specc", producer_version=__version__,
                               opset_imports=[helper.make_opsetid("", opset)])
@@ -421,7 +445,7 @@ def _build_model(net: Network, weights: dict[str, np.ndarray] | None, seed: int,
                          "images are channels-first",
     }
     onnx.helper.set_model_props(model, meta)
-    return model
+    return Lowered(model, g.inits)
 
 
 
