@@ -169,6 +169,40 @@ def test_weights_with_nan_or_integers_are_rejected(change, needle, tmp_path):
         load_weights(path, net)
 
 
+def test_saved_weights_are_the_file_safetensors_writes(tmp_path):
+    """save_weights writes the file itself, each array's bytes straight into it: the same header
+    (as JSON: safetensors orders the metadata keys by its hash map) and the same bytes after it as
+    safetensors' own save(), for every dtype and shape; safetensors reads it back."""
+    import json
+    import struct
+
+    from safetensors.numpy import load_file, save
+
+    from specc.weights import save_weights
+    arrays = {"dense.weight": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.array(2.5, dtype=np.float32),
+              "empty": np.zeros((0, 3), dtype=np.float32), "flag": np.array([True, False]),
+              "strided": np.arange(8, dtype=np.float32).reshape(2, 4)[:, ::2]}
+    for t in ("uint8", "int8", "int16", "uint16", "float16", "int32", "uint32", "float64", "int64", "uint64"):
+        arrays[f"x_{t}"] = np.arange(3).astype(t)
+    save_weights(str(tmp_path / "w.safetensors"), arrays)
+    got = (tmp_path / "w.safetensors").read_bytes()
+    want = save({k: v.copy(order="C") for k, v in arrays.items()}, metadata={"format": "specc"})
+
+    def parts(data):
+        n = struct.unpack("<Q", data[:8])[0]
+        return json.loads(data[8:8 + n]), data[8 + n:], n
+
+    (gh, gdata, gn), (wh, wdata, wn) = parts(got), parts(want)
+    assert gh == wh and gdata == wdata and gn % 8 == 0 and gn == wn
+    back = load_file(str(tmp_path / "w.safetensors"))
+    assert set(back) == set(arrays)
+    for k, v in arrays.items():
+        assert back[k].dtype == v.dtype
+        np.testing.assert_array_equal(back[k], v)
+    save_weights(str(tmp_path / "none.safetensors"), {})
+    assert load_file(str(tmp_path / "none.safetensors")) == {}
+
+
 def test_finiteness_is_checked_to_the_last_chunk_of_a_large_weight():
     """load_weights checks a weight a chunk at a time (no temporary as large as the weight): a
     NaN in the last, partial chunk is found as one in the first."""
