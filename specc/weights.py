@@ -264,25 +264,28 @@ _SAFETENSORS_RANK = {name: i for i, name in enumerate(_SAFETENSORS_DTYPES)}
 
 
 def save_weights(path: str, arrays: dict[str, np.ndarray], net: Network | None = None) -> None:
-    """Write weights as safetensors (no pickle), atomically; metadata names the spec.
-
-    The file is written as the format defines it (8-byte little-endian header length, a JSON
-    header padded with spaces to a multiple of 8, the tensors' bytes), each array's bytes straight
-    into the file: safetensors' own save() builds the whole file in memory, twice (VGG16's 553 MB
-    took 1.1 GB more). Tensors are laid out as safetensors lays them out (by its dtype order, then
-    by name), so each stays aligned to its type. Other dtypes (bfloat16...) go through safetensors."""
-    from .output import atomic_output
+    """Write weights as safetensors (no pickle), atomically; metadata names the spec."""
     meta = {"format": "specc"}
     if net is not None:
         meta.update({"spec": net.name, "specc_version": net.specc_version})
+    write_safetensors(path, arrays, meta)
+
+
+def write_safetensors(path: str, arrays: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
+    """A safetensors file of `arrays` written atomically, each array's bytes straight into the file.
+
+    safetensors' own save() builds the whole file in memory, twice (VGG16's 553 MB took 1.1 GB
+    more); here the file is written as the format defines it: 8-byte little-endian header length,
+    a JSON header padded with spaces to a multiple of 8, the tensors' bytes, laid out as
+    safetensors lays them out (by its dtype order, then by name: each stays aligned to its type).
+    Other dtypes (bfloat16...) go through safetensors' save()."""
+    from .output import atomic_output, write_atomic
     if sys.byteorder != "little" or any(np.asarray(v).dtype.name not in _SAFETENSORS_DTYPES for v in arrays.values()):
         from safetensors.numpy import save
-
-        from .output import write_atomic
-        write_atomic(path, save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata=meta))
+        write_atomic(path, save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata=metadata))
         return
     order = sorted(arrays, key=lambda k: (-_SAFETENSORS_RANK[np.asarray(arrays[k]).dtype.name], k))
-    header: dict = {"__metadata__": meta}
+    header: dict = {"__metadata__": metadata} if metadata else {}
     offset = 0
     for k in order:
         a = np.asarray(arrays[k])
@@ -293,7 +296,7 @@ def save_weights(path: str, arrays: dict[str, np.ndarray], net: Network | None =
     text += b" " * (-len(text) % 8)
     with atomic_output(path, "wb") as f:
         f.write(struct.pack("<Q", len(text)) + text)
-        for k in order:  # one array at a time; a copy only for one that is not contiguous
+        for k in order:  # one array at a time; a copy only of one that is not contiguous
             f.write(np.ascontiguousarray(arrays[k]).reshape(-1).view(np.uint8))
 
 
