@@ -100,3 +100,58 @@ def test_build_refuses_weights_over_2_gib_before_drawing_any(tmp_path, capsys, m
     err = capsys.readouterr().err
     assert "over protobuf's 2 GiB limit" in err and "2.24 GiB" in err and "Traceback" not in err
     assert not out.exists()
+
+
+WIDE = "network wide {\n  input x: [64]\n  x -> Dense(256, activation=relu) -> Dense(10) -> output y\n}\n"
+
+
+def test_external_data_puts_the_weights_beside_the_model(tmp_path, capsys):
+    """--external-data: initializers of 1 KiB or more go into OUT.data (page-aligned offsets), the
+    small ones stay inline; onnx's checker and onnxruntime load it and compute what the one-file
+    model computes, with the same initializer values."""
+    import onnxruntime as ort
+    spec = tmp_path / "wide.net"
+    spec.write_text(WIDE)
+    one, ext = tmp_path / "one.onnx", tmp_path / "sub" / "ext.onnx"
+    assert main(["build", str(spec), "--emit", "onnx", "-o", str(one), "--seed", "2"]) == 0
+    assert main(["build", str(spec), "--emit", "onnx", "-o", str(ext), "--seed", "2", "--external-data"]) == 0
+    assert "weights in ext.onnx.data" in capsys.readouterr().out
+    assert sorted(os.listdir(ext.parent)) == ["ext.onnx", "ext.onnx.data"]
+    skeleton = onnx.load(str(ext), load_external_data=False)
+    where = {t.name: {e.key: e.value for e in t.external_data} for t in skeleton.graph.initializer}
+    assert where["dense.weight"]["location"] == "ext.onnx.data" and where["dense_1.weight"]["location"]
+    assert all(int(w["offset"]) % 4096 == 0 for w in where.values() if w)
+    assert where["dense_1.bias"] == {}  # 40 bytes: inline
+    assert os.path.getsize(ext) < 2000 < os.path.getsize(str(ext) + ".data")
+    onnx.checker.check_model(str(ext), full_check=True)
+    a, b = onnx.load(str(one)), onnx.load(str(ext))
+    for ta, tb in zip(a.graph.initializer, b.graph.initializer):
+        assert ta.name == tb.name
+        np.testing.assert_array_equal(onnx.numpy_helper.to_array(ta), onnx.numpy_helper.to_array(tb))
+    x = np.random.default_rng(0).normal(size=(3, 64)).astype(np.float32)
+    run = lambda p: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]  # noqa: E731
+    np.testing.assert_array_equal(run(one), run(ext))
+
+
+def test_external_data_passes_protobufs_limit_and_a_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    net = compile_source(WIDE, "wide.net").network
+    monkeypatch.setattr(modelfile, "PROTOBUF_LIMIT", 20_000)  # the weights take 66 KB, the rest ~1 KB
+    with pytest.raises(UserError, match="add --external-data"):
+        modelfile.write_model(str(tmp_path / "m.onnx"), lower_network(net))
+    assert os.listdir(tmp_path) == []
+    assert modelfile.write_model(str(tmp_path / "m.onnx"), lower_network(net), external_data=True) < 20_000
+    (tmp_path / "taken").mkdir()  # the model file cannot be written: its data file goes too
+    with pytest.raises(OSError):
+        modelfile.write_model(str(tmp_path / "taken"), lower_network(net), external_data=True)
+    assert sorted(os.listdir(tmp_path)) == ["m.onnx", "m.onnx.data", "taken"]
+
+
+@pytest.mark.parametrize("flags,needle", [
+    (["--emit", "torch"], "not --emit torch"),
+    (["--emit", "onnx", "--precision", "float16"], "float16 or int8 model"),
+])
+def test_external_data_applies_to_float32_onnx_only(flags, needle, tmp_path, capsys):
+    spec = tmp_path / "wide.net"
+    spec.write_text(WIDE)
+    assert main(["build", str(spec), *flags, "-o", str(tmp_path / "out"), "--external-data"]) == 2
+    assert needle in capsys.readouterr().err and os.listdir(tmp_path) == ["wide.net"]

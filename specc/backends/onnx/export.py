@@ -85,18 +85,20 @@ def with_precision(net, model, args):
 
 def emit(net, args) -> int:
     from ...output import write_atomic
-    from .modelfile import check_fits, write_model
+    from . import modelfile
     from .precision import choice_from_args
     if not check_output_arg(args.output):
         return 2
-    check_fits(net)  # a model over protobuf's limit is refused before any weight is drawn
-    lowered = lowered_for(net, args)
     choice = choice_from_args(args)  # valid: specc build's run() has refused bad precision arguments
+    external = bool(getattr(args, "external_data", False))
+    if choice.is_default and not external:
+        modelfile.check_fits(net)  # a model over protobuf's limit is refused before any weight is drawn
+    lowered = lowered_for(net, args)
     if not choice.is_default:  # float16/int8: onnxruntime's tools rewrite a whole ModelProto
         model, choice = with_precision(net, lowered.to_model(), args)
     try:
         if choice.is_default:  # float32: the weights go from their arrays straight into the file
-            write_model(args.output, lowered)
+            modelfile.write_model(args.output, lowered, external_data=external)
             model = lowered.model  # without its initializers: enough for the line below
         else:
             write_atomic(args.output, serialize(model))
@@ -104,6 +106,8 @@ def emit(net, args) -> int:
         eprint(f"error: cannot write '{args.output}': {e.strerror or e}")
         return 2
     precision = "" if choice.is_default else f"{choice.describe()}, "
+    if external:
+        precision += f"weights in {modelfile.data_file_name(args.output)}, "
     print(f"wrote {args.output} ({precision}ONNX opset {model.opset_import[0].version}, IR {model.ir_version}, "
           f"{len(model.graph.node)} nodes, inputs {', '.join(i.name for i in model.graph.input)}; "
           f"outputs {', '.join(o.name for o in model.graph.output)})")

@@ -6,6 +6,11 @@ took 2.2 GB to build. Here only the small parts are serialized by protobuf (the 
 graph without initializers, each initializer's header: dims, type, name); each weight's bytes
 go from its array into the file. Peak memory: the weights once (bench/bench_build_memory.py).
 
+With external data (`specc build --emit onnx --external-data`, for models over protobuf's
+2 GiB limit), every initializer of 1 KiB or more is written into `<model file>.data` beside the
+model (offsets aligned to 4 KiB) and the model's TensorProtos point there (ONNX's external data:
+data_location EXTERNAL, external_data location/offset/length), as onnx.save_model does.
+
 The bytes are those SerializeToString gives for the same model (tests/test_onnx_modelfile.py
 compares them): protobuf writes a message's fields in field-number order and a message field
 as tag, length, contents, so a message is the concatenation of its fields numbered below a
@@ -15,6 +20,7 @@ after its header's fields (dims 1, data_type 2, name 8; the others unset).
 """
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -27,6 +33,8 @@ from .lower import Lowered
 
 # protobuf refuses to parse (and SerializeToString to write) a message of 2 GiB or more
 PROTOBUF_LIMIT = 2 ** 31 - 1
+EXTERNAL_MIN_BYTES = 1024   # smaller initializers stay in the model file (onnx's size_threshold)
+EXTERNAL_ALIGN = 4096       # each tensor's offset in the data file: page-aligned, so a runtime can map it
 _LEN = 2  # protobuf wire type of length-delimited fields (bytes, strings, messages)
 
 
@@ -69,28 +77,68 @@ def _streamable(arr: np.ndarray) -> bool:
     return sys.byteorder == "little" and arr.dtype.kind in "biuf" and arr.dtype.isnative and arr.flags.c_contiguous
 
 
+def _header(name: str, arr: np.ndarray) -> onnx.TensorProto:
+    """What numpy_helper.from_array sets, but raw_data."""
+    header = onnx.TensorProto()
+    header.dims.extend(arr.shape)
+    if name:
+        header.name = name
+    header.data_type = onnx.helper.np_dtype_to_tensor_dtype(arr.dtype)
+    return header
+
+
 def _initializer(name: str, arr: np.ndarray) -> tuple[bytes, np.ndarray | None]:
     """One initializer as written: its serialized TensorProto up to raw_data's contents, and the
     array whose bytes follow (None when the first part is the whole tensor)."""
     if not _streamable(arr):
         return numpy_helper.from_array(arr, name).SerializeToString(), None
-    header = onnx.TensorProto()  # what from_array sets, but raw_data
-    header.dims.extend(arr.shape)
-    if name:
-        header.name = name
-    header.data_type = onnx.helper.np_dtype_to_tensor_dtype(arr.dtype)
-    return header.SerializeToString() + _field_prefix(_RAW_DATA, arr.nbytes), arr
+    return _header(name, arr).SerializeToString() + _field_prefix(_RAW_DATA, arr.nbytes), arr
+
+
+class ExternalData:
+    """Where the initializers of EXTERNAL_MIN_BYTES or more go with external data: the data
+    file's name (relative to the model's folder, as ONNX wants it) and each one's offset."""
+
+    def __init__(self, location: str):
+        self.location = location
+        self.arrays: list[tuple[int, np.ndarray]] = []  # (offset, array) in file order
+        self.size = 0
+
+    def initializer(self, name: str, arr: np.ndarray) -> tuple[bytes, None] | None:
+        """The TensorProto of an initializer kept in the data file (its bytes recorded here);
+        None for one that stays in the model file."""
+        if not _streamable(arr) or arr.nbytes < EXTERNAL_MIN_BYTES:
+            return None
+        offset = -(-self.size // EXTERNAL_ALIGN) * EXTERNAL_ALIGN
+        self.arrays.append((offset, arr))
+        self.size = offset + arr.nbytes
+        t = _header(name, arr)
+        t.data_location = onnx.TensorProto.EXTERNAL
+        for key, value in (("location", self.location), ("offset", str(offset)), ("length", str(arr.nbytes))):
+            entry = t.external_data.add()
+            entry.key, entry.value = key, value
+        return t.SerializeToString(), None
+
+    def write(self, path: str) -> None:
+        with atomic_output(path, "wb") as f:
+            at = 0
+            for offset, arr in self.arrays:
+                f.write(b"\0" * (offset - at))
+                f.write(arr.reshape(-1).view(np.uint8))
+                at = offset + arr.nbytes
 
 
 def _size(pieces) -> int:
     return sum(len(p) if isinstance(p, bytes) else p.nbytes for p in pieces)
 
 
-def _pieces(lowered: Lowered):
-    """The file, in order: bytes objects and arrays whose bytes go as they are (no copies)."""
+def _pieces(lowered: Lowered, external: ExternalData | None = None):
+    """The model file, in order: bytes objects and arrays whose bytes go as they are (no copies).
+    With `external`, the large initializers are left to it (their TensorProtos point there)."""
     model_below, model_above, graph_no = _around(lowered.model, "graph")
     graph_below, graph_above, init_no = _around(lowered.model.graph, "initializer")
-    inits = [_initializer(name, arr) for name, arr in lowered.inits.items()]
+    inits = [(external and external.initializer(name, arr)) or _initializer(name, arr)
+             for name, arr in lowered.inits.items()]
     init_sizes = [len(h) + (0 if a is None else a.nbytes) for h, a in inits]
     graph_size = (len(graph_below) + len(graph_above)
                   + sum(len(_field_prefix(init_no, n)) + n for n in init_sizes))
@@ -107,8 +155,8 @@ def _pieces(lowered: Lowered):
 
 def too_large(name: str, size: int, what: str = "model") -> UserError:
     return UserError(f"the ONNX model of '{name}' would be over protobuf's 2 GiB limit for one model file "
-                     f"(its {what} take {size / 2 ** 30:.2f} GiB); make the model smaller (its largest layers: "
-                     f"`specc summary`)", 1)
+                     f"(its {what} take {size / 2 ** 30:.2f} GiB); add --external-data to write its weights "
+                     f"into a second file beside the model (ONNX external data), or make the model smaller", 1)
 
 
 def check_fits(net) -> None:
@@ -120,16 +168,35 @@ def check_fits(net) -> None:
         raise too_large(net.name, need, "float32 weights")
 
 
-def write_model(path: str, lowered: Lowered) -> int:
+def data_file_name(path: str) -> str:
+    """The external data file of a model file: its name plus '.data', in the same folder."""
+    return os.path.basename(path) + ".data"
+
+
+def write_model(path: str, lowered: Lowered, external_data: bool = False) -> int:
     """Write the model file atomically (specc.output.atomic_output), each weight's bytes straight
-    from its array; the number of bytes written. UserError (exit 1) for a model over protobuf's
-    2 GiB limit, before anything is written; OutputError when the file cannot be written."""
-    pieces = list(_pieces(lowered))
+    from its array; the number of bytes written to the model file. UserError (exit 1) for a model
+    over protobuf's 2 GiB limit, before anything is written; OutputError when a file cannot be
+    written. `external_data`: the initializers of 1 KiB or more go into `<path>.data` (written
+    first; removed again when the model file cannot be written)."""
+    external = ExternalData(data_file_name(path)) if external_data else None
+    pieces = list(_pieces(lowered, external))
     size = _size(pieces)
     if size > PROTOBUF_LIMIT:
         raise too_large(lowered.model.graph.name, size, "serialized bytes")
-    with atomic_output(path, "wb") as f:
-        for piece in pieces:
-            # an array's bytes as they lie in memory (a flat uint8 view, no copy)
-            f.write(piece if isinstance(piece, bytes) else piece.reshape(-1).view(np.uint8))
+    data_path = os.path.join(os.path.dirname(path), external.location) if external else None
+    if external:
+        external.write(data_path)
+    try:
+        with atomic_output(path, "wb") as f:
+            for piece in pieces:
+                # an array's bytes as they lie in memory (a flat uint8 view, no copy)
+                f.write(piece if isinstance(piece, bytes) else piece.reshape(-1).view(np.uint8))
+    except BaseException:
+        if data_path:
+            try:
+                os.unlink(data_path)
+            except OSError:
+                pass
+        raise
     return size
