@@ -155,3 +155,22 @@ def test_external_data_applies_to_float32_onnx_only(flags, needle, tmp_path, cap
     spec.write_text(WIDE)
     assert main(["build", str(spec), *flags, "-o", str(tmp_path / "out"), "--external-data"]) == 2
     assert needle in capsys.readouterr().err and os.listdir(tmp_path) == ["wide.net"]
+
+
+def test_consumed_weights_are_dropped_once_only_their_derived_form_is_needed():
+    """lower_network(consume=True) deletes from the given dict the weights the model holds only
+    transposed (Dense on sequences, attention), after their layer's last call (a shared layer's
+    second call still finds them); the model is the same, and without consume the dict is untouched."""
+    from specc.weights import init_weights
+    src = ("network seq {\n  input x: [6, 8]\n  layer shared = Dense(8)\n"
+           "  h = x -> shared -> MultiHeadAttention(2, 4)\n  (h, x) -> Add() -> shared -> LayerNormalization() -> output y\n}\n")
+    net = compile_source(src, "seq.net").network
+    kept = init_weights(net, 1)
+    given = dict(kept)
+    want = lower_network(net, kept).to_model().SerializeToString()
+    assert set(kept) == set(given)  # not consumed: untouched
+    got = lower_network(net, given, consume=True).to_model().SerializeToString()
+    assert got == want
+    gone = set(kept) - set(given)
+    assert {"shared.weight", "multi_head_attention.query_weight"} <= gone
+    assert "layer_normalization.weight" in given and "shared.bias" in given  # initializers as they are

@@ -46,10 +46,11 @@ def lowered_for(net, args, weights=None):
         opset = OPSET
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise UserError(f"--opset {opset} is not supported; use {MIN_OPSET}..{MAX_OPSET} (default {OPSET})", 2)
+    consume = weights is None  # weights loaded here are this build's alone: lowering may drop them as it goes
     if weights is None:
         weights = load_weights_arg(net, getattr(args, "weights", None))
     try:
-        return lower_network(net, weights, seed=getattr(args, "seed", 0) or 0, opset=opset)
+        return lower_network(net, weights, seed=getattr(args, "seed", 0) or 0, opset=opset, consume=consume)
     except LoweringError as e:
         raise UserError(f"cannot lower '{net.name}' to ONNX: {e}", 1) from None
 

@@ -382,9 +382,15 @@ def build_model(net: Network, weights: dict[str, np.ndarray] | None = None, seed
 
 
 def lower_network(net: Network, weights: dict[str, np.ndarray] | None = None, seed: int = 0,
-                  opset: int = OPSET) -> Lowered:
+                  opset: int = OPSET, consume: bool = False) -> Lowered:
     """Lower a network (inference form), with `weights` or seeded initial values: the model
-    without its initializers, and their values (Lowered)."""
+    without its initializers, and their values (Lowered).
+
+    `consume=True`: the caller gives the `weights` dict away. A weight the model holds only in
+    a derived form (Dense's and attention's transposed kernels, recurrent gates reordered) is
+    deleted from it once its layer's last call is lowered, so the two forms are never all held
+    at once (a GPT-2-sized export held 0.5 GB of originals next to their transposes). Drawn
+    weights (`weights=None`) are always consumed: nothing else holds them."""
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"opset {opset} is not supported (use {MIN_OPSET}..{MAX_OPSET})")
     # Lowering makes many small acyclic objects (the IR as JSON for spec_hash, arrays, node
@@ -394,18 +400,19 @@ def lower_network(net: Network, weights: dict[str, np.ndarray] | None = None, se
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _lower(net, weights, seed, opset)
+        return _lower(net, weights, seed, opset, consume)
     finally:
         if enabled:
             gc.enable()
 
 
-def _lower(net: Network, weights: dict[str, np.ndarray] | None, seed: int, opset: int) -> Lowered:
+def _lower(net: Network, weights: dict[str, np.ndarray] | None, seed: int, opset: int, consume: bool) -> Lowered:
     if weights is None:
         from ...weights import init_weights
-        weights = init_weights(net, seed)
+        weights, consume = init_weights(net, seed), True
+    last_call = {node.layer: i for i, node in enumerate(net.nodes)} if consume else {}
     g = Graph(opset)
-    for node in net.nodes:
+    for i, node in enumerate(net.nodes):
         layer = net.layers[node.layer]
         fn = LOWERINGS.get(layer.kind)
         if fn is None:
@@ -423,6 +430,11 @@ def _lower(net: Network, weights: dict[str, np.ndarray] | None, seed: int, opset
         if weighted and out.dtype in _OTHER_FLOATS:
             y = g.op("Cast", [y], to=DTYPES[out.dtype])
         g.rename(y, node.outputs[0])
+        if last_call.get(node.layer) == i:  # consume: the layer is done; keep only what the model holds
+            for w in net.weights.get(node.layer, ()):
+                key = f"{node.layer}.{w.name}"
+                if key not in g.inits:
+                    weights.pop(key, None)
     g.scope = ""
     inputs = [value_info(i.name, i.shape, i.dtype) for i in net.input_infos()]
     outputs = [value_info(o.name, o.shape, o.dtype) for o in net.output_infos()]
