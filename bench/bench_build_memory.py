@@ -10,8 +10,10 @@ weights it writes, and the time of `specc check` / `specc summary`. One command:
    weights drawn from the seed, and with `--weights model.safetensors` (written by this run),
    each a whole process. Its peak resident memory (ru_maxrss of that child, read by a small
    launcher process: see LAUNCHER) over the network's weight bytes, measured in this run:
-   target <= 2x (specc before this bench: 4.0x for VGG16, both ways). Printed beside it: the peak of the interpreter with specc's ONNX
-   backend imported and nothing built (the floor every build starts from).
+   target <= 2x (specc before this bench: 4.0x for VGG16, both ways; 4.6x for the GPT-2-sized
+   spec with drawn weights; after it, about 1.2x and 1.35x). Printed beside it: the peak of
+   the interpreter with specc's ONNX backend imported and nothing built (the floor every build
+   starts from).
 2. `specc check` and `specc summary` of the GPT-2-sized spec: CPU seconds (user + system of
    the child; median of N interleaved runs, bench_check.py's rules) against `specc check` of
    specs/digits_mlp in the same run: target <= 0.5 s for check (issue 16); `check` never
