@@ -4,17 +4,18 @@ weights it writes, and the time of `specc check` / `specc summary`. One command:
     python bench/bench_build_memory.py [--quick] [--no-gpt]
 
 1. VGG16 (tests/fixtures/architectures/vgg16.net: 138,357,544 parameters, 553 MB of float32
-   weights) and a GPT-2-sized spec generated here (12 pre-norm blocks of width 768, 12 heads,
-   1,024 positions, vocabulary 50,257 and an untied output layer: 163,037,184 parameters,
-   652 MB; the tied GPT-2 small of issue 16 has 124,439,808): `specc build --emit onnx` with
+   weights) and GPT-2: specs/gpt2_small (124,439,808 parameters with tied embeddings, 498 MB)
+   where the library has it, else a GPT-2-sized spec generated here (12 pre-norm blocks of
+   width 768, 12 heads, 1,024 positions, vocabulary 50,257 and an untied output layer:
+   163,037,184 parameters, 652 MB; the language had no weight tying): `specc build --emit onnx` with
    weights drawn from the seed, and with `--weights model.safetensors` (written by this run),
    each a whole process. Its peak resident memory (ru_maxrss of that child, read by a small
    launcher process: see LAUNCHER) over the network's weight bytes, measured in this run:
-   target <= 2x (specc before this bench: 4.0x for VGG16, both ways; 4.6x for the GPT-2-sized
-   spec with drawn weights; after it, about 1.2x and 1.35x). Printed beside it: the peak of
+   target <= 2x (specc before this bench, drawn weights: VGG16 4.0x (also with --weights),
+   gpt2_small 4.4x, the GPT-2-sized spec 4.6x; after it about 1.2x, 1.15x and 1.35x). Printed beside it: the peak of
    the interpreter with specc's ONNX backend imported and nothing built (the floor every build
    starts from).
-2. `specc check` and `specc summary` of the GPT-2-sized spec: CPU seconds (user + system of
+2. `specc check` and `specc summary` of that GPT-2 spec: CPU seconds (user + system of
    the child; median of N interleaved runs, bench_check.py's rules) against `specc check` of
    specs/digits_mlp in the same run: target <= 0.5 s for check (issue 16); `check` never
    allocates a weight (its peak memory is printed too).
@@ -41,6 +42,7 @@ from targets import Targets, fail  # noqa: E402
 MEMORY_TARGET = 2.0   # peak resident memory / weight bytes
 CHECK_TARGET = 0.5    # seconds of CPU for `specc check` of GPT-2 small
 VGG16 = os.path.join(ROOT, "tests", "fixtures", "architectures", "vgg16.net")
+GPT2_SMALL = os.path.join(ROOT, "specs", "gpt2_small", "model.net")  # issue 16's, once the library has it
 
 GPT2_SIZED = """\
 # GPT-2 small's shapes (12 pre-norm blocks, width 768, 12 heads, 1,024 positions, vocabulary
@@ -145,7 +147,7 @@ def memory_rows(name: str, spec: str, tmp: str, targets: Targets) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="VGG16 only, 3 timing runs")
-    ap.add_argument("--no-gpt", action="store_true", help="skip the GPT-2-sized build (about 1.5 GB, slow)")
+    ap.add_argument("--no-gpt", action="store_true", help="skip the GPT-2 builds (about 1 GB each, slow)")
     ap.add_argument("--runs", type=int, default=None, help="timing runs of check/summary (default 9; --quick 3)")
     a = ap.parse_args()
     runs = a.runs or (3 if a.quick else 9)
@@ -153,17 +155,19 @@ def main() -> int:
     floor, _ = run_child([sys.executable, "-c", "import specc.backends.onnx.lower, specc.compile"])
     print(f"floor: the interpreter with specc's ONNX backend imported peaks at {floor / 1e6:.1f} MB")
     with tempfile.TemporaryDirectory() as tmp:
-        gpt = os.path.join(tmp, "gpt2_sized.net")
-        with open(gpt, "w") as f:
-            f.write(GPT2_SIZED)
+        gpt, gname = GPT2_SMALL, "gpt2_small"
+        if not os.path.exists(gpt):
+            gpt, gname = os.path.join(tmp, "gpt2_sized.net"), "gpt2_sized"
+            with open(gpt, "w") as f:
+                f.write(GPT2_SIZED)
         memory_rows("vgg16", VGG16, tmp, targets)
         if not (a.quick or a.no_gpt):
-            memory_rows("gpt2_sized", gpt, tmp, targets)
+            memory_rows(gname, gpt, tmp, targets)
 
         specc = [sys.executable, "-m", "specc.cli"]
         cmds = {"check digits_mlp": [*specc, "check", os.path.join(ROOT, "specs", "digits_mlp", "model.net")],
-                "check gpt2_sized": [*specc, "check", gpt],
-                "summary gpt2_sized": [*specc, "summary", gpt]}
+                f"check {gname}": [*specc, "check", gpt],
+                f"summary {gname}": [*specc, "summary", gpt]}
         samples: dict[str, list[tuple[float, float]]] = {k: [] for k in cmds}
         for c in cmds.values():  # warm the caches (pyc, grammar cache) once
             run_child(c)
@@ -176,7 +180,7 @@ def main() -> int:
     for k in cmds:
         print(f"{k:20s} {cpu[k] * 1000:7.1f} ms CPU ({cpu[k] / base:.2f}x check digits_mlp)  "
               f"peak {peak[k] / 1e6:6.1f} MB")
-    print(targets.check("check gpt2_sized CPU seconds", cpu["check gpt2_sized"], CHECK_TARGET,
+    print(targets.check(f"check {gname} CPU seconds", cpu[f"check {gname}"], CHECK_TARGET,
                         higher_is_better=False, unit=" s"))
     return targets.finish()
 
