@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from ... import __version__
 from ...catalog import Fn
@@ -370,8 +370,11 @@ class Lowered:
         self.model, self.inits = model, inits
 
     def to_model(self) -> onnx.ModelProto:
-        """The complete ModelProto (one use: the initializers are added to `model` itself, not to a copy)."""
-        self.model.graph.initializer.extend(numpy_helper.from_array(arr, name) for name, arr in self.inits.items())
+        """The complete ModelProto (one use: the initializers move into `model` itself, one at a
+        time, each array let go once its TensorProto holds it)."""
+        from .modelfile import fill_tensor
+        for name in list(self.inits):
+            fill_tensor(self.model.graph.initializer.add(), name, self.inits.pop(name))
         return self.model
 
 

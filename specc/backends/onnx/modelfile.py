@@ -77,14 +77,24 @@ def _streamable(arr: np.ndarray) -> bool:
     return sys.byteorder == "little" and arr.dtype.kind in "biuf" and arr.dtype.isnative and arr.flags.c_contiguous
 
 
-def _header(name: str, arr: np.ndarray) -> onnx.TensorProto:
-    """What numpy_helper.from_array sets, but raw_data."""
-    header = onnx.TensorProto()
+def _header(name: str, arr: np.ndarray, t: onnx.TensorProto | None = None) -> onnx.TensorProto:
+    """What numpy_helper.from_array sets, but raw_data (on `t`, else on a new TensorProto)."""
+    header = onnx.TensorProto() if t is None else t
     header.dims.extend(arr.shape)
     if name:
         header.name = name
     header.data_type = onnx.helper.np_dtype_to_tensor_dtype(arr.dtype)
     return header
+
+
+def fill_tensor(t: onnx.TensorProto, name: str, arr: np.ndarray) -> None:
+    """Make the empty TensorProto `t` what numpy_helper.from_array(arr, name) returns, with one
+    transient copy of the data (from_array's tensor appended to a model is copied once more)."""
+    if not _streamable(arr):
+        t.CopyFrom(numpy_helper.from_array(arr, name))
+        return
+    _header(name, arr, t)
+    t.raw_data = arr.tobytes()
 
 
 def _initializer(name: str, arr: np.ndarray) -> tuple[bytes, np.ndarray | None]:
