@@ -203,6 +203,29 @@ def test_saved_weights_are_the_file_safetensors_writes(tmp_path):
     assert load_file(str(tmp_path / "none.safetensors")) == {}
 
 
+def test_weights_read_without_a_choice_of_backend_on_an_older_safetensors(tmp_path, monkeypatch):
+    """safetensors before 0.8 has no backend= (pread): load_weights falls back to load_file."""
+    import safetensors
+
+    from specc.weights import init_weights, load_weights, save_weights
+    net = compile_source(SMALL).network
+    w = init_weights(net, 3)
+    save_weights(str(tmp_path / "w.safetensors"), w, net)
+    real = safetensors.safe_open
+    calls = []
+
+    def old_safe_open(path, framework, **kw):
+        calls.append(kw)
+        if "backend" in kw:
+            raise TypeError("safe_open() got an unexpected keyword argument 'backend'")
+        return real(path, framework, **kw)
+
+    monkeypatch.setattr(safetensors, "safe_open", old_safe_open)  # load_file keeps its own (real) one
+    back = load_weights(str(tmp_path / "w.safetensors"), net)
+    assert calls and calls[0] == {"backend": "pread"}
+    assert set(back) == set(w) and all(np.array_equal(back[k], w[k]) for k in w)
+
+
 def test_finiteness_is_checked_to_the_last_chunk_of_a_large_weight():
     """load_weights checks a weight a chunk at a time (no temporary as large as the weight): a
     NaN in the last, partial chunk is found as one in the first."""
