@@ -88,3 +88,13 @@ def test_experiments_prose_follows_the_numbers():
     assert "He 0.5, std 0.01 2.3 (did not learn)" in text
     assert "None of the sigmoid nets learned" in text and "None of the relu nets" not in text
     assert "98-99" not in text
+
+
+def test_bench_build_memory_measures_the_childs_peak_and_refuses_a_crash():
+    import bench_build_memory as b
+    small, _ = b.run_child([sys.executable, "-c", "pass"])
+    big, _ = b.run_child([sys.executable, "-c", "x = bytearray(200 * 2**20); x[::4096] = b'1' * len(x[::4096])"])
+    assert big - small > 190 * 2 ** 20  # the child's own peak, not this process's
+    with pytest.raises(SystemExit) as e:
+        b.run_child([sys.executable, "-c", "raise SystemExit(3)"])
+    assert e.value.code == 2

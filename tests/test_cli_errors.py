@@ -169,6 +169,98 @@ def test_weights_with_nan_or_integers_are_rejected(change, needle, tmp_path):
         load_weights(path, net)
 
 
+def test_saved_weights_are_the_file_safetensors_writes(tmp_path):
+    """save_weights writes the file itself, each array's bytes straight into it: the same header
+    (as JSON: safetensors orders the metadata keys by its hash map) and the same bytes after it as
+    safetensors' own save(), for every dtype and shape; safetensors reads it back."""
+    import json
+    import struct
+
+    from safetensors.numpy import load_file, save
+
+    from specc.weights import save_weights
+    arrays = {"dense.weight": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.array(2.5, dtype=np.float32),
+              "empty": np.zeros((0, 3), dtype=np.float32), "flag": np.array([True, False]),
+              "strided": np.arange(8, dtype=np.float32).reshape(2, 4)[:, ::2]}
+    for t in ("uint8", "int8", "int16", "uint16", "float16", "int32", "uint32", "float64", "int64", "uint64"):
+        arrays[f"x_{t}"] = np.arange(3).astype(t)
+    save_weights(str(tmp_path / "w.safetensors"), arrays)
+    got = (tmp_path / "w.safetensors").read_bytes()
+    want = save({k: v.copy(order="C") for k, v in arrays.items()}, metadata={"format": "specc"})
+
+    def parts(data):
+        n = struct.unpack("<Q", data[:8])[0]
+        return json.loads(data[8:8 + n]), data[8 + n:], n
+
+    (gh, gdata, gn), (wh, wdata, wn) = parts(got), parts(want)
+    assert gh == wh and gdata == wdata and gn % 8 == 0 and gn == wn
+    back = load_file(str(tmp_path / "w.safetensors"))
+    assert set(back) == set(arrays)
+    for k, v in arrays.items():
+        assert back[k].dtype == v.dtype
+        np.testing.assert_array_equal(back[k], v)
+    save_weights(str(tmp_path / "none.safetensors"), {})
+    assert load_file(str(tmp_path / "none.safetensors")) == {}
+
+
+def test_weights_read_without_a_choice_of_backend_on_an_older_safetensors(tmp_path, monkeypatch):
+    """safetensors before 0.8 has no backend= (pread): load_weights falls back to load_file."""
+    import safetensors
+
+    from specc.weights import init_weights, load_weights, save_weights
+    net = compile_source(SMALL).network
+    w = init_weights(net, 3)
+    save_weights(str(tmp_path / "w.safetensors"), w, net)
+    real = safetensors.safe_open
+    calls = []
+
+    def old_safe_open(path, framework, **kw):
+        calls.append(kw)
+        if "backend" in kw:
+            raise TypeError("safe_open() got an unexpected keyword argument 'backend'")
+        return real(path, framework, **kw)
+
+    monkeypatch.setattr(safetensors, "safe_open", old_safe_open)  # load_file keeps its own (real) one
+    back = load_weights(str(tmp_path / "w.safetensors"), net)
+    assert calls and calls[0] == {"backend": "pread"}
+    assert set(back) == set(w) and all(np.array_equal(back[k], w[k]) for k in w)
+
+
+def test_finiteness_is_checked_to_the_last_chunk_of_a_large_weight():
+    """load_weights checks a weight a chunk at a time (no temporary as large as the weight): a
+    NaN in the last, partial chunk is found as one in the first."""
+    from specc import weights
+    big = np.zeros(2 * weights._CHUNK + 3, dtype=np.float32)
+    assert weights._all_finite(big)
+    for where in (0, weights._CHUNK, big.size - 1):
+        bad = big.copy()
+        bad[where] = np.inf if where else np.nan
+        assert not weights._all_finite(bad.reshape(1, -1))
+
+
+def test_truncated_normals_drawn_in_chunks_equal_the_whole_array_rule():
+    """weights._truncated finds the values beyond +-2 a chunk at a time; the values are those of
+    the whole-array rule `out[|out| > 2] = redraws` until none is left (so every spec's initial
+    weights are what they were)."""
+    from specc import weights
+
+    def whole_array(rng, shape):
+        out = rng.standard_normal(size=shape, dtype=np.float32)
+        bad = np.abs(out) > 2
+        while bad.any():
+            out[bad] = rng.standard_normal(size=int(bad.sum()), dtype=np.float32)
+            bad = np.abs(out) > 2
+        out *= np.float32(0.5)
+        out += np.float32(0.1)
+        return out
+
+    for shape in [(), (0,), (7,), (3, weights._CHUNK // 2 + 5)]:
+        got = weights._truncated(np.random.default_rng(5), 0.1, 0.5, shape)
+        want = whole_array(np.random.default_rng(5), shape)
+        assert got.shape == want.shape and got.dtype == np.float32
+        np.testing.assert_array_equal(got, want)
+
+
 def test_weights_of_another_spec_name_it(tmp_path):
     from specc.errors import SpecError
     from specc.weights import init_weights, load_weights, save_weights

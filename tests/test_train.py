@@ -406,6 +406,31 @@ def test_checkpoint_format_round_trips_structure():
         pack({"x": object()})
 
 
+def test_checkpoint_written_piece_by_piece_reads_back_as_packed(tmp_path):
+    """checkpoint.write streams each tensor's bytes into the file (pack() held copies of every
+    tensor and of the whole file): the same state reads back, 0-d, non-contiguous, shared, bool
+    and integer tensors included; a bfloat16 tensor (no numpy type) goes through pack()."""
+    from specc.backends.torch import checkpoint
+    t = torch.arange(6.0).reshape(2, 3).t()  # non-contiguous
+    w = torch.nn.Parameter(torch.randn(3, 2))  # requires grad
+    st = {"meta": "{}", "model": {"dense.weight": w, "flag": torch.tensor([True, False])},
+          "optimizer": {"state": {0: {"step": torch.tensor(3.0), "m": t, "n": torch.tensor([5], dtype=torch.int64)}},
+                        "param_groups": [{"betas": (0.9, 0.999), "params": [0]}]},
+          "rng": torch.arange(4, dtype=torch.uint8), "shared": [t, t]}
+    for name, state in (("plain", st), ("bf16", {**st, "half": torch.ones(2, dtype=torch.bfloat16)})):
+        packed, written = tmp_path / f"{name}_packed.safetensors", tmp_path / f"{name}_written.safetensors"
+        packed.write_bytes(pack(state))
+        checkpoint.write(str(written), state)
+        a, b = read_checkpoint(str(packed)), read_checkpoint(str(written))
+        flat_a, flat_b = {}, {}
+        assert checkpoint._encode(a, flat_a) == checkpoint._encode(b, flat_b)  # same nesting and plain values
+        assert set(flat_a) == set(flat_b) == set(map(str, range(len(flat_a))))
+        for k in flat_a:
+            assert flat_a[k].dtype == flat_b[k].dtype and flat_a[k].shape == flat_b[k].shape
+            assert torch.equal(flat_a[k], flat_b[k]), k
+    assert os.listdir(tmp_path) and not [f for f in os.listdir(tmp_path) if f.startswith(".tmp")]
+
+
 def test_resume_reads_an_older_checkpoint_pt_and_reports_a_corrupt_file(tmp_path, capsys):
     out = tmp_path / "r"
     tr = _conv_trainer(out, 1)

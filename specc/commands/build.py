@@ -28,6 +28,9 @@ def add_arguments(p) -> None:
                    help="ONNX operators: 'onnxruntime' (default) uses onnxruntime's fused com.microsoft operator "
                         "for self-attention; 'standard' keeps every node in the standard ONNX domain, for "
                         "other runtimes (onnx, triton)")
+    p.add_argument("--external-data", action="store_true",
+                   help="onnx: write the weights into OUT.data beside the model file (ONNX external data; "
+                        "needed over protobuf's 2 GiB limit for one file)")
     from ..backends.onnx.precision import add_arguments as precision_arguments
     precision_arguments(p)  # --precision, --float16-io, --quantize, --calibrate (docs/precision.md)
 
@@ -47,6 +50,11 @@ def run(args) -> int:
         return 2
     if not choice.is_default and args.emit != "onnx":
         eprint(f"error: --precision/--quantize apply to --emit onnx, not --emit {args.emit}")
+        return 2
+    if args.external_data and (args.emit != "onnx" or not choice.is_default):
+        eprint("error: --external-data applies to float32 --emit onnx models"
+               + (f", not --emit {args.emit}" if args.emit != "onnx" else
+                  " (a float16 or int8 model is written by onnxruntime's tools, in one file)"))
         return 2
     net = load_network(args.spec, root=root_of(args), allocates=args.emit not in ("torch", "torch-train"))  # a script holds no weights
     module, func = EMITTERS[args.emit].split(":")

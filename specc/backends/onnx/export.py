@@ -34,17 +34,24 @@ def load_weights_arg(net, path: str | None):
 def model_for(net, args, weights=None):
     """Build the ONNX model for a command's args (weights, seed, opset, ops); clear errors, no traceback.
     `weights` (already loaded) take the place of args.weights. Refusals raise UserError."""
-    from .lower import MAX_OPSET, MIN_OPSET, OPSET, LoweringError, build_model
+    return lowered_for(net, args, weights).to_model()
+
+
+def lowered_for(net, args, weights=None):
+    """model_for's model as lower.Lowered: the model without initializers and their arrays, for
+    modelfile.write_model (the weights held once)."""
+    from .lower import MAX_OPSET, MIN_OPSET, OPSET, LoweringError, lower_network
     opset = getattr(args, "opset", None)
     if opset is None:  # not given (0 is a value, and not a supported one)
         opset = OPSET
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise UserError(f"--opset {opset} is not supported; use {MIN_OPSET}..{MAX_OPSET} (default {OPSET})", 2)
+    consume = weights is None  # weights loaded here are this build's alone: lowering may drop them as it goes
     if weights is None:
         weights = load_weights_arg(net, getattr(args, "weights", None))
     try:
-        return build_model(net, weights, seed=getattr(args, "seed", 0) or 0, opset=opset,
-                           ops=getattr(args, "ops", None) or "onnxruntime")
+        return lower_network(net, weights, seed=getattr(args, "seed", 0) or 0, opset=opset, consume=consume,
+                             ops=getattr(args, "ops", None) or "onnxruntime")
     except LoweringError as e:
         raise UserError(f"cannot lower '{net.name}' to ONNX: {e}", 1) from None
 
@@ -80,16 +87,29 @@ def with_precision(net, model, args):
 
 def emit(net, args) -> int:
     from ...output import write_atomic
+    from . import modelfile
+    from .precision import choice_from_args
     if not check_output_arg(args.output):
         return 2
-    model, choice = with_precision(net, model_for(net, args), args)
-    data = serialize(model)
+    choice = choice_from_args(args)  # valid: specc build's run() has refused bad precision arguments
+    external = bool(getattr(args, "external_data", False))
+    if choice.is_default and not external:
+        modelfile.check_fits(net)  # a model over protobuf's limit is refused before any weight is drawn
+    lowered = lowered_for(net, args)
+    if not choice.is_default:  # float16/int8: onnxruntime's tools rewrite a whole ModelProto
+        model, choice = with_precision(net, lowered.to_model(), args)
     try:
-        write_atomic(args.output, data)
+        if choice.is_default:  # float32: the weights go from their arrays straight into the file
+            modelfile.write_model(args.output, lowered, external_data=external)
+            model = lowered.model  # without its initializers: enough for the line below
+        else:
+            write_atomic(args.output, serialize(model))
     except OSError as e:
         eprint(f"error: cannot write '{args.output}': {e.strerror or e}")
         return 2
     precision = "" if choice.is_default else f"{choice.describe()}, "
+    if external:
+        precision += f"weights in {modelfile.data_file_name(args.output)}, "
     print(f"wrote {args.output} ({precision}ONNX opset {model.opset_import[0].version}, IR {model.ir_version}, "
           f"{len(model.graph.node)} nodes, inputs {', '.join(i.name for i in model.graph.input)}; "
           f"outputs {', '.join(o.name for o in model.graph.output)})")

@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from ... import __version__
 from ...catalog import Fn
@@ -89,7 +89,9 @@ class Graph:
         # shapes of tensors ONNX's shape inference cannot derive (outputs of com.microsoft ops)
         self.value_infos: list[onnx.ValueInfoProto] = []
         self.nodes: list[onnx.NodeProto] = []
-        self.inits: dict[str, onnx.TensorProto] = {}
+        # initializer name -> its values, kept as numpy arrays: the TensorProtos are made once
+        # the graph is done (Lowered), so a weight is never held as an array and a proto at once
+        self.inits: dict[str, np.ndarray] = {}
         self._n = 0
         self._fresh: set[str] = set()
         # indexes kept as nodes are added, so rename/produced_by never rescan the graph
@@ -147,7 +149,7 @@ class Graph:
             self._n += 1
             name = f"{self.scope}/const_{self._n}" if self.scope else f"const_{self._n}"
         if name not in self.inits:
-            self.inits[name] = numpy_helper.from_array(np.ascontiguousarray(arr), name)
+            self.inits[name] = np.ascontiguousarray(arr)
         return name
 
     def ints(self, values) -> str:
@@ -405,11 +407,42 @@ def spec_hash(net: Network) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+class Lowered:
+    """A lowered network in two parts: `model`, the ONNX model without its initializers (small:
+    nodes, inputs, outputs, metadata), and `inits`, the initializers' values as numpy arrays
+    (name -> array, in graph order). A consumer makes the TensorProtos: `to_model()` in memory,
+    modelfile.write_model straight into a file (no second copy of the weights)."""
+
+    def __init__(self, model: onnx.ModelProto, inits: dict[str, np.ndarray]):
+        self.model, self.inits = model, inits
+
+    def to_model(self) -> onnx.ModelProto:
+        """The complete ModelProto (one use: the initializers move into `model` itself, one at a
+        time, each array let go once its TensorProto holds it)."""
+        from .modelfile import fill_tensor
+        for name in list(self.inits):
+            fill_tensor(self.model.graph.initializer.add(), name, self.inits.pop(name))
+        return self.model
+
+
 def build_model(net: Network, weights: dict[str, np.ndarray] | None = None, seed: int = 0,
                 opset: int = OPSET, ops: str = "onnxruntime") -> onnx.ModelProto:
     """Lower a network to an ONNX model (inference form), with `weights` or seeded initial values.
     `ops`: "onnxruntime" lets a layer use onnxruntime's fused com.microsoft operator where one
     exists (attention), "standard" keeps to the ai.onnx domain (any runtime)."""
+    return lower_network(net, weights, seed, opset, ops=ops).to_model()
+
+
+def lower_network(net: Network, weights: dict[str, np.ndarray] | None = None, seed: int = 0,
+                  opset: int = OPSET, consume: bool = False, ops: str = "onnxruntime") -> Lowered:
+    """Lower a network (inference form), with `weights` or seeded initial values: the model
+    without its initializers, and their values (Lowered). `ops` as for build_model.
+
+    `consume=True`: the caller gives the `weights` dict away. A weight the model holds only in
+    a derived form (Dense's and attention's transposed kernels, recurrent gates reordered) is
+    deleted from it once its layer's last call is lowered, so the two forms are never all held
+    at once (a GPT-2-sized export held 0.5 GB of originals next to their transposes). Drawn
+    weights (`weights=None`) are always consumed: nothing else holds them."""
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"opset {opset} is not supported (use {MIN_OPSET}..{MAX_OPSET})")
     if ops not in OPS:
@@ -421,19 +454,20 @@ def build_model(net: Network, weights: dict[str, np.ndarray] | None = None, seed
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _build_model(net, weights, seed, opset, ops)
+        return _lower(net, weights, seed, opset, consume, ops)
     finally:
         if enabled:
             gc.enable()
 
 
-def _build_model(net: Network, weights: dict[str, np.ndarray] | None, seed: int, opset: int,
-                 ops: str) -> onnx.ModelProto:
+def _lower(net: Network, weights: dict[str, np.ndarray] | None, seed: int, opset: int, consume: bool,
+           ops: str) -> Lowered:
     if weights is None:
         from ...weights import init_weights
-        weights = init_weights(net, seed)
+        weights, consume = init_weights(net, seed), True
+    last_call = {node.layer: i for i, node in enumerate(net.nodes)} if consume else {}
     g = Graph(opset, ops)
-    for node in net.nodes:
+    for i, node in enumerate(net.nodes):
         layer = net.layers[node.layer]
         fn = LOWERINGS.get(layer.kind)
         if fn is None:
@@ -453,10 +487,15 @@ def _build_model(net: Network, weights: dict[str, np.ndarray] | None, seed: int,
             if weighted and net.tensors[name].dtype in _OTHER_FLOATS:
                 y = g.op("Cast", [y], to=DTYPES[net.tensors[name].dtype])
             g.rename(y, name)
+        if last_call.get(node.layer) == i:  # consume: the layer is done; keep only what the model holds
+            for w in net.weights.get(node.layer, ()):
+                key = f"{node.layer}.{w.name}"
+                if key not in g.inits:
+                    weights.pop(key, None)
     g.scope = ""
     inputs = [value_info(i.name, i.shape, i.dtype) for i in net.input_infos()]
     outputs = [value_info(o.name, o.shape, o.dtype) for o in net.output_infos()]
-    graph = helper.make_graph(g.nodes, net.name, inputs, outputs, initializer=list(g.inits.values()),
+    graph = helper.make_graph(g.nodes, net.name, inputs, outputs, initializer=[],
                               doc_string=f"specc {__version__}: network {net.name}",
                               value_info=_stated_shapes(g.value_infos, layer_output_infos(net, g.nodes)))
     model = helper.make_model(graph, producer_name="specc", producer_version=__version__,
@@ -477,7 +516,7 @@ def _build_model(net: Network, weights: dict[str, np.ndarray] | None, seed: int,
                          "images are channels-first",
     }
     onnx.helper.set_model_props(model, meta)
-    return model
+    return Lowered(model, g.inits)
 
 
 

@@ -59,21 +59,23 @@ def config_text(net, max_batch_size: int = MAX_BATCH_SIZE) -> str:
 
 def emit(net, args) -> int:
     from ...output import write_atomic
-    from .export import check_output_arg, model_for, serialize
+    from .export import check_output_arg, lowered_for
+    from .modelfile import check_fits, write_model
     if not check_output_arg(args.output, "folder"):  # '' would write <name>/ into the current folder
         return 2
     for t in [*net.input_infos(), *net.output_infos()]:
         if t.dtype not in TRITON_TYPES:
             print(f"error: tensor '{t.name}' has dtype {t.dtype}, which Triton cannot serve", file=sys.stderr)
             return 1
-    model = model_for(net, args)
+    check_fits(net)  # over protobuf's limit: refused before any weight is drawn
+    lowered = lowered_for(net, args)
     root = os.path.join(args.output, net.name)
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         print(f"error: '{args.output}' exists and is not a folder (a Triton model repository is a folder)",
               file=sys.stderr)
         return 2
     try:
-        write_atomic(os.path.join(root, "1", "model.onnx"), serialize(model))
+        write_model(os.path.join(root, "1", "model.onnx"), lowered)  # the weights straight from their arrays
         write_atomic(os.path.join(root, "config.pbtxt"), config_text(net))
     except OSError as e:
         print(f"error: cannot write the model repository '{args.output}': {e.strerror or e}", file=sys.stderr)

@@ -28,7 +28,25 @@ def pack(state: dict) -> bytes:
     from safetensors.torch import save
     tensors: dict[str, torch.Tensor] = {}
     structure = _encode(state, tensors)
+    # a fresh contiguous CPU copy of each: safetensors stores no strides and refuses shared storage
+    tensors = {k: torch.empty(t.shape, dtype=t.dtype).copy_(t) for k, t in tensors.items()}
     return save(tensors, metadata={"format": _FORMAT, "structure": json.dumps(structure)})
+
+
+def write(path: str, state: dict) -> None:
+    """Write the checkpoint file holding `state` atomically, each tensor's bytes straight from a
+    CPU view of it (specc.weights.write_safetensors): pack() copies every tensor, then the whole
+    file (model and Adam's two moments: 3x the weights, twice). A state with a tensor numpy has no
+    type for (bfloat16) is written through pack()."""
+    from ...output import write_atomic
+    from ...weights import write_safetensors
+    tensors: dict[str, torch.Tensor] = {}
+    structure = _encode(state, tensors)
+    if any(t.dtype == torch.bfloat16 or t.dtype.is_complex for t in tensors.values()):
+        write_atomic(path, pack(state))
+        return
+    arrays = {k: t.cpu().numpy() for k, t in tensors.items()}  # views of CPU tensors; CUDA ones copied
+    write_safetensors(path, arrays, {"format": _FORMAT, "structure": json.dumps(structure)})
 
 
 def unpack(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None) -> dict:
@@ -59,8 +77,7 @@ def read(path: str) -> dict:
 def _encode(v: Any, tensors: dict[str, torch.Tensor]) -> Any:
     if isinstance(v, torch.Tensor):
         name = str(len(tensors))
-        # a fresh contiguous CPU copy: safetensors stores no strides and refuses shared storage
-        tensors[name] = torch.empty(v.shape, dtype=v.dtype).copy_(v.detach())
+        tensors[name] = v.detach()
         return {"$t": name}
     if isinstance(v, dict):
         for k in v:

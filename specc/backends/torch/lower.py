@@ -255,7 +255,7 @@ class SpeccModule(nn.Module):
 
     def __init__(self, net: Network, weights: dict | None = None, seed: int = 0):
         super().__init__()
-        from ...weights import init_weights, weight_specs
+        from ...weights import check_memory, draw_weights, weight_specs
         self.net_name = net.name
         self.input_names = list(net.inputs)
         self.output_names = list(net.outputs)
@@ -298,7 +298,13 @@ class SpeccModule(nn.Module):
         self._cons = [(k, fn_pair(s.constraint), _unit_axis(net, k)) for k, s in specs.items() if s.constraint is not None]
         self._param_cache: dict[str, torch.Tensor] = {}
         self._activity = [m for m in self.modules() if isinstance(m, M.Layer) and m.activity_regularizer]
-        self.load_weight_dict(init_weights(net, seed) if weights is None else weights)
+        if weights is None:  # drawn one at a time and copied in: the module's tensors hold the only full copy
+            check_memory(net)
+            with torch.no_grad():
+                for k, v in draw_weights(net, seed):
+                    self._copy_in(k, v)
+        else:
+            self.load_weight_dict(weights)
         # state_dict keys are the specc keys ("<layer>.<weight>", as in model.safetensors), not
         # the container's "layers.<attribute>.<weight>"; load_state_dict takes both forms
         # (checkpoints written before this hold the container's keys).
@@ -374,10 +380,13 @@ class SpeccModule(nn.Module):
             raise SpecError("E100", f"weights do not fit spec '{self.net_name}': " + "; ".join(parts))
         with torch.no_grad():
             for k in self._keys:
-                v = arrays[k]
-                t = self._live(k)
-                v = torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
-                t.copy_(v.to(dtype=t.dtype, device=t.device))
+                self._copy_in(k, arrays[k])
+
+    def _copy_in(self, key: str, v) -> None:
+        """Copy one weight's values (a numpy array or a tensor) into its live tensor (under no_grad)."""
+        t = self._live(key)
+        v = torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
+        t.copy_(v.to(dtype=t.dtype, device=t.device))
 
     # ------------------------------------------------------------------ training helpers
     def regularization_loss(self) -> torch.Tensor:

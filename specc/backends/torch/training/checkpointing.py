@@ -10,7 +10,6 @@ import torch
 
 from .. import checkpoint
 from . import TrainError
-from .outputs import _write_atomic
 
 CHECKPOINT = checkpoint.FILE
 STATELESS = ("TensorBoard",)  # callbacks a checkpoint need not match
@@ -86,7 +85,7 @@ class Checkpointing:
     def save_checkpoint(self) -> None:
         if self.rank != 0 or not self.opts.write_files:
             return
-        _write_atomic(self._path(CHECKPOINT), checkpoint.pack(self.state()))
+        checkpoint.write(self._path(CHECKPOINT), self.state())
         self.checkpoint_is_ours = True
         legacy = self._path(checkpoint.LEGACY_FILE)
         if os.path.exists(legacy):  # superseded (an older specc's format, resumed from)
