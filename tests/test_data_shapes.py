@@ -185,6 +185,50 @@ def test_a_regression_loss_means_regression_whatever_the_dtype(tmp_path):
     assert classes == 11 and y.dtype == np.int64
 
 
+SEQUENCE_NET = """network tagger {{
+  input tokens: int64[5]
+  tokens -> Embedding(20, 8) -> LSTM(8, return_sequences=true) -> Dense(4, activation=softmax) -> output tags
+  train {{
+    loss = {loss}
+    data = file(path="tags.npz")
+    epochs = 1
+  }}
+}}
+"""
+
+
+@pytest.mark.parametrize("loss", ["sparse_categorical_crossentropy", "categorical_crossentropy"])
+def test_a_class_id_per_position(tmp_path, loss):
+    """Sequence labelling as Keras users store it: int targets [n, 5] for a [batch, 5, 4]
+    softmax output are a class id per position (not 5 regression values per sample)."""
+    tags = np.random.default_rng(0).integers(0, 4, (12, 5))
+    np.savez(tmp_path / "tags.npz", x=np.ones((12, 5), np.int64), y=tags)
+    net, (xs, [(y, classes)]) = _data(tmp_path, SEQUENCE_NET.format(loss=loss))
+    assert classes == 4 and y.dtype == np.int64 and y.tolist() == tags.tolist()
+    np.savez(tmp_path / "tags.npz", x=np.ones((12, 5), np.int64), y=tags + 1)  # ids 1..4: one too many
+    result, _ = _compile(tmp_path, SEQUENCE_NET.format(loss=loss))
+    with pytest.raises(DataError, match=r"class id 4 at some position.*scores 4 classes \(ids 0\.\.3\)"):
+        fit_outputs(load(result.network.train.data, str(tmp_path)), result.network)
+    one_hot = np.eye(4, dtype=np.float32)[tags]  # one-hot rows [n, 5, 4] stay as they are
+    np.savez(tmp_path / "tags.npz", x=np.ones((12, 5), np.int64), y=one_hot)
+    net, (xs, [(y, classes)]) = _data(tmp_path, SEQUENCE_NET.format(loss="categorical_crossentropy"))
+    assert y.shape == (12, 5, 4) and y.dtype == np.float32
+
+
+def test_a_class_id_per_position_trains(tmp_path):
+    tags = np.random.default_rng(1).integers(0, 4, (64, 5))
+    np.savez(tmp_path / "tags.npz", x=tags + 1, y=tags)  # the tag is readable from the token
+    spec = tmp_path / "model.net"
+    spec.write_text(SEQUENCE_NET.format(loss="sparse_categorical_crossentropy").replace(
+        "epochs = 1", "epochs = 30\n    metrics = [accuracy]\n    optimizer = Adam(lr=0.03)"))
+    run = subprocess.run([sys.executable, "-m", "specc.cli", "train", str(spec), "-q", "--out", str(tmp_path / "run"),
+                          "--threads", "1"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    import json
+    last = json.loads((tmp_path / "run" / "history.json").read_text())["epochs"][-1]
+    assert last["accuracy"] > 0.9, last
+
+
 # ----------------------------------------------------------------------------- specc check
 
 def test_check_warns_of_a_missing_data_file_and_still_builds(tmp_path):

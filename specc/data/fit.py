@@ -104,6 +104,15 @@ def _target(name: str, y: np.ndarray, task: str, classes: int | None, out: Any,
     oshape = out.shape
     if task == "classes" and regression:
         task = "regression"
+    if task == "regression" and not regression and _labels_per_position(y, oshape):
+        # whole numbers one axis short of a class-scoring output ([n, T] for [batch, T, C]):
+        # a class id per position (sequence labelling, next-token targets), as Keras'
+        # sparse losses take them
+        task, classes = "classes", oshape[-1]
+        y = np.asarray(y).astype(np.int64)
+        if len(y) and int(y.max()) >= classes:
+            raise DataError(f"{name} holds class id {int(y.max())} at some position, but the spec's output "
+                            f"'{out.name}' {shape_str(oshape)} scores {classes} classes (ids 0..{classes - 1})")
     if task == "classes":
         if len(y) and int(y.min()) < 0:
             raise DataError(f"{name} has negative class label(s) (smallest {int(y.min())}); class labels "
@@ -126,6 +135,14 @@ def _target(name: str, y: np.ndarray, task: str, classes: int | None, out: Any,
         return y, classes
     return _fit(np.asarray(y, dtype=np.float32).reshape(len(y), -1) if y.ndim == 1 else y,
                 oshape, "float32", f"{name} target", f"output '{out.name}'"), None
+
+
+def _labels_per_position(y: np.ndarray, oshape: list) -> bool:
+    """Targets [n, *rest] of whole numbers for an output [batch, *rest, C] (C >= 2 classes)."""
+    last = oshape[-1] if len(oshape) > 2 else None
+    return (isinstance(last, int) and last >= 2 and np.ndim(y) >= 2 and list(np.shape(y)[1:]) == list(oshape[1:-1])
+            and np.asarray(y).dtype.kind in "iufb" and bool(np.all(np.asarray(y) == np.round(y))))
+
 
 def _regression_outputs(net: Any, losses: list | None) -> list[bool]:
     """Per output: does its loss train a regression? `losses`: one loss Fn (or None) per
