@@ -124,7 +124,8 @@ class Network(_Model):
     layers: dict[str, AnyLayer]
     nodes: list[Node]
     weights: dict[str, list[WeightInfo]] = Field({}, description="per layer, PyTorch layout")
-    params: ParamCounts = Field(default_factory=ParamCounts)
+    # (model_construct: ParamCounts() would build its pydantic validator, ~15 ms of `specc check`)
+    params: ParamCounts = Field(default_factory=lambda: ParamCounts.model_construct())
     layer_params: dict[str, ParamCounts] = {}
     train: Optional[TrainConfig] = None
     expect: Optional[Expect] = None

@@ -12,14 +12,14 @@ from pydantic import ValidationError
 
 from .. import parse as ast
 from ..catalog import CATALOGS, Fn
-from ..catalog.base import NotWhole, construct, describe, show
+from ..catalog.base import NotWhole, construct, construct_from, describe, show
 from ..errors import Diagnostic, Source, SpecError, Span, did_you_mean
 from ..ir import Node, TensorInfo
 from ..layers import REGISTRY, Layer
 from .arithmetic import computed_size, evaluate, evaluate_value, is_arithmetic, shape_dimension
 from .call_keys import arg_places, copy_layer, key_as_written, key_of_values, written_arg_places
-from .layer_args import (arg_fields, arg_help, converters, declared_type, layer_usage, value_code, with_article,
-                         written_value)
+from .layer_args import (arg_fields, arg_help, catalog_fields, converters, declared_type, field_defaults, layer_usage,
+                         required_fields, value_code, with_article, written_value)
 from .scope import MAX_LAYERS, BlockRef, DeclaredShape, Env, Expansions, PyCall, TooLarge
 
 KNOWN_DTYPES = {"float32", "float16", "float64", "int64", "int32", "bool"}
@@ -823,6 +823,18 @@ class Elaborator:
                 except ValueError as err:
                     raise SpecError(value_code(key), f"'{key}' of {kind} {err}", span,
                                     hint=arg_help(cls, key)) from None
+        if all(k in data for k in required_fields(cls)) and all(data.get(k, 0) is not None for k in catalog_fields(cls)):
+            # every value is converted and checked above (the converters, resolve_fn, inner
+            # layers) and kinds declare no pydantic validators: building the pydantic schema of
+            # each kind used (~5 ms a kind, most of a small spec's `specc check`) would only
+            # check them again
+            data["kind"], data["span"] = kind, call.span
+            values = {k: data[k] if k in data else d if f is None else f.get_default(call_default_factory=True)
+                      for k, d, f in field_defaults(cls)}  # (get_default: a copy of a mutable default)
+            layer = construct_from(cls, values, set(data))  # = model_construct, cheaper
+            layer.keep_arg_spans(spans)
+            layer.validate_args()
+            return layer
         try:
             layer = cls.model_validate({**data, "kind": kind, "span": call.span})
         except ValidationError as e:

@@ -22,6 +22,42 @@ def arg_fields(cls) -> tuple[str, dict[str, Any], dict[str, str | None]]:
     return cls.model_fields["kind"].default, fields, roles
 
 
+@functools.lru_cache(maxsize=None)
+def required_fields(cls) -> tuple[str, ...]:
+    """The arguments a layer class cannot do without (E202 when one is missing)."""
+    return tuple(k for k, f in arg_fields(cls)[1].items() if f.is_required())
+
+
+@functools.lru_cache(maxsize=None)
+def catalog_fields(cls) -> tuple[str, ...]:
+    """The arguments of a layer class that name a catalogue entry (activation, initializer...)."""
+    return tuple(k for k, role in arg_fields(cls)[2].items() if role not in (None, "layer"))
+
+
+_SHAREABLE = (type(None), bool, int, float, str)
+
+
+@functools.lru_cache(maxsize=None)
+def field_defaults(cls) -> tuple[tuple[str, Any, Any], ...]:
+    """A layer class's fields in declaration order (pydantic's __dict__ and dump order) with
+    their defaults, for building layers without validation: (name, shared default, field),
+    where field is None when the default may be shared by every layer (None, numbers,
+    strings, tuples of them, the catalogue's frozen references) and the field itself when
+    each layer needs its own (a factory's or mutable value); required fields have neither."""
+    out = []
+    for k, f in cls.model_fields.items():
+        if f.is_required():
+            out.append((k, None, None))
+            continue
+        # (a catalogue field's factory gives the catalogue's one frozen default instance)
+        d = f.default if f.default_factory is None else f.get_default(call_default_factory=True)
+        if type(d) in _SHAREABLE or isinstance(d, Fn) or (type(d) is tuple and all(type(x) in _SHAREABLE for x in d)):
+            out.append((k, d, None))
+        else:
+            out.append((k, None, f))
+    return tuple(out)
+
+
 def layer_usage(cls) -> str:
     """usage: Conv2D(filters, kernel_size, ...); options: ... (no dangling comma when a
     kind takes nothing by position: `BatchNormalization(...)`)."""
