@@ -50,31 +50,45 @@ def is_arithmetic(v: Any) -> bool:
 
 def evaluate(v: Any, params: dict[str, Any], in_block: bool) -> int:
     """The whole number an expression stands for, with `params` the enclosing block's
-    parameters (none outside a block). Expressions nest at most parse.MAX_EXPRESSION_DEPTH
-    deep, so the recursion is shallow."""
+    parameters (none outside a block)."""
+    return _compute(v, params, in_block, real=False)
+
+
+def _compute(v: Any, params: dict[str, Any], in_block: bool, real: bool) -> Any:
+    """One walk for both arithmetics: whole numbers (`real=False`: a decimal literal or `/`
+    is E213) or real numbers (every operand a float). Expressions nest at most
+    parse.MAX_EXPRESSION_DEPTH deep, so the recursion is shallow."""
     t = type(v)
     if t is ast.Paren:
-        return evaluate(v.value, params, in_block)
+        return _compute(v.value, params, in_block, real)
     if t is ast.Num:
+        if real:
+            return float(v.value)
         if type(v.value) is not int:
             raise SpecError("E213", f"{v.text} is not a whole number: arithmetic works on integers only", v.span,
                             hint="sizes, counts and axes are whole numbers; write e.g. `filters//2`, not `filters*0.5`")
         return v.value
     if t is ast.Name:
-        return _parameter(v, params, in_block)
+        if real and type(params.get(v.id)) in (float, Real):
+            return float(params[v.id])
+        whole = _parameter(v, params, in_block)  # an integer parameter, or the reason why not
+        return float(whole) if real else whole
     if t is ast.BinOp:
-        if v.op == "/":
+        if v.op == "/" and not real:
             raise SpecError("E213", "'/' divides into fractions, and sizes are whole numbers: use '//'", v.span,
                             hint=f"write `{_text(v.left)} // {_text(v.right)}` (rounds down, as Python's //)")
-        a = evaluate(v.left, params, in_block)
-        b = evaluate(v.right, params, in_block)
-        if b == 0 and v.op in ("//", "%"):
+        a = _compute(v.left, params, in_block, real)
+        b = _compute(v.right, params, in_block, real)
+        if b == 0 and v.op in ("/", "//", "%"):
             raise SpecError("E213", f"division by zero: `{_text(v.right)}` is 0", v.right.span,
                             hint="check the block's arguments; a divisor must not be 0")
-        result = _APPLY[v.op](a, b)
-        if abs(result) > MAX_VALUE:
+        try:
+            result = (_APPLY_REAL if real else _APPLY)[v.op](a, b)
+        except OverflowError:  # (floats only)
+            result = math.inf
+        if not math.isfinite(result) or abs(result) > MAX_VALUE:
             raise SpecError("E213", f"`{_text(v)}` is larger than 10**18", v.span,
-                            hint="no size or count is this large; check the factors")
+                            hint="no size, count or argument is this large; check the factors")
         return result
     raise SpecError("E213", f"{show(v)} cannot take part in arithmetic", v.span)  # (the grammar allows no other)
 
@@ -138,7 +152,7 @@ def evaluate_value(v: Any, params: dict[str, Any], in_block: bool) -> int | Real
     `/`, a decimal literal or a real-valued block parameter: then a `Real`."""
     if not _is_real(v, params):
         return evaluate(v, params, in_block)
-    return Real(_evaluate_real(v, params, in_block), _text(v), _why_real(v, params))
+    return Real(_compute(v, params, in_block, real=True), _text(v), _why_real(v, params))
 
 
 def _why_real(v: Any, params: dict[str, Any]) -> str:
@@ -182,33 +196,6 @@ def _is_real(v: Any, params: dict[str, Any]) -> bool:
 
 _APPLY_REAL = {"+": float.__add__, "-": float.__sub__, "*": float.__mul__, "/": float.__truediv__,
                "//": float.__floordiv__, "%": float.__mod__}
-
-
-def _evaluate_real(v: Any, params: dict[str, Any], in_block: bool) -> float:
-    t = type(v)
-    if t is ast.Paren:
-        return _evaluate_real(v.value, params, in_block)
-    if t is ast.Num:
-        return float(v.value)
-    if t is ast.Name:
-        if v.id in params and type(params[v.id]) in (float, Real):
-            return float(params[v.id])
-        return float(_parameter(v, params, in_block))  # an integer parameter, or the reason why not
-    if t is ast.BinOp:
-        a = _evaluate_real(v.left, params, in_block)
-        b = _evaluate_real(v.right, params, in_block)
-        if b == 0 and v.op in ("/", "//", "%"):
-            raise SpecError("E213", f"division by zero: `{_text(v.right)}` is 0", v.right.span,
-                            hint="check the block's arguments; a divisor must not be 0")
-        try:
-            result = _APPLY_REAL[v.op](a, b)
-        except OverflowError:
-            result = math.inf
-        if not math.isfinite(result) or abs(result) > MAX_VALUE:
-            raise SpecError("E213", f"`{_text(v)}` is larger than 10**18", v.span,
-                            hint="no argument is this large; check the factors")
-        return result
-    raise SpecError("E213", f"{show(v)} cannot take part in arithmetic", v.span)
 
 
 def _parameter(v: ast.Name, params: dict[str, Any], in_block: bool) -> int:
