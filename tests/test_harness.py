@@ -272,16 +272,18 @@ def test_parity_catches_a_lowering_mismatch(tmp_path, monkeypatch):
 
 
 def test_export_catches_an_invalid_model(tmp_path, monkeypatch):
-    import onnx
     from onnx import helper
 
-    from specc.harness import checks
+    import specc.backends.onnx.lower as lower
     spec = _small_spec(tmp_path)
     assert spec.run_check("export").status == "passed"
-    model = onnx.ModelProto()
-    model.CopyFrom(spec.ctx.onnx_model())
-    model.graph.node.append(helper.make_node("Relu", ["no_such_tensor"], ["dangling"]))
-    monkeypatch.setattr(checks.Context, "onnx_model", lambda self: model)
+    real = lower.lower_network
+
+    def broken(*args, **kwargs):  # the lowered model with a node reading a tensor nobody makes
+        lowered = real(*args, **kwargs)
+        lowered.model.graph.node.append(helper.make_node("Relu", ["no_such_tensor"], ["dangling"]))
+        return lowered
+    monkeypatch.setattr(lower, "lower_network", broken)
     r = spec.run_check("export")
     assert r.status == "failed" and "onnx.checker" in r.message
 

@@ -62,7 +62,6 @@ class Context:
         self.notes: list[str] = []
         self._weights = None
         self._batch = None
-        self._onnx = None
         self.last_batch = None  # (inputs, heads) of the last _forward_backward, for _gradient_cancels
 
     # -- spec facts
@@ -269,12 +268,6 @@ class Context:
                 terms[self.net.outputs[i]] = (what, term)
             total = term if total is None else total + term
         return total
-
-    def onnx_model(self):
-        if self._onnx is None:
-            from ..backends.onnx import build_model
-            self._onnx = build_model(self.net, weights=self.weights(), seed=self.seed)
-        return self._onnx
 
 
 def _projection(shape, seed):

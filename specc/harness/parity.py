@@ -2,6 +2,8 @@
 float32 or the test block's precision) and `export` (onnx.checker and onnxruntime accept it)."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .context import CheckFailed, Context, as_outputs, as_tensors, configure_threads, short
@@ -86,17 +88,28 @@ def check_parity_precision(ctx: Context) -> dict:
 
 
 def check_export(ctx: Context) -> dict:
+    """The model as `specc build --emit onnx` writes it (streamed into a file, weights held
+    once) passes onnx.checker's full check and loads in onnxruntime. Both read the file, so a
+    GPT-2-sized model is never held as a proto, its serialized bytes and a session at once."""
+    import tempfile
+
     import onnx
+    from ..backends.onnx.lower import lower_network
+    from ..backends.onnx.modelfile import write_model
     from ..backends.onnx.runtime import RuntimeSetupError, make_session
-    model = ctx.onnx_model()
-    try:
-        onnx.checker.check_model(model, full_check=True)
-    except Exception as e:  # onnx raises ValidationError / InferenceError subclasses
-        raise CheckFailed(f"onnx.checker (full_check) rejects the model: {str(e).strip().splitlines()[0][:400]}",
-                          {}) from None
-    data = model.SerializeToString()
-    try:
-        make_session(data, provider="cpu", threads=1)
-    except RuntimeSetupError as e:
-        raise CheckFailed(f"onnxruntime cannot load the model: {e}", {}) from None
-    return {"bytes": len(data), "nodes": len(model.graph.node), "opset": model.opset_import[0].version}
+    lowered = lower_network(ctx.net, ctx.weights(), seed=ctx.seed)
+    nodes, opset = len(lowered.model.graph.node), lowered.model.opset_import[0].version
+    with tempfile.TemporaryDirectory(prefix="specc-export-") as folder:
+        path = os.path.join(folder, "model.onnx")
+        size = write_model(path, lowered)
+        del lowered
+        try:
+            onnx.checker.check_model(path, full_check=True)
+        except Exception as e:  # onnx raises ValidationError / InferenceError subclasses
+            raise CheckFailed(f"onnx.checker (full_check) rejects the model: {str(e).strip().splitlines()[0][:400]}",
+                              {}) from None
+        try:
+            make_session(path, provider="cpu", threads=1)
+        except RuntimeSetupError as e:
+            raise CheckFailed(f"onnxruntime cannot load the model: {e}", {}) from None
+    return {"bytes": size, "nodes": nodes, "opset": opset}
